@@ -1,0 +1,157 @@
+//! Composition root: reads the [`Config`], picks the adapters by URL (the only place that names
+//! one), builds the shared [`App`], serves HTTP and shuts down gracefully.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::{CacheConfig, Config, DatabaseConfig, DatabaseKind, database_kind};
+use crate::crypto::MasterKey;
+use crate::store::memory::MemoryEphemeral;
+use crate::store::postgres::PostgresStore;
+use crate::store::redis::RedisEphemeral;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Ephemeral, Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// Everything a request may need, built once at start-up and shared as `Arc<App>`.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub metrics: Metrics,
+    pub master_key: MasterKey,
+}
+
+/// Opens the durable store named by `database.url`.
+pub async fn open_store(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    let kind = database_kind(&config.url).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(match kind {
+        DatabaseKind::Sqlite => Arc::new(SqliteStore::open(config).await?),
+        DatabaseKind::Postgres => Arc::new(PostgresStore::open(config).await?),
+    })
+}
+
+/// Opens the ephemeral store: in-process when `cache.url` is empty, Redis otherwise.
+pub fn open_ephemeral(config: &CacheConfig) -> Result<Arc<dyn Ephemeral>, StoreError> {
+    if config.url.is_empty() {
+        Ok(MemoryEphemeral::new(Duration::from_millis(
+            config.sweep_interval_ms,
+        )))
+    } else {
+        Ok(Arc::new(RedisEphemeral::open(config)?))
+    }
+}
+
+impl App {
+    /// Opens both stores, applies migrations when `database.migrate_on_start` is set, loads keys.
+    pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
+        let store = open_store(&config.database).await.context("database")?;
+        if config.database.migrate_on_start {
+            store.migrate().await.context("database")?;
+        }
+        let ephemeral = open_ephemeral(&config.cache).context("cache")?;
+        let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
+        Ok(Arc::new(Self {
+            config,
+            store,
+            ephemeral,
+            metrics: Metrics::default(),
+            master_key,
+        }))
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets in-flight
+/// requests finish for at most `grace`, and returns.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        let _ = stopping_tx.send(());
+    })
+    .into_future();
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served,
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// `yihao serve`: build, bind, serve until a signal, then close the stores.
+pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
+    let bind = config.server.bind;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let app = App::build(config).await?;
+    if app.master_key.is_development() {
+        tracing::warn!("development master key in use: not for production");
+    }
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("server.bind: cannot listen on {bind}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        issuer = %app.config.server.issuer,
+        database = app.store.backend(),
+        cache = app.ephemeral.backend(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "yihao {} listening",
+        env!("CARGO_PKG_VERSION"),
+    );
+    let router = crate::web::router(app.clone());
+    serve_until(listener, router, shutdown_signal(), grace).await?;
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

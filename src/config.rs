@@ -1,0 +1,589 @@
+//! Typed configuration: built-in defaults (`config/default.toml`, compiled in) < the file given by
+//! `--config` < `YIHAO_*` environment variables (`__` separates levels: `YIHAO_DATABASE__URL`).
+//!
+//! [`Config::load`] parses and validates; every failure is one [`ConfigError`] line that names the key
+//! and what is wrong with it. Secrets are [`Secret`]s, whose `Debug`, `Display` and `Serialize` redact.
+//! This module reads files and the environment it is given; it never reads the clock or the network.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+
+/// The documented defaults, compiled into the binary: the file *is* the defaults.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Values that appear in `config/production.example.toml`; a production server refuses them.
+const EXAMPLE_SECRETS: &[&str] = &["CHANGE-ME", "change-me", "changeme"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub cache: CacheConfig,
+    pub log: LogConfig,
+    pub keys: KeysConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// Kept exactly as written: it must equal the `iss` of every token (OIDC Core §2).
+    pub issuer: String,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(serialize_with = "serialize_url_redacted")]
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_secs: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(serialize_with = "serialize_url_redacted")]
+    pub url: String,
+    pub key_prefix: String,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+    pub sweep_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    pub dev_dir: PathBuf,
+    pub master_key: Secret,
+}
+
+/// A secret string. `Debug`, `Display` and `Serialize` print `[redacted]` (or nothing when unset), so a
+/// secret cannot reach a log line or `config check` by accident; [`Secret::expose`] is the one way in.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn shown(&self) -> &'static str {
+        if self.0.is_empty() { "" } else { "[redacted]" }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:?})", self.shown())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.shown())
+    }
+}
+
+/// A configuration that could not be loaded: one line naming the key and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults < `file` < the process environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, EnvVars::new(std::env::vars()))
+    }
+
+    /// Loads defaults < `file` < the given `(name, value)` variables (names with the `YIHAO_` prefix);
+    /// tests use this instead of mutating the process environment.
+    pub fn load_with_env<'a>(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        Self::load_from(
+            file,
+            EnvVars::new(vars.into_iter().map(|(k, v)| (k.into(), v.into()))),
+        )
+    }
+
+    fn load_from(file: Option<&Path>, env: EnvVars) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Lossy: environment values are strings, "3" must become a number where one is expected.
+        let config: Config = figment.merge(env).extract_lossy().map_err(from_figment)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: URL schemes, ranges, and the production rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = self.issuer_url()?;
+        if !matches!(issuer.scheme(), "https" | "http") {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "must be an https (or loopback http) URL",
+            ));
+        }
+        // OIDC Discovery §3 / RFC 8414 §2: "a URL that uses the "https" scheme and has no query or
+        // fragment components".
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "must have no query or fragment",
+            ));
+        }
+        if issuer.host_str().is_none() {
+            return Err(ConfigError::new("server.issuer", "must name a host"));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "server.request_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.body_limit_bytes",
+                "must be at least 1024",
+            ));
+        }
+        database_kind(&self.database.url)?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return Err(ConfigError::new(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "database.acquire_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if !self.cache.url.is_empty() {
+            let scheme = self.cache.url.split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, Some("redis" | "rediss")) {
+                return Err(ConfigError::new(
+                    "cache.url",
+                    "must be empty (in-process) or a redis:// or rediss:// URL",
+                ));
+            }
+            if let Err(e) = Url::parse(&self.cache.url) {
+                return Err(ConfigError::new("cache.url", format!("not a URL: {e}")));
+            }
+        }
+        for (key, ms) in [
+            ("cache.connect_timeout_ms", self.cache.connect_timeout_ms),
+            ("cache.response_timeout_ms", self.cache.response_timeout_ms),
+            ("cache.sweep_interval_ms", self.cache.sweep_interval_ms),
+        ] {
+            if ms == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
+            return Err(ConfigError::new(
+                "log.level",
+                format!("not a tracing filter: {e}"),
+            ));
+        }
+        if self.mode == Mode::Production {
+            self.validate_production()?;
+        }
+        Ok(())
+    }
+
+    /// The issuer as a parsed URL.
+    pub fn issuer_url(&self) -> Result<Url, ConfigError> {
+        Url::parse(&self.server.issuer)
+            .map_err(|e| ConfigError::new("server.issuer", format!("not an absolute URL: {e}")))
+    }
+
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        let issuer = self.issuer_url()?;
+        if issuer.scheme() == "http" && !is_loopback_host(&issuer) {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "production requires an https issuer (plain http only on loopback)",
+            ));
+        }
+        let key = self.keys.master_key.expose();
+        if key.is_empty() {
+            return Err(ConfigError::new(
+                "keys.master_key",
+                "production refuses development keys: set a master key (YIHAO_KEYS__MASTER_KEY)",
+            ));
+        }
+        if EXAMPLE_SECRETS.iter().any(|s| key.contains(s)) {
+            return Err(ConfigError::new(
+                "keys.master_key",
+                "is still the example value; generate one with `openssl rand -base64 32`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets and URL passwords redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+/// The `YIHAO_*` variables as a figment provider: `YIHAO_A__B=v` sets key `a.b` to the string `v`.
+/// `YIHAO_TEST_*` belong to the test suite and `YIHAO_CONFIG` to the command line, not to this tree.
+struct EnvVars(Vec<(String, String)>);
+
+impl EnvVars {
+    const PREFIX: &'static str = "YIHAO_";
+
+    fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let wanted = vars
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix(Self::PREFIX)?;
+                if rest.is_empty() || rest.starts_with("TEST_") || rest == "CONFIG" {
+                    return None;
+                }
+                Some((rest.to_ascii_lowercase().replace("__", "."), value))
+            })
+            .collect();
+        Self(wanted)
+    }
+}
+
+impl Provider for EnvVars {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable").interpolater(|_, path| {
+            format!(
+                "{}{}",
+                EnvVars::PREFIX,
+                path.join("__").to_ascii_uppercase()
+            )
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, value) in &self.0 {
+            if key.split('.').any(str::is_empty) {
+                return Err(figment::Error::from(format!(
+                    "{}{} is not a configuration key",
+                    Self::PREFIX,
+                    key.replace('.', "__").to_ascii_uppercase()
+                )));
+            }
+            let nested = figment::util::nest(key, Value::from(value.clone()));
+            if let Some(nested) = nested.into_dict() {
+                merge_dict(&mut dict, nested);
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dict(into: &mut Dict, from: Dict) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Dict(_, existing)), Value::Dict(_, incoming)) => {
+                merge_dict(existing, incoming)
+            }
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Which durable engine a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The engine named by a `database.url`, or the error that names the key.
+pub fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
+    match url.split_once(':').map(|(s, _)| s) {
+        Some("sqlite") => Ok(DatabaseKind::Sqlite),
+        Some("postgres" | "postgresql") => Ok(DatabaseKind::Postgres),
+        _ => Err(ConfigError::new(
+            "database.url",
+            "must start with sqlite:// or postgres://",
+        )),
+    }
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Replaces the password of a URL's userinfo with `[redacted]`.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            // Only fails for cannot-be-a-base URLs, which have no password to hide.
+            let _ = url.set_password(Some("[redacted]"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn serialize_url_redacted<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
+}
+
+/// Turns figment's error into one line naming the dotted key and the source of the bad value.
+fn from_figment(err: figment::Error) -> ConfigError {
+    let key = if err.path.is_empty() {
+        "configuration".to_owned()
+    } else {
+        err.path.join(".")
+    };
+    let source = err.metadata.as_ref().map(|m| match &m.source {
+        Some(figment::Source::File(p)) => format!("file {}", p.display()),
+        _ if m.name.contains("environment") => {
+            format!(
+                "environment variable {}{}",
+                EnvVars::PREFIX,
+                err.path.join("__").to_uppercase()
+            )
+        }
+        _ => m.name.to_string(),
+    });
+    let problem = match source {
+        Some(source) => format!("{} (from {source})", err.kind),
+        None => err.kind.to_string(),
+    };
+    ConfigError { key, problem }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_with_env(None, vars.iter().copied())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_embedded_defaults() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.mode, Mode::Development);
+        assert_eq!(c.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.issuer, "http://localhost:8080");
+        assert_eq!(c.database.url, "sqlite://data/yihao.db");
+        assert!(c.cache.url.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let c = load(&[
+            ("YIHAO_SERVER__BIND", "0.0.0.0:9000"),
+            ("YIHAO_DATABASE__MAX_CONNECTIONS", "3"),
+            ("YIHAO_CACHE__URL", "redis://127.0.0.1:6379/0"),
+        ])
+        .unwrap();
+        assert_eq!(c.server.bind.port(), 9000);
+        assert_eq!(c.database.max_connections, 3);
+        assert_eq!(c.cache.url, "redis://127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn a_bad_bind_address_names_server_bind() {
+        let e = load(&[("YIHAO_SERVER__BIND", "nonsense")]).unwrap_err();
+        assert_eq!(e.key, "server.bind");
+        assert!(e.to_string().contains("server.bind"), "{e}");
+        assert!(e.to_string().contains("YIHAO_SERVER__BIND"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = load(&[("YIHAO_SERVER__BINDD", "x")]).unwrap_err();
+        assert!(e.to_string().contains("bindd"), "{e}");
+    }
+
+    #[test]
+    fn test_variables_are_not_configuration() {
+        load(&[
+            ("YIHAO_TEST_DATABASE_URL", "postgres://x"),
+            ("YIHAO_CONFIG", "x.toml"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("YIHAO_DATABASE__URL", "mysql://x")], "database.url"),
+            (&[("YIHAO_CACHE__URL", "memcached://x")], "cache.url"),
+            (
+                &[("YIHAO_SERVER__ISSUER", "https://id.example.cn/?a=b")],
+                "server.issuer",
+            ),
+            (
+                &[("YIHAO_SERVER__ISSUER", "ftp://id.example.cn")],
+                "server.issuer",
+            ),
+            (
+                &[("YIHAO_SERVER__ISSUER", "id.example.cn")],
+                "server.issuer",
+            ),
+            (
+                &[("YIHAO_DATABASE__MIN_CONNECTIONS", "99")],
+                "database.min_connections",
+            ),
+            (&[("YIHAO_LOG__LEVEL", "yihao=loud")], "log.level"),
+            (&[("YIHAO_LOG__FORMAT", "xml")], "log.format"),
+            (&[("YIHAO_MODE", "staging")], "mode"),
+        ];
+        for (vars, key) in cases {
+            let e = load(vars).unwrap_err();
+            assert_eq!(&e.key, key, "{vars:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_development_keys_plain_http_and_example_secrets() {
+        let https = ("YIHAO_SERVER__ISSUER", "https://id.example.gov.cn");
+        let key = (
+            "YIHAO_KEYS__MASTER_KEY",
+            "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+        );
+        let prod = ("YIHAO_MODE", "production");
+        let e = load(&[prod, https]).unwrap_err();
+        assert_eq!(e.key, "keys.master_key");
+        let e = load(&[
+            prod,
+            key,
+            ("YIHAO_SERVER__ISSUER", "http://id.example.gov.cn"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "server.issuer");
+        let e = load(&[prod, https, ("YIHAO_KEYS__MASTER_KEY", "CHANGE-ME")]).unwrap_err();
+        assert_eq!(e.key, "keys.master_key");
+        load(&[prod, https, key]).unwrap();
+        load(&[prod, key, ("YIHAO_SERVER__ISSUER", "http://127.0.0.1:8080")]).unwrap();
+    }
+
+    #[test]
+    fn secrets_and_url_passwords_are_redacted() {
+        let c = load(&[
+            ("YIHAO_KEYS__MASTER_KEY", "top-secret-value"),
+            (
+                "YIHAO_DATABASE__URL",
+                "postgres://app:hunter2@db:5432/yihao",
+            ),
+        ])
+        .unwrap();
+        let printed = c.to_redacted_toml();
+        assert!(!printed.contains("top-secret-value"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://app:%5Bredacted%5D@db:5432/yihao"),
+            "{printed}"
+        );
+        assert!(!format!("{c:?}").contains("top-secret-value"));
+        assert_eq!(c.keys.master_key.to_string(), "[redacted]");
+    }
+
+    #[test]
+    fn a_config_file_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.toml");
+        std::fs::write(
+            &path,
+            "[server]\nbind = \"127.0.0.1:7000\"\nrequest_timeout_secs = 7\n",
+        )
+        .unwrap();
+        let c =
+            Config::load_with_env(Some(&path), [("YIHAO_SERVER__BIND", "127.0.0.1:7001")]).unwrap();
+        assert_eq!(c.server.bind.port(), 7001);
+        assert_eq!(c.server.request_timeout_secs, 7);
+        std::fs::write(&path, "[server]\nrequest_timeout_secs = \"soon\"\n").unwrap();
+        let e = Config::load_with_env(Some(&path), []).unwrap_err();
+        assert_eq!(e.key, "server.request_timeout_secs");
+        assert!(e.problem.contains("y.toml"), "{e}");
+    }
+}

@@ -1,0 +1,202 @@
+//! Key material and hashing: the master key, random tokens, client-secret hashes.
+//!
+//! Signing keys and JWKS, password hashing, PII encryption and blind indexes join here as their
+//! capabilities land. Nothing here logs a secret; `Debug` of key types prints a redaction.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::KeysConfig;
+use crate::domain::client::SecretHash;
+
+/// The root key from which the keys protecting data at rest are derived.
+pub struct MasterKey {
+    bytes: [u8; 32],
+    development: bool,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "MasterKey([redacted], development: {})",
+            self.development
+        )
+    }
+}
+
+/// Where the development master key lives inside `keys.dev_dir`.
+pub const DEV_MASTER_KEY_FILE: &str = "dev-master.key";
+
+impl MasterKey {
+    /// The configured key, or else the development key in `keys.dev_dir`, generated on first use
+    /// (readable by the owner only). Production configurations never reach the second branch:
+    /// `Config::validate` refuses an empty `keys.master_key` there.
+    pub fn load(config: &KeysConfig) -> Result<Self, String> {
+        if !config.master_key.is_empty() {
+            let bytes = decode_key(config.master_key.expose())
+                .map_err(|why| format!("keys.master_key: {why}"))?;
+            return Ok(Self {
+                bytes,
+                development: false,
+            });
+        }
+        let path = config.dev_dir.join(DEV_MASTER_KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes =
+                    decode_key(text.trim()).map_err(|why| format!("{}: {why}", path.display()))?;
+                Ok(Self {
+                    bytes,
+                    development: true,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                write_private(&path, STANDARD.encode(bytes).as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                tracing::warn!(path = %path.display(), "generated a development master key");
+                Ok(Self {
+                    bytes,
+                    development: true,
+                })
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.development
+    }
+
+    /// A 32-byte key for one purpose, derived as HMAC-SHA256(master, "yihao/" + purpose): keys for
+    /// different purposes are independent, and none reveals the master key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(b"yihao/");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+fn decode_key(text: &str) -> Result<[u8; 32], String> {
+    let bytes = STANDARD
+        .decode(text)
+        .map_err(|_| "is not base64".to_owned())?;
+    bytes
+        .try_into()
+        .map_err(|_| "must be 32 bytes (44 base64 characters)".to_owned())
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// A random token of 256 bits, base64url without padding (43 characters): client secrets,
+/// authorization codes, session ids.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a client secret. A slow hash adds nothing to a 256-bit random secret (DESIGN.md §4).
+pub fn hash_secret(secret: &str) -> SecretHash {
+    SecretHash(Sha256::digest(secret.as_bytes()).into())
+}
+
+/// Compares a presented secret with a stored hash in constant time.
+pub fn secret_matches(presented: &str, stored: &SecretHash) -> bool {
+    hash_secret(presented).0.ct_eq(&stored.0).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn development_master_key_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = KeysConfig {
+            dev_dir: dir.path().join("keys"),
+            master_key: Secret::default(),
+        };
+        let first = MasterKey::load(&config).unwrap();
+        let again = MasterKey::load(&config).unwrap();
+        assert!(first.is_development());
+        assert_eq!(first.derive("pii"), again.derive("pii"));
+        assert_ne!(first.derive("pii"), first.derive("kek"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(config.dev_dir.join(DEV_MASTER_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "development key readable by others");
+        }
+    }
+
+    #[test]
+    fn configured_master_key_must_be_32_bytes_of_base64() {
+        let keys = |k: &str| KeysConfig {
+            dev_dir: "unused".into(),
+            master_key: Secret::new(k),
+        };
+        assert!(
+            !MasterKey::load(&keys(&STANDARD.encode([1u8; 32])))
+                .unwrap()
+                .is_development()
+        );
+        assert!(
+            MasterKey::load(&keys("short"))
+                .unwrap_err()
+                .contains("keys.master_key")
+        );
+        assert!(
+            MasterKey::load(&keys(&STANDARD.encode([1u8; 16])))
+                .unwrap_err()
+                .contains("32 bytes")
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                MasterKey::load(&keys(&STANDARD.encode([1u8; 32]))).unwrap()
+            )
+            .contains("AQEB")
+        );
+    }
+
+    #[test]
+    fn secrets_are_random_and_compared_by_hash() {
+        let a = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token());
+        let stored = hash_secret(&a);
+        assert!(secret_matches(&a, &stored));
+        assert!(!secret_matches(&random_token(), &stored));
+    }
+}

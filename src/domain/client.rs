@@ -1,0 +1,581 @@
+//! OAuth 2.0 / OpenID Connect clients (relying services) and the values they are registered with.
+//!
+//! Field names follow RFC 7591 §2 (Dynamic Client Registration metadata) so that what the CLI prints
+//! and what a registration endpoint will accept are the same words.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A client identifier: 1 to 128 characters of RFC 3986 "unreserved" (`A-Z a-z 0-9 - . _ ~`), so it
+/// needs no escaping in a URL, a form body or a Basic authorization header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        if raw.is_empty() || raw.len() > 128 {
+            return Err(ClientError::new("client_id", "must be 1 to 128 characters"));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        {
+            return Err(ClientError::new(
+                "client_id",
+                "may contain only letters, digits and - . _ ~",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A registered redirect URI (RFC 6749 §3.1.2): absolute, without a fragment. Allowed schemes:
+/// `https`; `http` only for loopback hosts (RFC 8252 §7.3) and `localhost`; a private-use scheme in
+/// reverse-domain form for native apps (RFC 8252 §7.1, e.g. `cn.gov.example.app:/cb`).
+/// Matching is exact string comparison (RFC 9700 §4.1.3); the loopback-port rule of RFC 8252 §7.3 is
+/// applied by the authorization endpoint, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        Self::parse_as("redirect_uris", raw)
+    }
+
+    /// A post-logout redirect URI follows the same rules (RP-Initiated Logout 1.0 §3.1).
+    pub fn parse_post_logout(raw: &str) -> Result<Self, ClientError> {
+        Self::parse_as("post_logout_redirect_uris", raw)
+    }
+
+    fn parse_as(field: &'static str, raw: &str) -> Result<Self, ClientError> {
+        let bad = |why: &str| ClientError::new(field, format!("{raw:?} {why}"));
+        if raw.len() > 2000 {
+            return Err(bad("is longer than 2000 characters"));
+        }
+        let url = Url::parse(raw).map_err(|e| bad(&format!("is not an absolute URI ({e})")))?;
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(bad("must not contain a fragment (RFC 6749 §3.1.2)"));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" => {
+                let loopback = match url.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    None => false,
+                };
+                if !loopback {
+                    return Err(bad("uses plain http on a host that is not loopback"));
+                }
+            }
+            "javascript" | "data" | "file" | "vbscript" | "blob" => {
+                return Err(bad("uses a scheme that cannot be a redirect target"));
+            }
+            scheme if scheme.contains('.') => {}
+            _ => {
+                return Err(bad(
+                    "must be https, loopback http, or a reverse-domain private-use scheme (RFC 8252 §7.1)",
+                ));
+            }
+        }
+        if url.username() != "" || url.password().is_some() {
+            return Err(bad("must not contain user information"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Grant types a client may use (RFC 7591 §2 `grant_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == raw)
+            .ok_or_else(|| {
+                ClientError::new(
+                    "grant_types",
+                    format!(
+                        "{raw:?} is not supported (supported: {})",
+                        Self::ALL.map(Self::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    ClientSecretJwt,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 5] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::ClientSecretJwt,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == raw)
+            .ok_or_else(|| {
+                ClientError::new(
+                    "token_endpoint_auth_method",
+                    format!(
+                        "{raw:?} is not supported (supported: {})",
+                        Self::ALL.map(Self::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// Methods that need a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt
+        )
+    }
+}
+
+/// A scope token (RFC 6749 §3.3): `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Scope(String);
+
+impl Scope {
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 128
+            && raw
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ClientError::new(
+                "scope",
+                format!(
+                    "{raw:?} is not a scope token (RFC 6749 §3.3: printable ASCII without space, \" or \\)"
+                ),
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// SHA-256 of a client secret. Raw secrets are never stored (DESIGN.md §2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash([redacted])")
+    }
+}
+
+/// The secrets a confidential client may present: the current one, and during a rotation the
+/// previous one until `previous_expires_at` (epoch seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSecrets {
+    pub current: SecretHash,
+    pub previous: Option<(SecretHash, i64)>,
+}
+
+/// What an administrator asks for; [`Client::register`] checks it as a whole.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    pub id: ClientId,
+    pub name: String,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<Scope>,
+    pub first_party: bool,
+}
+
+/// A registered client. Constructed only through [`Client::register`] or [`Client::restore`], both of
+/// which enforce the rules below, so a `Client` in hand is coherent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    spec: ClientSpecChecked,
+    secrets: Option<ClientSecrets>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClientSpecChecked {
+    id: ClientId,
+    name: String,
+    auth_method: AuthMethod,
+    redirect_uris: Vec<RedirectUri>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
+    grant_types: Vec<GrantType>,
+    scopes: Vec<Scope>,
+    first_party: bool,
+}
+
+impl Client {
+    /// Checks a registration: a public client (`none`) has no secret and cannot use
+    /// client_credentials; a secret-based method needs a secret; authorization_code needs at least one
+    /// redirect URI; refresh_token only comes with authorization_code; lists hold no duplicates.
+    pub fn register(
+        spec: ClientSpec,
+        secrets: Option<ClientSecrets>,
+        now: i64,
+    ) -> Result<Self, ClientError> {
+        Self::restore(spec, secrets, now, now)
+    }
+
+    /// Rebuilds a stored client, applying the same rules as [`Client::register`].
+    pub fn restore(
+        spec: ClientSpec,
+        secrets: Option<ClientSecrets>,
+        created_at: i64,
+        updated_at: i64,
+    ) -> Result<Self, ClientError> {
+        let name = spec.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ClientError::new(
+                "client_name",
+                "must be 1 to 200 characters",
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ClientError::new(
+                "client_name",
+                "must not contain control characters",
+            ));
+        }
+        if spec.grant_types.is_empty() {
+            return Err(ClientError::new(
+                "grant_types",
+                "at least one grant type is required",
+            ));
+        }
+        no_duplicates("grant_types", &spec.grant_types)?;
+        no_duplicates("redirect_uris", &spec.redirect_uris)?;
+        no_duplicates("post_logout_redirect_uris", &spec.post_logout_redirect_uris)?;
+        no_duplicates("scope", &spec.scopes)?;
+        let has = |g| spec.grant_types.contains(&g);
+        if has(GrantType::AuthorizationCode) && spec.redirect_uris.is_empty() {
+            return Err(ClientError::new(
+                "redirect_uris",
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+            return Err(ClientError::new(
+                "grant_types",
+                "refresh_token is only issued with authorization_code",
+            ));
+        }
+        let public = spec.auth_method == AuthMethod::None;
+        if public && has(GrantType::ClientCredentials) {
+            return Err(ClientError::new(
+                "grant_types",
+                "a public client (token_endpoint_auth_method none) cannot use client_credentials",
+            ));
+        }
+        match (spec.auth_method.uses_secret(), &secrets) {
+            (true, None) => {
+                return Err(ClientError::new(
+                    "client_secret",
+                    "a client that authenticates with a secret needs one",
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(ClientError::new(
+                    "client_secret",
+                    format!("a client using {} has no secret", spec.auth_method.as_str()),
+                ));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            spec: ClientSpecChecked {
+                id: spec.id,
+                name,
+                auth_method: spec.auth_method,
+                redirect_uris: spec.redirect_uris,
+                post_logout_redirect_uris: spec.post_logout_redirect_uris,
+                grant_types: spec.grant_types,
+                scopes: spec.scopes,
+                first_party: spec.first_party,
+            },
+            secrets,
+            created_at,
+            updated_at,
+        })
+    }
+
+    pub fn id(&self) -> &ClientId {
+        &self.spec.id
+    }
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    pub fn auth_method(&self) -> AuthMethod {
+        self.spec.auth_method
+    }
+    /// Public clients (RFC 6749 §2.1) cannot keep a secret: native and browser apps.
+    pub fn is_public(&self) -> bool {
+        self.spec.auth_method == AuthMethod::None
+    }
+    pub fn redirect_uris(&self) -> &[RedirectUri] {
+        &self.spec.redirect_uris
+    }
+    pub fn post_logout_redirect_uris(&self) -> &[RedirectUri] {
+        &self.spec.post_logout_redirect_uris
+    }
+    pub fn grant_types(&self) -> &[GrantType] {
+        &self.spec.grant_types
+    }
+    pub fn scopes(&self) -> &[Scope] {
+        &self.spec.scopes
+    }
+    /// First-party clients skip the consent page.
+    pub fn first_party(&self) -> bool {
+        self.spec.first_party
+    }
+    pub fn secrets(&self) -> Option<&ClientSecrets> {
+        self.secrets.as_ref()
+    }
+    pub fn created_at(&self) -> i64 {
+        self.created_at
+    }
+    pub fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+
+    /// The registration as a spec, e.g. to change one field and register again.
+    pub fn spec(&self) -> ClientSpec {
+        let s = &self.spec;
+        ClientSpec {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            auth_method: s.auth_method,
+            redirect_uris: s.redirect_uris.clone(),
+            post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
+            grant_types: s.grant_types.clone(),
+            scopes: s.scopes.clone(),
+            first_party: s.first_party,
+        }
+    }
+}
+
+fn no_duplicates<T: PartialEq>(field: &'static str, items: &[T]) -> Result<(), ClientError> {
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(ClientError::new(field, "lists the same value twice"));
+        }
+    }
+    Ok(())
+}
+
+/// A client registration that breaks a rule: the RFC 7591 field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ClientError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl ClientError {
+    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(auth: AuthMethod, grants: &[GrantType]) -> ClientSpec {
+        ClientSpec {
+            id: ClientId::parse("hall").unwrap(),
+            name: "Online service hall".into(),
+            auth_method: auth,
+            redirect_uris: vec![RedirectUri::parse("https://hall.example.gov.cn/cb").unwrap()],
+            post_logout_redirect_uris: vec![],
+            grant_types: grants.to_vec(),
+            scopes: vec![Scope::parse("openid").unwrap()],
+            first_party: false,
+        }
+    }
+    const SECRET: Option<ClientSecrets> = Some(ClientSecrets {
+        current: SecretHash([7; 32]),
+        previous: None,
+    });
+
+    #[test]
+    fn redirect_uris_follow_rfc_6749_and_8252() {
+        for ok in [
+            "https://hall.example.gov.cn/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:3000/cb",
+            "cn.gov.example.app:/oauth2redirect",
+        ] {
+            RedirectUri::parse(ok).unwrap();
+        }
+        for bad in [
+            "/relative",
+            "https://hall.example.gov.cn/cb#frag",
+            "http://hall.example.gov.cn/cb",
+            "javascript:alert(1)",
+            "myapp:/cb",
+            "https://user:pw@hall.example.gov.cn/cb",
+            "",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn client_ids_and_scopes_are_checked() {
+        ClientId::parse("dept-system_01.v2~x").unwrap();
+        assert!(ClientId::parse("has space").is_err());
+        assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse(&"a".repeat(129)).is_err());
+        Scope::parse("urn:yihao:scope:id_number").unwrap();
+        assert!(Scope::parse("two words").is_err());
+        assert!(Scope::parse("quote\"").is_err());
+    }
+
+    #[test]
+    fn registration_rules_hold() {
+        use GrantType::*;
+        Client::register(
+            spec(
+                AuthMethod::ClientSecretBasic,
+                &[AuthorizationCode, RefreshToken],
+            ),
+            SECRET,
+            1,
+        )
+        .unwrap();
+        Client::register(spec(AuthMethod::None, &[AuthorizationCode]), None, 1).unwrap();
+        let refused = [
+            (
+                spec(AuthMethod::None, &[ClientCredentials]),
+                None,
+                "grant_types",
+            ),
+            (
+                spec(AuthMethod::None, &[AuthorizationCode]),
+                SECRET,
+                "client_secret",
+            ),
+            (
+                spec(AuthMethod::ClientSecretPost, &[AuthorizationCode]),
+                None,
+                "client_secret",
+            ),
+            (
+                spec(AuthMethod::ClientSecretBasic, &[RefreshToken]),
+                SECRET,
+                "grant_types",
+            ),
+            (
+                spec(AuthMethod::ClientSecretBasic, &[]),
+                SECRET,
+                "grant_types",
+            ),
+            (
+                spec(
+                    AuthMethod::ClientSecretBasic,
+                    &[AuthorizationCode, AuthorizationCode],
+                ),
+                SECRET,
+                "grant_types",
+            ),
+        ];
+        for (s, secrets, field) in refused {
+            let e = Client::register(s.clone(), secrets, 1).unwrap_err();
+            assert_eq!(e.field, field, "{s:?}: {e}");
+        }
+        let mut no_redirect = spec(AuthMethod::ClientSecretBasic, &[AuthorizationCode]);
+        no_redirect.redirect_uris.clear();
+        assert_eq!(
+            Client::register(no_redirect, SECRET, 1).unwrap_err().field,
+            "redirect_uris"
+        );
+        let mut machine = spec(AuthMethod::PrivateKeyJwt, &[ClientCredentials]);
+        machine.redirect_uris.clear();
+        Client::register(machine, None, 1).unwrap();
+    }
+
+    #[test]
+    fn secret_hashes_do_not_print() {
+        assert!(!format!("{:?}", SECRET).contains('7'));
+    }
+}

@@ -1,0 +1,7 @@
+//! Plain data with invariants: a value of a type here is valid ("parse, don't validate").
+//!
+//! No I/O, no async, no clock: times are epoch seconds handed in by the caller. Parse errors say
+//! exactly what is wrong. Identity types (ResidentId, CreditCode, accounts, organisations) join
+//! [`client`] here as their capabilities land.
+
+pub mod client;

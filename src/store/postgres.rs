@@ -1,0 +1,38 @@
+//! PostgreSQL adapter, for several nodes sharing one database. Statements live in [`super::sql`].
+//! The pool connects lazily, so a server started while the database is briefly away reports it on
+//! `/readyz` instead of crashing; `migrate` needs it to answer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Postgres};
+
+use super::sql::sql_store;
+use super::{StoreError, StoreResult};
+use crate::config::DatabaseConfig;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PostgresStore {
+    pool: Pool<Postgres>,
+}
+
+impl PostgresStore {
+    pub async fn open(config: &DatabaseConfig) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(&config.url).map_err(|e| {
+            StoreError::Backend(format!(
+                "database.url: {}",
+                crate::config::redact_url(&e.to_string())
+            ))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
+            .connect_lazy_with(options.application_name("yihao"));
+        Ok(Self { pool })
+    }
+}
+
+sql_store!(PostgresStore, Postgres, "postgres");

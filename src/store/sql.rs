@@ -1,0 +1,259 @@
+//! What the SQL adapters share: the portable statements, the row types and their conversion to
+//! domain values, the error mapping, and [`sql_store!`], which writes the one implementation of
+//! [`Store`](super::Store) for each engine's pool type. The SQL is portable (`$N` placeholders, which
+//! sqlx-sqlite binds by position; TEXT ids; BIGINT epoch seconds), so it is written once.
+
+use crate::domain::client::{
+    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+    SecretHash,
+};
+
+use super::StoreError;
+
+pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
+     post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
+     previous_secret_expires_at, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
+     redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
+     first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
+     previous_secret_expires_at = $11, created_at = $12, updated_at = $13 WHERE id = $1";
+pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
+pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
+pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
+
+/// A `clients` row as both engines return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub auth_method: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub first_party: bool,
+    pub secret_hash: Option<Vec<u8>>,
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ClientRow {
+    pub fn from_client(c: &Client) -> Self {
+        let json = |items: Vec<&str>| serde_json::to_string(&items).unwrap_or_default();
+        let secrets = c.secrets();
+        Self {
+            id: c.id().as_str().to_owned(),
+            name: c.name().to_owned(),
+            auth_method: c.auth_method().as_str().to_owned(),
+            redirect_uris: json(c.redirect_uris().iter().map(RedirectUri::as_str).collect()),
+            post_logout_redirect_uris: json(
+                c.post_logout_redirect_uris()
+                    .iter()
+                    .map(RedirectUri::as_str)
+                    .collect(),
+            ),
+            grant_types: json(c.grant_types().iter().map(|g| g.as_str()).collect()),
+            scopes: json(c.scopes().iter().map(Scope::as_str).collect()),
+            first_party: c.first_party(),
+            secret_hash: secrets.map(|s| s.current.0.to_vec()),
+            previous_secret_hash: secrets.and_then(|s| s.previous).map(|(h, _)| h.0.to_vec()),
+            previous_secret_expires_at: secrets.and_then(|s| s.previous).map(|(_, at)| at),
+            created_at: c.created_at(),
+            updated_at: c.updated_at(),
+        }
+    }
+
+    pub fn into_client(self) -> Result<Client, StoreError> {
+        let id = self.id.clone();
+        let corrupt = move |what: &str| StoreError::Corrupt(format!("client {id}: {what}"));
+        fn list<T>(
+            raw: &str,
+            parse: impl Fn(&str) -> Result<T, crate::domain::client::ClientError>,
+        ) -> Result<Vec<T>, String> {
+            let items: Vec<String> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+            items
+                .iter()
+                .map(|s| parse(s).map_err(|e| e.to_string()))
+                .collect()
+        }
+        let hash = |bytes: Vec<u8>| -> Result<SecretHash, StoreError> {
+            bytes
+                .try_into()
+                .map(SecretHash)
+                .map_err(|_| corrupt("secret hash is not 32 bytes"))
+        };
+        let secrets = match self.secret_hash {
+            None => None,
+            Some(current) => Some(ClientSecrets {
+                current: hash(current)?,
+                previous: match (self.previous_secret_hash, self.previous_secret_expires_at) {
+                    (Some(h), Some(at)) => Some((hash(h)?, at)),
+                    _ => None,
+                },
+            }),
+        };
+        let spec = ClientSpec {
+            id: ClientId::parse(&self.id).map_err(|e| corrupt(&e.to_string()))?,
+            name: self.name,
+            auth_method: AuthMethod::parse(&self.auth_method)
+                .map_err(|e| corrupt(&e.to_string()))?,
+            redirect_uris: list(&self.redirect_uris, RedirectUri::parse)
+                .map_err(|e| corrupt(&e))?,
+            post_logout_redirect_uris: list(
+                &self.post_logout_redirect_uris,
+                RedirectUri::parse_post_logout,
+            )
+            .map_err(|e| corrupt(&e))?,
+            grant_types: list(&self.grant_types, GrantType::parse).map_err(|e| corrupt(&e))?,
+            scopes: list(&self.scopes, Scope::parse).map_err(|e| corrupt(&e))?,
+            first_party: self.first_party,
+        };
+        Client::restore(spec, secrets, self.created_at, self.updated_at)
+            .map_err(|e| corrupt(&e.to_string()))
+    }
+}
+
+/// Maps a driver error: unique violations are conflicts on `what`, lost connections are
+/// `Unavailable`, the rest are backend errors.
+pub(crate) fn db_error(what: impl FnOnce() -> String, e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Backend(format!("migration failed: {e}"))
+}
+
+/// Implements [`Store`](super::Store) for an adapter struct with a `pool: sqlx::Pool<$db>` field and a
+/// `MIGRATOR` static. The bodies are the same for every engine; only the pool type differs.
+macro_rules! sql_store {
+    ($adapter:ty, $db:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $adapter {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "ping".into(), e))?;
+                Ok(())
+            }
+
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                MIGRATOR
+                    .run(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::migrate_error)
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn insert_client(
+                &self,
+                client: &$crate::domain::client::Client,
+            ) -> $crate::store::StoreResult<()> {
+                bind_client(sqlx::query($crate::store::sql::INSERT_CLIENT), client)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        $crate::store::sql::db_error(|| format!("client {}", client.id()), e)
+                    })?;
+                Ok(())
+            }
+
+            async fn update_client(
+                &self,
+                client: &$crate::domain::client::Client,
+            ) -> $crate::store::StoreResult<()> {
+                let done = bind_client(sqlx::query($crate::store::sql::UPDATE_CLIENT), client)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        $crate::store::sql::db_error(|| format!("client {}", client.id()), e)
+                    })?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::NotFound(format!(
+                        "client {}",
+                        client.id()
+                    )));
+                }
+                Ok(())
+            }
+
+            async fn client(
+                &self,
+                id: &$crate::domain::client::ClientId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::client::Client>> {
+                let row: Option<$crate::store::sql::ClientRow> =
+                    sqlx::query_as($crate::store::sql::SELECT_CLIENT)
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| $crate::store::sql::db_error(|| format!("client {id}"), e))?;
+                row.map($crate::store::sql::ClientRow::into_client)
+                    .transpose()
+            }
+
+            async fn clients(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::client::Client>> {
+                let rows: Vec<$crate::store::sql::ClientRow> =
+                    sqlx::query_as($crate::store::sql::SELECT_CLIENTS)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| $crate::store::sql::db_error(|| "clients".into(), e))?;
+                rows.into_iter()
+                    .map($crate::store::sql::ClientRow::into_client)
+                    .collect()
+            }
+
+            async fn delete_client(
+                &self,
+                id: &$crate::domain::client::ClientId,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| format!("client {id}"), e))?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+
+        /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$13).
+        fn bind_client<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            client: &$crate::domain::client::Client,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            let r = $crate::store::sql::ClientRow::from_client(client);
+            query
+                .bind(r.id)
+                .bind(r.name)
+                .bind(r.auth_method)
+                .bind(r.redirect_uris)
+                .bind(r.post_logout_redirect_uris)
+                .bind(r.grant_types)
+                .bind(r.scopes)
+                .bind(r.first_party)
+                .bind(r.secret_hash)
+                .bind(r.previous_secret_hash)
+                .bind(r.previous_secret_expires_at)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+        }
+    };
+}
+pub(crate) use sql_store;

@@ -1,0 +1,71 @@
+//! Liveness, readiness and metrics.
+//! - `GET /healthz`: the process serves HTTP. Touches nothing else, so an orchestrator restarts only
+//!   a process that is really stuck.
+//! - `GET /readyz`: the database and the cache both answer within a second: 200, or 503 with a JSON
+//!   body naming what is down, so a load balancer stops sending traffic to this node.
+//! - `GET /metrics`: Prometheus / OpenMetrics text.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::store::StoreResult;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    let (database, cache) = tokio::join!(probe(app.store.ping()), probe(app.ephemeral.ping()));
+    let mut down = Vec::new();
+    let mut checks = serde_json::Map::new();
+    for (name, backend, result) in [
+        ("database", app.store.backend(), database),
+        ("cache", app.ephemeral.backend(), cache),
+    ] {
+        let detail = match result {
+            Ok(()) => json!({ "status": "up", "backend": backend }),
+            Err(problem) => {
+                tracing::warn!(component = name, backend, problem = %problem, "not ready");
+                down.push(name);
+                json!({ "status": "down", "backend": backend, "error": problem })
+            }
+        };
+        checks.insert(name.to_owned(), detail);
+    }
+    let (status, word) = if down.is_empty() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    let body = json!({ "status": word, "down": down, "checks": checks });
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn probe(check: impl Future<Output = StoreResult<()>>) -> Result<(), String> {
+    match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
+    }
+}
+
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut response = app.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,55 @@
+//! HTTP with axum: the router (one line per route), middleware, health and metrics endpoints, and
+//! the one mapping of errors to responses ([`error`]). Handlers are extract -> protocol -> respond;
+//! they hold no rules of their own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+
+pub mod error;
+pub mod health;
+pub mod middleware;
+
+/// The shared state every handler receives.
+pub type AppState = Arc<App>;
+
+/// All routes of the server with their middleware.
+pub fn router(app: AppState) -> Router {
+    with_middleware(routes(), app)
+}
+
+/// The routes alone, still waiting for their state: tests add routes of their own before
+/// [`with_middleware`].
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(error::not_found)
+}
+
+/// Finishes a router built from [`routes`]: state, then the middleware stack. Outermost first:
+/// request id + span + metrics + access log; security headers; time limit; body size limit.
+pub fn with_middleware(routes: Router<AppState>, app: AppState) -> Router {
+    let server = &app.config.server;
+    // `Router::layer` wraps what is already there, so the innermost layer comes first.
+    routes
+        .with_state(app.clone())
+        .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(server.request_timeout_secs),
+        ))
+        .layer(middleware::security_headers())
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            middleware::observe,
+        ))
+}
