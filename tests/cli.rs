@@ -1,0 +1,354 @@
+//! The operator's interface (DESIGN.md §3) through the real binary: exit codes, one-line errors,
+//! JSON output, configuration layering, and `serve` stopping cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Run {
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_yihao"));
+        cmd.args(args).current_dir(self.dir.path());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("YIHAO_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.cmd(args);
+        cmd.envs(env.iter().copied());
+        cmd.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, &[]);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// Asserts failure with exactly one line on stderr, and returns it.
+    fn fails(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run(args, env);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+        err
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let run = Run::new();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["config", "check", "--help"],
+        &["client", "--help"],
+        &["client", "create", "--help"],
+        &["client", "list", "--help"],
+        &["client", "rotate-secret", "--help"],
+        &["account", "--help"],
+        &["org", "--help"],
+        &["keys", "--help"],
+        &["audit", "--help"],
+    ] {
+        let out = run.ok(args);
+        assert!(out.contains("Usage"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn a_bad_setting_is_one_line_naming_the_key() {
+    let run = Run::new();
+    let err = run.fails(&["config", "check"], &[("YIHAO_SERVER__BIND", "nonsense")]);
+    assert!(err.contains("server.bind"), "{err}");
+    let err = run.fails(&["serve"], &[("YIHAO_DATABASE__URL", "mysql://x")]);
+    assert!(err.contains("database.url"), "{err}");
+    let err = run.fails(
+        &["serve"],
+        &[
+            ("YIHAO_MODE", "production"),
+            ("YIHAO_SERVER__ISSUER", "https://id.example.gov.cn"),
+        ],
+    );
+    assert!(err.contains("keys.master_key"), "{err}");
+    let err = run.fails(&["--config", "missing.toml", "config", "check"], &[]);
+    assert!(err.contains("missing.toml"), "{err}");
+    assert!(
+        !run.dir.path().join("data").exists(),
+        "a refused start wrote files"
+    );
+}
+
+#[test]
+fn config_check_prints_effective_values_with_secrets_redacted() {
+    let run = Run::new();
+    std::fs::write(
+        run.dir.path().join("y.toml"),
+        "[server]\nissuer = \"https://id.example.gov.cn\"\n",
+    )
+    .unwrap();
+    let out = run.run(
+        &["--config", "y.toml", "config", "check"],
+        &[
+            (
+                "YIHAO_KEYS__MASTER_KEY",
+                "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYyE=",
+            ),
+            ("YIHAO_DATABASE__URL", "postgres://yihao:pa55word@db/yihao"),
+        ],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let parsed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(
+        parsed["server"]["issuer"].as_str(),
+        Some("https://id.example.gov.cn")
+    );
+    assert_eq!(parsed["keys"]["master_key"].as_str(), Some("[redacted]"));
+    assert!(
+        !text.contains("pa55word") && !text.contains("c2VjcmV0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn client_commands_register_show_rotate_and_delete() {
+    let run = Run::new();
+    let created = run.json(&[
+        "client",
+        "create",
+        "--name",
+        "网上办事大厅",
+        "--id",
+        "hall",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        "https://hall.example.gov.cn/cb",
+        "--post-logout-redirect-uri",
+        "https://hall.example.gov.cn/bye",
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(created["client_id"], "hall");
+    assert_eq!(created["client_name"], "网上办事大厅");
+    assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(
+        created["redirect_uris"],
+        serde_json::json!(["https://hall.example.gov.cn/cb"])
+    );
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(created["scope"], "openid profile");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 43);
+
+    let shown = run.json(&["client", "show", "hall", "--output", "json"]);
+    assert!(shown.get("client_secret").is_none(), "secret shown twice");
+    assert_eq!(shown["client_id"], "hall");
+    let db = std::fs::read(run.dir.path().join("data/yihao.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "raw secret stored"
+    );
+
+    let rotated = run.json(&["client", "rotate-secret", "hall", "--output", "json"]);
+    assert_ne!(rotated["client_secret"], secret.as_str());
+
+    let public = run.json(&[
+        "client",
+        "create",
+        "--name",
+        "App",
+        "--public",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--token-endpoint-auth-method",
+        "none",
+        "--output",
+        "json",
+    ]);
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+    let listed = run.json(&["client", "list", "--output", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let err = run.fails(
+        &[
+            "client",
+            "create",
+            "--name",
+            "dup",
+            "--id",
+            "hall",
+            "--redirect-uri",
+            "https://x.example.cn/cb",
+        ],
+        &[],
+    );
+    assert!(err.contains("already exists"), "{err}");
+    run.ok(&["client", "delete", "hall"]);
+    run.fails(&["client", "show", "hall"], &[]);
+    run.fails(&["client", "delete", "hall"], &[]);
+}
+
+#[test]
+fn invalid_client_registrations_are_refused_and_store_nothing() {
+    let run = Run::new();
+    for (args, says) in [
+        (
+            &["--redirect-uri", "http://hall.example.gov.cn/cb"][..],
+            "redirect_uris",
+        ),
+        (&["--redirect-uri", "https://x.example.cn/cb#f"], "fragment"),
+        (
+            &[
+                "--grant-type",
+                "password",
+                "--redirect-uri",
+                "https://x.example.cn/cb",
+            ],
+            "grant_types",
+        ),
+        (&["--grant-type", "authorization_code"], "redirect_uris"),
+        (
+            &["--public", "--grant-type", "client_credentials"],
+            "client_credentials",
+        ),
+        (
+            &[
+                "--public",
+                "--token-endpoint-auth-method",
+                "client_secret_post",
+                "--redirect-uri",
+                "https://x.example.cn/cb",
+            ],
+            "none",
+        ),
+        (
+            &[
+                "--scope",
+                "two words",
+                "--redirect-uri",
+                "https://x.example.cn/cb",
+            ],
+            "scope",
+        ),
+        (
+            &[
+                "--id",
+                "bad id",
+                "--redirect-uri",
+                "https://x.example.cn/cb",
+            ],
+            "client_id",
+        ),
+    ] {
+        let mut full = vec!["client", "create", "--name", "x"];
+        full.extend_from_slice(args);
+        let err = run.fails(&full, &[]);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(
+        run.json(&["client", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn groups_without_commands_say_so_and_fail() {
+    let run = Run::new();
+    let err = run.fails(&["account"], &[]);
+    assert!(err.contains("no commands"), "{err}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_healthy(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.starts_with("HTTP/1.1 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_runs_on_embedded_defaults_and_exits_zero_on_sigterm() {
+    let run = Run::new();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = run
+        .cmd(&["serve"])
+        .env("YIHAO_SERVER__BIND", &bind)
+        .env("YIHAO_LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let healthy = wait_healthy(port);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(healthy, "never healthy: {log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(Path::new(&run.dir.path().join("data/yihao.db")).is_file());
+    assert!(run.dir.path().join("keys/dev-master.key").is_file());
+    for line in log.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Test support: backends for the contract suites, the in-process [`TestApp`] (requests through
+//! `tower::ServiceExt::oneshot`), [`spawn_app`] on a real port, and a [`Proxy`] that can cut a
+//! backend off and bring it back.
+//!
+//! SQLite and the in-process cache are always used. PostgreSQL and Redis are used when
+//! `YIHAO_TEST_DATABASE_URL` / `YIHAO_TEST_REDIS_URL` are set; a set URL whose server does not answer
+//! fails the test (it never silently skips). Each PostgreSQL test gets its own schema and each Redis
+//! test its own key prefix, so tests run in parallel.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
+use tower::ServiceExt;
+use yihao::app::App;
+use yihao::config::{CacheConfig, Config, DatabaseConfig};
+use yihao::web::AppState;
+
+pub const PG_URL_VAR: &str = "YIHAO_TEST_DATABASE_URL";
+pub const REDIS_URL_VAR: &str = "YIHAO_TEST_REDIS_URL";
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The default configuration with per-test paths: nothing written to the working directory.
+pub struct TestConfig {
+    pub config: Config,
+    dir: tempfile::TempDir,
+}
+
+pub fn test_config() -> TestConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::load_with_env(None, []).unwrap();
+    config.database.url = format!("sqlite://{}", dir.path().join("yihao.db").display());
+    config.database.acquire_timeout_secs = 2;
+    config.keys.dev_dir = dir.path().join("keys");
+    config.cache.sweep_interval_ms = 10;
+    TestConfig { config, dir }
+}
+
+/// A PostgreSQL database config with its own fresh schema, or `None` when the URL is not set.
+pub async fn postgres_database() -> Option<DatabaseConfig> {
+    let base = std::env::var(PG_URL_VAR).ok()?;
+    let schema = unique("yihao_t_");
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{PG_URL_VAR} is set but PostgreSQL does not answer: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut database = test_config().config.database;
+    database.url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    database.max_connections = 4;
+    database.min_connections = 0;
+    database.acquire_timeout_secs = 2;
+    Some(database)
+}
+
+/// A Redis cache config with its own key prefix, or `None` when the URL is not set. Panics when the
+/// URL is set and Redis does not answer.
+pub async fn redis_cache() -> Option<CacheConfig> {
+    let url = std::env::var(REDIS_URL_VAR).ok()?;
+    let mut cache = test_config().config.cache;
+    cache.url = url.clone();
+    cache.key_prefix = unique("yihao-test:") + ":";
+    cache.connect_timeout_ms = 500;
+    cache.response_timeout_ms = 500;
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{REDIS_URL_VAR} is set but Redis does not answer"))
+    .unwrap_or_else(|e| panic!("{REDIS_URL_VAR} is set but Redis does not answer: {e}"));
+    let _: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    Some(cache)
+}
+
+/// Says on stderr that a backend's tests did not run because its URL is not set.
+pub fn not_configured(var: &str) {
+    eprintln!("{var} is not set: this backend was not exercised");
+}
+
+/// Builds an [`App`] on chosen backends, with optional extra routes.
+pub struct TestAppBuilder {
+    config: TestConfig,
+    extra: Option<Router<AppState>>,
+}
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: Router,
+    _config: TestConfig,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            config: test_config(),
+            extra: None,
+        }
+    }
+
+    pub async fn new() -> Self {
+        Self::builder().build().await
+    }
+
+    pub async fn request(&self, request: Request<Body>) -> Response<Body> {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response<Body> {
+        self.request(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+}
+
+impl TestAppBuilder {
+    pub fn database(mut self, database: DatabaseConfig) -> Self {
+        self.config.config.database = database;
+        self
+    }
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.config.config.cache = cache;
+        self
+    }
+    pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config.config);
+        self
+    }
+    /// Routes merged into the server's own (e.g. a deliberately slow handler).
+    pub fn routes(mut self, extra: Router<AppState>) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let app = App::build(self.config.config.clone()).await.unwrap();
+        let mut routes = yihao::web::routes();
+        if let Some(extra) = self.extra {
+            routes = routes.merge(extra);
+        }
+        let router = yihao::web::with_middleware(routes, app.clone());
+        TestApp {
+            app,
+            router,
+            _config: self.config,
+        }
+    }
+}
+
+/// A server on a real loopback port. Dropping it without [`Spawned::shutdown`] aborts it.
+pub struct Spawned {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub test_app: TestApp,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_app(test_app: TestApp) -> Spawned {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = test_app.router.clone();
+    let task = tokio::spawn(yihao::app::serve_until(
+        listener,
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(10),
+    ));
+    Spawned {
+        addr,
+        base: format!("http://{addr}"),
+        test_app,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Spawned {
+    /// Starts a graceful shutdown, as SIGTERM does.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A TCP proxy in front of a backend: [`Proxy::cut`] closes the port and every connection, as a
+/// stopped server would; [`Proxy::restore`] listens again on the same port.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    target: String,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    pub async fn start(target: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            target: target.to_owned(),
+            tasks: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let target = self.target.clone();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub async fn restore(&self) {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Reads a response body as JSON.
+pub async fn json_body(response: Response<Body>) -> serde_json::Value {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}

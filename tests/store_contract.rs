@@ -1,0 +1,402 @@
+//! The contract every adapter keeps. `Store`: SQLite always, PostgreSQL when YIHAO_TEST_DATABASE_URL
+//! is set. `Ephemeral`: in-process always, Redis when YIHAO_TEST_REDIS_URL is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use yihao::app::{open_ephemeral, open_store};
+use yihao::crypto::hash_secret;
+use yihao::domain::client::{
+    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+};
+use yihao::store::{Ephemeral, Notice, Store, StoreError};
+
+fn client(id: &str, now: i64) -> Client {
+    let spec = ClientSpec {
+        id: ClientId::parse(id).unwrap(),
+        name: format!("服务 {id}"),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![
+            RedirectUri::parse("https://hall.example.gov.cn/cb").unwrap(),
+            RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+        ],
+        post_logout_redirect_uris: vec![
+            RedirectUri::parse("https://hall.example.gov.cn/bye").unwrap(),
+        ],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: vec![
+            Scope::parse("openid").unwrap(),
+            Scope::parse("profile").unwrap(),
+        ],
+        first_party: true,
+    };
+    let secrets = ClientSecrets {
+        current: hash_secret("s3cret"),
+        previous: None,
+    };
+    Client::register(spec, Some(secrets), now).unwrap()
+}
+
+mod store_contract {
+    use super::*;
+
+    pub async fn migrations_are_idempotent(store: &dyn Store) {
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+    }
+
+    pub async fn clients_round_trip(store: &dyn Store) {
+        let c = client("hall", 1_700_000_000);
+        assert_eq!(store.client(c.id()).await.unwrap(), None);
+        store.insert_client(&c).await.unwrap();
+        assert_eq!(store.client(c.id()).await.unwrap().as_ref(), Some(&c));
+        let public = {
+            let mut spec = client("app", 1).spec();
+            spec.auth_method = AuthMethod::None;
+            spec.grant_types = vec![GrantType::AuthorizationCode];
+            Client::register(spec, None, 5).unwrap()
+        };
+        store.insert_client(&public).await.unwrap();
+        let all = store.clients().await.unwrap();
+        assert_eq!(all, vec![public.clone(), c.clone()], "ordered by id");
+        assert_eq!(
+            store.client(public.id()).await.unwrap().unwrap().secrets(),
+            None
+        );
+    }
+
+    pub async fn duplicate_client_ids_conflict_and_change_nothing(store: &dyn Store) {
+        let c = client("dup", 1);
+        store.insert_client(&c).await.unwrap();
+        let mut other = c.spec();
+        other.name = "another".into();
+        let other = Client::register(other, c.secrets().cloned(), 2).unwrap();
+        let err = store.insert_client(&other).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert_eq!(
+            store.client(c.id()).await.unwrap().unwrap().name(),
+            c.name()
+        );
+    }
+
+    pub async fn updates_replace_and_keep_rotated_secrets(store: &dyn Store) {
+        let c = client("rot", 10);
+        store.insert_client(&c).await.unwrap();
+        let secrets = ClientSecrets {
+            current: hash_secret("new"),
+            previous: Some((hash_secret("s3cret"), 99)),
+        };
+        let mut spec = c.spec();
+        spec.scopes.push(Scope::parse("offline_access").unwrap());
+        let rotated = Client::restore(spec, Some(secrets), 10, 20).unwrap();
+        store.update_client(&rotated).await.unwrap();
+        assert_eq!(store.client(c.id()).await.unwrap().unwrap(), rotated);
+        let missing = client("missing", 1);
+        assert!(matches!(
+            store.update_client(&missing).await.unwrap_err(),
+            StoreError::NotFound(_)
+        ));
+        assert_eq!(store.client(missing.id()).await.unwrap(), None);
+    }
+
+    pub async fn deletes_report_whether_something_was_deleted(store: &dyn Store) {
+        let c = client("gone", 1);
+        store.insert_client(&c).await.unwrap();
+        assert!(store.delete_client(c.id()).await.unwrap());
+        assert!(!store.delete_client(c.id()).await.unwrap());
+        assert_eq!(store.client(c.id()).await.unwrap(), None);
+    }
+}
+
+macro_rules! store_suite {
+    ($backend:ident, $open:expr, $var:expr) => {
+        mod $backend {
+            use super::*;
+
+            async fn open() -> Option<(Arc<dyn Store>, common::TestConfig)> {
+                let tc = common::test_config();
+                #[allow(clippy::redundant_closure_call)]
+                let Some(database) = ($open)(&tc).await else {
+                    common::not_configured($var);
+                    return None;
+                };
+                let store = open_store(&database).await.unwrap();
+                store.migrate().await.unwrap();
+                Some((store, tc))
+            }
+
+            #[tokio::test]
+            async fn migrations_are_idempotent() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::migrations_are_idempotent(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn clients_round_trip() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::clients_round_trip(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn duplicate_client_ids_conflict_and_change_nothing() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::duplicate_client_ids_conflict_and_change_nothing(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn updates_replace_and_keep_rotated_secrets() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::updates_replace_and_keep_rotated_secrets(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn deletes_report_whether_something_was_deleted() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::deletes_report_whether_something_was_deleted(s.as_ref()).await;
+            }
+        }
+    };
+}
+
+store_suite!(
+    sqlite,
+    |tc: &common::TestConfig| {
+        let db = tc.config.database.clone();
+        async move { Some(db) }
+    },
+    ""
+);
+store_suite!(
+    postgres,
+    |_: &common::TestConfig| common::postgres_database(),
+    common::PG_URL_VAR
+);
+
+#[tokio::test]
+async fn sqlite_creates_its_file_and_folder_with_wal() {
+    let tc = common::test_config();
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = tc.config.database.clone();
+    db.url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/deeper/y.db").display()
+    );
+    let store = open_store(&db).await.unwrap();
+    store.migrate().await.unwrap();
+    store.insert_client(&client("wal", 1)).await.unwrap();
+    assert!(dir.path().join("nested/deeper/y.db").is_file());
+    assert!(
+        dir.path().join("nested/deeper/y.db-wal").exists(),
+        "journal is not WAL"
+    );
+    store.close().await;
+}
+
+mod ephemeral_contract {
+    use super::*;
+
+    const SHORT: Duration = Duration::from_millis(100);
+    const LONG: Duration = Duration::from_secs(60);
+    const PAST_SHORT: Duration = Duration::from_millis(400);
+
+    pub async fn put_get_delete(e: &dyn Ephemeral) {
+        e.ping().await.unwrap();
+        assert_eq!(e.get("k").await.unwrap(), None);
+        e.put("k", b"v1", LONG).await.unwrap();
+        assert_eq!(e.get("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
+        e.put("k", b"\x00binary\xff", LONG).await.unwrap();
+        assert_eq!(
+            e.get("k").await.unwrap().as_deref(),
+            Some(&b"\x00binary\xff"[..])
+        );
+        assert!(e.delete("k").await.unwrap());
+        assert!(!e.delete("k").await.unwrap());
+        assert_eq!(e.get("k").await.unwrap(), None);
+    }
+
+    pub async fn values_expire(e: &dyn Ephemeral) {
+        e.put("short", b"v", SHORT).await.unwrap();
+        e.put("long", b"v", LONG).await.unwrap();
+        tokio::time::sleep(PAST_SHORT).await;
+        assert_eq!(e.get("short").await.unwrap(), None);
+        assert_eq!(e.take("short").await.unwrap(), None);
+        assert!(!e.delete("short").await.unwrap());
+        assert!(e.get("long").await.unwrap().is_some());
+    }
+
+    pub async fn take_is_one_time_under_contention(e: Arc<dyn Ephemeral>) {
+        e.put("code", b"once", LONG).await.unwrap();
+        let takers: Vec<_> = (0..16)
+            .map(|_| {
+                let e = e.clone();
+                tokio::spawn(async move { e.take("code").await.unwrap() })
+            })
+            .collect();
+        let mut won = 0;
+        for t in takers {
+            if let Some(v) = t.await.unwrap() {
+                assert_eq!(v, b"once");
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1, "exactly one take gets the value");
+        assert_eq!(e.get("code").await.unwrap(), None);
+    }
+
+    pub async fn put_if_absent_refuses_a_second_writer(e: &dyn Ephemeral) {
+        assert!(e.put_if_absent("jti", b"a", SHORT).await.unwrap());
+        assert!(!e.put_if_absent("jti", b"b", SHORT).await.unwrap());
+        assert_eq!(e.get("jti").await.unwrap().as_deref(), Some(&b"a"[..]));
+        tokio::time::sleep(PAST_SHORT).await;
+        assert!(
+            e.put_if_absent("jti", b"c", SHORT).await.unwrap(),
+            "expired entries do not block"
+        );
+    }
+
+    pub async fn counters_count_atomically_within_their_window(e: Arc<dyn Ephemeral>) {
+        assert_eq!(e.increment("n", SHORT).await.unwrap(), 1);
+        assert_eq!(e.increment("n", SHORT).await.unwrap(), 2);
+        tokio::time::sleep(PAST_SHORT).await;
+        assert_eq!(
+            e.increment("n", SHORT).await.unwrap(),
+            1,
+            "a new window starts at one"
+        );
+        let incs: Vec<_> = (0..40)
+            .map(|_| {
+                let e = e.clone();
+                tokio::spawn(async move { e.increment("many", LONG).await.unwrap() })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in incs {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=40).collect::<Vec<_>>());
+        e.put("text", b"not a number", LONG).await.unwrap();
+        assert!(e.increment("text", LONG).await.is_err());
+        assert_eq!(
+            e.get("text").await.unwrap().as_deref(),
+            Some(&b"not a number"[..])
+        );
+    }
+
+    pub async fn published_messages_reach_every_subscriber_of_the_channel(e: &dyn Ephemeral) {
+        let mut a = e.subscribe("clients").await.unwrap();
+        let mut b = e.subscribe("clients").await.unwrap();
+        let mut other = e.subscribe("keys").await.unwrap();
+        e.publish("clients", b"client 42 changed").await.unwrap();
+        for sub in [&mut a, &mut b] {
+            let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                .await
+                .unwrap();
+            assert_eq!(got, Some(Notice::Message(b"client 42 changed".to_vec())));
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), other.recv())
+                .await
+                .is_err(),
+            "a message reached another channel"
+        );
+        e.publish("nobody-listens", b"x").await.unwrap();
+    }
+}
+
+macro_rules! ephemeral_suite {
+    ($backend:ident, $open:expr, $var:expr) => {
+        mod $backend {
+            use super::*;
+
+            async fn open() -> Option<Arc<dyn Ephemeral>> {
+                #[allow(clippy::redundant_closure_call)]
+                let Some(cache) = ($open)().await else {
+                    common::not_configured($var);
+                    return None;
+                };
+                Some(open_ephemeral(&cache).unwrap())
+            }
+
+            #[tokio::test]
+            async fn put_get_delete() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::put_get_delete(e.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn values_expire() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::values_expire(e.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn take_is_one_time_under_contention() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::take_is_one_time_under_contention(e).await;
+            }
+            #[tokio::test]
+            async fn put_if_absent_refuses_a_second_writer() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::put_if_absent_refuses_a_second_writer(e.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn counters_count_atomically_within_their_window() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::counters_count_atomically_within_their_window(e).await;
+            }
+            #[tokio::test]
+            async fn published_messages_reach_every_subscriber_of_the_channel() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::published_messages_reach_every_subscriber_of_the_channel(
+                    e.as_ref(),
+                )
+                .await;
+            }
+        }
+    };
+}
+
+ephemeral_suite!(
+    memory,
+    || async { Some(common::test_config().config.cache) },
+    ""
+);
+ephemeral_suite!(redis, common::redis_cache, common::REDIS_URL_VAR);
+
+#[tokio::test]
+async fn memory_expiry_reclaims_memory_without_reads() {
+    let store = yihao::store::memory::MemoryEphemeral::new(Duration::from_millis(10));
+    for i in 0..1000 {
+        store
+            .put(&format!("k{i}"), b"value", Duration::from_millis(30))
+            .await
+            .unwrap();
+    }
+    store
+        .put("kept", b"value", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.held(), 1001);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.held() > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.held(), 1, "expired entries were not swept");
+}
+
+#[tokio::test]
+async fn redis_keys_are_isolated_by_prefix() {
+    let (Some(a), Some(b)) = (common::redis_cache().await, common::redis_cache().await) else {
+        common::not_configured(common::REDIS_URL_VAR);
+        return;
+    };
+    let (a, b) = (open_ephemeral(&a).unwrap(), open_ephemeral(&b).unwrap());
+    a.put("same", b"a", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(b.get("same").await.unwrap(), None);
+    let mut sub = b.subscribe("ch").await.unwrap();
+    a.publish("ch", b"x").await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), sub.recv())
+            .await
+            .is_err()
+    );
+}
