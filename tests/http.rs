@@ -275,10 +275,11 @@ async fn readyz_names_the_cache_while_redis_is_away_and_recovers_without_restart
 
 #[tokio::test]
 async fn readyz_names_the_database_while_postgresql_is_away_and_recovers() {
-    let Some(mut database) = common::postgres_database().await else {
+    let Some(test_db) = common::postgres_database().await else {
         common::not_configured(common::PG_URL_VAR);
         return;
     };
+    let mut database = test_db.config.clone();
     let mut url = url::Url::parse(&database.url).unwrap();
     let proxy = Proxy::start(&format!(
         "{}:{}",

@@ -117,16 +117,17 @@ macro_rules! store_suite {
         mod $backend {
             use super::*;
 
-            async fn open() -> Option<(Arc<dyn Store>, common::TestConfig)> {
+            /// The store, and what must live as long as it (its folder or its schema).
+            async fn open() -> Option<(Arc<dyn Store>, Box<dyn std::any::Any>)> {
                 let tc = common::test_config();
                 #[allow(clippy::redundant_closure_call)]
-                let Some(database) = ($open)(&tc).await else {
+                let Some((database, guard)) = ($open)(tc).await else {
                     common::not_configured($var);
                     return None;
                 };
                 let store = open_store(&database).await.unwrap();
                 store.migrate().await.unwrap();
-                Some((store, tc))
+                Some((store, guard))
             }
 
             #[tokio::test]
@@ -160,15 +161,18 @@ macro_rules! store_suite {
 
 store_suite!(
     sqlite,
-    |tc: &common::TestConfig| {
+    |tc: common::TestConfig| async move {
         let db = tc.config.database.clone();
-        async move { Some(db) }
+        Some((db, Box::new(tc) as Box<dyn std::any::Any>))
     },
     ""
 );
 store_suite!(
     postgres,
-    |_: &common::TestConfig| common::postgres_database(),
+    |_| async {
+        let db = common::postgres_database().await?;
+        Some((db.config.clone(), Box::new(db) as Box<dyn std::any::Any>))
+    },
     common::PG_URL_VAR
 );
 

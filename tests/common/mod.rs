@@ -45,8 +45,42 @@ pub fn test_config() -> TestConfig {
     TestConfig { config, dir }
 }
 
-/// A PostgreSQL database config with its own fresh schema, or `None` when the URL is not set.
-pub async fn postgres_database() -> Option<DatabaseConfig> {
+/// A PostgreSQL database config with its own fresh schema, dropped when this value is dropped.
+pub struct TestDatabase {
+    pub config: DatabaseConfig,
+    base: String,
+    schema: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (base, schema) = (self.base.clone(), self.schema.clone());
+        // Drop runs inside the test's runtime, which cannot block on async work: use a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let admin = sqlx::PgPool::connect(&base).await?;
+                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}", self.schema);
+        }
+    }
+}
+
+/// A fresh PostgreSQL schema, or `None` when YIHAO_TEST_DATABASE_URL is not set. Panics when the URL
+/// is set and PostgreSQL does not answer.
+pub async fn postgres_database() -> Option<TestDatabase> {
     let base = std::env::var(PG_URL_VAR).ok()?;
     let schema = unique("yihao_t_");
     let admin = sqlx::PgPool::connect(&base)
@@ -58,12 +92,16 @@ pub async fn postgres_database() -> Option<DatabaseConfig> {
         .unwrap();
     admin.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    let mut database = test_config().config.database;
-    database.url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    database.max_connections = 4;
-    database.min_connections = 0;
-    database.acquire_timeout_secs = 2;
-    Some(database)
+    let mut config = test_config().config.database;
+    config.url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    config.max_connections = 4;
+    config.min_connections = 0;
+    config.acquire_timeout_secs = 2;
+    Some(TestDatabase {
+        config,
+        base,
+        schema,
+    })
 }
 
 /// A Redis cache config with its own key prefix, or `None` when the URL is not set. Panics when the
