@@ -5,3 +5,6 @@
 //! [`client`] here as their capabilities land.
 
 pub mod client;
+pub mod date;
+pub mod document;
+pub mod identifiers;

@@ -1,0 +1,145 @@
+//! Calendar dates without a clock: the caller hands in `now` (epoch seconds) and gets the date in
+//! China Standard Time (UTC+8, no daylight saving), the zone in which birth dates are written.
+
+/// A proleptic Gregorian calendar date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+const CST_OFFSET_SECS: i64 = 8 * 3600;
+
+impl Date {
+    /// The date in China Standard Time at `now` (epoch seconds).
+    pub fn cst_from_epoch(now: i64) -> Self {
+        let days = (now + CST_OFFSET_SECS).div_euclid(86_400);
+        civil_from_days(days)
+    }
+
+    /// A real calendar date, or what is wrong with it ("no 30 February").
+    pub fn new(year: i32, month: u8, day: u8) -> Result<Self, String> {
+        if !(1..=12).contains(&month) {
+            return Err(format!("month {month:02} does not exist"));
+        }
+        if day == 0 || day > days_in_month(year, month) {
+            return Err(format!(
+                "no {day} {} in {year}",
+                MONTHS[usize::from(month) - 1]
+            ));
+        }
+        Ok(Self { year, month, day })
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+pub fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+pub fn days_in_month(year: i32, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm, exact for every i64 day count
+/// that fits an i32 year).
+fn civil_from_days(z: i64) -> Date {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    Date { year, month, day }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_seconds_become_china_standard_time_dates() {
+        assert_eq!(
+            Date::cst_from_epoch(0),
+            Date {
+                year: 1970,
+                month: 1,
+                day: 1
+            }
+        );
+        // 2000-02-28T16:00:00Z is 2000-02-29 00:00 in Beijing.
+        assert_eq!(
+            Date::cst_from_epoch(951_753_600),
+            Date {
+                year: 2000,
+                month: 2,
+                day: 29
+            }
+        );
+        assert_eq!(
+            Date::cst_from_epoch(951_753_599),
+            Date {
+                year: 2000,
+                month: 2,
+                day: 28
+            }
+        );
+        assert_eq!(
+            Date::cst_from_epoch(-1),
+            Date {
+                year: 1970,
+                month: 1,
+                day: 1
+            }
+        );
+        assert_eq!(
+            Date::cst_from_epoch(-28_801),
+            Date {
+                year: 1969,
+                month: 12,
+                day: 31
+            }
+        );
+    }
+
+    #[test]
+    fn impossible_dates_say_why() {
+        assert_eq!(
+            Date::new(1990, 2, 30).unwrap_err(),
+            "no 30 February in 1990"
+        );
+        assert_eq!(
+            Date::new(1900, 2, 29).unwrap_err(),
+            "no 29 February in 1900"
+        );
+        Date::new(2000, 2, 29).unwrap();
+        assert_eq!(
+            Date::new(1990, 13, 1).unwrap_err(),
+            "month 13 does not exist"
+        );
+    }
+}
