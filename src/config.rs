@@ -30,6 +30,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub log: LogConfig,
     pub keys: KeysConfig,
+    pub passwords: PasswordsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -92,6 +93,41 @@ pub enum LogFormat {
 pub struct KeysConfig {
     pub dev_dir: PathBuf,
     pub master_key: Secret,
+    pub pii_version: u32,
+}
+
+/// Password hashing, policy and lockout (DOMAIN.md §5).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordsConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub workers: usize,
+    pub max_waiting: usize,
+    pub min_length: usize,
+    pub min_classes: usize,
+    pub history: usize,
+    pub lockout_threshold: u32,
+    pub lockout_secs: u64,
+}
+
+impl Default for PasswordsConfig {
+    /// The documented defaults (config/default.toml); for tests and tools that build a config by hand.
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            workers: 0,
+            max_waiting: 1024,
+            min_length: 8,
+            min_classes: 3,
+            history: 5,
+            lockout_threshold: 5,
+            lockout_secs: 900,
+        }
+    }
 }
 
 /// A secret string. `Debug`, `Display` and `Serialize` print `[redacted]` (or nothing when unset), so a
@@ -262,6 +298,41 @@ impl Config {
                 "log.level",
                 format!("not a tracing filter: {e}"),
             ));
+        }
+        let pw = &self.passwords;
+        if argon2::Params::new(
+            pw.argon2_memory_kib,
+            pw.argon2_iterations,
+            pw.argon2_parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return Err(ConfigError::new(
+                "passwords.argon2_memory_kib",
+                "argon2 parameters out of range (memory >= 8 x parallelism KiB, iterations >= 1, parallelism >= 1)",
+            ));
+        }
+        if pw.min_length < 8 || pw.min_classes < 3 || pw.min_classes > 4 {
+            return Err(ConfigError::new(
+                "passwords.min_length",
+                "level-3 protection needs at least 8 characters from at least 3 of 4 classes",
+            ));
+        }
+        if pw.lockout_threshold == 0 || pw.lockout_threshold > 5 {
+            return Err(ConfigError::new(
+                "passwords.lockout_threshold",
+                "must be 1 to 5 (DOMAIN.md §5)",
+            ));
+        }
+        if pw.lockout_secs < 900 {
+            return Err(ConfigError::new(
+                "passwords.lockout_secs",
+                "must be at least 900 (15 minutes)",
+            ));
+        }
+        if self.keys.pii_version == 0 {
+            return Err(ConfigError::new("keys.pii_version", "must be at least 1"));
         }
         if self.mode == Mode::Production {
             self.validate_production()?;

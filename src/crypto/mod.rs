@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::KeysConfig;
+
+pub mod password;
+pub mod pii;
 use crate::domain::client::SecretHash;
 
 /// The root key from which the keys protecting data at rest are derived.
@@ -143,6 +146,7 @@ mod tests {
         let config = KeysConfig {
             dev_dir: dir.path().join("keys"),
             master_key: Secret::default(),
+            pii_version: 1,
         };
         let first = MasterKey::load(&config).unwrap();
         let again = MasterKey::load(&config).unwrap();
@@ -165,6 +169,7 @@ mod tests {
         let keys = |k: &str| KeysConfig {
             dev_dir: "unused".into(),
             master_key: Secret::new(k),
+            pii_version: 1,
         };
         assert!(
             !MasterKey::load(&keys(&STANDARD.encode([1u8; 32])))

@@ -8,3 +8,4 @@ pub mod client;
 pub mod date;
 pub mod document;
 pub mod identifiers;
+pub mod password;
