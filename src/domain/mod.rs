@@ -4,8 +4,10 @@
 //! exactly what is wrong. Identity types (ResidentId, CreditCode, accounts, organisations) join
 //! [`client`] here as their capabilities land.
 
+pub mod account;
 pub mod client;
 pub mod date;
 pub mod document;
 pub mod identifiers;
+pub mod organisation;
 pub mod password;
