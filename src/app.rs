@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 
 use crate::config::{CacheConfig, Config, DatabaseConfig, DatabaseKind, database_kind};
 use crate::crypto::MasterKey;
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::pii::Pii;
+use crate::protocol::accounts::Identities;
 use crate::store::memory::MemoryEphemeral;
 use crate::store::postgres::PostgresStore;
 use crate::store::redis::RedisEphemeral;
@@ -25,6 +28,7 @@ pub struct App {
     pub ephemeral: Arc<dyn Ephemeral>,
     pub metrics: Metrics,
     pub master_key: MasterKey,
+    pub identities: Identities,
 }
 
 /// Opens the durable store named by `database.url`.
@@ -47,6 +51,22 @@ pub fn open_ephemeral(config: &CacheConfig) -> Result<Arc<dyn Ephemeral>, StoreE
     }
 }
 
+/// Accounts and organisations over the given stores, with keys and the hashing pool made once here.
+pub fn identities(
+    config: &Config,
+    master_key: &MasterKey,
+    store: Arc<dyn Store>,
+    ephemeral: Arc<dyn Ephemeral>,
+) -> anyhow::Result<Identities> {
+    Ok(Identities {
+        store,
+        ephemeral,
+        pii: Arc::new(Pii::new(master_key, config.keys.pii_version)),
+        hasher: Arc::new(PasswordHasher::new(&config.passwords).map_err(anyhow::Error::msg)?),
+        passwords: config.passwords.clone(),
+    })
+}
+
 impl App {
     /// Opens both stores, applies migrations when `database.migrate_on_start` is set, loads keys.
     pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
@@ -56,12 +76,14 @@ impl App {
         }
         let ephemeral = open_ephemeral(&config.cache).context("cache")?;
         let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
+        let identities = identities(&config, &master_key, store.clone(), ephemeral.clone())?;
         Ok(Arc::new(Self {
             config,
             store,
             ephemeral,
             metrics: Metrics::default(),
             master_key,
+            identities,
         }))
     }
 }

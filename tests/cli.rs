@@ -292,7 +292,7 @@ fn invalid_client_registrations_are_refused_and_store_nothing() {
 #[test]
 fn groups_without_commands_say_so_and_fail() {
     let run = Run::new();
-    let err = run.fails(&["account"], &[]);
+    let err = run.fails(&["audit"], &[]);
     assert!(err.contains("no commands"), "{err}");
 }
 

@@ -153,6 +153,23 @@ impl StoredHash {
         None
     }
 
+    /// A salted legacy digest from its parts: `hex` is the digest of salt+password (prefix) or
+    /// password+salt (suffix). `None` when the hex is not a digest of that kind.
+    pub fn salted(
+        digest: LegacyDigest,
+        position: SaltPosition,
+        salt: &[u8],
+        hex: &str,
+    ) -> Option<Self> {
+        let hash = hex_decode(&hex.trim().to_ascii_lowercase())?;
+        (hash.len() == digest.digest(b"").len()).then(|| Self::Salted {
+            digest,
+            position,
+            salt: salt.to_vec(),
+            hash,
+        })
+    }
+
     /// The string stored in the database.
     pub fn encode(&self) -> String {
         match self {

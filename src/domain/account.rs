@@ -147,6 +147,8 @@ impl Level {
 /// How a real-name level was reached (DOMAIN.md §2), each with the highest level it can establish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProofMethod {
+    /// Nothing checked yet: the identity is as declared (registered by an operator or the holder).
+    SelfDeclared,
     /// Phone verified by SMS code, identity self-declared.
     SmsCode,
     /// Name + ID number checked against the population (or legal-person) register.
@@ -166,7 +168,8 @@ pub enum ProofMethod {
 }
 
 impl ProofMethod {
-    pub const ALL: [ProofMethod; 8] = [
+    pub const ALL: [ProofMethod; 9] = [
+        Self::SelfDeclared,
         Self::SmsCode,
         Self::RegisterCheck,
         Self::FaceCheck,
@@ -179,6 +182,7 @@ impl ProofMethod {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::SelfDeclared => "self_declared",
             Self::SmsCode => "sms_code",
             Self::RegisterCheck => "register_check",
             Self::FaceCheck => "face_check",
@@ -205,7 +209,7 @@ impl ProofMethod {
     /// The highest level this method establishes.
     pub fn ceiling(self) -> u8 {
         match self {
-            Self::SmsCode | Self::LegacyImport => 1,
+            Self::SelfDeclared | Self::SmsCode | Self::LegacyImport => 1,
             Self::RegisterCheck => 2,
             Self::FaceCheck | Self::CardChipFace => 3,
             Self::Certificate | Self::ElectronicLicence | Self::InPerson => 4,

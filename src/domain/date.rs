@@ -62,6 +62,41 @@ pub fn days_in_month(year: i32, month: u8) -> u8 {
     }
 }
 
+impl Date {
+    /// Epoch seconds of 00:00 China Standard Time on this date.
+    pub fn cst_midnight_epoch(self) -> i64 {
+        days_from_civil(self) * 86_400 - CST_OFFSET_SECS
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn parse_iso(raw: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = raw.split('-').collect();
+        let [y, m, d] = parts.as_slice() else {
+            return Err(format!("{raw:?} is not a date (YYYY-MM-DD)"));
+        };
+        let bad = || format!("{raw:?} is not a date (YYYY-MM-DD)");
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        Self::new(
+            y.parse().map_err(|_| bad())?,
+            m.parse().map_err(|_| bad())?,
+            d.parse().map_err(|_| bad())?,
+        )
+    }
+}
+
+/// A civil date to days since 1970-01-01 (inverse of [`civil_from_days`]).
+fn days_from_civil(date: Date) -> i64 {
+    let y = i64::from(date.year) - i64::from(date.month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(date.month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(date.day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm, exact for every i64 day count
 /// that fits an i32 year).
 fn civil_from_days(z: i64) -> Date {
@@ -124,6 +159,19 @@ mod tests {
                 day: 31
             }
         );
+    }
+
+    #[test]
+    fn days_round_trip() {
+        for days in [-800_000i64, -1, 0, 1, 10_957, 11_016, 20_000, 2_932_896] {
+            let date = civil_from_days(days);
+            assert_eq!(days_from_civil(date), days, "{date:?}");
+        }
+        let d = Date::parse_iso("2027-01-01").unwrap();
+        assert_eq!(Date::cst_from_epoch(d.cst_midnight_epoch()), d);
+        assert_eq!(Date::cst_from_epoch(d.cst_midnight_epoch() - 1).day, 31);
+        assert!(Date::parse_iso("2027-02-30").is_err());
+        assert!(Date::parse_iso("27-01-01").is_err());
     }
 
     #[test]

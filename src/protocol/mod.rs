@@ -5,6 +5,9 @@
 //! domain values, ports and `now`. Errors are [`OAuthError`]s; `web/error.rs` turns them into
 //! responses.
 
+pub mod accounts;
+pub mod import;
+
 use std::fmt;
 
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, OIDC Core §3.1.2.6, RFC 7009 §2.2.1 and RFC 6750 §3.1.

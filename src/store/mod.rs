@@ -13,12 +13,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::account::AccountId;
 use crate::domain::client::{Client, ClientId};
+use crate::domain::identifiers::CreditCode;
+use crate::domain::organisation::{Membership, OrgId, Organisation, Role};
 
 pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod sql;
+mod sql_accounts;
+mod sql_orgs;
 pub mod sqlite;
 
 /// A storage failure. `Conflict` and `NotFound` are outcomes callers act on; `Unavailable` means the
@@ -39,9 +44,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The durable store. Every adapter passes `tests/store_contract.rs`.
+/// The durable store: the narrow ports below plus lifecycle. Every adapter passes
+/// `tests/store_contract.rs`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ClientStore + AccountStore + OrgStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`: for logs, metrics and `/readyz`.
     fn backend(&self) -> &'static str;
     /// A round trip to the database.
@@ -50,7 +56,11 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<()>;
     /// Closes the pool, waiting for checked-out connections to come back.
     async fn close(&self);
+}
 
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
     /// Registers a client; `Conflict` when its id is taken.
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
     /// Replaces a registered client; `NotFound` when there is none with that id.
@@ -60,6 +70,161 @@ pub trait Store: Send + Sync + 'static {
     async fn clients(&self) -> StoreResult<Vec<Client>>;
     /// Deletes a client; `false` when there was none.
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
+}
+
+/// An `accounts` row: personal numbers only sealed and blind-indexed (see `crypto::pii`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountRecord {
+    pub id: String,
+    pub name: String,
+    pub phone_index: Option<Vec<u8>>,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub email: Option<String>,
+    pub level: i64,
+    pub proof_method: String,
+    pub proof_source: String,
+    pub proof_at: i64,
+    pub status: String,
+    pub pii_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An `account_documents` row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DocumentRecord {
+    pub number_index: Vec<u8>,
+    pub account_id: String,
+    pub kind: String,
+    pub country: String,
+    pub number_sealed: Vec<u8>,
+    pub alias_index: Option<Vec<u8>>,
+    pub alias_sealed: Option<Vec<u8>>,
+    pub pii_version: i64,
+    pub created_at: i64,
+}
+
+/// A `legacy_ids` row: which user of which department system an account was.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LegacyIdRecord {
+    pub source: String,
+    pub user_index: Vec<u8>,
+    pub user_sealed: Vec<u8>,
+    pub account_id: String,
+    pub pii_version: i64,
+}
+
+/// Person accounts, their documents, passwords and legacy ids. Ids are account ids as text;
+/// look-ups by personal number go through blind indexes.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account with its documents, optional password hash and legacy ids, all or
+    /// nothing. `Conflict` names what is taken: "document", "phone", "legacy id" or "account".
+    async fn create_account(
+        &self,
+        account: &AccountRecord,
+        documents: &[DocumentRecord],
+        password_hash: Option<&str>,
+        legacy_ids: &[LegacyIdRecord],
+    ) -> StoreResult<()>;
+    async fn account(&self, id: &str) -> StoreResult<Option<AccountRecord>>;
+    async fn account_documents(&self, id: &str) -> StoreResult<Vec<DocumentRecord>>;
+    /// The account holding a document, by the index of its number or of its legacy alias.
+    async fn account_id_by_document(&self, index: &[u8]) -> StoreResult<Option<String>>;
+    async fn account_id_by_phone(&self, index: &[u8]) -> StoreResult<Option<String>>;
+    /// A page of accounts ordered by id, after `after`.
+    async fn accounts(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<AccountRecord>>;
+    /// Replaces the mutable columns; `NotFound`, or `Conflict("phone")`.
+    async fn update_account(&self, account: &AccountRecord) -> StoreResult<()>;
+    /// Adds a document to an existing account; `Conflict("document")` when any account holds it.
+    async fn add_document(&self, document: &DocumentRecord) -> StoreResult<()>;
+
+    async fn password_hash(&self, account_id: &str) -> StoreResult<Option<String>>;
+    /// Hashes of earlier passwords, newest first.
+    async fn password_history(&self, account_id: &str) -> StoreResult<Vec<String>>;
+    /// Sets a new password hash; the one it replaces joins the history, which keeps
+    /// `keep_previous` entries.
+    async fn set_password(
+        &self,
+        account_id: &str,
+        hash: &str,
+        now: i64,
+        keep_previous: i64,
+    ) -> StoreResult<()>;
+    /// Replaces `old` by `new` (a re-hash of the same password) unless the password changed
+    /// meanwhile; `true` when replaced.
+    async fn replace_password_hash(
+        &self,
+        account_id: &str,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool>;
+
+    /// Records a legacy id: `true` when new, `false` when the account already had it,
+    /// `Conflict("legacy id")` when another account has it.
+    async fn add_legacy_id(&self, record: &LegacyIdRecord) -> StoreResult<bool>;
+    async fn account_id_by_legacy_id(
+        &self,
+        source: &str,
+        user_index: &[u8],
+    ) -> StoreResult<Option<String>>;
+    async fn legacy_ids(&self, account_id: &str) -> StoreResult<Vec<LegacyIdRecord>>;
+
+    /// Rows sealed under another version than `version`, for re-sealing in batches.
+    async fn accounts_sealed_otherwise(
+        &self,
+        version: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AccountRecord>>;
+    async fn documents_sealed_otherwise(
+        &self,
+        version: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<DocumentRecord>>;
+    async fn legacy_ids_sealed_otherwise(
+        &self,
+        version: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<LegacyIdRecord>>;
+    /// Writes re-sealed values, only where the row still holds what was read (`expected`).
+    async fn reseal_phone(
+        &self,
+        id: &str,
+        expected: &[u8],
+        sealed: &[u8],
+        version: i64,
+    ) -> StoreResult<bool>;
+    async fn reseal_document(
+        &self,
+        number_index: &[u8],
+        number_sealed: &[u8],
+        alias_sealed: Option<&[u8]>,
+        version: i64,
+    ) -> StoreResult<bool>;
+    async fn reseal_legacy_id(
+        &self,
+        source: &str,
+        user_index: &[u8],
+        sealed: &[u8],
+        version: i64,
+    ) -> StoreResult<bool>;
+}
+
+/// Organisations and the roles people hold in them.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// `Conflict("organisation")` when the credit code is registered.
+    async fn create_org(&self, org: &Organisation) -> StoreResult<()>;
+    async fn org(&self, id: &OrgId) -> StoreResult<Option<Organisation>>;
+    async fn org_by_code(&self, code: &CreditCode) -> StoreResult<Option<Organisation>>;
+    async fn orgs(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Organisation>>;
+    async fn update_org(&self, org: &Organisation) -> StoreResult<()>;
+    /// Grants or replaces a role; `Conflict("legal representative")` when the organisation has
+    /// another one.
+    async fn grant(&self, membership: &Membership) -> StoreResult<()>;
+    async fn members(&self, org: &OrgId) -> StoreResult<Vec<Membership>>;
+    async fn memberships_of(&self, account: &AccountId) -> StoreResult<Vec<Membership>>;
+    async fn revoke(&self, org: &OrgId, account: &AccountId, role: Role) -> StoreResult<bool>;
 }
 
 /// What a subscriber receives: a message, or notice that messages may have been missed (the

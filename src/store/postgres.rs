@@ -16,6 +16,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 pub struct PostgresStore {
     pool: Pool<Postgres>,
+    /// The same pool: PostgreSQL takes concurrent writers.
+    writer: Pool<Postgres>,
 }
 
 impl PostgresStore {
@@ -31,7 +33,10 @@ impl PostgresStore {
             .min_connections(config.min_connections)
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
             .connect_lazy_with(options.application_name("yihao"));
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 

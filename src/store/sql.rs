@@ -9,6 +9,11 @@ use crate::domain::client::{
 };
 
 use super::StoreError;
+use crate::domain::account::AccountId;
+use crate::domain::identifiers::{CreditCode, IdentifierError};
+use crate::domain::organisation::{
+    Membership, OrgId, OrgStatus, Organisation, Role, Scope as OrgScope,
+};
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
@@ -116,11 +121,106 @@ impl ClientRow {
     }
 }
 
+/// Names an adapter's engine, so code written once can spell its query types.
+pub(crate) trait Engine {
+    type Db: sqlx::Database;
+}
+
+/// An `organisations` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrgRow {
+    pub id: String,
+    pub credit_code: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl OrgRow {
+    pub fn into_org(self) -> Result<Organisation, StoreError> {
+        let corrupt =
+            |e: IdentifierError| StoreError::Corrupt(format!("organisation {}: {e}", self.id));
+        Ok(Organisation {
+            id: OrgId::parse(&self.id).map_err(corrupt)?,
+            credit_code: CreditCode::parse(&self.credit_code).map_err(corrupt)?,
+            name: self.name.clone(),
+            status: OrgStatus::parse(&self.status).map_err(corrupt)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// An `org_members` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRow {
+    pub org_id: String,
+    pub account_id: String,
+    pub role: String,
+    pub scope: String,
+    pub expires_at: Option<i64>,
+    pub granted_by: Option<String>,
+    pub granted_at: i64,
+}
+
+impl MemberRow {
+    pub fn from_membership(m: &Membership) -> Self {
+        Self {
+            org_id: m.org_id.as_str().to_owned(),
+            account_id: m.account_id.as_str().to_owned(),
+            role: m.role.as_str().to_owned(),
+            scope: serde_json::to_string(&m.scope.to_list()).unwrap_or_default(),
+            expires_at: m.expires_at,
+            granted_by: m.granted_by.as_ref().map(|a| a.as_str().to_owned()),
+            granted_at: m.granted_at,
+        }
+    }
+
+    pub fn into_membership(self) -> Result<Membership, StoreError> {
+        let corrupt = |e: String| {
+            StoreError::Corrupt(format!(
+                "membership {}/{}: {e}",
+                self.org_id, self.account_id
+            ))
+        };
+        let items: Vec<String> =
+            serde_json::from_str(&self.scope).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Membership {
+            org_id: OrgId::parse(&self.org_id).map_err(|e| corrupt(e.0))?,
+            account_id: AccountId::parse(&self.account_id).map_err(|e| corrupt(e.0))?,
+            role: Role::parse(&self.role).map_err(|e| corrupt(e.0))?,
+            scope: OrgScope::parse(&items).map_err(|e| corrupt(e.0))?,
+            expires_at: self.expires_at,
+            granted_by: self
+                .granted_by
+                .as_deref()
+                .map(AccountId::parse)
+                .transpose()
+                .map_err(|e| corrupt(e.0))?,
+            granted_at: self.granted_at,
+        })
+    }
+}
+
 /// Maps a driver error: unique violations are conflicts on `what`, lost connections are
 /// `Unavailable`, the rest are backend errors.
 pub(crate) fn db_error(what: impl FnOnce() -> String, e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            // The constraint (PostgreSQL) or message (SQLite) says which value was taken.
+            let said = format!("{} {}", d.constraint().unwrap_or_default(), d.message());
+            let named = [
+                ("phone", "phone"),
+                ("account_documents", "document"),
+                ("legacy_ids", "legacy id"),
+                ("one_legal_representative", "legal representative"),
+                ("credit_code", "organisation"),
+            ]
+            .into_iter()
+            .find(|(needle, _)| said.contains(needle));
+            StoreError::Conflict(named.map_or_else(what, |(_, name)| name.to_owned()))
+        }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())
         }
@@ -132,10 +232,16 @@ pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Backend(format!("migration failed: {e}"))
 }
 
-/// Implements [`Store`](super::Store) for an adapter struct with a `pool: sqlx::Pool<$db>` field and a
-/// `MIGRATOR` static. The bodies are the same for every engine; only the pool type differs.
+/// Implements [`Store`](super::Store) for an adapter struct with `pool` (reads) and `writer`
+/// (writes) fields of type `sqlx::Pool<$db>` and a `MIGRATOR` static. SQLite admits one writer at a
+/// time: its adapter gives `writer` a single connection, so writers queue in the pool instead of
+/// sleeping on SQLITE_BUSY; PostgreSQL uses one pool for both. The bodies are the same for every engine; only the pool type differs.
 macro_rules! sql_store {
     ($adapter:ty, $db:ty, $backend:literal) => {
+        impl $crate::store::sql::Engine for $adapter {
+            type Db = $db;
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $adapter {
             fn backend(&self) -> &'static str {
@@ -158,15 +264,22 @@ macro_rules! sql_store {
             }
 
             async fn close(&self) {
+                self.writer.close().await;
                 self.pool.close().await;
             }
+        }
 
+        $crate::store::sql_accounts::sql_account_store!($adapter);
+        $crate::store::sql_orgs::sql_org_store!($adapter);
+
+        #[async_trait::async_trait]
+        impl $crate::store::ClientStore for $adapter {
             async fn insert_client(
                 &self,
                 client: &$crate::domain::client::Client,
             ) -> $crate::store::StoreResult<()> {
                 bind_client(sqlx::query($crate::store::sql::INSERT_CLIENT), client)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| {
                         $crate::store::sql::db_error(|| format!("client {}", client.id()), e)
@@ -179,7 +292,7 @@ macro_rules! sql_store {
                 client: &$crate::domain::client::Client,
             ) -> $crate::store::StoreResult<()> {
                 let done = bind_client(sqlx::query($crate::store::sql::UPDATE_CLIENT), client)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| {
                         $crate::store::sql::db_error(|| format!("client {}", client.id()), e)
@@ -226,7 +339,7 @@ macro_rules! sql_store {
             ) -> $crate::store::StoreResult<bool> {
                 let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| $crate::store::sql::db_error(|| format!("client {id}"), e))?;
                 Ok(done.rows_affected() > 0)

@@ -15,7 +15,10 @@ use crate::config::DatabaseConfig;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: Pool<Sqlite>,
+    /// The one writer connection.
+    writer: Pool<Sqlite>,
 }
 
 impl SqliteStore {
@@ -37,14 +40,20 @@ impl SqliteStore {
                 StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
-            .connect_with(options)
+        let open = |max: u32, min: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .min_connections(min)
+                .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
+                .connect_with(options.clone())
+        };
+        let cannot = |e| StoreError::Unavailable(format!("cannot open SQLite database: {e}"));
+        // The writer first: it creates the file and switches it to WAL.
+        let writer = open(1, 1).await.map_err(cannot)?;
+        let pool = open(config.max_connections, config.min_connections)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot open SQLite database: {e}")))?;
-        Ok(Self { pool })
+            .map_err(cannot)?;
+        Ok(Self { pool, writer })
     }
 }
 

@@ -316,3 +316,41 @@ pub async fn json_body(response: Response<Body>) -> serde_json::Value {
         )
     })
 }
+
+/// Accounts over the given stores, with cheap argon2 parameters (tests measure behaviour, not cost)
+/// and a fixed master key.
+pub fn identities(
+    store: Arc<dyn yihao::store::Store>,
+    ephemeral: Arc<dyn yihao::store::Ephemeral>,
+    pii_version: u32,
+) -> yihao::protocol::accounts::Identities {
+    use base64::Engine;
+    let mut config = test_config().config;
+    config.passwords.argon2_memory_kib = 64;
+    config.passwords.argon2_iterations = 1;
+    config.keys.master_key =
+        yihao::config::Secret::new(base64::engine::general_purpose::STANDARD.encode([42u8; 32]));
+    config.keys.pii_version = pii_version;
+    let master = yihao::crypto::MasterKey::load(&config.keys).unwrap();
+    yihao::app::identities(&config, &master, store, ephemeral).unwrap()
+}
+
+/// A valid resident ID number for a test person `i` (unique for i < 3_650_000).
+pub fn resident_id(i: u32) -> String {
+    let days = i / 1000;
+    let (mut y, mut m, mut d) = (1950u32, 1u32, 1u32);
+    for _ in 0..days {
+        d += 1;
+        if d > yihao::domain::date::days_in_month(y as i32, m as u8) as u32 {
+            d = 1;
+            m += 1;
+            if m > 12 {
+                m = 1;
+                y += 1;
+            }
+        }
+    }
+    let first17 = format!("110105{y:04}{m:02}{d:02}{:03}", i % 1000);
+    let check = yihao::domain::identifiers::mod11_2_check(first17.as_bytes()) as char;
+    format!("{first17}{check}")
+}

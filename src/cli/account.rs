@@ -1,0 +1,328 @@
+//! `yihao account ...`: person accounts. Human output masks ID numbers and phone numbers; JSON
+//! output masks them too unless `--reveal` is given (to be audited with the audit capability).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::{Admin, Output, now, read_password_stdin};
+use crate::domain::account::{
+    Account, AccountId, AccountStatus, Email, Evidence, Level, PersonName, ProofMethod,
+};
+use crate::domain::document::{Document, DocumentKind};
+use crate::domain::identifiers::Phone;
+use crate::protocol::accounts::NewAccount;
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Register a person account.
+    Create(CreateAccount),
+    /// Show one account, found by account id, ID number or phone number.
+    Show {
+        /// Account id, ID number (18 or legacy 15 digits) or mainland mobile number.
+        account: String,
+        /// Print ID numbers and phone numbers in full (the owner's explicit request).
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List accounts, a page at a time, ordered by id.
+    List {
+        /// Start after this account id.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Lock an account (an administrator's lock, until unlocked).
+    Lock(Target),
+    /// Unlock or re-enable an account.
+    Unlock(Target),
+    /// Disable an account.
+    Disable(Target),
+    /// Record a new real-name level and how it was reached.
+    SetLevel {
+        account: String,
+        #[arg(long)]
+        level: u8,
+        /// register_check, face_check, card_chip_face, certificate, electronic_licence, in_person, sms_code, self_declared.
+        #[arg(long)]
+        proof_method: String,
+        /// Who checked (a register, a window, a system).
+        #[arg(long, default_value = "")]
+        proof_source: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Set a new password, read from the first line of standard input.
+    SetPassword {
+        account: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Import legacy accounts from department systems (JSON lines; see README).
+    Import {
+        /// The file to import; `-` for standard input.
+        file: PathBuf,
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Rows per transaction batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Account id, ID number or phone number.
+    account: String,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccount {
+    /// The identity document number (resident ID by default; residence permits and the
+    /// permanent-residence card are recognised by their number).
+    #[arg(long)]
+    id_number: String,
+    /// resident_id, hk_macao_residence_permit, taiwan_residence_permit, foreign_permanent_residence,
+    /// hk_macao_travel_permit, taiwan_travel_permit, passport.
+    #[arg(long)]
+    doc_type: Option<String>,
+    /// Issuing country of a passport (ISO 3166-1 alpha-3).
+    #[arg(long)]
+    country: Option<String>,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    phone: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// Real-name level 1-4 (DOMAIN.md §2).
+    #[arg(long, default_value_t = 1)]
+    level: u8,
+    #[arg(long, default_value = "self_declared")]
+    proof_method: String,
+    #[arg(long, default_value = "operator")]
+    proof_source: String,
+    /// Read the initial password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Result<()> {
+    let ids = &admin.identities;
+    let now = now();
+    match command {
+        AccountCommand::Create(args) => {
+            let document = match &args.doc_type {
+                Some(kind) => Document::parse(
+                    DocumentKind::parse(kind)?,
+                    args.country.as_deref(),
+                    &args.id_number,
+                    now,
+                )?,
+                None if args.country.is_some() => bail!("--country goes with --doc-type passport"),
+                None => Document::national(&args.id_number, now)?,
+            };
+            let new = NewAccount {
+                documents: vec![document],
+                name: PersonName::parse(&args.name)?,
+                phone: args.phone.as_deref().map(Phone::parse).transpose()?,
+                email: args.email.as_deref().map(Email::parse).transpose()?,
+                evidence: Evidence::new(
+                    Level::new(args.level)?,
+                    ProofMethod::parse(&args.proof_method)?,
+                    &args.proof_source,
+                    now,
+                )?,
+            };
+            let password = if args.password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let id = AccountId::parse(&uuid::Uuid::new_v4().to_string())?;
+            let account = ids.create_account(id, new, password.as_ref(), now).await?;
+            print_account(admin, &account, false, args.output).await
+        }
+        AccountCommand::Show {
+            account,
+            reveal,
+            output,
+        } => {
+            let account = resolve(admin, &account, now).await?;
+            print_account(admin, &account, reveal, output).await
+        }
+        AccountCommand::List {
+            after,
+            limit,
+            output,
+        } => {
+            let page = admin
+                .store
+                .accounts(after.as_deref(), limit.clamp(1, 10_000))
+                .await?;
+            let mut rows = Vec::with_capacity(page.len());
+            for record in page {
+                let docs = admin.store.account_documents(&record.id).await?;
+                rows.push(ids.open(record, docs)?);
+            }
+            match output {
+                Output::Json => {
+                    let list: Vec<Value> =
+                        rows.iter().map(|a| account_json(a, false, &[])).collect();
+                    println!("{}", Value::Array(list));
+                }
+                Output::Text => {
+                    for a in &rows {
+                        println!(
+                            "{}\t{}\t{}\tL{}\t{}",
+                            a.id,
+                            a.name.masked(),
+                            a.documents
+                                .first()
+                                .map(Document::masked)
+                                .unwrap_or_default(),
+                            a.evidence.level().get(),
+                            a.status.as_str()
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        AccountCommand::Lock(t) => set_status(admin, t, AccountStatus::Locked, now).await,
+        AccountCommand::Unlock(t) => set_status(admin, t, AccountStatus::Active, now).await,
+        AccountCommand::Disable(t) => set_status(admin, t, AccountStatus::Disabled, now).await,
+        AccountCommand::SetLevel {
+            account,
+            level,
+            proof_method,
+            proof_source,
+            output,
+        } => {
+            let account = resolve(admin, &account, now).await?;
+            let evidence = Evidence::new(
+                Level::new(level)?,
+                ProofMethod::parse(&proof_method)?,
+                &proof_source,
+                now,
+            )?;
+            let account = ids.set_evidence(&account.id, evidence, now).await?;
+            print_account(admin, &account, false, output).await
+        }
+        AccountCommand::SetPassword {
+            account,
+            password_stdin: _,
+        } => {
+            let account = resolve(admin, &account, now).await?;
+            let password = read_password_stdin()?;
+            ids.set_password(&account.id, &password, now).await?;
+            eprintln!("password changed for account {}", account.id);
+            Ok(())
+        }
+        AccountCommand::Import {
+            file,
+            format,
+            batch,
+            output,
+        } => {
+            if format != "jsonl" {
+                bail!("--format {format:?} is not supported (jsonl)");
+            }
+            super::import::run(admin, &file, batch, output).await
+        }
+    }
+}
+
+async fn set_status(
+    admin: &Admin,
+    target: Target,
+    status: AccountStatus,
+    now: i64,
+) -> anyhow::Result<()> {
+    let account = resolve(admin, &target.account, now).await?;
+    let account = admin
+        .identities
+        .set_status(&account.id, status, now)
+        .await?;
+    print_account(admin, &account, false, target.output).await
+}
+
+/// Finds an account by id, ID number or phone number.
+async fn resolve(admin: &Admin, key: &str, now: i64) -> anyhow::Result<Account> {
+    let ids = &admin.identities;
+    let by_id = match AccountId::parse(key) {
+        Ok(id) if key.len() == 36 => ids.account(&id).await?,
+        _ => None,
+    };
+    match by_id {
+        Some(a) => Ok(a),
+        None => ids.find(key, now).await?.context("no such account"),
+    }
+}
+
+/// Stable JSON field names. Numbers are masked unless `reveal`.
+pub(crate) fn account_json(a: &Account, reveal: bool, legacy: &[(String, String)]) -> Value {
+    let documents: Vec<Value> = a
+        .documents
+        .iter()
+        .map(|d| {
+            let mut v = json!({
+                "type": d.kind().as_str(),
+                "number": if reveal { d.number().to_owned() } else { d.masked() },
+            });
+            if !d.country().is_empty() {
+                v["country"] = Value::from(d.country());
+            }
+            if let (true, Some(alias)) = (reveal, d.legacy_alias()) {
+                v["legacy_alias"] = Value::from(alias);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "account_id": a.id.as_str(),
+        "name": if reveal { a.name.as_str().to_owned() } else { a.name.masked() },
+        "documents": documents,
+        "phone": a.phone.as_ref().map(|p| if reveal { p.as_str().to_owned() } else { p.masked() }),
+        "email": a.email.as_ref().map(Email::as_str),
+        "level": a.evidence.level().get(),
+        "acr": a.evidence.level().acr(),
+        "proof": {
+            "method": a.evidence.method().as_str(),
+            "source": a.evidence.source(),
+            "verified_at": a.evidence.verified_at(),
+        },
+        "status": a.status.as_str(),
+        "legacy_ids": legacy.iter().map(|(s, u)| json!({"source": s, "user_id": u})).collect::<Vec<_>>(),
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+    })
+}
+
+async fn print_account(
+    admin: &Admin,
+    account: &Account,
+    reveal: bool,
+    output: Output,
+) -> anyhow::Result<()> {
+    let legacy = admin.identities.legacy_ids(&account.id).await?;
+    let value = account_json(account, reveal, &legacy);
+    match output {
+        Output::Json => println!("{value}"),
+        Output::Text => super::print_text(&value),
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `yihao client ...`: the client registry.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use super::{Admin, ClientCommand, CreateClient, Output, now};
+use crate::crypto::{hash_secret, random_token};
+use crate::domain::client::{
+    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+};
+use crate::store::Store;
+
+/// Channel on which running nodes hear that a client changed (payload: the client_id).
+pub const CLIENTS_CHANNEL: &str = "clients";
+
+pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result<()> {
+    let (store, ephemeral) = (&admin.store, &admin.ephemeral);
+    let now = now();
+    let changed = match command {
+        ClientCommand::Create(args) => {
+            let output = args.output;
+            let (client, secret) = register_client(args, now)?;
+            store.insert_client(&client).await?;
+            print_client(&client, secret.as_deref(), output);
+            Some(client.id().clone())
+        }
+        ClientCommand::List { output } => {
+            let clients = store.clients().await?;
+            match output {
+                Output::Json => {
+                    let list: Vec<Value> = clients.iter().map(|c| client_json(c, None)).collect();
+                    println!("{}", Value::Array(list));
+                }
+                Output::Text => {
+                    for c in &clients {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            c.id(),
+                            c.auth_method().as_str(),
+                            c.grant_types()
+                                .iter()
+                                .map(|g| g.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            c.name()
+                        );
+                    }
+                }
+            }
+            None
+        }
+        ClientCommand::Show { id, output } => {
+            let client = find_client(store.as_ref(), &id).await?;
+            print_client(&client, None, output);
+            None
+        }
+        ClientCommand::RotateSecret {
+            id,
+            previous_valid_secs,
+            output,
+        } => {
+            let client = find_client(store.as_ref(), &id).await?;
+            let Some(old) = client.secrets() else {
+                bail!(
+                    "client {id} uses {} and has no secret",
+                    client.auth_method().as_str()
+                );
+            };
+            let secret = random_token();
+            let secrets = ClientSecrets {
+                current: hash_secret(&secret),
+                previous: Some((old.current, now + i64::from(previous_valid_secs))),
+            };
+            let rotated = Client::restore(client.spec(), Some(secrets), client.created_at(), now)?;
+            store.update_client(&rotated).await?;
+            print_client(&rotated, Some(&secret), output);
+            Some(rotated.id().clone())
+        }
+        ClientCommand::Delete { id } => {
+            let id = ClientId::parse(&id)?;
+            if !store.delete_client(&id).await? {
+                bail!("client {id} not found");
+            }
+            eprintln!("deleted client {id}");
+            Some(id)
+        }
+    };
+    if let Some(id) = changed {
+        // Running nodes drop what they cached about this client. Best effort: with the in-process
+        // cache there is no other node to tell.
+        if let Err(e) = ephemeral
+            .publish(CLIENTS_CHANNEL, id.as_str().as_bytes())
+            .await
+        {
+            eprintln!("warning: client saved, but running nodes were not notified: {e}");
+        }
+    }
+    Ok(())
+}
+
+async fn find_client(store: &dyn Store, id: &str) -> anyhow::Result<Client> {
+    let id = ClientId::parse(id)?;
+    store
+        .client(&id)
+        .await?
+        .with_context(|| format!("client {id} not found"))
+}
+
+/// Turns the flags into a checked registration and, for secret-based methods, a fresh secret.
+fn register_client(args: CreateClient, now: i64) -> anyhow::Result<(Client, Option<String>)> {
+    let auth_method = match (&args.token_endpoint_auth_method, args.public) {
+        (Some(m), public) => {
+            let m = AuthMethod::parse(m)?;
+            if public && m != AuthMethod::None {
+                bail!(
+                    "--public clients authenticate with token_endpoint_auth_method none, not {}",
+                    m.as_str()
+                );
+            }
+            m
+        }
+        (None, true) => AuthMethod::None,
+        (None, false) => AuthMethod::ClientSecretBasic,
+    };
+    let id = match &args.id {
+        Some(id) => ClientId::parse(id)?,
+        None => ClientId::parse(&uuid::Uuid::new_v4().to_string())?,
+    };
+    let spec = ClientSpec {
+        id,
+        name: args.name,
+        auth_method,
+        redirect_uris: args
+            .redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<_, _>>()?,
+        post_logout_redirect_uris: args
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse_post_logout(u))
+            .collect::<Result<_, _>>()?,
+        grant_types: args
+            .grant_types
+            .iter()
+            .map(|g| GrantType::parse(g))
+            .collect::<Result<_, _>>()?,
+        scopes: args
+            .scopes
+            .iter()
+            .map(|s| Scope::parse(s))
+            .collect::<Result<_, _>>()?,
+        first_party: args.first_party,
+    };
+    let secret = auth_method.uses_secret().then(random_token);
+    let secrets = secret.as_deref().map(|s| ClientSecrets {
+        current: hash_secret(s),
+        previous: None,
+    });
+    Ok((Client::register(spec, secrets, now)?, secret))
+}
+
+/// RFC 7591 §3.2.1 client information response fields (`first_party` is ours).
+fn client_json(client: &Client, secret: Option<&str>) -> Value {
+    let strs = |items: Vec<&str>| Value::from(items);
+    let mut out = json!({
+        "client_id": client.id().as_str(),
+        "client_name": client.name(),
+        "redirect_uris": strs(client.redirect_uris().iter().map(RedirectUri::as_str).collect()),
+        "post_logout_redirect_uris":
+            strs(client.post_logout_redirect_uris().iter().map(RedirectUri::as_str).collect()),
+        "grant_types": strs(client.grant_types().iter().map(|g| g.as_str()).collect()),
+        "response_types": if client.grant_types().contains(&GrantType::AuthorizationCode) { json!(["code"]) } else { json!([]) },
+        "scope": client.scopes().iter().map(Scope::as_str).collect::<Vec<_>>().join(" "),
+        "token_endpoint_auth_method": client.auth_method().as_str(),
+        "client_id_issued_at": client.created_at(),
+        "first_party": client.first_party(),
+    });
+    if let Some(secret) = secret {
+        out["client_secret"] = Value::from(secret);
+        out["client_secret_expires_at"] = Value::from(0);
+    }
+    out
+}
+
+fn print_client(client: &Client, secret: Option<&str>, output: Output) {
+    let value = client_json(client, secret);
+    match output {
+        Output::Json => println!("{value}"),
+        Output::Text => {
+            super::print_text(&value);
+            if secret.is_some() {
+                eprintln!("note: the client secret is shown only now; it is stored as a hash");
+            }
+        }
+    }
+}

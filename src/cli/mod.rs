@@ -1,0 +1,273 @@
+//! The command line (clap): `serve`, `migrate`, `config check`, and the administrative groups
+//! (`client` now; `account`, `org`, `keys`, `audit` as their capabilities land). Every command has
+//! `--help`, exits 0 on success, and on failure prints one line on stderr and exits non-zero.
+//! Output meant for programs (`--output json`) goes to stdout; logs go to stderr.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::app::{open_ephemeral, open_store};
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::domain::password::Password;
+use crate::protocol::accounts::Identities;
+use crate::store::{Ephemeral, Store};
+
+mod account;
+mod client;
+mod import;
+mod keys;
+mod org;
+
+pub use account::AccountCommand;
+pub use keys::KeysCommand;
+pub use org::OrgCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "yihao",
+    version,
+    about = "Unified identity authentication server (OpenID Connect / OAuth 2.0 provider)",
+    long_about = "Unified identity authentication server: an OpenID Connect / OAuth 2.0 provider keyed by \
+                  the resident ID number and the unified social credit code.\n\nConfiguration: built-in \
+                  defaults < --config FILE < YIHAO_* environment variables (YIHAO_SERVER__BIND, \
+                  YIHAO_DATABASE__URL, YIHAO_CACHE__URL, ...). See config/default.toml."
+)]
+pub struct Cli {
+    /// Configuration file (TOML) layered over the built-in defaults.
+    #[arg(long, global = true, env = "YIHAO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (applies pending migrations first unless database.migrate_on_start = false).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Register and manage OAuth 2.0 / OpenID Connect clients (relying services).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage person accounts (keyed by resident ID number or another identity document).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage organisations (keyed by unified social credit code) and the people who act for them.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Key management: re-seal personal data under the active PII key version.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Verify and export the tamper-evident audit log. Not available in this version yet.
+    Audit(Pending),
+}
+
+/// A command group whose commands arrive with a later capability.
+#[derive(Debug, Args)]
+pub struct Pending {
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective values, secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. The secret of a confidential client is printed once and stored only as a hash.
+    Create(CreateClient),
+    /// List registered clients.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one client.
+    Show {
+        /// The client_id.
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Issue a new secret; the previous one stays valid for --previous-valid-secs.
+    RotateSecret {
+        /// The client_id.
+        id: String,
+        /// How long the previous secret keeps working, so relying services can switch without downtime.
+        #[arg(long, default_value_t = 86_400)]
+        previous_valid_secs: u32,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Delete a client.
+    Delete {
+        /// The client_id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    /// Human-readable name shown on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// client_id to use (letters, digits, - . _ ~); a random UUID when omitted.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Redirect URI (repeat for several); compared exactly.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (repeat for several).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grant type: authorization_code, refresh_token, client_credentials (repeat for several).
+    #[arg(long = "grant-type", value_name = "GRANT", default_values_t = ["authorization_code".to_owned()])]
+    pub grant_types: Vec<String>,
+    /// Scope the client may request (repeat for several).
+    #[arg(long = "scope", value_name = "SCOPE", default_values_t = ["openid".to_owned()])]
+    pub scopes: Vec<String>,
+    /// A public client (native or browser app): no secret, token_endpoint_auth_method none, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// client_secret_basic (default), client_secret_post, client_secret_jwt, private_key_jwt, none.
+    #[arg(long, value_name = "METHOD")]
+    pub token_endpoint_auth_method: Option<String>,
+    /// First-party service: the consent page is skipped.
+    #[arg(long)]
+    pub first_party: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Serve | Command::Migrate) {
+        crate::telemetry::init(&config.log);
+    }
+    match cli.command {
+        Command::Serve => crate::app::run(config, started).await,
+        Command::Migrate => {
+            let store = open_store(&config.database).await.context("database")?;
+            store.migrate().await.context("database")?;
+            store.close().await;
+            tracing::info!(backend = store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Client(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = client::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
+        Command::Account(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = account::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
+        Command::Org(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = org::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
+        Command::Keys(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = keys::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
+        Command::Audit(_) => bail!("`yihao audit` has no commands in this version of yihao"),
+    }
+}
+
+/// What an administrative command works on: the stores (migrated when
+/// `database.migrate_on_start`), and accounts over them.
+pub struct Admin {
+    pub store: Arc<dyn Store>,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub identities: Identities,
+}
+
+impl Admin {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
+        let store = open_store(&config.database).await.context("database")?;
+        if config.database.migrate_on_start {
+            store.migrate().await.context("database")?;
+        }
+        let ephemeral = open_ephemeral(&config.cache).context("cache")?;
+        let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
+        let identities =
+            crate::app::identities(config, &master_key, store.clone(), ephemeral.clone())?;
+        Ok(Self {
+            store,
+            ephemeral,
+            identities,
+        })
+    }
+
+    async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// Reads a password from the first line of standard input.
+pub(crate) fn read_password_stdin() -> anyhow::Result<Password> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(Password::new(password))
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Prints a JSON object as aligned `key value` lines.
+pub(crate) fn print_text(value: &serde_json::Value) {
+    use serde_json::Value;
+    if let Value::Object(map) = value {
+        for (k, v) in map {
+            let shown = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            println!("{k:28}{shown}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `yihao org ...`: organisations and the people who act for them.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{Admin, Output, now};
+use crate::domain::account::AccountId;
+use crate::domain::date::Date;
+use crate::domain::identifiers::CreditCode;
+use crate::domain::organisation::{Membership, OrgId, Organisation, Role, Scope};
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Register an organisation by its unified social credit code.
+    Create {
+        #[arg(long)]
+        credit_code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show an organisation (by id or credit code) with its members.
+    Show {
+        org: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List organisations.
+    List {
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Give a person a role: legal_representative, administrator or agent.
+    AddMember {
+        /// Organisation id or credit code.
+        org: String,
+        /// The person's account id, ID number or phone number.
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        role: String,
+        /// Service-item codes an agent may act on (repeat); all business when omitted.
+        #[arg(long = "scope", value_name = "ITEM")]
+        scope: Vec<String>,
+        /// When the mandate ends: YYYY-MM-DD (00:00 China time) or epoch seconds. Required for agents.
+        #[arg(long)]
+        expires: Option<String>,
+        /// The account that grants it (the legal representative for administrators; the legal
+        /// representative or an administrator for agents). Omitted: registered by the operator.
+        #[arg(long)]
+        granted_by: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Take a role away.
+    RevokeMember {
+        org: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()> {
+    let ids = &admin.identities;
+    let now = now();
+    match command {
+        OrgCommand::Create {
+            credit_code,
+            name,
+            output,
+        } => {
+            let code = CreditCode::parse(&credit_code)?;
+            let id = OrgId::parse(&uuid::Uuid::new_v4().to_string())?;
+            let org = ids.create_org(id, code, &name, now).await?;
+            print(&org_json(&org, &[]), output);
+            Ok(())
+        }
+        OrgCommand::Show { org, output } => {
+            let org = resolve(admin, &org).await?;
+            let members = admin.store.members(&org.id).await?;
+            print(&org_json(&org, &members), output);
+            Ok(())
+        }
+        OrgCommand::List {
+            after,
+            limit,
+            output,
+        } => {
+            let orgs = admin
+                .store
+                .orgs(after.as_deref(), limit.clamp(1, 10_000))
+                .await?;
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    Value::Array(orgs.iter().map(|o| org_json(o, &[])).collect())
+                ),
+                Output::Text => {
+                    for o in &orgs {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            o.id,
+                            o.credit_code,
+                            o.category().as_str(),
+                            o.name
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        OrgCommand::AddMember {
+            org,
+            account,
+            role,
+            scope,
+            expires,
+            granted_by,
+            output,
+        } => {
+            let org = resolve(admin, &org).await?;
+            let account = account_id(admin, &account, now).await?;
+            let granted_by = match granted_by {
+                Some(g) => Some(account_id(admin, &g, now).await?),
+                None => None,
+            };
+            let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
+            let membership = Membership::grant(
+                org.id.clone(),
+                account,
+                Role::parse(&role)?,
+                Scope::parse(&scope)?,
+                expires_at,
+                granted_by,
+                now,
+            )?;
+            let membership = ids.grant(&org, membership, now).await?;
+            print(&member_json(&membership), output);
+            Ok(())
+        }
+        OrgCommand::RevokeMember { org, account, role } => {
+            let org = resolve(admin, &org).await?;
+            let account = account_id(admin, &account, now).await?;
+            let role = Role::parse(&role)?;
+            if !admin.store.revoke(&org.id, &account, role).await? {
+                bail!(
+                    "account {account} holds no {} role in {}",
+                    role.as_str(),
+                    org.credit_code
+                );
+            }
+            eprintln!(
+                "revoked {} of account {account} in {}",
+                role.as_str(),
+                org.credit_code
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_expiry(raw: &str) -> anyhow::Result<i64> {
+    if let Ok(secs) = raw.parse::<i64>() {
+        return Ok(secs);
+    }
+    Ok(Date::parse_iso(raw)
+        .map_err(anyhow::Error::msg)?
+        .cst_midnight_epoch())
+}
+
+async fn resolve(admin: &Admin, key: &str) -> anyhow::Result<Organisation> {
+    let found = match CreditCode::parse(key) {
+        Ok(code) => admin.store.org_by_code(&code).await?,
+        Err(_) => admin.store.org(&OrgId::parse(key)?).await?,
+    };
+    found.context("no such organisation")
+}
+
+async fn account_id(admin: &Admin, key: &str, now: i64) -> anyhow::Result<AccountId> {
+    if let (Ok(id), 36) = (AccountId::parse(key), key.len()) {
+        return Ok(id);
+    }
+    Ok(admin
+        .identities
+        .find(key, now)
+        .await?
+        .context("no such account")?
+        .id)
+}
+
+fn member_json(m: &Membership) -> Value {
+    json!({
+        "org_id": m.org_id.as_str(),
+        "account_id": m.account_id.as_str(),
+        "role": m.role.as_str(),
+        "scope": m.scope.to_list(),
+        "expires_at": m.expires_at,
+        "granted_by": m.granted_by.as_ref().map(AccountId::as_str),
+        "granted_at": m.granted_at,
+    })
+}
+
+fn org_json(o: &Organisation, members: &[Membership]) -> Value {
+    json!({
+        "org_id": o.id.as_str(),
+        "credit_code": o.credit_code.as_str(),
+        "name": o.name,
+        "category": o.category().as_str(),
+        "status": o.status.as_str(),
+        "members": members.iter().map(member_json).collect::<Vec<_>>(),
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
+    })
+}
+
+fn print(value: &Value, output: Output) {
+    match output {
+        Output::Json => println!("{value}"),
+        Output::Text => super::print_text(value),
+    }
+}
