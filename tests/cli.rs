@@ -352,3 +352,422 @@ fn serve_runs_on_embedded_defaults_and_exits_zero_on_sigterm() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
 }
+
+impl Run {
+    /// Runs with `input` on standard input.
+    fn with_stdin(&self, args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
+        use std::io::Write;
+        let mut cmd = self.cmd(args);
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn json_stdin(&self, args: &[&str], input: &str) -> Value {
+        let out = self.with_stdin(args, &[], input);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn account_commands_create_find_mask_and_manage() {
+    let run = Run::new();
+    let created = run.json_stdin(
+        &[
+            "account",
+            "create",
+            "--id-number",
+            "11010519491231002x",
+            "--name",
+            "张三",
+            "--phone",
+            "13812341234",
+            "--password-stdin",
+            "--output",
+            "json",
+        ],
+        "Str0ng-pass!\n",
+    );
+    let id = created["account_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["documents"][0]["number"], "110***********002X");
+    assert_eq!(created["documents"][0]["type"], "resident_id");
+    assert_eq!(created["phone"], "138****1234");
+    assert_eq!(created["level"], 1);
+    assert_eq!(created["acr"], "urn:yihao:loa:1");
+    for key in [
+        id.as_str(),
+        "11010519491231002X",
+        "110105491231002",
+        "13812341234",
+    ] {
+        assert_eq!(
+            run.json(&["account", "show", key, "--output", "json"])["account_id"],
+            id.as_str(),
+            "{key}"
+        );
+    }
+    let revealed = run.json(&["account", "show", &id, "--reveal", "--output", "json"]);
+    assert_eq!(revealed["documents"][0]["number"], "11010519491231002X");
+    assert_eq!(revealed["phone"], "13812341234");
+    let text = run.ok(&["account", "show", "13812341234"]);
+    assert!(
+        !text.contains("13812341234") && !text.contains("11010519491231002X"),
+        "{text}"
+    );
+
+    let err = run.fails(
+        &[
+            "account",
+            "create",
+            "--id-number",
+            "110105194912310021",
+            "--name",
+            "x",
+        ],
+        &[],
+    );
+    assert!(err.contains("check character should be X"), "{err}");
+    let err = run.fails(
+        &[
+            "account",
+            "create",
+            "--id-number",
+            "110101199002300010",
+            "--name",
+            "x",
+        ],
+        &[],
+    );
+    assert!(err.contains("30 February"), "{err}");
+    let weak = run.with_stdin(
+        &[
+            "account",
+            "create",
+            "--id-number",
+            "440305200002290029",
+            "--name",
+            "李四",
+            "--password-stdin",
+        ],
+        &[],
+        "password\n",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 3"));
+    assert_eq!(
+        run.json(&["account", "list", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "a refused account was written"
+    );
+
+    assert_eq!(
+        run.json(&["account", "lock", &id, "--output", "json"])["status"],
+        "locked"
+    );
+    assert_eq!(
+        run.json(&["account", "unlock", &id, "--output", "json"])["status"],
+        "active"
+    );
+    assert_eq!(
+        run.json(&["account", "disable", &id, "--output", "json"])["status"],
+        "disabled"
+    );
+    let level = run.json(&[
+        "account",
+        "set-level",
+        &id,
+        "--level",
+        "3",
+        "--proof-method",
+        "face_check",
+        "--proof-source",
+        "kiosk 12",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(level["acr"], "urn:yihao:loa:3");
+    assert_eq!(level["proof"]["source"], "kiosk 12");
+    let err = run.fails(
+        &[
+            "account",
+            "set-level",
+            &id,
+            "--level",
+            "3",
+            "--proof-method",
+            "register_check",
+        ],
+        &[],
+    );
+    assert!(err.contains("at most real-name level 2"), "{err}");
+    let same = run.with_stdin(
+        &["account", "set-password", &id, "--password-stdin"],
+        &[],
+        "Str0ng-pass!\n",
+    );
+    assert!(
+        String::from_utf8_lossy(&same.stderr).contains("last 5"),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let changed = run.with_stdin(
+        &["account", "set-password", &id, "--password-stdin"],
+        &[],
+        "An0ther-pass!\n",
+    );
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+}
+
+#[test]
+fn org_commands_register_people_acting_for_an_enterprise() {
+    let run = Run::new();
+    let lr = run.json(&[
+        "account",
+        "create",
+        "--id-number",
+        "11010519491231002X",
+        "--name",
+        "法人",
+        "--output",
+        "json",
+    ]);
+    run.json(&[
+        "account",
+        "create",
+        "--id-number",
+        "440305200002290029",
+        "--name",
+        "经办",
+        "--phone",
+        "13912345678",
+        "--output",
+        "json",
+    ]);
+    let org = run.json(&[
+        "org",
+        "create",
+        "--credit-code",
+        "91512081ma62k0260e",
+        "--name",
+        "测试有限公司",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(org["credit_code"], "91512081MA62K0260E");
+    assert_eq!(org["category"], "enterprise");
+    let err = run.fails(
+        &[
+            "org",
+            "create",
+            "--credit-code",
+            "91310115MA1G4L1WXK",
+            "--name",
+            "x",
+        ],
+        &[],
+    );
+    assert!(err.contains("check character should be 7"), "{err}");
+    let m = run.json(&[
+        "org",
+        "add-member",
+        "91512081MA62K0260E",
+        "--account",
+        "11010519491231002X",
+        "--role",
+        "legal_representative",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(m["account_id"], lr["account_id"]);
+    let err = run.fails(
+        &[
+            "org",
+            "add-member",
+            "91512081MA62K0260E",
+            "--account",
+            "13912345678",
+            "--role",
+            "agent",
+            "--scope",
+            "tax.declare",
+        ],
+        &[],
+    );
+    assert!(err.contains("expiry"), "{err}");
+    let agent = run.json(&[
+        "org",
+        "add-member",
+        "91512081MA62K0260E",
+        "--account",
+        "13912345678",
+        "--role",
+        "agent",
+        "--scope",
+        "tax.declare",
+        "--expires",
+        "2099-01-01",
+        "--granted-by",
+        "11010519491231002X",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(agent["scope"], serde_json::json!(["tax.declare"]));
+    assert_eq!(agent["granted_by"], lr["account_id"]);
+    let shown = run.json(&[
+        "org",
+        "show",
+        org["org_id"].as_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(shown["members"].as_array().unwrap().len(), 2);
+    run.ok(&[
+        "org",
+        "revoke-member",
+        "91512081MA62K0260E",
+        "--account",
+        "13912345678",
+        "--role",
+        "agent",
+    ]);
+    run.fails(
+        &[
+            "org",
+            "revoke-member",
+            "91512081MA62K0260E",
+            "--account",
+            "13912345678",
+            "--role",
+            "agent",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn import_reports_each_line_and_a_second_run_changes_nothing() {
+    let run = Run::new();
+    let lines = [
+        r#"{"source":"hall","user_id":"u1","id_number":"11010519491231002X","name":"张三","phone":"13812341234","password":{"format":"sha256","hash":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}}"#,
+        r#"{"source":"tax","user_id":"t9","id_number":"110105491231002","name":"张三"}"#,
+        r#"{"source":"tax","user_id":"t10","id_number":"11010519491231002X","name":"李四"}"#,
+        r#"{"source":"tax","user_id":"t11","id_number":"110105194912310021","name":"王五"}"#,
+        "not json",
+        "",
+        r#"{"kind":"enterprise","source":"tax","user_id":"e1","credit_code":"9144030071526726XG","org_name":"深圳某公司","administrator":{"id_number":"440305200002290029","name":"赵六"},"password":{"format":"md5","hash":"0d107d09f5bbe40cade3de5c71e9e9b7","salt":"","salt_position":"prefix"}}"#,
+    ];
+    std::fs::write(run.dir.path().join("legacy.jsonl"), lines.join("\n")).unwrap();
+    let first = run.json(&["account", "import", "legacy.jsonl", "--output", "json"]);
+    assert_eq!(first["lines"], 6, "{first}");
+    assert_eq!(
+        (first["created"].as_u64(), first["merged"].as_u64()),
+        (Some(2), Some(1)),
+        "{first}"
+    );
+    assert_eq!(
+        (first["conflicts"].as_u64(), first["rejected"].as_u64()),
+        (Some(1), Some(2)),
+        "{first}"
+    );
+    assert_eq!(first["conflict_details"][0]["line"], 3);
+    assert_eq!(first["rejected_details"][0]["line"], 4);
+    assert!(
+        first["rejected_details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("check character")
+    );
+    assert_eq!(first["rejected_details"][1]["line"], 5);
+    let shown = run.json(&[
+        "account",
+        "show",
+        "110105491231002",
+        "--reveal",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        shown["legacy_ids"],
+        serde_json::json!([{"source":"hall","user_id":"u1"},{"source":"tax","user_id":"t9"}])
+    );
+    let org = run.json(&["org", "show", "9144030071526726XG", "--output", "json"]);
+    assert_eq!(org["members"][0]["role"], "administrator");
+    let second = run.json(&["account", "import", "legacy.jsonl", "--output", "json"]);
+    assert_eq!(
+        (
+            second["created"].as_u64(),
+            second["merged"].as_u64(),
+            second["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(3)),
+        "{second}"
+    );
+}
+
+#[test]
+fn rotate_pii_reseals_under_the_new_version() {
+    let run = Run::new();
+    for (n, phone) in [
+        ("11010519491231002X", "13812341234"),
+        ("440305200002290029", "13912345678"),
+    ] {
+        run.json(&[
+            "account",
+            "create",
+            "--id-number",
+            n,
+            "--name",
+            "某人",
+            "--phone",
+            phone,
+            "--output",
+            "json",
+        ]);
+    }
+    let v2 = [("YIHAO_KEYS__PII_VERSION", "2")];
+    let out = run.run(&["keys", "rotate-pii"], &v2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report, serde_json::json!({"pii_version": 2, "resealed": 4}));
+    let again: Value =
+        serde_json::from_slice(&run.run(&["keys", "rotate-pii"], &v2).stdout).unwrap();
+    assert_eq!(again["resealed"], 0);
+    let shown = run.run(
+        &[
+            "account",
+            "show",
+            "13812341234",
+            "--reveal",
+            "--output",
+            "json",
+        ],
+        &v2,
+    );
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["documents"][0]["number"], "11010519491231002X");
+}

@@ -484,7 +484,9 @@ mod suite {
         );
         assert_eq!(b.store.org_by_code(&code).await.unwrap().unwrap(), org);
 
-        grant(ids, &org,
+        grant(
+            ids,
+            &org,
             &lr,
             Role::LegalRepresentative,
             Scope::All,
@@ -494,30 +496,36 @@ mod suite {
         )
         .await
         .unwrap();
-        let second = grant(ids, &org,
-                &admin,
-                Role::LegalRepresentative,
-                Scope::All,
-                None,
-                None,
-                NOW,
-            )
-            .await;
+        let second = grant(
+            ids,
+            &org,
+            &admin,
+            Role::LegalRepresentative,
+            Scope::All,
+            None,
+            None,
+            NOW,
+        )
+        .await;
         assert!(
             matches!(second, Err(AccountError::Taken(ref w)) if w == "legal representative"),
             "{second:?}"
         );
-        let by_agent = grant(ids, &org,
-                &admin,
-                Role::Administrator,
-                Scope::All,
-                None,
-                Some(agent.clone()),
-                NOW,
-            )
-            .await;
+        let by_agent = grant(
+            ids,
+            &org,
+            &admin,
+            Role::Administrator,
+            Scope::All,
+            None,
+            Some(agent.clone()),
+            NOW,
+        )
+        .await;
         assert!(by_agent.is_err(), "an agent granted an administrator");
-        grant(ids, &org,
+        grant(
+            ids,
+            &org,
             &admin,
             Role::Administrator,
             Scope::All,
@@ -528,16 +536,18 @@ mod suite {
         .await
         .unwrap();
         let items = Scope::parse(&["tax.declare".into(), "330100-001".into()]).unwrap();
-        let m = grant(ids, &org,
-                &agent,
-                Role::Agent,
-                items.clone(),
-                Some(NOW + 86_400),
-                Some(admin.clone()),
-                NOW,
-            )
-            .await
-            .unwrap();
+        let m = grant(
+            ids,
+            &org,
+            &agent,
+            Role::Agent,
+            items.clone(),
+            Some(NOW + 86_400),
+            Some(admin.clone()),
+            NOW,
+        )
+        .await
+        .unwrap();
         assert_eq!(m.scope, items);
         let members = b.store.members(&org.id).await.unwrap();
         assert_eq!(members.len(), 3);
