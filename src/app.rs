@@ -14,6 +14,7 @@ use crate::crypto::MasterKey;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::pii::Pii;
 use crate::protocol::accounts::Identities;
+use crate::protocol::keys::Keys;
 use crate::store::memory::MemoryEphemeral;
 use crate::store::postgres::PostgresStore;
 use crate::store::redis::RedisEphemeral;
@@ -29,6 +30,7 @@ pub struct App {
     pub metrics: Metrics,
     pub master_key: MasterKey,
     pub identities: Identities,
+    pub keys: Keys,
 }
 
 /// Opens the durable store named by `database.url`.
@@ -67,6 +69,67 @@ pub fn identities(
     })
 }
 
+/// The signing keys, loaded (and made where missing) once.
+pub async fn start_keys(
+    config: &Config,
+    master_key: &MasterKey,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Keys> {
+    let t = &config.tokens;
+    let longest = t.id_token_secs.max(t.access_token_secs);
+    Ok(Keys::start(
+        store,
+        master_key,
+        config.keys.publish_before_use_secs,
+        longest,
+        epoch_now(),
+    )
+    .await
+    .context("signing keys")?)
+}
+
+/// Seconds since the Unix epoch: the one clock the server reads, handed to the rules as `now`.
+pub fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Keeps the key ring fresh: reloads every `keys.reload_secs`, and at once when another node (or
+/// the CLI) says the keys changed. Runs until the process ends.
+pub fn spawn_key_reloader(app: Arc<App>) {
+    tokio::spawn(async move {
+        let mut subscription = match app
+            .ephemeral
+            .subscribe(crate::protocol::keys::KEYS_CHANNEL)
+            .await
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot subscribe to key changes; reloading on the timer only");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(app.config.keys.reload_secs));
+        tick.tick().await;
+        loop {
+            let heard = async {
+                match subscription.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                notice = heard => if notice.is_none() { subscription = None; }
+            }
+            if let Err(e) = app.keys.reload(epoch_now()).await {
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
+            }
+        }
+    });
+}
+
 impl App {
     /// Opens both stores, applies migrations when `database.migrate_on_start` is set, loads keys.
     pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
@@ -77,6 +140,7 @@ impl App {
         let ephemeral = open_ephemeral(&config.cache).context("cache")?;
         let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
         let identities = identities(&config, &master_key, store.clone(), ephemeral.clone())?;
+        let keys = start_keys(&config, &master_key, store.clone()).await?;
         Ok(Arc::new(Self {
             config,
             store,
@@ -84,6 +148,7 @@ impl App {
             metrics: Metrics::default(),
             master_key,
             identities,
+            keys,
         }))
     }
 }
@@ -171,6 +236,7 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         "yihao {} listening",
         env!("CARGO_PKG_VERSION"),
     );
+    spawn_key_reloader(app.clone());
     let router = crate::web::router(app.clone());
     serve_until(listener, router, shutdown_signal(), grace).await?;
     app.store.close().await;

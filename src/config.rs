@@ -31,6 +31,18 @@ pub struct Config {
     pub log: LogConfig,
     pub keys: KeysConfig,
     pub passwords: PasswordsConfig,
+    pub tokens: TokensConfig,
+}
+
+/// Token lifetimes and algorithms.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    pub code_secs: u64,
+    pub id_token_secs: u64,
+    pub access_token_secs: u64,
+    pub id_token_alg: String,
+    pub access_token_alg: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -94,6 +106,8 @@ pub struct KeysConfig {
     pub dev_dir: PathBuf,
     pub master_key: Secret,
     pub pii_version: u32,
+    pub publish_before_use_secs: u64,
+    pub reload_secs: u64,
 }
 
 /// Password hashing, policy and lockout (DOMAIN.md §5).
@@ -330,6 +344,30 @@ impl Config {
                 "passwords.lockout_secs",
                 "must be at least 900 (15 minutes)",
             ));
+        }
+        let t = &self.tokens;
+        for (key, alg) in [
+            ("tokens.id_token_alg", &t.id_token_alg),
+            ("tokens.access_token_alg", &t.access_token_alg),
+        ] {
+            if let Err(e) = crate::crypto::signing::Alg::parse(alg) {
+                return Err(ConfigError::new(key, e));
+            }
+        }
+        if !(10..=600).contains(&t.code_secs) {
+            return Err(ConfigError::new(
+                "tokens.code_secs",
+                "must be 10 to 600 (RFC 6749 §4.1.2: short-lived)",
+            ));
+        }
+        if t.id_token_secs < 60 || t.access_token_secs < 60 {
+            return Err(ConfigError::new(
+                "tokens.access_token_secs",
+                "token lifetimes are at least 60 seconds",
+            ));
+        }
+        if self.keys.reload_secs == 0 {
+            return Err(ConfigError::new("keys.reload_secs", "must be at least 1"));
         }
         if self.keys.pii_version == 0 {
             return Err(ConfigError::new("keys.pii_version", "must be at least 1"));

@@ -2,10 +2,31 @@
 
 use clap::Subcommand;
 
-use super::Admin;
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use super::{Admin, Output, now};
+use crate::crypto::signing::{Alg, SigningKey};
+use crate::protocol::keys::KEYS_CHANNEL;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// List the signing keys with their state.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Make a new signing key for an algorithm. It is published at once, signs after
+    /// keys.publish_before_use_secs, and the key it replaces stops signing then.
+    Rotate {
+        /// RS256, ES256 or EdDSA.
+        #[arg(long)]
+        alg: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Stop a key signing now (it stays published until the tokens it signed have expired).
+    Retire { kid: String },
     /// Re-seal ID numbers, phone numbers and legacy user ids under the active PII key version
     /// (`keys.pii_version`), in batches, beside live traffic. Safe to interrupt and run again.
     RotatePii {
@@ -17,6 +38,48 @@ pub enum KeysCommand {
 
 pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<()> {
     match command {
+        KeysCommand::List { output } => {
+            let now = now();
+            let ring = admin.keys.ring();
+            let rows: Vec<Value> = ring.keys().iter().map(|k| key_json(k, now)).collect();
+            match output {
+                Output::Json => println!("{}", Value::Array(rows)),
+                Output::Text => {
+                    for k in ring.keys() {
+                        println!("{}\t{}\t{}", k.kid, k.alg, state(k, now));
+                    }
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { alg, output } => {
+            let now = now();
+            let record = admin
+                .keys
+                .rotate(Alg::parse(&alg).map_err(anyhow::Error::msg)?, now)
+                .await?;
+            notify(admin).await;
+            let ring = admin.keys.ring();
+            let key = ring
+                .by_kid(&record.kid)
+                .map(|k| key_json(k, now))
+                .unwrap_or_default();
+            match output {
+                Output::Json => println!("{key}"),
+                Output::Text => super::print_text(&key),
+            }
+            Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            if !admin.keys.retire(&kid, now()).await? {
+                bail!("no signing key {kid}");
+            }
+            notify(admin).await;
+            eprintln!(
+                "retired {kid}: it no longer signs and stays published until its tokens expire"
+            );
+            Ok(())
+        }
         KeysCommand::RotatePii { batch } => {
             let version = admin.identities.pii.active_version();
             let mut total = 0u64;
@@ -34,5 +97,34 @@ pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<(
             println!("{{\"pii_version\":{version},\"resealed\":{total}}}");
             Ok(())
         }
+    }
+}
+
+fn state(k: &SigningKey, now: i64) -> &'static str {
+    match (k.signs_at(now), k.retired_at) {
+        (true, _) => "signing",
+        (false, Some(r)) if r <= now => "retired",
+        _ => "published",
+    }
+}
+
+fn key_json(k: &SigningKey, now: i64) -> Value {
+    json!({
+        "kid": k.kid,
+        "alg": k.alg.as_str(),
+        "state": state(k, now),
+        "created_at": k.created_at,
+        "not_before": k.not_before,
+        "retired_at": k.retired_at,
+        "jwk": k.jwk(),
+    })
+}
+
+/// Tells running nodes to reload their keys (they also reload on a timer).
+async fn notify(admin: &Admin) {
+    if let Err(e) = admin.ephemeral.publish(KEYS_CHANNEL, b"changed").await {
+        eprintln!(
+            "warning: running nodes were not notified ({e}); they reload within keys.reload_secs"
+        );
     }
 }

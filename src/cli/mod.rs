@@ -63,7 +63,7 @@ pub enum Command {
     /// Manage organisations (keyed by unified social credit code) and the people who act for them.
     #[command(subcommand)]
     Org(OrgCommand),
-    /// Key management: re-seal personal data under the active PII key version.
+    /// Key management: signing keys (list, rotate, retire) and re-sealing personal data.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Verify and export the tamper-evident audit log. Not available in this version yet.
@@ -209,6 +209,7 @@ pub struct Admin {
     pub store: Arc<dyn Store>,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub identities: Identities,
+    pub keys: crate::protocol::keys::Keys,
 }
 
 impl Admin {
@@ -221,10 +222,12 @@ impl Admin {
         let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
         let identities =
             crate::app::identities(config, &master_key, store.clone(), ephemeral.clone())?;
+        let keys = crate::app::start_keys(config, &master_key, store.clone()).await?;
         Ok(Self {
             store,
             ephemeral,
             identities,
+            keys,
         })
     }
 

@@ -18,6 +18,7 @@ use crate::config::KeysConfig;
 
 pub mod password;
 pub mod pii;
+pub mod signing;
 use crate::domain::client::SecretHash;
 
 /// The root key from which the keys protecting data at rest are derived.
@@ -147,6 +148,8 @@ mod tests {
             dev_dir: dir.path().join("keys"),
             master_key: Secret::default(),
             pii_version: 1,
+            publish_before_use_secs: 86_400,
+            reload_secs: 60,
         };
         let first = MasterKey::load(&config).unwrap();
         let again = MasterKey::load(&config).unwrap();
@@ -170,6 +173,8 @@ mod tests {
             dev_dir: "unused".into(),
             master_key: Secret::new(k),
             pii_version: 1,
+            publish_before_use_secs: 86_400,
+            reload_secs: 60,
         };
         assert!(
             !MasterKey::load(&keys(&STANDARD.encode([1u8; 32])))

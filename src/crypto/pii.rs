@@ -53,32 +53,29 @@ pub enum PiiError {
 
 pub struct Pii {
     index_key: [u8; 32],
-    master: [u8; 32],
-    active: u32,
-    ciphers: Mutex<HashMap<u32, Aes256Gcm>>,
+    sealer: Sealer,
 }
 
 impl fmt::Debug for Pii {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pii(active version {}, keys redacted)", self.active)
+        write!(
+            f,
+            "Pii(active version {}, keys redacted)",
+            self.sealer.active
+        )
     }
 }
 
 impl Pii {
     pub fn new(master: &MasterKey, active_version: u32) -> Self {
-        let pii = Self {
+        Self {
             index_key: master.derive("pii/blind-index"),
-            master: master.derive("pii/aes-256-gcm"),
-            active: active_version.max(1),
-            ciphers: Mutex::new(HashMap::new()),
-        };
-        // Built at start-up, not on a request path.
-        pii.with_cipher(pii.active, |_| ());
-        pii
+            sealer: Sealer::new(master, "pii/aes-256-gcm", active_version),
+        }
     }
 
     pub fn active_version(&self) -> u32 {
-        self.active
+        self.sealer.active
     }
 
     /// The blind index of `value` for one purpose ("document", "phone"): equal inputs give equal
@@ -90,6 +87,50 @@ impl Pii {
         mac.update(&[0]);
         mac.update(value.as_bytes());
         BlindIndex(mac.finalize().into_bytes().into())
+    }
+
+    /// Seals `plaintext` under the active version; `context` names where it is stored
+    /// (`"accounts.phone:ACCOUNT_ID"`).
+    pub fn seal(&self, context: &str, plaintext: &str) -> Vec<u8> {
+        self.sealer.seal(context, plaintext.as_bytes())
+    }
+
+    /// The version a sealed value was made with.
+    pub fn version_of(sealed: &[u8]) -> Result<u32, PiiError> {
+        Sealer::version_of(sealed)
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<String, PiiError> {
+        let plain = self.sealer.open(context, sealed)?;
+        String::from_utf8(plain).map_err(|_| PiiError::Malformed)
+    }
+}
+
+/// AES-256-GCM under keys derived from the master key for one purpose (`label`) and a version. A
+/// sealed value is `version (4 bytes, big endian) || nonce (12) || ciphertext+tag`; every version can
+/// be derived, so any node opens any version.
+pub struct Sealer {
+    master: [u8; 32],
+    active: u32,
+    ciphers: Mutex<HashMap<u32, Aes256Gcm>>,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealer(active version {}, keys redacted)", self.active)
+    }
+}
+
+impl Sealer {
+    pub fn new(master: &MasterKey, label: &str, active_version: u32) -> Self {
+        let sealer = Self {
+            master: master.derive(label),
+            active: active_version.max(1),
+            ciphers: Mutex::new(HashMap::new()),
+        };
+        // Built at start-up, not on a request path.
+        sealer.with_cipher(sealer.active, |_| ());
+        sealer
     }
 
     fn with_cipher<T>(&self, version: u32, f: impl FnOnce(&Aes256Gcm) -> T) -> T {
@@ -107,13 +148,11 @@ impl Pii {
         f(cipher)
     }
 
-    /// Seals `plaintext` under the active version; `context` names where it is stored
-    /// (`"accounts.phone:ACCOUNT_ID"`).
-    pub fn seal(&self, context: &str, plaintext: &str) -> Vec<u8> {
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let payload = Payload {
-            msg: plaintext.as_bytes(),
+            msg: plaintext,
             aad: context.as_bytes(),
         };
         let sealed = self.with_cipher(self.active, |c| {
@@ -127,7 +166,6 @@ impl Pii {
         out
     }
 
-    /// The version a sealed value was made with.
     pub fn version_of(sealed: &[u8]) -> Result<u32, PiiError> {
         let v: [u8; VERSION_LEN] = sealed
             .get(..VERSION_LEN)
@@ -136,7 +174,7 @@ impl Pii {
         Ok(u32::from_be_bytes(v))
     }
 
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<String, PiiError> {
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, PiiError> {
         let version = Self::version_of(sealed)?;
         if sealed.len() < VERSION_LEN + NONCE_LEN + 16 {
             return Err(PiiError::Malformed);
@@ -146,10 +184,8 @@ impl Pii {
             msg: body,
             aad: context.as_bytes(),
         };
-        let plain = self
-            .with_cipher(version, |c| c.decrypt(Nonce::from_slice(nonce), payload))
-            .map_err(|_| PiiError::Tampered)?;
-        String::from_utf8(plain).map_err(|_| PiiError::Malformed)
+        self.with_cipher(version, |c| c.decrypt(Nonce::from_slice(nonce), payload))
+            .map_err(|_| PiiError::Tampered)
     }
 }
 
@@ -165,6 +201,8 @@ mod tests {
             dev_dir: "unused".into(),
             master_key: Secret::new(key),
             pii_version: 1,
+            publish_before_use_secs: 86_400,
+            reload_secs: 60,
         })
         .unwrap()
     }

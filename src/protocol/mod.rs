@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod import;
+pub mod keys;
 
 use std::fmt;
 

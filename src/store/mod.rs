@@ -47,7 +47,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The durable store: the narrow ports below plus lifecycle. Every adapter passes
 /// `tests/store_contract.rs`.
 #[async_trait]
-pub trait Store: ClientStore + AccountStore + OrgStore + Send + Sync + 'static {
+pub trait Store: ClientStore + AccountStore + OrgStore + KeyStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`: for logs, metrics and `/readyz`.
     fn backend(&self) -> &'static str;
     /// A round trip to the database.
@@ -208,6 +208,27 @@ pub trait AccountStore: Send + Sync {
         sealed: &[u8],
         version: i64,
     ) -> StoreResult<bool>;
+}
+
+/// A `signing_keys` row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_sealed: Vec<u8>,
+    pub created_at: i64,
+    pub not_before: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// Token signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Every key, retired or not.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Stops a key signing at `at` (kept when already earlier); `false` when there is no such key.
+    async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
 }
 
 /// Organisations and the roles people hold in them.
