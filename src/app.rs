@@ -77,7 +77,7 @@ pub async fn start_keys(
 ) -> anyhow::Result<Keys> {
     let t = &config.tokens;
     let longest = t.id_token_secs.max(t.access_token_secs);
-    Ok(Keys::start(
+    Keys::start(
         store,
         master_key,
         config.keys.publish_before_use_secs,
@@ -85,7 +85,7 @@ pub async fn start_keys(
         epoch_now(),
     )
     .await
-    .context("signing keys")?)
+    .context("signing keys")
 }
 
 /// Seconds since the Unix epoch: the one clock the server reads, handed to the rules as `now`.
