@@ -13,6 +13,7 @@ use crate::config::{CacheConfig, Config, DatabaseConfig, DatabaseKind, database_
 use crate::crypto::MasterKey;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::pii::Pii;
+use crate::crypto::subject::SubjectCodec;
 use crate::protocol::accounts::Identities;
 use crate::protocol::keys::Keys;
 use crate::store::memory::MemoryEphemeral;
@@ -31,6 +32,9 @@ pub struct App {
     pub master_key: MasterKey,
     pub identities: Identities,
     pub keys: Keys,
+    pub subjects: SubjectCodec,
+    /// The discovery document, rendered once.
+    pub discovery: String,
 }
 
 /// Opens the durable store named by `database.url`.
@@ -141,6 +145,8 @@ impl App {
         let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
         let identities = identities(&config, &master_key, store.clone(), ephemeral.clone())?;
         let keys = start_keys(&config, &master_key, store.clone()).await?;
+        let subjects = SubjectCodec::new(&master_key);
+        let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
         Ok(Arc::new(Self {
             config,
             store,
@@ -149,6 +155,8 @@ impl App {
             master_key,
             identities,
             keys,
+            subjects,
+            discovery,
         }))
     }
 }

@@ -32,6 +32,15 @@ pub struct Config {
     pub keys: KeysConfig,
     pub passwords: PasswordsConfig,
     pub tokens: TokensConfig,
+    pub session: SessionConfig,
+}
+
+/// Single sign-on sessions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    pub idle_secs: u64,
+    pub absolute_secs: u64,
 }
 
 /// Token lifetimes and algorithms.
@@ -43,6 +52,7 @@ pub struct TokensConfig {
     pub access_token_secs: u64,
     pub id_token_alg: String,
     pub access_token_alg: String,
+    pub require_pkce: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -364,6 +374,12 @@ impl Config {
             return Err(ConfigError::new(
                 "tokens.access_token_secs",
                 "token lifetimes are at least 60 seconds",
+            ));
+        }
+        if self.session.idle_secs < 60 || self.session.absolute_secs < self.session.idle_secs {
+            return Err(ConfigError::new(
+                "session.idle_secs",
+                "must be at least 60 and at most session.absolute_secs",
             ));
         }
         if self.keys.reload_secs == 0 {

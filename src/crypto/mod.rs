@@ -19,6 +19,7 @@ use crate::config::KeysConfig;
 pub mod password;
 pub mod pii;
 pub mod signing;
+pub mod subject;
 use crate::domain::client::SecretHash;
 
 /// The root key from which the keys protecting data at rest are derived.

@@ -74,6 +74,8 @@ pub struct SigningKey {
     pub retired_at: Option<i64>,
     pair: Pair,
     jwk: Value,
+    /// For verification with jsonwebtoken, built once.
+    decoding: jsonwebtoken::DecodingKey,
 }
 
 impl fmt::Debug for SigningKey {
@@ -158,6 +160,10 @@ impl SigningKey {
         jwk["kid"] = Value::from(kid);
         jwk["use"] = Value::from("sig");
         jwk["alg"] = Value::from(alg.as_str());
+        let parsed: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(jwk.clone()).map_err(|e| format!("signing key {kid}: {e}"))?;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&parsed)
+            .map_err(|e| format!("signing key {kid}: {e}"))?;
         Ok(Self {
             kid: kid.to_owned(),
             alg,
@@ -166,6 +172,7 @@ impl SigningKey {
             retired_at,
             pair,
             jwk,
+            decoding,
         })
     }
 
@@ -256,6 +263,33 @@ impl KeyRing {
 
     pub fn keys(&self) -> &[SigningKey] {
         &self.keys
+    }
+
+    /// Verifies a JWS made by one of the ring's keys: the header's `kid` and `alg` must name a key of
+    /// the ring with that algorithm. `validation` says which claims to check; its algorithm is set
+    /// from the key.
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        mut validation: jsonwebtoken::Validation,
+    ) -> Result<(jsonwebtoken::Header, T), String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        let kid = header.kid.as_deref().ok_or("the token names no key")?;
+        let key = self
+            .by_kid(kid)
+            .ok_or("the token was not signed by this server")?;
+        let alg = match key.alg {
+            Alg::RS256 => jsonwebtoken::Algorithm::RS256,
+            Alg::ES256 => jsonwebtoken::Algorithm::ES256,
+            Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        };
+        if header.alg != alg {
+            return Err("the token's algorithm is not its key's".into());
+        }
+        validation.algorithms = vec![alg];
+        let data = jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
+            .map_err(|e| e.to_string())?;
+        Ok((data.header, data.claims))
     }
 
     /// The JWKS (RFC 7517 §5) of every published key.

@@ -6,8 +6,13 @@
 //! responses.
 
 pub mod accounts;
+pub mod authorize;
+pub mod claims;
+pub mod discovery;
 pub mod import;
 pub mod keys;
+pub mod session;
+pub mod token;
 
 use std::fmt;
 

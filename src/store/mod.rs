@@ -47,7 +47,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The durable store: the narrow ports below plus lifecycle. Every adapter passes
 /// `tests/store_contract.rs`.
 #[async_trait]
-pub trait Store: ClientStore + AccountStore + OrgStore + KeyStore + Send + Sync + 'static {
+pub trait Store:
+    ClientStore + AccountStore + OrgStore + KeyStore + ConsentStore + Send + Sync + 'static
+{
     /// `"sqlite"` or `"postgres"`: for logs, metrics and `/readyz`.
     fn backend(&self) -> &'static str;
     /// A round trip to the database.
@@ -229,6 +231,22 @@ pub trait KeyStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stops a key signing at `at` (kept when already earlier); `false` when there is no such key.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
+}
+
+/// Consent decisions, per account and client.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// The scopes an account has agreed to release to a client.
+    async fn consented_scopes(&self, account_id: &str, client_id: &str)
+    -> StoreResult<Vec<String>>;
+    /// Records (replaces) the scopes agreed to.
+    async fn save_consent(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> StoreResult<()>;
 }
 
 /// Organisations and the roles people hold in them.

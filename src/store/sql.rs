@@ -273,6 +273,38 @@ macro_rules! sql_store {
         $crate::store::sql_orgs::sql_org_store!($adapter);
 
         #[async_trait::async_trait]
+        impl $crate::store::ConsentStore for $adapter {
+            async fn consented_scopes(&self, account_id: &str, client_id: &str) -> $crate::store::StoreResult<Vec<String>> {
+                let scopes: Option<String> = sqlx::query_scalar("SELECT scopes FROM consents WHERE account_id = $1 AND client_id = $2")
+                    .bind(account_id)
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "consent".into(), e))?;
+                match scopes {
+                    None => Ok(Vec::new()),
+                    Some(json) => serde_json::from_str(&json)
+                        .map_err(|e| $crate::store::StoreError::Corrupt(format!("consent {account_id}/{client_id}: {e}"))),
+                }
+            }
+
+            async fn save_consent(&self, account_id: &str, client_id: &str, scopes: &[String], now: i64) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                )
+                .bind(account_id)
+                .bind(client_id)
+                .bind(serde_json::to_string(scopes).unwrap_or_default())
+                .bind(now)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "consent".into(), e))?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::store::KeyStore for $adapter {
             async fn insert_signing_key(&self, k: &$crate::store::SigningKeyRecord) -> $crate::store::StoreResult<()> {
                 sqlx::query(

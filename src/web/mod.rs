@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
+
+use crate::protocol::discovery;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -16,6 +18,8 @@ use crate::app::App;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod oidc;
+pub mod pages;
 
 /// The shared state every handler receives.
 pub type AppState = Arc<App>;
@@ -32,6 +36,25 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oidc::discovery),
+        )
+        .route(discovery::JWKS, get(oidc::jwks))
+        .route(
+            discovery::AUTHORIZE,
+            get(oidc::authorize).post(oidc::authorize),
+        )
+        .route("/login", post(oidc::login))
+        .route("/consent", post(oidc::consent))
+        .route(discovery::TOKEN, post(oidc::token))
+        .route(
+            discovery::USERINFO,
+            get(oidc::userinfo).post(oidc::userinfo),
+        )
+        .route("/static/yihao.css", get(pages::stylesheet))
+        .route("/static/form_post.js", get(pages::form_post_script))
         .fallback(error::not_found)
 }
 

@@ -1,0 +1,147 @@
+//! Pairwise subject identifiers (OIDC Core §8.1; DOMAIN.md §4): each client sector sees a different,
+//! stable `sub` for the same person, so departments cannot join their data on it.
+//!
+//! `sub` is a deterministic authenticated encryption of the account id (the SIV construction: the
+//! nonce is HMAC(K1, sector || account id), the ciphertext AES-256-GCM(K2, nonce, account id, aad =
+//! sector)). It is stable per (sector, account), differs between sectors, reveals nothing without the
+//! keys, and lets this server — and only it — recover the account from a `sub` and its sector, so
+//! userinfo needs no lookup table.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::MasterKey;
+
+pub struct SubjectCodec {
+    nonce_key: [u8; 32],
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SubjectCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubjectCodec([redacted])")
+    }
+}
+
+impl SubjectCodec {
+    pub fn new(master: &MasterKey) -> Self {
+        let key = master.derive("subject/aes-256-gcm");
+        Self {
+            nonce_key: master.derive("subject/siv"),
+            cipher: Aes256Gcm::new(&key.into()),
+        }
+    }
+
+    pub fn encode(&self, sector: &str, account_id: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.nonce_key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(sector.as_bytes());
+        mac.update(&[0]);
+        mac.update(account_id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let nonce = &tag[..12];
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: account_id.as_bytes(),
+                    aad: sector.as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(nonce);
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The account id behind `sub` in `sector`, or `None` for anything this server did not issue there.
+    pub fn decode(&self, sector: &str, sub: &str) -> Option<String> {
+        let raw = URL_SAFE_NO_PAD.decode(sub).ok()?;
+        if raw.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(12);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: sector.as_bytes(),
+                },
+            )
+            .ok()?;
+        let account = String::from_utf8(plain).ok()?;
+        // The nonce must be the one this account gets in this sector.
+        (self.encode(sector, &account) == sub).then_some(account)
+    }
+}
+
+/// The sector of a client (OIDC Core §8.1): the host of its redirect URIs when they share one,
+/// otherwise the client id.
+pub fn sector_of(client: &crate::domain::client::Client) -> String {
+    let hosts: std::collections::BTreeSet<String> = client
+        .redirect_uris()
+        .iter()
+        .filter_map(|r| {
+            url::Url::parse(r.as_str())
+                .ok()?
+                .host_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    match (hosts.len(), hosts.iter().next()) {
+        (1, Some(host)) => host.clone(),
+        _ => format!("client:{}", client.id()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeysConfig, Secret};
+
+    fn codec(byte: u8) -> SubjectCodec {
+        use base64::engine::general_purpose::STANDARD;
+        let keys = KeysConfig {
+            dev_dir: "unused".into(),
+            master_key: Secret::new(STANDARD.encode([byte; 32])),
+            pii_version: 1,
+            publish_before_use_secs: 0,
+            reload_secs: 60,
+        };
+        SubjectCodec::new(&MasterKey::load(&keys).unwrap())
+    }
+
+    #[test]
+    fn subjects_are_stable_per_sector_and_differ_between_sectors() {
+        let c = codec(1);
+        let a = c.encode("hall.example.gov.cn", "acc-1");
+        assert_eq!(a, c.encode("hall.example.gov.cn", "acc-1"));
+        assert_ne!(a, c.encode("tax.example.gov.cn", "acc-1"));
+        assert_ne!(a, c.encode("hall.example.gov.cn", "acc-2"));
+        assert!(!a.contains("acc-1"));
+        assert!(a.len() < 255);
+        assert_eq!(
+            c.decode("hall.example.gov.cn", &a).as_deref(),
+            Some("acc-1")
+        );
+        assert_eq!(
+            c.decode("tax.example.gov.cn", &a),
+            None,
+            "a sub from another sector"
+        );
+        assert_eq!(
+            codec(2).decode("hall.example.gov.cn", &a),
+            None,
+            "another server's keys"
+        );
+        assert_eq!(c.decode("hall.example.gov.cn", "garbage"), None);
+    }
+}

@@ -1,0 +1,89 @@
+//! Which claims about a person go to which client (OIDC Core §5.4, DOMAIN.md §4).
+//!
+//! - `profile`: `name`, `gender` (from the resident ID number's 17th digit).
+//! - `phone`: `phone_number` masked (`138****1234`), `phone_number_verified: false`.
+//! - `email`: `email`, `email_verified: false`.
+//! - `idcard` (restricted: only clients an administrator registered with it can ask): `id_number`,
+//!   `id_type` — the ID number is sensitive personal information and goes nowhere else.
+//!
+//! Nothing here reads the clock or a store.
+
+use serde_json::{Map, Value};
+
+use crate::domain::account::Account;
+use crate::domain::document::DocumentKind;
+use crate::domain::identifiers::ResidentId;
+
+/// Scopes the server knows, in discovery order.
+pub const SCOPES: [&str; 5] = ["openid", "profile", "phone", "email", "idcard"];
+
+/// Claims the server can release, in discovery order (with the ID token's own).
+pub const CLAIMS: [&str; 20] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    "name",
+    "gender",
+    "phone_number",
+    "phone_number_verified",
+    "email",
+    "email_verified",
+    "id_number",
+    "id_type",
+];
+
+/// The person's claims the granted `scopes` cover.
+pub fn user_claims(account: &Account, scopes: &[String]) -> Map<String, Value> {
+    let has = |s: &str| scopes.iter().any(|g| g == s);
+    let mut out = Map::new();
+    let primary = account.documents.first();
+    if has("profile") {
+        out.insert("name".into(), Value::from(account.name.as_str()));
+        let gender = primary
+            .filter(|d| d.kind() == DocumentKind::ResidentId)
+            .and_then(|d| ResidentId::parse(d.number(), 253_402_300_799).ok())
+            .map(|id| if id.is_male() { "male" } else { "female" });
+        if let Some(g) = gender {
+            out.insert("gender".into(), Value::from(g));
+        }
+    }
+    if let (true, Some(phone)) = (has("phone"), &account.phone) {
+        out.insert("phone_number".into(), Value::from(phone.masked()));
+        out.insert("phone_number_verified".into(), Value::from(false));
+    }
+    if let (true, Some(email)) = (has("email"), &account.email) {
+        out.insert("email".into(), Value::from(email.as_str()));
+        out.insert("email_verified".into(), Value::from(false));
+    }
+    if let (true, Some(d)) = (has("idcard"), primary) {
+        out.insert("id_number".into(), Value::from(d.number()));
+        out.insert("id_type".into(), Value::from(d.kind().as_str()));
+    }
+    out
+}
+
+/// Plain-language descriptions for the consent page.
+pub fn describe(scope: &str, chinese: bool) -> Option<&'static str> {
+    Some(match (scope, chinese) {
+        ("openid", true) => "确认您的身份（不含个人信息的匿名标识）",
+        ("openid", false) => "Confirm who you are (an anonymous identifier, no personal data)",
+        ("profile", true) => "您的姓名和性别",
+        ("profile", false) => "Your name and gender",
+        ("phone", true) => "您的手机号码（部分隐藏）",
+        ("phone", false) => "Your mobile number (partly hidden)",
+        ("email", true) => "您的电子邮箱",
+        ("email", false) => "Your e-mail address",
+        ("idcard", true) => "您的身份证件号码（敏感个人信息）",
+        ("idcard", false) => "Your identity document number (sensitive personal information)",
+        _ => return None,
+    })
+}

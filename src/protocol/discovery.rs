@@ -1,0 +1,42 @@
+//! The provider's metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2), built once at start-up.
+//! Every value is what the server implements; `tests/oidc.rs` exercises each one.
+
+use serde_json::{Value, json};
+
+use super::authorize::{ACR_VALUES, Prompt, ResponseMode};
+use super::claims::{CLAIMS, SCOPES};
+use crate::crypto::signing::Alg;
+
+/// Endpoint paths, relative to the issuer.
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const JWKS: &str = "/jwks";
+
+pub fn document(issuer: &str) -> Value {
+    let base = issuer.trim_end_matches('/');
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{base}{AUTHORIZE}"),
+        "token_endpoint": format!("{base}{TOKEN}"),
+        "userinfo_endpoint": format!("{base}{USERINFO}"),
+        "jwks_uri": format!("{base}{JWKS}"),
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ResponseMode::ALL,
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": CLAIMS,
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "acr_values_supported": ACR_VALUES,
+        "prompt_values_supported": Prompt::ALL,
+        "ui_locales_supported": ["zh-CN", "en"],
+        "claim_types_supported": ["normal"],
+    })
+}

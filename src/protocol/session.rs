@@ -1,0 +1,242 @@
+//! SSO sessions, pending interactions and authorization codes, all in the ephemeral store.
+//!
+//! The browser holds a random 256-bit session secret in a cookie; the store keys the session by
+//! `sid` = base64url(SHA-256(secret))[..22], so the store never holds the secret and `sid` can be
+//! given to relying parties (OIDC Back-Channel Logout §2.4) without revealing it. Idle expiry is the
+//! entry's TTL, renewed on use; absolute expiry is checked against `created_at` and `now`.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::authorize::AuthorizeRequest;
+use crate::crypto::random_token;
+use crate::store::{Ephemeral, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub account_id: String,
+    /// When the person last authenticated (OIDC Core §2 `auth_time`).
+    pub auth_time: i64,
+    /// The assurance level reached by the login (DOMAIN.md §2: min(account level, method ceiling)).
+    pub level: u8,
+    /// RFC 8176 authentication methods.
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    /// Clients that received tokens in this session (for logout).
+    pub clients: Vec<String>,
+}
+
+/// The public session id of a cookie secret.
+pub fn sid_of(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest)[..22].to_owned()
+}
+
+fn session_key(sid: &str) -> String {
+    format!("session:{sid}")
+}
+
+/// Idle and absolute limits.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_secs: u64,
+    pub absolute_secs: u64,
+}
+
+/// Creates a session; returns the cookie secret and the sid.
+pub async fn create(
+    ephemeral: &dyn Ephemeral,
+    session: &Session,
+    policy: SessionPolicy,
+) -> Result<(String, String), StoreError> {
+    let secret = random_token();
+    let sid = sid_of(&secret);
+    save(ephemeral, &sid, session, policy).await?;
+    Ok((secret, sid))
+}
+
+pub async fn save(
+    ephemeral: &dyn Ephemeral,
+    sid: &str,
+    session: &Session,
+    policy: SessionPolicy,
+) -> Result<(), StoreError> {
+    let value = serde_json::to_vec(session).map_err(|e| StoreError::Backend(e.to_string()))?;
+    ephemeral
+        .put(
+            &session_key(sid),
+            &value,
+            Duration::from_secs(policy.idle_secs),
+        )
+        .await
+}
+
+/// The live session of a cookie secret, renewed for another idle period; `None` when unknown,
+/// idle-expired or past its absolute lifetime.
+pub async fn load(
+    ephemeral: &dyn Ephemeral,
+    secret: &str,
+    policy: SessionPolicy,
+    now: i64,
+) -> Result<Option<(String, Session)>, StoreError> {
+    let sid = sid_of(secret);
+    let Some(raw) = ephemeral.get(&session_key(&sid)).await? else {
+        return Ok(None);
+    };
+    let Ok(session) = serde_json::from_slice::<Session>(&raw) else {
+        return Ok(None);
+    };
+    if now >= session.created_at + policy.absolute_secs as i64 {
+        ephemeral.delete(&session_key(&sid)).await?;
+        return Ok(None);
+    }
+    save(ephemeral, &sid, &session, policy).await?;
+    Ok(Some((sid, session)))
+}
+
+pub async fn end(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreError> {
+    ephemeral.delete(&session_key(sid)).await
+}
+
+/// An authorization request waiting for the person to log in or consent, with the CSRF token its
+/// forms must carry (also set as a cookie: double submit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interaction {
+    pub request: AuthorizeRequest,
+    pub csrf: String,
+    /// The account that logged in during this interaction, waiting for consent.
+    pub account_id: Option<String>,
+    pub created_at: i64,
+}
+
+pub const INTERACTION_SECS: u64 = 600;
+
+fn interaction_key(id: &str) -> String {
+    format!("interaction:{id}")
+}
+
+pub async fn save_interaction(
+    ephemeral: &dyn Ephemeral,
+    id: &str,
+    interaction: &Interaction,
+) -> Result<(), StoreError> {
+    let value = serde_json::to_vec(interaction).map_err(|e| StoreError::Backend(e.to_string()))?;
+    ephemeral
+        .put(
+            &interaction_key(id),
+            &value,
+            Duration::from_secs(INTERACTION_SECS),
+        )
+        .await
+}
+
+pub async fn load_interaction(
+    ephemeral: &dyn Ephemeral,
+    id: &str,
+) -> Result<Option<Interaction>, StoreError> {
+    if id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(ephemeral
+        .get(&interaction_key(id))
+        .await?
+        .and_then(|raw| serde_json::from_slice(&raw).ok()))
+}
+
+pub async fn end_interaction(ephemeral: &dyn Ephemeral, id: &str) -> Result<(), StoreError> {
+    ephemeral.delete(&interaction_key(id)).await.map(|_| ())
+}
+
+/// What an authorization code stands for (RFC 6749 §4.1.2: bound to the client and redirect URI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub account_id: String,
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub level: u8,
+    pub amr: Vec<String>,
+    pub sid: String,
+    pub claims_userinfo: Vec<String>,
+    pub claims_id_token: Vec<String>,
+}
+
+fn code_key(code: &str) -> String {
+    format!(
+        "code:{}",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(code.as_bytes()))
+    )
+}
+
+fn used_code_key(code: &str) -> String {
+    format!(
+        "code-used:{}",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(code.as_bytes()))
+    )
+}
+
+/// Stores a grant under a new code (stored only as its hash) for `ttl`.
+pub async fn issue_code(
+    ephemeral: &dyn Ephemeral,
+    grant: &CodeGrant,
+    ttl: Duration,
+) -> Result<String, StoreError> {
+    let code = random_token();
+    let value = serde_json::to_vec(grant).map_err(|e| StoreError::Backend(e.to_string()))?;
+    ephemeral.put(&code_key(&code), &value, ttl).await?;
+    Ok(code)
+}
+
+/// Takes a code once (atomic on every adapter). `Err(Some(jti))` when it was already used: the
+/// access token the first use issued, to revoke.
+pub async fn redeem_code(
+    ephemeral: &dyn Ephemeral,
+    code: &str,
+) -> Result<Result<CodeGrant, Option<String>>, StoreError> {
+    if code.len() > 128 {
+        return Ok(Err(None));
+    }
+    match ephemeral.take(&code_key(code)).await? {
+        Some(raw) => Ok(serde_json::from_slice(&raw).map_err(|_| None)),
+        None => Ok(Err(ephemeral
+            .get(&used_code_key(code))
+            .await?
+            .and_then(|v| String::from_utf8(v).ok()))),
+    }
+}
+
+/// Remembers what a redeemed code issued, so a replay can revoke it (RFC 6749 §4.1.2).
+pub async fn remember_redeemed(
+    ephemeral: &dyn Ephemeral,
+    code: &str,
+    jti: &str,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    ephemeral
+        .put(&used_code_key(code), jti.as_bytes(), ttl)
+        .await
+}
+
+fn revoked_key(jti: &str) -> String {
+    format!("revoked-jti:{jti}")
+}
+
+/// Denies an access token until it would have expired anyway.
+pub async fn revoke_jti(
+    ephemeral: &dyn Ephemeral,
+    jti: &str,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    ephemeral.put(&revoked_key(jti), b"1", ttl).await
+}
+
+pub async fn is_revoked(ephemeral: &dyn Ephemeral, jti: &str) -> Result<bool, StoreError> {
+    Ok(ephemeral.get(&revoked_key(jti)).await?.is_some())
+}

@@ -1,0 +1,310 @@
+//! The token endpoint for `authorization_code` (RFC 6749 §4.1.3-4.1.4, OIDC Core §3.1.3), client
+//! authentication (RFC 6749 §2.3.1), and the tokens: the ID token (OIDC Core §2) and the access token
+//! as a signed JWT (RFC 9068) that department systems verify offline.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256, Sha512};
+
+use super::accounts::Identities;
+use super::claims::user_claims;
+use super::session::{self, CodeGrant};
+use super::{ErrorCode, OAuthError};
+use crate::config::TokensConfig;
+use crate::crypto::signing::{Alg, KeyRing, SigningKey};
+use crate::crypto::subject::{SubjectCodec, sector_of};
+use crate::crypto::{random_token, secret_matches};
+use crate::domain::account::AccountId;
+use crate::domain::client::{AuthMethod, Client, ClientId, GrantType};
+use crate::store::{Ephemeral, Store};
+
+/// Credentials as the client presented them.
+#[derive(Debug, Default)]
+pub struct Presented {
+    /// From `Authorization: Basic` (already form-decoded, RFC 6749 §2.3.1).
+    pub basic: Option<(String, String)>,
+    pub form_client_id: Option<String>,
+    pub form_client_secret: Option<String>,
+}
+
+fn invalid_client(description: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, description)
+}
+
+/// RFC 6749 §2.3: authenticates the client by the one method it used, which must be the method it
+/// registered. "The client MUST NOT use more than one authentication method in each request."
+pub async fn authenticate_client(
+    store: &dyn Store,
+    presented: &Presented,
+    now: i64,
+) -> Result<Client, OAuthError> {
+    let (client_id, secret, method) = match (&presented.basic, &presented.form_client_secret) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "use one client authentication method, not two",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if presented.form_client_id.as_ref().is_some_and(|f| f != id) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "client_id differs from the authenticated client",
+                ));
+            }
+            (
+                id.clone(),
+                Some(secret.clone()),
+                AuthMethod::ClientSecretBasic,
+            )
+        }
+        (None, Some(secret)) => {
+            let id = presented
+                .form_client_id
+                .clone()
+                .ok_or_else(|| invalid_client("client_id is missing"))?;
+            (id, Some(secret.clone()), AuthMethod::ClientSecretPost)
+        }
+        (None, None) => {
+            let id = presented
+                .form_client_id
+                .clone()
+                .ok_or_else(|| invalid_client("client authentication is missing"))?;
+            (id, None, AuthMethod::None)
+        }
+    };
+    let id = ClientId::parse(&client_id).map_err(|_| invalid_client("unknown client"))?;
+    let client = store
+        .client(&id)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(|| invalid_client("unknown client"))?;
+    if client.auth_method() != method {
+        return Err(invalid_client(
+            "the client must authenticate with the method it registered",
+        ));
+    }
+    if let Some(secret) = secret {
+        let secrets = client
+            .secrets()
+            .ok_or_else(|| invalid_client("the client has no secret"))?;
+        let current = secret_matches(&secret, &secrets.current);
+        let previous = secrets
+            .previous
+            .is_some_and(|(hash, until)| now < until && secret_matches(&secret, &hash));
+        if !(current | previous) {
+            return Err(invalid_client("client authentication failed"));
+        }
+    }
+    Ok(client)
+}
+
+/// What the token issuer needs.
+pub struct TokenIssuer<'a> {
+    pub issuer: &'a str,
+    pub ring: &'a KeyRing,
+    pub subjects: &'a SubjectCodec,
+    pub tokens: &'a TokensConfig,
+}
+
+fn signer<'r>(ring: &'r KeyRing, alg: &str, now: i64) -> Result<&'r SigningKey, OAuthError> {
+    let alg = Alg::parse(alg).map_err(OAuthError::server)?;
+    ring.signer(alg, now)
+        .ok_or_else(|| OAuthError::server(format!("no {alg} signing key is active")))
+}
+
+/// OIDC Core §3.1.3.6: the left half of the hash of the access token, with the hash of the ID
+/// token's algorithm (SHA-512 for Ed25519, as node-oidc-provider and the openidconnect crate do).
+pub fn at_hash(alg: Alg, access_token: &str) -> String {
+    let digest: Vec<u8> = match alg {
+        Alg::RS256 | Alg::ES256 => Sha256::digest(access_token.as_bytes()).to_vec(),
+        Alg::EdDSA => Sha512::digest(access_token.as_bytes()).to_vec(),
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// The token response (RFC 6749 §5.1) and the access token's `jti`.
+pub struct Issued {
+    pub body: Value,
+    pub jti: String,
+}
+
+impl TokenIssuer<'_> {
+    /// Signs the access token (RFC 9068 §2.2) and, for `openid` requests, the ID token (OIDC Core
+    /// §2) for `grant`'s account and `client`.
+    pub fn issue(
+        &self,
+        grant: &CodeGrant,
+        client: &Client,
+        id_claims: Map<String, Value>,
+        now: i64,
+    ) -> Result<Issued, OAuthError> {
+        let sub = self.subjects.encode(&sector_of(client), &grant.account_id);
+        let jti = random_token();
+        let access_secs = self.tokens.access_token_secs as i64;
+        let acr = format!("urn:yihao:loa:{}", grant.level);
+        let access = json!({
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": client.id().as_str(),
+            "client_id": client.id().as_str(),
+            "scope": grant.scopes.join(" "),
+            "jti": jti,
+            "iat": now,
+            "exp": now + access_secs,
+            "auth_time": grant.auth_time,
+            "acr": acr,
+        });
+        let access_token = signer(self.ring, &self.tokens.access_token_alg, now)?
+            .sign_jwt("at+jwt", &access)
+            .map_err(OAuthError::server)?;
+        let mut body = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": access_secs,
+            "scope": grant.scopes.join(" "),
+        });
+        if grant.scopes.iter().any(|s| s == "openid") {
+            let key = signer(self.ring, &self.tokens.id_token_alg, now)?;
+            let mut claims = json!({
+                "iss": self.issuer,
+                "sub": sub,
+                "aud": client.id().as_str(),
+                "azp": client.id().as_str(),
+                "exp": now + self.tokens.id_token_secs as i64,
+                "iat": now,
+                "auth_time": grant.auth_time,
+                "acr": acr,
+                "amr": grant.amr,
+                "sid": grant.sid,
+                "at_hash": at_hash(key.alg, &access_token),
+            });
+            if let Some(nonce) = &grant.nonce {
+                claims["nonce"] = Value::from(nonce.as_str());
+            }
+            if let Value::Object(map) = &mut claims {
+                map.extend(id_claims);
+            }
+            body["id_token"] =
+                Value::from(key.sign_jwt("JWT", &claims).map_err(OAuthError::server)?);
+        }
+        Ok(Issued { body, jti })
+    }
+}
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, description)
+}
+
+/// RFC 6749 §4.1.3 with RFC 7636 §4.6: redeems a code for `client`. A code used twice is refused
+/// and what its first use issued is revoked (RFC 6749 §4.1.2: "If an authorization code is used more
+/// than once, the authorization server MUST deny the request and SHOULD revoke (when possible) all
+/// tokens previously issued based on that authorization code.").
+pub async fn exchange_code(
+    issuer: &TokenIssuer<'_>,
+    ids: &Identities,
+    ephemeral: &dyn Ephemeral,
+    client: &Client,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    if !client.grant_types().contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use authorization_code",
+        ));
+    }
+    let code =
+        get("code").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is missing"))?;
+    let grant = match session::redeem_code(ephemeral, code)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        Ok(grant) => grant,
+        Err(first_use) => {
+            if let Some(jti) = first_use {
+                session::revoke_jti(
+                    ephemeral,
+                    &jti,
+                    Duration::from_secs(issuer.tokens.access_token_secs),
+                )
+                .await
+                .map_err(OAuthError::server)?;
+                tracing::warn!(client = %client.id(), "authorization code replayed; its access token is revoked");
+            }
+            return Err(invalid_grant(
+                "the code is invalid, expired or already used",
+            ));
+        }
+    };
+    if grant.client_id != client.id().as_str() {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    // RFC 6749 §4.1.3: redirect_uri is REQUIRED if it was in the authorization request, and must be identical.
+    if get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge.
+    match (&grant.code_challenge, get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let valid_shape = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !valid_shape
+                || !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    computed.as_bytes(),
+                    challenge.as_bytes(),
+                ))
+            {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(invalid_grant("code_verifier is missing")),
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "code_verifier sent but no code_challenge was",
+            ));
+        }
+        (None, None) => {}
+    }
+    let account_id = AccountId::parse(&grant.account_id).map_err(OAuthError::server)?;
+    let account = ids
+        .account(&account_id)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+    if account.status != crate::domain::account::AccountStatus::Active {
+        return Err(invalid_grant("the account is not active"));
+    }
+    let all = user_claims(&account, &grant.scopes);
+    let id_claims: Map<String, Value> = all
+        .into_iter()
+        .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
+        .collect();
+    let issued = issuer.issue(&grant, client, id_claims, now)?;
+    session::remember_redeemed(
+        ephemeral,
+        code,
+        &issued.jti,
+        Duration::from_secs(issuer.tokens.access_token_secs),
+    )
+    .await
+    .map_err(OAuthError::server)?;
+    Ok(issued.body)
+}

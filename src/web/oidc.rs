@@ -1,0 +1,874 @@
+//! The OpenID Connect endpoints: discovery, JWKS, authorization (with the login and consent pages),
+//! token and userinfo. Handlers decode HTTP, call the rules in `protocol`, and encode the answer.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::pages::{self, ConsentPage, FormPostPage, LoginPage, Texts, error_page, render};
+use crate::app::{App, epoch_now};
+use crate::crypto::random_token;
+use crate::crypto::subject::sector_of;
+use crate::domain::account::AccountId;
+use crate::domain::client::{Client, ClientId};
+use crate::domain::password::Password;
+use crate::protocol::accounts::LoginError;
+use crate::protocol::authorize::{
+    self, AuthorizeError, AuthorizePolicy, AuthorizeRequest, ResponseMode,
+};
+use crate::protocol::claims::{describe, user_claims};
+use crate::protocol::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
+use crate::protocol::token::{self, Presented, TokenIssuer};
+use crate::protocol::{ErrorCode, OAuthError};
+
+/// The highest level a password login establishes (DOMAIN.md §2).
+const PASSWORD_CEILING: u8 = 2;
+
+fn policy(app: &App) -> SessionPolicy {
+    SessionPolicy {
+        idle_secs: app.config.session.idle_secs,
+        absolute_secs: app.config.session.absolute_secs,
+    }
+}
+
+/// Over TLS the cookies get `Secure` and the `__Host-` prefix; on a plain-http (loopback) issuer
+/// neither, or browsers would drop them (DESIGN.md §4).
+fn secure(app: &App) -> bool {
+    app.config.server.issuer.starts_with("https://")
+}
+
+fn cookie_name(app: &App, base: &str) -> String {
+    if secure(app) {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+fn set_cookie(app: &App, base: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    let mut c = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax",
+        cookie_name(app, base)
+    );
+    if secure(app) {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn cookie(app: &App, headers: &HeaderMap, base: &str) -> Option<String> {
+    let name = cookie_name(app, base);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn pairs(raw: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+fn server_error(t: &Texts, cause: impl std::fmt::Display) -> Response {
+    tracing::error!(cause = %cause, "request failed");
+    error_page(
+        t,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        if t.chinese {
+            "服务器内部错误。"
+        } else {
+            "The server failed."
+        },
+    )
+}
+
+async fn find_client(
+    app: &App,
+    id: Option<&str>,
+) -> Result<Option<Client>, crate::store::StoreError> {
+    match id.and_then(|id| ClientId::parse(id).ok()) {
+        Some(id) => app.store.client(&id).await,
+        None => Ok(None),
+    }
+}
+
+/// `GET|POST /authorize` (RFC 6749 §4.1.1; OIDC Core §3.1.2.1: both methods MUST be supported).
+pub async fn authorize(
+    State(app): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = if method == Method::POST {
+        pairs(&body)
+    } else {
+        pairs(query.unwrap_or_default().as_bytes())
+    };
+    let t0 = pages::texts(&[], &headers);
+    let client_id = params
+        .iter()
+        .find(|(n, _)| n == "client_id")
+        .map(|(_, v)| v.as_str());
+    let client = match find_client(&app, client_id).await {
+        Ok(c) => c,
+        Err(e) => return server_error(t0, e),
+    };
+    let request = match authorize::check(
+        &params,
+        client.as_ref(),
+        AuthorizePolicy {
+            require_pkce: app.config.tokens.require_pkce,
+        },
+    ) {
+        Ok(r) => r,
+        Err(e) => return authorize_error(&app, t0, e),
+    };
+    let Some(client) = client else {
+        return server_error(t0, "client vanished");
+    };
+    let t = pages::texts(&request.ui_locales, &headers);
+    proceed(&app, t, &headers, &client, request, None).await
+}
+
+/// Decides what the request needs next: a login, a consent, or its code.
+async fn proceed(
+    app: &App,
+    t: &'static Texts,
+    headers: &HeaderMap,
+    client: &Client,
+    request: AuthorizeRequest,
+    fresh: Option<(String, Session)>,
+) -> Response {
+    let now = epoch_now();
+    let current = match fresh {
+        Some(s) => Some(s),
+        None => match cookie(app, headers, "yihao_session") {
+            Some(secret) => {
+                match session::load(app.ephemeral.as_ref(), &secret, policy(app), now).await {
+                    Ok(s) => s,
+                    Err(e) => return server_error(t, e),
+                }
+            }
+            None => None,
+        },
+    };
+    let just_logged_in = current.as_ref().is_some_and(|(_, s)| s.auth_time == now);
+    let needs_login = match &current {
+        None => true,
+        Some((_, s)) => {
+            // OIDC Core §3.1.2.1: prompt=login forces a new authentication; max_age bounds the age of the
+            // last one; acr_values above the session's level need a step-up; id_token_hint must name the
+            // session's person.
+            (request.prompt.login || request.prompt.select_account) && !just_logged_in
+                || request.max_age.is_some_and(|m| now - s.auth_time > m)
+                || request
+                    .min_level()
+                    .is_some_and(|l| l > s.level && s.level < PASSWORD_CEILING)
+                || hint_mismatch(app, client, &request, s)
+        }
+    };
+    if needs_login {
+        if request.prompt.none {
+            return redirect_error(
+                app,
+                &request,
+                ErrorCode::LoginRequired,
+                "the person must log in",
+            );
+        }
+        return start_interaction(app, t, client, request, None, None).await;
+    }
+    let Some((sid, session)) = current else {
+        return server_error(t, "no session");
+    };
+    let granted = match app
+        .store
+        .consented_scopes(&session.account_id, client.id().as_str())
+        .await
+    {
+        Ok(g) => g,
+        Err(e) => return server_error(t, e),
+    };
+    let covered = request.scopes.iter().all(|s| granted.contains(s));
+    if !client.first_party() && (request.prompt.consent || !covered) {
+        if request.prompt.none {
+            return redirect_error(
+                app,
+                &request,
+                ErrorCode::ConsentRequired,
+                "the person must consent",
+            );
+        }
+        return start_interaction(
+            app,
+            t,
+            client,
+            request,
+            Some(session.account_id.clone()),
+            None,
+        )
+        .await;
+    }
+    issue_code(app, t, client, &request, &sid, session).await
+}
+
+/// True when `id_token_hint` does not name the session's person (or is not ours).
+fn hint_mismatch(app: &App, client: &Client, request: &AuthorizeRequest, s: &Session) -> bool {
+    let Some(hint) = &request.id_token_hint else {
+        return false;
+    };
+    // OIDC Core §3.1.2.1: an expired ID token is still a valid hint.
+    let mut validation = jsonwebtoken::Validation {
+        validate_exp: false,
+        validate_aud: false,
+        ..Default::default()
+    };
+    validation.set_issuer(&[app.config.server.issuer.as_str()]);
+    match app.keys.ring().verify::<Value>(hint, validation) {
+        Ok((_, claims)) => {
+            claims["sub"].as_str()
+                != Some(
+                    app.subjects
+                        .encode(&sector_of(client), &s.account_id)
+                        .as_str(),
+                )
+        }
+        Err(_) => true,
+    }
+}
+
+async fn start_interaction(
+    app: &App,
+    t: &'static Texts,
+    client: &Client,
+    request: AuthorizeRequest,
+    account_id: Option<String>,
+    error: Option<&str>,
+) -> Response {
+    let id = random_token();
+    let csrf = random_token();
+    let login_hint = request.login_hint.clone().unwrap_or_default();
+    let interaction = Interaction {
+        request,
+        csrf: csrf.clone(),
+        account_id: account_id.clone(),
+        created_at: epoch_now(),
+    };
+    if let Err(e) = session::save_interaction(app.ephemeral.as_ref(), &id, &interaction).await {
+        return server_error(t, e);
+    }
+    let mut response = match account_id {
+        None => render(
+            StatusCode::OK,
+            &LoginPage {
+                t,
+                client_name: client.name(),
+                interaction: &id,
+                csrf: &csrf,
+                identifier: &login_hint,
+                error,
+            },
+        ),
+        Some(_) => consent_page(t, client, &interaction.request, &id, &csrf),
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(app, "yihao_csrf", &csrf, Some(session::INTERACTION_SECS)),
+    );
+    response
+}
+
+fn consent_page(
+    t: &'static Texts,
+    client: &Client,
+    request: &AuthorizeRequest,
+    id: &str,
+    csrf: &str,
+) -> Response {
+    let items: Vec<&str> = request
+        .scopes
+        .iter()
+        .filter_map(|s| describe(s, t.chinese))
+        .collect();
+    render(
+        StatusCode::OK,
+        &ConsentPage {
+            t,
+            client_name: client.name(),
+            interaction: id,
+            csrf,
+            items,
+        },
+    )
+}
+
+/// Loads the interaction a form belongs to and checks its CSRF token against the form and the
+/// cookie (double submit).
+async fn interaction_for(
+    app: &App,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<(String, Interaction), &'static str> {
+    let get = |name: &str| {
+        form.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let id = get("interaction");
+    let interaction = session::load_interaction(app.ephemeral.as_ref(), id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or("expired")?;
+    let from_cookie = cookie(app, headers, "yihao_csrf").unwrap_or_default();
+    let form_ok: bool = get("csrf")
+        .as_bytes()
+        .ct_eq(interaction.csrf.as_bytes())
+        .into();
+    let cookie_ok: bool = from_cookie
+        .as_bytes()
+        .ct_eq(interaction.csrf.as_bytes())
+        .into();
+    if !(form_ok && cookie_ok) {
+        return Err("csrf");
+    }
+    Ok((id.to_owned(), interaction))
+}
+
+/// `POST /login`: the login form.
+pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let (id, interaction) = match interaction_for(&app, &headers, &form).await {
+        Ok(x) => x,
+        Err(_) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Err(e) => return server_error(t, e),
+    };
+    let get = |name: &str| {
+        form.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let identifier = get("identifier");
+    let now = epoch_now();
+    let account = match app
+        .identities
+        .login(identifier, &Password::new(get("password")), now)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            let message = match e {
+                LoginError::InvalidCredentials => t.invalid_credentials,
+                LoginError::LockedOut { .. } => t.locked_out,
+                LoginError::Unavailable(_) => t.unavailable,
+                LoginError::Busy(_) => t.busy,
+                LoginError::Store(cause) => return server_error(t, cause),
+            };
+            let status = if matches!(e, LoginError::Busy(_)) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            let page = LoginPage {
+                t,
+                client_name: client.name(),
+                interaction: &id,
+                csrf: &interaction.csrf,
+                identifier,
+                error: Some(message),
+            };
+            let mut response = render(status, &page);
+            if matches!(e, LoginError::InvalidCredentials) {
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+            }
+            return response;
+        }
+    };
+    // DOMAIN.md §2: the level of a login is min(account's proofing level, the method's ceiling).
+    let level = account.evidence.level().get().min(PASSWORD_CEILING);
+    let fresh = Session {
+        account_id: account.id.as_str().to_owned(),
+        auth_time: now,
+        level,
+        amr: vec!["pwd".into()],
+        created_at: now,
+        clients: Vec::new(),
+    };
+    // A new secret at every login: a session id planted before login is worth nothing after it.
+    if let Some(old) = cookie(&app, &headers, "yihao_session") {
+        let _ = session::end(app.ephemeral.as_ref(), &session::sid_of(&old)).await;
+    }
+    let (secret, sid) = match session::create(app.ephemeral.as_ref(), &fresh, policy(&app)).await {
+        Ok(x) => x,
+        Err(e) => return server_error(t, e),
+    };
+    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    tracing::info!(account = %account.id, client = %client.id(), acr = level, "login succeeded");
+    let mut response = proceed(
+        &app,
+        t,
+        &headers,
+        &client,
+        interaction.request,
+        Some((sid, fresh)),
+    )
+    .await;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&app, "yihao_session", &secret, None),
+    );
+    response
+}
+
+/// `POST /consent`: the consent form.
+pub async fn consent(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let (id, interaction) = match interaction_for(&app, &headers, &form).await {
+        Ok(x) => x,
+        Err(_) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let now = epoch_now();
+    let current = match cookie(&app, &headers, "yihao_session") {
+        Some(secret) => session::load(app.ephemeral.as_ref(), &secret, policy(&app), now)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let Some((sid, s)) =
+        current.filter(|(_, s)| Some(&s.account_id) == interaction.account_id.as_ref())
+    else {
+        return error_page(t, StatusCode::BAD_REQUEST, t.expired);
+    };
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Err(e) => return server_error(t, e),
+    };
+    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    let decision = form
+        .iter()
+        .find(|(n, _)| n == "decision")
+        .map(|(_, v)| v.as_str());
+    if decision != Some("allow") {
+        return redirect_error(
+            &app,
+            &interaction.request,
+            ErrorCode::AccessDenied,
+            "the person declined",
+        );
+    }
+    let mut scopes = match app
+        .store
+        .consented_scopes(&s.account_id, client.id().as_str())
+        .await
+    {
+        Ok(g) => g,
+        Err(e) => return server_error(t, e),
+    };
+    for scope in &interaction.request.scopes {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    scopes.sort();
+    if let Err(e) = app
+        .store
+        .save_consent(&s.account_id, client.id().as_str(), &scopes, now)
+        .await
+    {
+        return server_error(t, e);
+    }
+    issue_code(&app, t, &client, &interaction.request, &sid, s).await
+}
+
+async fn issue_code(
+    app: &App,
+    t: &'static Texts,
+    client: &Client,
+    request: &AuthorizeRequest,
+    sid: &str,
+    mut s: Session,
+) -> Response {
+    let grant = CodeGrant {
+        client_id: client.id().as_str().to_owned(),
+        redirect_uri: request.redirect_uri.clone(),
+        account_id: s.account_id.clone(),
+        scopes: request.scopes.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: s.auth_time,
+        level: s.level,
+        amr: s.amr.clone(),
+        sid: sid.to_owned(),
+        claims_userinfo: request.claims_userinfo.clone(),
+        claims_id_token: request.claims_id_token.clone(),
+    };
+    let ttl = Duration::from_secs(app.config.tokens.code_secs);
+    let code = match session::issue_code(app.ephemeral.as_ref(), &grant, ttl).await {
+        Ok(c) => c,
+        Err(e) => return server_error(t, e),
+    };
+    if !s.clients.iter().any(|c| c == client.id().as_str()) {
+        s.clients.push(client.id().as_str().to_owned());
+        if let Err(e) = session::save(app.ephemeral.as_ref(), sid, &s, policy(app)).await {
+            return server_error(t, e);
+        }
+    }
+    let mut fields = vec![("code", code.as_str())];
+    if let Some(state) = &request.state {
+        fields.push(("state", state));
+    }
+    // RFC 9207 §2: the iss parameter in every authorization response.
+    fields.push(("iss", &app.config.server.issuer));
+    respond(t, &request.redirect_uri, request.response_mode, &fields)
+}
+
+fn authorize_error(app: &App, t: &'static Texts, e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::ShowToUser(message) => error_page(t, StatusCode::BAD_REQUEST, &message),
+        AuthorizeError::RedirectToClient {
+            redirect_uri,
+            mode,
+            state,
+            error,
+        } => {
+            let mut fields = vec![
+                ("error", error.code.as_str()),
+                ("error_description", error.description.as_str()),
+            ];
+            if let Some(state) = &state {
+                fields.push(("state", state));
+            }
+            fields.push(("iss", &app.config.server.issuer));
+            respond(t, &redirect_uri, mode, &fields)
+        }
+    }
+}
+
+fn redirect_error(
+    app: &App,
+    request: &AuthorizeRequest,
+    code: ErrorCode,
+    description: &str,
+) -> Response {
+    authorize_error(
+        app,
+        &pages::ZH,
+        AuthorizeError::RedirectToClient {
+            redirect_uri: request.redirect_uri.clone(),
+            mode: request.response_mode,
+            state: request.state.clone(),
+            error: OAuthError::new(code, description),
+        },
+    )
+}
+
+/// Sends the authorization response in its response mode.
+fn respond(
+    t: &'static Texts,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    fields: &[(&str, &str)],
+) -> Response {
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    match mode {
+        ResponseMode::Query => {
+            let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+            Redirect::to(&format!("{redirect_uri}{sep}{encoded}")).into_response()
+        }
+        ResponseMode::Fragment => {
+            Redirect::to(&format!("{redirect_uri}#{encoded}")).into_response()
+        }
+        ResponseMode::FormPost => {
+            let mut response = render(
+                StatusCode::OK,
+                &FormPostPage {
+                    t,
+                    action: redirect_uri,
+                    fields: fields.to_vec(),
+                },
+            );
+            // The form goes to the client: let this page's CSP allow exactly that target.
+            let origin = url::Url::parse(redirect_uri)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+            );
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            response
+        }
+    }
+}
+
+/// `POST /token` (RFC 6749 §3.2).
+pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match token_inner(&app, &headers, &body).await {
+        Ok(body) => no_store_json(StatusCode::OK, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let params = pairs(body);
+    let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "a parameter is repeated",
+        ));
+    }
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let presented = Presented {
+        basic: basic_credentials(headers)?,
+        form_client_id: get("client_id"),
+        form_client_secret: get("client_secret"),
+    };
+    let now = epoch_now();
+    let client = token::authenticate_client(app.store.as_ref(), &presented, now).await?;
+    match get("grant_type").as_deref() {
+        Some("authorization_code") => {
+            let ring = app.keys.ring();
+            let issuer = TokenIssuer {
+                issuer: &app.config.server.issuer,
+                ring: &ring,
+                subjects: &app.subjects,
+                tokens: &app.config.tokens,
+            };
+            token::exchange_code(
+                &issuer,
+                &app.identities,
+                app.ephemeral.as_ref(),
+                &client,
+                &params,
+                now,
+            )
+            .await
+        }
+        None => Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "grant_type is missing",
+        )),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not supported",
+        )),
+    }
+}
+
+/// RFC 6749 §2.3.1: the client id and secret are form-urlencoded, then joined by ':' and base64'd.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::new(ErrorCode::InvalidClient, "malformed Basic credentials");
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(bad());
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Ok(Some((
+        unescape(id).ok_or_else(bad)?,
+        unescape(secret).ok_or_else(bad)?,
+    )))
+}
+
+fn no_store_json(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let h = response.headers_mut();
+    // RFC 6749 §5.1.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET|POST /userinfo` (OIDC Core §5.3) with Bearer tokens (RFC 6750 §2.1).
+pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    match userinfo_inner(&app, &headers).await {
+        Ok(body) => no_store_json(StatusCode::OK, body),
+        Err(e) => bearer_error(e),
+    }
+}
+
+async fn userinfo_inner(app: &App, headers: &HeaderMap) -> Result<Value, OAuthError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "no access token"))?;
+    let invalid = |d: &str| OAuthError::new(ErrorCode::InvalidToken, d);
+    let mut validation = jsonwebtoken::Validation {
+        validate_aud: false,
+        leeway: 0,
+        ..Default::default()
+    };
+    validation.set_issuer(&[app.config.server.issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    let (header, claims) = app
+        .keys
+        .ring()
+        .verify::<Value>(token, validation)
+        .map_err(|_| invalid("the access token is invalid or expired"))?;
+    // RFC 9068 §4: the typ header MUST be checked so ID tokens are not taken for access tokens.
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(invalid("not an access token"));
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .ok_or_else(|| invalid("the access token has no jti"))?;
+    if session::is_revoked(app.ephemeral.as_ref(), jti)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        return Err(invalid("the access token has been revoked"));
+    }
+    let scopes: Vec<String> = claims["scope"]
+        .as_str()
+        .unwrap_or("")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the access token has no openid scope",
+        ));
+    }
+    let client_id = claims["client_id"]
+        .as_str()
+        .and_then(|c| ClientId::parse(c).ok())
+        .ok_or_else(|| invalid("no client_id"))?;
+    let client = app
+        .store
+        .client(&client_id)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(|| invalid("the client no longer exists"))?;
+    let sub = claims["sub"].as_str().unwrap_or("");
+    let account_id = app
+        .subjects
+        .decode(&sector_of(&client), sub)
+        .ok_or_else(|| invalid("unknown subject"))?;
+    let account_id = AccountId::parse(&account_id).map_err(OAuthError::server)?;
+    let account = app
+        .identities
+        .account(&account_id)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(|| invalid("unknown subject"))?;
+    if account.status != crate::domain::account::AccountStatus::Active {
+        return Err(invalid("the account is not active"));
+    }
+    let mut body = json!({ "sub": sub });
+    if let Value::Object(map) = &mut body {
+        map.extend(user_claims(&account, &scopes));
+    }
+    Ok(body)
+}
+
+/// RFC 6750 §3: 401 with `WWW-Authenticate: Bearer` (with the error code when a token was given),
+/// 403 for insufficient_scope.
+fn bearer_error(e: OAuthError) -> Response {
+    let (status, challenge) = match e.code {
+        ErrorCode::InvalidRequest => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer realm=\"yihao\"".to_owned(),
+        ),
+        ErrorCode::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            "Bearer realm=\"yihao\", error=\"insufficient_scope\"".to_owned(),
+        ),
+        ErrorCode::ServerError => return e.into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            format!("Bearer realm=\"yihao\", error=\"{}\"", e.code.as_str()),
+        ),
+    };
+    let mut response = no_store_json(
+        status,
+        json!({"error": e.code.as_str(), "error_description": e.description}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// `GET /jwks`.
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    let mut response = axum::Json(app.keys.ring().jwks(epoch_now())).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+pub async fn discovery(State(app): State<AppState>) -> Response {
+    let mut response = app.discovery.clone().into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

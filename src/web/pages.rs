@@ -1,0 +1,191 @@
+//! Server-side pages (askama templates compiled into the binary): login, consent, error and the
+//! form-post response. zh-CN by default, English by `ui_locales` or `Accept-Language`. No script on
+//! the login and consent pages, no external assets.
+
+use askama::Template;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+/// The words of one language.
+pub struct Texts {
+    pub lang: &'static str,
+    pub chinese: bool,
+    pub product: &'static str,
+    pub login_title: &'static str,
+    pub login_intro: &'static str,
+    pub identifier_label: &'static str,
+    pub identifier_hint: &'static str,
+    pub password_label: &'static str,
+    pub login_button: &'static str,
+    pub invalid_credentials: &'static str,
+    pub locked_out: &'static str,
+    pub unavailable: &'static str,
+    pub busy: &'static str,
+    pub consent_title: &'static str,
+    pub consent_intro: &'static str,
+    pub allow: &'static str,
+    pub deny: &'static str,
+    pub error_title: &'static str,
+    pub error_advice: &'static str,
+    pub expired: &'static str,
+    pub continue_title: &'static str,
+    pub continue_button: &'static str,
+}
+
+pub const ZH: Texts = Texts {
+    lang: "zh-CN",
+    chinese: true,
+    product: "统一身份认证",
+    login_title: "登录",
+    login_intro: "登录后继续访问",
+    identifier_label: "身份证件号码或手机号码",
+    identifier_hint: "18 位身份证号码，或 11 位手机号码",
+    password_label: "密码",
+    login_button: "登录",
+    invalid_credentials: "证件号码（或手机号码）或密码不正确。",
+    locked_out: "尝试次数过多，请 15 分钟后再试。",
+    unavailable: "该账户目前无法登录，请联系服务窗口。",
+    busy: "登录人数较多，请稍后再试。",
+    consent_title: "授权确认",
+    consent_intro: "请求获取您的以下信息：",
+    allow: "同意",
+    deny: "拒绝",
+    error_title: "无法继续",
+    error_advice: "请返回您刚才使用的服务，重新开始。",
+    expired: "登录页面已过期。",
+    continue_title: "正在返回",
+    continue_button: "继续",
+};
+
+pub const EN: Texts = Texts {
+    lang: "en",
+    chinese: false,
+    product: "Unified Identity Authentication",
+    login_title: "Log in",
+    login_intro: "Log in to continue to",
+    identifier_label: "ID number or mobile number",
+    identifier_hint: "An 18-character ID number, or an 11-digit mobile number",
+    password_label: "Password",
+    login_button: "Log in",
+    invalid_credentials: "The ID number (or mobile number) or the password is wrong.",
+    locked_out: "Too many attempts. Try again in 15 minutes.",
+    unavailable: "This account cannot log in at the moment. Please contact a service window.",
+    busy: "Many people are logging in. Please try again shortly.",
+    consent_title: "Allow access",
+    consent_intro: "asks for the following:",
+    allow: "Allow",
+    deny: "Deny",
+    error_title: "Cannot continue",
+    error_advice: "Go back to the service you were using and start again.",
+    expired: "This login page has expired.",
+    continue_title: "Returning",
+    continue_button: "Continue",
+};
+
+/// `ui_locales` first (OIDC Core §3.1.2.1), then `Accept-Language`, then zh-CN.
+pub fn texts(ui_locales: &[String], headers: &HeaderMap) -> &'static Texts {
+    let pick = |tag: &str| {
+        let tag = tag.trim().to_ascii_lowercase();
+        if tag.starts_with("zh") {
+            Some(&ZH)
+        } else if tag.starts_with("en") {
+            Some(&EN)
+        } else {
+            None
+        }
+    };
+    if let Some(t) = ui_locales.iter().find_map(|l| pick(l)) {
+        return t;
+    }
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept
+        .split(',')
+        .find_map(|part| pick(part.split(';').next().unwrap_or("")))
+        .unwrap_or(&ZH)
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub identifier: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub items: Vec<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub t: &'a Texts,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    pub t: &'a Texts,
+    pub action: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+/// Renders a page with `Cache-Control: no-store`.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut response = (status, Html(html)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// An error shown to the person (never redirected).
+pub fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
+    render(status, &ErrorPage { t, message })
+}
+
+pub async fn stylesheet() -> Response {
+    static_asset(
+        include_str!("../../static/yihao.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+pub async fn form_post_script() -> Response {
+    static_asset(
+        include_str!("../../static/form_post.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn static_asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
