@@ -102,12 +102,15 @@ pub async fn end(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreErro
     ephemeral.delete(&session_key(sid)).await
 }
 
-/// An authorization request waiting for the person to log in or consent, with the CSRF token its
-/// forms must carry (also set as a cookie: double submit).
+/// An authorization request waiting for the person to log in or consent. Its forms must carry
+/// `csrf`, and come from the browser it was started in (`browser`: the hash of that browser's
+/// cookie), so a form posted from another site or another browser is refused, while two tabs of one
+/// browser each keep working.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interaction {
     pub request: AuthorizeRequest,
     pub csrf: String,
+    pub browser: String,
     /// The account that logged in during this interaction, waiting for consent.
     pub account_id: Option<String>,
     pub created_at: i64,

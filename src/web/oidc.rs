@@ -154,6 +154,7 @@ async fn proceed(
     fresh: Option<(String, Session)>,
 ) -> Response {
     let now = epoch_now();
+    let fresh_login = fresh.is_some();
     let current = match fresh {
         Some(s) => Some(s),
         None => match cookie(app, headers, "yihao_session") {
@@ -166,7 +167,7 @@ async fn proceed(
             None => None,
         },
     };
-    let just_logged_in = current.as_ref().is_some_and(|(_, s)| s.auth_time == now);
+    let just_logged_in = fresh_login;
     let needs_login = match &current {
         None => true,
         Some((_, s)) => {
@@ -190,7 +191,7 @@ async fn proceed(
                 "the person must log in",
             );
         }
-        return start_interaction(app, t, client, request, None, None).await;
+        return start_interaction(app, t, headers, client, request, None).await;
     }
     let Some((sid, session)) = current else {
         return server_error(t, "no session");
@@ -204,7 +205,8 @@ async fn proceed(
         Err(e) => return server_error(t, e),
     };
     let covered = request.scopes.iter().all(|s| granted.contains(s));
-    if !client.first_party() && (request.prompt.consent || !covered) {
+    // OIDC Core §3.1.2.1: prompt=consent asks even a first-party client's user.
+    if request.prompt.consent || (!client.first_party() && !covered) {
         if request.prompt.none {
             return redirect_error(
                 app,
@@ -216,10 +218,10 @@ async fn proceed(
         return start_interaction(
             app,
             t,
+            headers,
             client,
             request,
             Some(session.account_id.clone()),
-            None,
         )
         .await;
     }
@@ -254,17 +256,20 @@ fn hint_mismatch(app: &App, client: &Client, request: &AuthorizeRequest, s: &Ses
 async fn start_interaction(
     app: &App,
     t: &'static Texts,
+    headers: &HeaderMap,
     client: &Client,
     request: AuthorizeRequest,
     account_id: Option<String>,
-    error: Option<&str>,
 ) -> Response {
     let id = random_token();
     let csrf = random_token();
+    let known_browser = cookie(app, headers, "yihao_browser").filter(|b| b.len() == 43);
+    let browser = known_browser.clone().unwrap_or_else(random_token);
     let login_hint = request.login_hint.clone().unwrap_or_default();
     let interaction = Interaction {
         request,
         csrf: csrf.clone(),
+        browser: session::sid_of(&browser),
         account_id: account_id.clone(),
         created_at: epoch_now(),
     };
@@ -280,15 +285,17 @@ async fn start_interaction(
                 interaction: &id,
                 csrf: &csrf,
                 identifier: &login_hint,
-                error,
+                error: None,
             },
         ),
         Some(_) => consent_page(t, client, &interaction.request, &id, &csrf),
     };
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(app, "yihao_csrf", &csrf, Some(session::INTERACTION_SECS)),
-    );
+    if known_browser.is_none() {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(app, "yihao_browser", &browser, None),
+        );
+    }
     response
 }
 
@@ -316,8 +323,8 @@ fn consent_page(
     )
 }
 
-/// Loads the interaction a form belongs to and checks its CSRF token against the form and the
-/// cookie (double submit).
+/// Loads the interaction a form belongs to and checks its CSRF token and that it comes from the
+/// browser that started it.
 async fn interaction_for(
     app: &App,
     headers: &HeaderMap,
@@ -335,14 +342,14 @@ async fn interaction_for(
         .ok()
         .flatten()
         .ok_or("expired")?;
-    let from_cookie = cookie(app, headers, "yihao_csrf").unwrap_or_default();
+    let browser = session::sid_of(&cookie(app, headers, "yihao_browser").unwrap_or_default());
     let form_ok: bool = get("csrf")
         .as_bytes()
         .ct_eq(interaction.csrf.as_bytes())
         .into();
-    let cookie_ok: bool = from_cookie
+    let cookie_ok: bool = browser
         .as_bytes()
-        .ct_eq(interaction.csrf.as_bytes())
+        .ct_eq(interaction.browser.as_bytes())
         .into();
     if !(form_ok && cookie_ok) {
         return Err("csrf");

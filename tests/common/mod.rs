@@ -354,3 +354,36 @@ pub fn resident_id(i: u32) -> String {
     let check = yihao::domain::identifiers::mod11_2_check(first17.as_bytes()) as char;
     format!("{first17}{check}")
 }
+
+/// A server on a real port whose issuer is its own address, configured by `configure`.
+pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let issuer = base.clone();
+    let test_app = TestApp::builder()
+        .configure(|c| {
+            c.server.issuer = issuer;
+            c.passwords.argon2_memory_kib = 64;
+            c.passwords.argon2_iterations = 1;
+            configure(c);
+        })
+        .build()
+        .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(yihao::app::serve_until(
+        listener,
+        test_app.router.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(10),
+    ));
+    Spawned {
+        addr,
+        base,
+        test_app,
+        stop: Some(stop),
+        task,
+    }
+}

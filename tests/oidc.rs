@@ -1,0 +1,1172 @@
+//! End to end on a real port, with the `openidconnect` crate as the relying party and a cookie-keeping
+//! HTTP client as the browser: discovery, the code flow with PKCE, ID-token verification against the
+//! JWKS, userinfo, SSO for a second client, prompt handling, and the error paths of /authorize,
+//! /token and /userinfo. Every value of the discovery document is exercised here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenClaims,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::Value;
+use yihao::crypto::hash_secret;
+use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
+use yihao::domain::client::{
+    AuthMethod, Client, ClientId as YClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri,
+    Scope as YScope,
+};
+use yihao::domain::document::Document;
+use yihao::domain::identifiers::Phone;
+use yihao::domain::password::Password;
+use yihao::protocol::accounts::NewAccount;
+
+const ID_NUMBER: &str = "11010519491231002X";
+const PHONE: &str = "13812341234";
+const PASSWORD: &str = "Str0ng-pass!";
+const SECRET: &str = "hall-secret-of-at-least-some-length";
+
+struct Setup {
+    /// Keeps the server running for the test's length.
+    _server: common::Spawned,
+    base: String,
+}
+
+fn client_spec(id: &str, redirect: &str, auth: AuthMethod, first_party: bool) -> ClientSpec {
+    ClientSpec {
+        id: YClientId::parse(id).unwrap(),
+        name: format!("服务 {id}"),
+        auth_method: auth,
+        redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: ["openid", "profile", "phone", "email", "idcard"]
+            .map(|s| YScope::parse(s).unwrap())
+            .to_vec(),
+        first_party,
+    }
+}
+
+async fn setup(configure: impl FnOnce(&mut yihao::config::Config)) -> Setup {
+    let server = common::spawn_issuer(configure).await;
+    let app = &server.test_app.app;
+    let secrets = || {
+        Some(ClientSecrets {
+            current: hash_secret(SECRET),
+            previous: None,
+        })
+    };
+    for (spec, secrets) in [
+        (
+            client_spec(
+                "hall",
+                "http://127.0.0.1:9/cb",
+                AuthMethod::ClientSecretBasic,
+                false,
+            ),
+            secrets(),
+        ),
+        (
+            client_spec(
+                "tax",
+                "http://127.0.0.1:9/tax",
+                AuthMethod::ClientSecretPost,
+                true,
+            ),
+            secrets(),
+        ),
+        (
+            client_spec(
+                "other",
+                "https://other.example.gov.cn/cb",
+                AuthMethod::ClientSecretBasic,
+                true,
+            ),
+            secrets(),
+        ),
+        (
+            client_spec("app", "http://127.0.0.1/app", AuthMethod::None, true),
+            None,
+        ),
+    ] {
+        app.store
+            .insert_client(&Client::register(spec, secrets, 0).unwrap())
+            .await
+            .unwrap();
+    }
+    let new = NewAccount {
+        documents: vec![Document::national(ID_NUMBER, 1_700_000_000).unwrap()],
+        name: PersonName::parse("张三").unwrap(),
+        phone: Some(Phone::parse(PHONE).unwrap()),
+        email: None,
+        evidence: Evidence::new(
+            Level::new(2).unwrap(),
+            ProofMethod::RegisterCheck,
+            "register",
+            1,
+        )
+        .unwrap(),
+    };
+    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    app.identities
+        .create_account(id, new, Some(&Password::new(PASSWORD)), 1)
+        .await
+        .unwrap();
+    let base = server.base.clone();
+    Setup {
+        _server: server,
+        base,
+    }
+}
+
+/// The person's browser: keeps cookies, does not follow redirects.
+struct Browser {
+    http: reqwest::Client,
+}
+
+impl Browser {
+    fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { http }
+    }
+
+    async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    async fn post(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    /// Submits the login form of `page`.
+    async fn login(
+        &self,
+        base: &str,
+        page: &str,
+        identifier: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
+        self.post(
+            &format!("{base}/login"),
+            &[
+                ("interaction", &i),
+                ("csrf", &c),
+                ("identifier", identifier),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    async fn consent(&self, base: &str, page: &str, decision: &str) -> reqwest::Response {
+        let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
+        self.post(
+            &format!("{base}/consent"),
+            &[("interaction", &i), ("csrf", &c), ("decision", decision)],
+        )
+        .await
+    }
+
+    /// Follows an authorization request through login and consent to the redirect's parameters.
+    async fn authorize(&self, base: &str, url: &str) -> HashMap<String, String> {
+        let mut response = self.get(url).await;
+        loop {
+            if response.status().is_redirection() {
+                return redirect_params(&response);
+            }
+            let body = response.text().await.unwrap();
+            response = if body.contains("action=\"/login\"") {
+                self.login(base, &body, ID_NUMBER, PASSWORD).await
+            } else if body.contains("action=\"/consent\"") {
+                self.consent(base, &body, "allow").await
+            } else {
+                panic!("unexpected page: {body}");
+            };
+        }
+    }
+}
+
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+fn redirect_params(response: &reqwest::Response) -> HashMap<String, String> {
+    let location = response.headers()["location"].to_str().unwrap();
+    let url = url::Url::parse(location).unwrap();
+    let mut params: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    if let Some(fragment) = url.fragment() {
+        params.extend(url::form_urlencoded::parse(fragment.as_bytes()).into_owned());
+    }
+    params
+}
+
+fn rp_http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn relying_party(
+    base: &str,
+    id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+) -> (
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    openidconnect::reqwest::Client,
+) {
+    let http = rp_http();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(base.to_owned()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(id.to_owned()),
+        secret.map(|s| ClientSecret::new(s.to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).unwrap());
+    (client, http)
+}
+
+#[tokio::test]
+async fn discovery_lists_exactly_what_is_served() {
+    let s = setup(|_| {}).await;
+    let d: Value = reqwest::get(format!("{}/.well-known/openid-configuration", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let oauth: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d, oauth, "RFC 8414 metadata is the same document");
+    assert_eq!(d["issuer"], s.base);
+    for (key, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks"),
+    ] {
+        assert_eq!(d[key], format!("{}{path}", s.base), "{key}");
+    }
+    let list = |k: &str| {
+        d[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list("response_types_supported"), ["code"]);
+    assert_eq!(
+        list("response_modes_supported"),
+        ["query", "fragment", "form_post"]
+    );
+    assert_eq!(list("grant_types_supported"), ["authorization_code"]);
+    assert_eq!(list("subject_types_supported"), ["pairwise"]);
+    assert_eq!(
+        list("id_token_signing_alg_values_supported"),
+        ["RS256", "ES256", "EdDSA"]
+    );
+    assert_eq!(
+        list("token_endpoint_auth_methods_supported"),
+        ["client_secret_basic", "client_secret_post", "none"]
+    );
+    assert_eq!(list("code_challenge_methods_supported"), ["S256"]);
+    assert_eq!(
+        list("scopes_supported"),
+        ["openid", "profile", "phone", "email", "idcard"]
+    );
+    assert_eq!(
+        list("prompt_values_supported"),
+        ["none", "login", "consent", "select_account"]
+    );
+    assert_eq!(list("ui_locales_supported"), ["zh-CN", "en"]);
+    assert_eq!(
+        list("acr_values_supported"),
+        [
+            "urn:yihao:loa:1",
+            "urn:yihao:loa:2",
+            "urn:yihao:loa:3",
+            "urn:yihao:loa:4"
+        ]
+    );
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(d["claims_parameter_supported"], true);
+    assert_eq!(d["request_parameter_supported"], false);
+    assert_eq!(d["request_uri_parameter_supported"], false);
+    let jwks: Value = reqwest::get(format!("{}/jwks", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(algs.contains(&alg), "{alg} missing from JWKS");
+    }
+    for k in jwks["keys"].as_array().unwrap() {
+        assert_eq!(k["use"], "sig");
+        assert!(k["kid"].is_string() && k.get("d").is_none(), "{k}");
+    }
+}
+
+/// The whole flow for one ID-token algorithm; returns what the RP saw.
+async fn code_flow(s: &Setup, browser: &Browser) -> (CoreIdTokenClaims, CoreUserInfoClaims) {
+    let (client, http) =
+        relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("phone".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let params = browser.authorize(&s.base, url.as_str()).await;
+    assert_eq!(params["state"], *csrf.secret());
+    assert_eq!(params["iss"], s.base, "RFC 9207 iss");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::EdDsa,
+    ]);
+    let claims = id_token.claims(&verifier, &nonce).unwrap().clone();
+    let expected = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash");
+    let info: CoreUserInfoClaims = client
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    (claims, info)
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let (claims, info) = code_flow(&s, &browser).await;
+    assert_eq!(claims.issuer().as_str(), s.base);
+    assert_eq!(claims.audiences()[0].as_str(), "hall");
+    assert_eq!(claims.authorized_party().unwrap().as_str(), "hall");
+    assert_eq!(
+        claims.auth_context_ref().unwrap().as_str(),
+        "urn:yihao:loa:2",
+        "min(level 2, password 2)"
+    );
+    assert_eq!(claims.auth_method_refs().unwrap()[0].as_str(), "pwd");
+    assert!(claims.auth_time().is_some());
+    assert_eq!(info.name().unwrap().get(None).unwrap().as_str(), "张三");
+    assert_eq!(info.gender(), Some(&CoreGenderClaim::new("female".into())));
+    assert_eq!(
+        info.phone_number().unwrap().as_str(),
+        "138****1234",
+        "phone masked"
+    );
+    assert!(!claims.subject().as_str().contains(ID_NUMBER));
+}
+
+#[tokio::test]
+async fn es256_and_eddsa_id_tokens_verify_too() {
+    for alg in ["ES256", "EdDSA"] {
+        let s = setup(|c| c.tokens.id_token_alg = alg.into()).await;
+        let (claims, _) = code_flow(&s, &Browser::new()).await;
+        assert_eq!(claims.audiences()[0].as_str(), "hall", "{alg}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_client_gets_sso_without_the_login_form_and_a_pairwise_sub() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let (hall, _) = code_flow(&s, &browser).await;
+    // "tax" is first-party (no consent) and shares the host 127.0.0.1 with "hall"; "other" does not.
+    let (tax, http) = relying_party(&s.base, "tax", Some(SECRET), "http://127.0.0.1:9/tax").await;
+    let tax = tax.set_auth_type(openidconnect::AuthType::RequestBody);
+    let (url, _, nonce) = tax
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let response = browser.get(url.as_str()).await;
+    assert!(
+        response.status().is_redirection(),
+        "the login form was shown again"
+    );
+    let code = redirect_params(&response)["code"].clone();
+    let tokens = tax
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&tax.id_token_verifier(), &nonce)
+        .unwrap();
+    assert_eq!(claims.subject(), hall.subject(), "same sector, same sub");
+    assert_eq!(
+        claims.additional_claims().clone(),
+        openidconnect::EmptyAdditionalClaims {}
+    );
+    let (other, http) = relying_party(
+        &s.base,
+        "other",
+        Some(SECRET),
+        "https://other.example.gov.cn/cb",
+    )
+    .await;
+    let (url, _, nonce) = other
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let code = redirect_params(&browser.get(url.as_str()).await)["code"].clone();
+    let tokens = other
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&other.id_token_verifier(), &nonce)
+        .unwrap();
+    assert_ne!(
+        claims.subject(),
+        hall.subject(),
+        "another sector sees another sub"
+    );
+}
+
+fn authorize_url(base: &str, client: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("client_id", client),
+        ("redirect_uri", redirect),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", "st"),
+    ];
+    for (k, v) in extra {
+        params.retain(|(n, _)| n != k);
+        params.push((k, v));
+    }
+    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_is_login_required_and_with_one_gives_a_code() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let response = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "none")],
+        ))
+        .await;
+    let params = redirect_params(&response);
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], "st");
+    assert_eq!(params["iss"], s.base);
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await;
+    let params = redirect_params(
+        &browser
+            .get(&authorize_url(
+                &s.base,
+                "tax",
+                "http://127.0.0.1:9/tax",
+                &[("prompt", "none")],
+            ))
+            .await,
+    );
+    assert!(params.contains_key("code"), "{params:?}");
+    // "hall" needs consent, which prompt=none cannot ask for.
+    let params = redirect_params(
+        &browser
+            .get(&authorize_url(
+                &s.base,
+                "hall",
+                "http://127.0.0.1:9/cb",
+                &[("prompt", "none")],
+            ))
+            .await,
+    );
+    assert_eq!(params["error"], "consent_required");
+}
+
+#[tokio::test]
+async fn prompt_login_max_age_and_select_account_ask_for_the_password_again() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await;
+    for extra in [
+        ("prompt", "login"),
+        ("max_age", "0"),
+        ("prompt", "select_account"),
+    ] {
+        if extra.1 == "0" {
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+        let response = browser
+            .get(&authorize_url(
+                &s.base,
+                "tax",
+                "http://127.0.0.1:9/tax",
+                &[extra],
+            ))
+            .await;
+        assert_eq!(response.status(), 200, "{extra:?}");
+        assert!(
+            response.text().await.unwrap().contains("action=\"/login\""),
+            "{extra:?}"
+        );
+    }
+    // prompt=consent shows the consent page even to a first-party client.
+    let page = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "consent")],
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action=\"/consent\""));
+}
+
+#[tokio::test]
+async fn the_login_page_speaks_english_on_request_prefills_the_hint_and_reveals_nothing_on_failure()
+{
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        "hall",
+        "http://127.0.0.1:9/cb",
+        &[("ui_locales", "en"), ("login_hint", "13812341234")],
+    );
+    let page = browser.get(&url).await.text().await.unwrap();
+    assert!(
+        page.contains("lang=\"en\"") && page.contains("Log in"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"13812341234\""));
+    assert!(!page.contains("<script"), "no script on the login page");
+    let zh = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[],
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("lang=\"zh-CN\""));
+    let wrong = browser
+        .login(&s.base, &page, ID_NUMBER, "Wrong-pass1!")
+        .await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_text = wrong.text().await.unwrap();
+    let unknown = browser
+        .login(&s.base, &page, "440305200002290029", "Wrong-pass1!")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let message = |p: &str| {
+        p.split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        message(&wrong_text),
+        message(&unknown),
+        "known and unknown accounts fail alike"
+    );
+    // A forged form (CSRF token from elsewhere) is refused.
+    let forged = browser
+        .post(
+            &format!("{}/login", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", "forged"),
+                ("identifier", ID_NUMBER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    // Without the CSRF cookie (another browser) the form is refused too.
+    let other = Browser::new();
+    assert_eq!(
+        other
+            .login(&s.base, &page, ID_NUMBER, PASSWORD)
+            .await
+            .status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn consent_is_remembered_and_a_refusal_is_access_denied() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let page = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[],
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let consent = browser
+        .login(&s.base, &page, PHONE, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("您的姓名和性别"), "{consent}");
+    let params = redirect_params(&browser.consent(&s.base, &consent, "deny").await);
+    assert_eq!(params["error"], "access_denied");
+    let params = browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]),
+        )
+        .await;
+    assert!(params.contains_key("code"));
+    let again = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[],
+        ))
+        .await;
+    assert!(again.status().is_redirection(), "consent asked twice");
+    let more = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[("scope", "openid profile phone")],
+        ))
+        .await;
+    assert!(
+        more.text().await.unwrap().contains("action=\"/consent\""),
+        "a new scope needs consent"
+    );
+}
+
+#[tokio::test]
+async fn authorize_errors_are_shown_or_redirected_as_the_rfc_says() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    for url in [
+        authorize_url(&s.base, "nobody", "http://127.0.0.1:9/cb", &[]),
+        authorize_url(&s.base, "hall", "http://127.0.0.1:9/evil", &[]),
+        authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb/../cb", &[]),
+        format!(
+            "{}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
+            authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[])
+        ),
+    ] {
+        let response = browser.get(&url).await;
+        assert_eq!(response.status(), 400, "{url}");
+        assert!(
+            response.headers().get("location").is_none(),
+            "redirected: {url}"
+        );
+    }
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 8] = [
+        (
+            "hall",
+            &[("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        ("hall", &[("scope", "openid admin")], "invalid_scope"),
+        (
+            "hall",
+            &[("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request_not_supported",
+        ),
+        (
+            "hall",
+            &[("request_uri", "https://x.example/r")],
+            "request_uri_not_supported",
+        ),
+        (
+            "hall",
+            &[
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        ("hall", &[("prompt", "none login")], "invalid_request"),
+        ("hall", &[("claims", "{not json")], "invalid_request"),
+        ("app", &[], "invalid_request"),
+    ];
+    for (client, extra, code) in cases {
+        let redirect = if client == "app" {
+            "http://127.0.0.1/app"
+        } else {
+            "http://127.0.0.1:9/cb"
+        };
+        let mut url = authorize_url(&s.base, client, redirect, &[]);
+        for (k, v) in extra {
+            // Replace rather than repeat (a repeat is an error of its own).
+            let mut u = url::Url::parse(&url).unwrap();
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .into_owned()
+                .filter(|(n, _)| n != k)
+                .collect();
+            u.query_pairs_mut()
+                .clear()
+                .extend_pairs(pairs)
+                .append_pair(k, v);
+            url = u.to_string();
+        }
+        let params = redirect_params(&browser.get(&url).await);
+        assert_eq!(params["error"], code, "{extra:?}");
+        assert_eq!(params["state"], "st");
+        assert_eq!(params["iss"], s.base);
+    }
+    let dup = format!(
+        "{}&scope=openid",
+        authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[])
+    );
+    assert_eq!(
+        redirect_params(&browser.get(&dup).await)["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn fragment_and_form_post_response_modes() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let params = browser
+        .authorize(
+            &s.base,
+            &authorize_url(
+                &s.base,
+                "tax",
+                "http://127.0.0.1:9/tax",
+                &[("response_mode", "fragment")],
+            ),
+        )
+        .await;
+    assert!(params.contains_key("code"), "code in the fragment");
+    let response = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("response_mode", "form_post")],
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action http://127.0.0.1:9"), "{csp}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("action=\"http://127.0.0.1:9/tax\""), "{page}");
+    assert!(
+        page.contains("name=\"code\"")
+            && page.contains("name=\"iss\"")
+            && page.contains("name=\"state\" value=\"st\"")
+    );
+}
+
+async fn code_for(
+    s: &Setup,
+    browser: &Browser,
+    client: &str,
+    redirect: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    browser
+        .authorize(&s.base, &authorize_url(&s.base, client, redirect, extra))
+        .await["code"]
+        .clone()
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_and_code_replay_revocation() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let http = reqwest::Client::new();
+    let token = |form: Vec<(&'static str, String)>, basic: Option<(&str, &str)>| {
+        let mut r = http.post(format!("{}/token", s.base)).form(&form);
+        if let Some((u, p)) = basic {
+            r = r.basic_auth(u, Some(p));
+        }
+        r.send()
+    };
+    let redirect = "http://127.0.0.1:9/cb".to_owned();
+    let code = code_for(&s, &browser, "hall", &redirect, &[]).await;
+    let grant = |code: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", redirect.clone()),
+        ]
+    };
+
+    let bad_secret = token(grant(&code), Some(("hall", "wrong"))).await.unwrap();
+    assert_eq!(bad_secret.status(), 401);
+    assert!(
+        bad_secret.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert_eq!(
+        bad_secret.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let mut post = grant(&code);
+    post.extend([
+        ("client_id", "hall".to_owned()),
+        ("client_secret", SECRET.to_owned()),
+    ]);
+    assert_eq!(
+        token(post, None)
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["error"],
+        "invalid_client",
+        "hall registered client_secret_basic"
+    );
+    let mut wrong_redirect = grant(&code);
+    wrong_redirect[2].1 = "http://127.0.0.1:9/other".into();
+    assert_eq!(
+        token(wrong_redirect, Some(("hall", SECRET)))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["error"],
+        "invalid_grant"
+    );
+    // The code was consumed by that failed attempt: single use means single use.
+    let code = code_for(&s, &browser, "hall", &redirect, &[]).await;
+    let ok = token(grant(&code), Some(("hall", SECRET))).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let body: Value = ok.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |token: String| {
+        http.get(format!("{}/userinfo", s.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(userinfo(access.clone()).await.unwrap().status(), 200);
+    let replay = token(grant(&code), Some(("hall", SECRET))).await.unwrap();
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let revoked = userinfo(access).await.unwrap();
+    assert_eq!(
+        revoked.status(),
+        401,
+        "the replayed code's access token is revoked"
+    );
+    assert!(
+        revoked.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    // The ID token is not an access token.
+    let code = code_for(&s, &browser, "hall", &redirect, &[]).await;
+    let body: Value = token(grant(&code), Some(("hall", SECRET)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo(body["id_token"].as_str().unwrap().to_owned())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let no_token = http
+        .get(format!("{}/userinfo", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    assert_eq!(
+        no_token.headers()["www-authenticate"],
+        "Bearer realm=\"yihao\""
+    );
+    let unsupported = token(
+        vec![("grant_type", "password".into())],
+        Some(("hall", SECRET)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        unsupported.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let dup = http
+        .post(format!("{}/token", s.base))
+        .basic_auth("hall", Some(SECRET))
+        .body("grant_type=authorization_code&code=a&code=b")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        dup.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn client_secret_post_public_clients_pkce_and_the_claims_parameter() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let http = reqwest::Client::new();
+    // client_secret_post.
+    let code = code_for(&s, &browser, "tax", "http://127.0.0.1:9/tax", &[]).await;
+    let r: Value = http
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["access_token"].is_string(), "{r}");
+    // A public client (none) with PKCE, from a loopback port of its choice (RFC 8252 §7.3).
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let redirect = "http://127.0.0.1:50123/app";
+    let claims = r#"{"id_token":{"name":null}}"#;
+    let code = code_for(
+        &s,
+        &browser,
+        "app",
+        redirect,
+        &[
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("claims", claims),
+        ],
+    )
+    .await;
+    let exchange = |v: &str, code: &str| {
+        http.post(format!("{}/token", s.base))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("client_id", "app"),
+                ("code_verifier", v),
+            ])
+            .send()
+    };
+    let wrong: Value = exchange("wrong-verifier-wrong-verifier-wrong-verifier-00", &code)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wrong["error"], "invalid_grant");
+    let code = code_for(
+        &s,
+        &browser,
+        "app",
+        redirect,
+        &[
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("claims", claims),
+        ],
+    )
+    .await;
+    let ok: Value = exchange(verifier, &code)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = ok["id_token"].as_str().unwrap();
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        payload["name"], "张三",
+        "claims parameter: name in the ID token"
+    );
+    assert_eq!(payload["aud"], "app");
+}
+
+#[tokio::test]
+async fn restricted_claims_need_their_scope() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let http = reqwest::Client::new();
+    let code = code_for(
+        &s,
+        &browser,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("scope", "openid idcard email")],
+    )
+    .await;
+    let r: Value = http
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let info: Value = http
+        .get(format!("{}/userinfo", s.base))
+        .bearer_auth(r["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["id_number"], ID_NUMBER);
+    assert_eq!(info["id_type"], "resident_id");
+    assert!(
+        info.get("name").is_none(),
+        "profile was not asked for: {info}"
+    );
+    let post: Value = http
+        .post(format!("{}/userinfo", s.base))
+        .bearer_auth(r["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(post, info, "userinfo answers POST too");
+}
