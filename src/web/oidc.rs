@@ -290,6 +290,7 @@ async fn start_interaction(
         ),
         Some(_) => consent_page(t, client, &interaction.request, &id, &csrf),
     };
+    allow_form_target(&mut response, &interaction.request.redirect_uri);
     if known_browser.is_none() {
         response.headers_mut().append(
             header::SET_COOKIE,
@@ -297,6 +298,25 @@ async fn start_interaction(
         );
     }
     response
+}
+
+/// The CSP of a login or consent page: its form posts to this server, whose answer redirects to the
+/// client; browsers apply `form-action` to that redirect too, so the client's origin must be allowed.
+fn allow_form_target(response: &mut Response, redirect_uri: &str) {
+    let target = match url::Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => return,
+    };
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self' {target}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
 }
 
 fn consent_page(
@@ -407,6 +427,7 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
                 error: Some(message),
             };
             let mut response = render(status, &page);
+            allow_form_target(&mut response, &interaction.request.redirect_uri);
             if matches!(e, LoginError::InvalidCredentials) {
                 *response.status_mut() = StatusCode::UNAUTHORIZED;
             }

@@ -1,0 +1,324 @@
+//! A real browser: headless Chromium, driven through chromedriver with the W3C WebDriver protocol,
+//! logs in on the login page, consents, and lands at the relying party with a code; a second client
+//! then gets single sign-on without the form.
+//!
+//! Runs when YIHAO_TEST_CHROMEDRIVER names chromedriver (`.ci/run` installs Debian's chromium and
+//! chromium-driver and sets it); when set and the browser does not work, the test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+use yihao::crypto::hash_secret;
+use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
+use yihao::domain::client::{
+    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+};
+use yihao::domain::document::Document;
+use yihao::domain::password::Password;
+use yihao::protocol::accounts::NewAccount;
+
+const DRIVER_VAR: &str = "YIHAO_TEST_CHROMEDRIVER";
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start(path: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{DRIVER_VAR}={path} does not start: {e}"));
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let chromium =
+            std::env::var("YIHAO_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--lang=zh-CN", format!("--user-data-dir={}", profile.path().display())],
+            }
+        }}});
+        let created: Value = http
+            .post(format!("{url}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {created}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            http,
+            session,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.url, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let value: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(
+            value["value"].get("error").is_none(),
+            "webdriver {path}: {value}"
+        );
+        value["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn current_url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = format!("{}/session/{}/element", self.url, self.session);
+            let r: Value = self
+                .http
+                .post(url)
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = r["value"]
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+            {
+                return id.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    async fn wait_for_url(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.current_url().await;
+            if url.starts_with(prefix) {
+                return url;
+            }
+            assert!(Instant::now() < deadline, "stuck at {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn spec(id: &str, redirect: &str, first_party: bool) -> ClientSpec {
+    ClientSpec {
+        id: ClientId::parse(id).unwrap(),
+        name: format!("{id} 服务"),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: ["openid", "profile"]
+            .map(|s| Scope::parse(s).unwrap())
+            .to_vec(),
+        first_party,
+    }
+}
+
+#[tokio::test]
+async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    // The relying party: answers its redirect URI.
+    let rp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rp_base = format!("http://{}", rp.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            rp,
+            Router::new().route("/cb", get(|| async { "signed in" })),
+        )
+        .await
+        .unwrap();
+    });
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let secrets = || {
+        Some(ClientSecrets {
+            current: hash_secret("browser-test-secret"),
+            previous: None,
+        })
+    };
+    let redirect = format!("{rp_base}/cb");
+    app.store
+        .insert_client(&Client::register(spec("hall", &redirect, false), secrets(), 0).unwrap())
+        .await
+        .unwrap();
+    app.store
+        .insert_client(&Client::register(spec("tax", &redirect, true), secrets(), 0).unwrap())
+        .await
+        .unwrap();
+    let new = NewAccount {
+        documents: vec![Document::national("11010519491231002X", 1).unwrap()],
+        name: PersonName::parse("张三").unwrap(),
+        phone: None,
+        email: None,
+        evidence: Evidence::new(
+            Level::new(2).unwrap(),
+            ProofMethod::RegisterCheck,
+            "register",
+            1,
+        )
+        .unwrap(),
+    };
+    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    app.identities
+        .create_account(id, new, Some(&Password::new("Str0ng-pass!")), 1)
+        .await
+        .unwrap();
+
+    let browser = Driver::start(&driver_path).await;
+    let authorize = |client: &str| {
+        format!(
+            "{}/authorize?client_id={client}&redirect_uri={}&response_type=code&scope=openid%20profile&state=browser&ui_locales=zh-CN",
+            server.base,
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        )
+    };
+    browser.goto(&authorize("hall")).await;
+    assert_eq!(browser.text("h1").await, "登录");
+    // Labels are tied to their fields (accessibility): clicking a label focuses its input.
+    browser.find("label[for=identifier]").await;
+    browser.find("label[for=password]").await;
+    browser.type_into("#identifier", "11010519491231002X").await;
+    browser.type_into("#password", "Wrong-pass1!").await;
+    browser.click("button[type=submit]").await;
+    assert!(
+        browser.text("p.error").await.contains("不正确"),
+        "a failed login says so"
+    );
+    browser.type_into("#password", "Str0ng-pass!").await;
+    browser.click("button[type=submit]").await;
+    assert_eq!(browser.text("h1").await, "授权确认");
+    browser.click("button[value=allow]").await;
+    let landed = browser.wait_for_url(&redirect).await;
+    let url = url::Url::parse(&landed).unwrap();
+    let params: std::collections::HashMap<String, String> =
+        url.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "browser");
+    assert_eq!(params["iss"], server.base);
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/token", server.base))
+        .basic_auth("hall", Some("browser-test-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", redirect.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+
+    // Single sign-on: the second client's request comes straight back with a code.
+    browser.goto(&authorize("tax")).await;
+    let landed = browser.wait_for_url(&redirect).await;
+    assert!(landed.contains("code="), "{landed}");
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
