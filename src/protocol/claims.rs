@@ -5,6 +5,7 @@
 //! - `email`: `email`, `email_verified: false`.
 //! - `idcard` (restricted: only clients an administrator registered with it can ask): `id_number`,
 //!   `id_type` — the ID number is sensitive personal information and goes nowhere else.
+//! - `org`: the organisation the person chose to act for at login, if any (carried in the tokens).
 //!
 //! Nothing here reads the clock or a store.
 
@@ -15,10 +16,10 @@ use crate::domain::document::DocumentKind;
 use crate::domain::identifiers::ResidentId;
 
 /// Scopes the server knows, in discovery order.
-pub const SCOPES: [&str; 5] = ["openid", "profile", "phone", "email", "idcard"];
+pub const SCOPES: [&str; 6] = ["openid", "profile", "phone", "email", "idcard", "org"];
 
 /// Claims the server can release, in discovery order (with the ID token's own).
-pub const CLAIMS: [&str; 20] = [
+pub const CLAIMS: [&str; 21] = [
     "sub",
     "iss",
     "aud",
@@ -39,7 +40,28 @@ pub const CLAIMS: [&str; 20] = [
     "email_verified",
     "id_number",
     "id_type",
+    "org",
 ];
+
+/// The organisation a person acts for (DOMAIN.md §3): `sub` stays the person; the token carries
+/// `org: {credit_code, name, role, delegation: {scope, exp, granted_by}}`. The credit code is not
+/// personal data; `granted_by` is the grantor's pairwise `sub` in the same sector, never an internal id.
+pub fn org_claim(
+    org: &crate::domain::organisation::Organisation,
+    m: &crate::domain::organisation::Membership,
+    granted_by_sub: Option<String>,
+) -> Value {
+    serde_json::json!({
+        "credit_code": org.credit_code.as_str(),
+        "name": org.name,
+        "role": m.role.as_str(),
+        "delegation": {
+            "scope": m.scope.to_list(),
+            "exp": m.expires_at,
+            "granted_by": granted_by_sub,
+        },
+    })
+}
 
 /// The person's claims the granted `scopes` cover.
 pub fn user_claims(account: &Account, scopes: &[String]) -> Map<String, Value> {
@@ -84,6 +106,8 @@ pub fn describe(scope: &str, chinese: bool) -> Option<&'static str> {
         ("email", false) => "Your e-mail address",
         ("idcard", true) => "您的身份证件号码（敏感个人信息）",
         ("idcard", false) => "Your identity document number (sensitive personal information)",
+        ("org", true) => "您代表办事的单位，以及您在其中的身份和授权",
+        ("org", false) => "The organisation you act for, your role in it and your mandate",
         _ => return None,
     })
 }

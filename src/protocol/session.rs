@@ -169,6 +169,9 @@ pub struct CodeGrant {
     pub sid: String,
     pub claims_userinfo: Vec<String>,
     pub claims_id_token: Vec<String>,
+    /// The organisation context chosen at login (`claims::org_claim`), for `org` requests.
+    #[serde(default)]
+    pub org: Option<serde_json::Value>,
 }
 
 fn code_key(code: &str) -> String {

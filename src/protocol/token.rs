@@ -146,7 +146,7 @@ impl TokenIssuer<'_> {
         let jti = random_token();
         let access_secs = self.tokens.access_token_secs as i64;
         let acr = format!("urn:yihao:loa:{}", grant.level);
-        let access = json!({
+        let mut access = json!({
             "iss": self.issuer,
             "sub": sub,
             "aud": client.id().as_str(),
@@ -158,6 +158,9 @@ impl TokenIssuer<'_> {
             "auth_time": grant.auth_time,
             "acr": acr,
         });
+        if let Some(org) = &grant.org {
+            access["org"] = org.clone();
+        }
         let access_token = signer(self.ring, &self.tokens.access_token_alg, now)?
             .sign_jwt("at+jwt", &access)
             .map_err(OAuthError::server)?;
@@ -184,6 +187,9 @@ impl TokenIssuer<'_> {
             });
             if let Some(nonce) = &grant.nonce {
                 claims["nonce"] = Value::from(nonce.as_str());
+            }
+            if let Some(org) = &grant.org {
+                claims["org"] = org.clone();
             }
             if let Value::Object(map) = &mut claims {
                 map.extend(id_claims);

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/login", post(oidc::login))
         .route("/consent", post(oidc::consent))
+        .route("/select-org", post(oidc::select_org))
         .route(discovery::TOKEN, post(oidc::token))
         .route(
             discovery::USERINFO,

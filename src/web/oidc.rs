@@ -12,18 +12,21 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::pages::{self, ConsentPage, FormPostPage, LoginPage, Texts, error_page, render};
+use super::pages::{
+    self, ConsentPage, FormPostPage, LoginPage, OrgPage, Texts, error_page, render,
+};
 use crate::app::{App, epoch_now};
 use crate::crypto::random_token;
 use crate::crypto::subject::sector_of;
 use crate::domain::account::AccountId;
 use crate::domain::client::{Client, ClientId};
+use crate::domain::organisation::{Membership, OrgStatus, Organisation, Role};
 use crate::domain::password::Password;
 use crate::protocol::accounts::LoginError;
 use crate::protocol::authorize::{
     self, AuthorizeError, AuthorizePolicy, AuthorizeRequest, ResponseMode,
 };
-use crate::protocol::claims::{describe, user_claims};
+use crate::protocol::claims::{describe, org_claim, user_claims};
 use crate::protocol::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
 use crate::protocol::token::{self, Presented, TokenIssuer};
 use crate::protocol::{ErrorCode, OAuthError};
@@ -191,7 +194,7 @@ async fn proceed(
                 "the person must log in",
             );
         }
-        return start_interaction(app, t, headers, client, request, None).await;
+        return start_interaction(app, t, headers, client, request, None, Step::Login).await;
     }
     let Some((sid, session)) = current else {
         return server_error(t, "no session");
@@ -222,10 +225,11 @@ async fn proceed(
             client,
             request,
             Some(session.account_id.clone()),
+            Step::Consent,
         )
         .await;
     }
-    issue_code(app, t, client, &request, &sid, session).await
+    choose_org_then_code(app, t, headers, client, request, &sid, session).await
 }
 
 /// True when `id_token_hint` does not name the session's person (or is not ours).
@@ -253,6 +257,14 @@ fn hint_mismatch(app: &App, client: &Client, request: &AuthorizeRequest, s: &Ses
     }
 }
 
+/// Which page an interaction shows.
+enum Step {
+    Login,
+    Consent,
+    /// `(value, label)` of each organisation role the person may act in.
+    ChooseOrg(Vec<(String, String)>),
+}
+
 async fn start_interaction(
     app: &App,
     t: &'static Texts,
@@ -260,6 +272,7 @@ async fn start_interaction(
     client: &Client,
     request: AuthorizeRequest,
     account_id: Option<String>,
+    step: Step,
 ) -> Response {
     let id = random_token();
     let csrf = random_token();
@@ -276,8 +289,8 @@ async fn start_interaction(
     if let Err(e) = session::save_interaction(app.ephemeral.as_ref(), &id, &interaction).await {
         return server_error(t, e);
     }
-    let mut response = match account_id {
-        None => render(
+    let mut response = match step {
+        Step::Login => render(
             StatusCode::OK,
             &LoginPage {
                 t,
@@ -288,7 +301,17 @@ async fn start_interaction(
                 error: None,
             },
         ),
-        Some(_) => consent_page(t, client, &interaction.request, &id, &csrf),
+        Step::Consent => consent_page(t, client, &interaction.request, &id, &csrf),
+        Step::ChooseOrg(choices) => render(
+            StatusCode::OK,
+            &OrgPage {
+                t,
+                client_name: client.name(),
+                interaction: &id,
+                csrf: &csrf,
+                choices,
+            },
+        ),
     };
     allow_form_target(&mut response, &interaction.request.redirect_uri);
     if known_browser.is_none() {
@@ -531,9 +554,144 @@ pub async fn consent(State(app): State<AppState>, headers: HeaderMap, body: Byte
     {
         return server_error(t, e);
     }
-    issue_code(&app, t, &client, &interaction.request, &sid, s).await
+    choose_org_then_code(&app, t, &headers, &client, interaction.request, &sid, s).await
 }
 
+/// For `org` requests from a person who holds roles, asks whom they act for (DOMAIN.md §3);
+/// otherwise issues the code.
+async fn choose_org_then_code(
+    app: &App,
+    t: &'static Texts,
+    headers: &HeaderMap,
+    client: &Client,
+    request: AuthorizeRequest,
+    sid: &str,
+    s: Session,
+) -> Response {
+    if !request.scopes.iter().any(|x| x == "org") {
+        return issue_code(app, t, client, &request, sid, s, None).await;
+    }
+    let choices = match org_choices(app, &s.account_id, epoch_now()).await {
+        Ok(c) => c,
+        Err(e) => return server_error(t, e),
+    };
+    if choices.is_empty() {
+        return issue_code(app, t, client, &request, sid, s, None).await;
+    }
+    if request.prompt.none {
+        return redirect_error(
+            app,
+            &request,
+            ErrorCode::InteractionRequired,
+            "the person must choose whom to act for",
+        );
+    }
+    let labels = choices
+        .iter()
+        .map(|(org, m)| {
+            let role = match m.role {
+                Role::LegalRepresentative => t.roles[0],
+                Role::Administrator => t.roles[1],
+                Role::Agent => t.roles[2],
+            };
+            (
+                format!("{}|{}", org.id, m.role.as_str()),
+                format!("{}（{role}）", org.name),
+            )
+        })
+        .collect();
+    start_interaction(
+        app,
+        t,
+        headers,
+        client,
+        request,
+        Some(s.account_id.clone()),
+        Step::ChooseOrg(labels),
+    )
+    .await
+}
+
+/// The organisation roles an account holds now.
+async fn org_choices(
+    app: &App,
+    account_id: &str,
+    now: i64,
+) -> Result<Vec<(Organisation, Membership)>, crate::store::StoreError> {
+    let Ok(account) = AccountId::parse(account_id) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for m in app.store.memberships_of(&account).await? {
+        if !m.is_active(now) {
+            continue;
+        }
+        if let Some(org) = app.store.org(&m.org_id).await?
+            && org.status == OrgStatus::Active
+        {
+            out.push((org, m));
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /select-org`: whom the person acts for, or `none`.
+pub async fn select_org(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let (id, interaction) = match interaction_for(&app, &headers, &form).await {
+        Ok(x) => x,
+        Err(_) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let now = epoch_now();
+    let current = match cookie(&app, &headers, "yihao_session") {
+        Some(secret) => session::load(app.ephemeral.as_ref(), &secret, policy(&app), now)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let Some((sid, s)) =
+        current.filter(|(_, s)| Some(&s.account_id) == interaction.account_id.as_ref())
+    else {
+        return error_page(t, StatusCode::BAD_REQUEST, t.expired);
+    };
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Err(e) => return server_error(t, e),
+    };
+    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    let chosen = form
+        .iter()
+        .find(|(n, _)| n == "org")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("none");
+    let org = if chosen == "none" {
+        None
+    } else {
+        let choices = match org_choices(&app, &s.account_id, now).await {
+            Ok(c) => c,
+            Err(e) => return server_error(t, e),
+        };
+        let Some((org, m)) = choices
+            .into_iter()
+            .find(|(o, m)| format!("{}|{}", o.id, m.role.as_str()) == chosen)
+        else {
+            return error_page(t, StatusCode::BAD_REQUEST, t.expired);
+        };
+        let sector = sector_of(&client);
+        let granted_by = m
+            .granted_by
+            .as_ref()
+            .map(|g| app.subjects.encode(&sector, g.as_str()));
+        Some(org_claim(&org, &m, granted_by))
+    };
+    issue_code(&app, t, &client, &interaction.request, &sid, s, org).await
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn issue_code(
     app: &App,
     t: &'static Texts,
@@ -541,6 +699,7 @@ async fn issue_code(
     request: &AuthorizeRequest,
     sid: &str,
     mut s: Session,
+    org: Option<Value>,
 ) -> Response {
     let grant = CodeGrant {
         client_id: client.id().as_str().to_owned(),
@@ -555,6 +714,7 @@ async fn issue_code(
         sid: sid.to_owned(),
         claims_userinfo: request.claims_userinfo.clone(),
         claims_id_token: request.claims_id_token.clone(),
+        org,
     };
     let ttl = Duration::from_secs(app.config.tokens.code_secs);
     let code = match session::issue_code(app.ephemeral.as_ref(), &grant, ttl).await {
@@ -844,6 +1004,9 @@ async fn userinfo_inner(app: &App, headers: &HeaderMap) -> Result<Value, OAuthEr
     let mut body = json!({ "sub": sub });
     if let Value::Object(map) = &mut body {
         map.extend(user_claims(&account, &scopes));
+    }
+    if scopes.iter().any(|s| s == "org") && claims.get("org").is_some_and(Value::is_object) {
+        body["org"] = claims["org"].clone();
     }
     Ok(body)
 }

@@ -30,6 +30,10 @@ pub struct Texts {
     pub expired: &'static str,
     pub continue_title: &'static str,
     pub continue_button: &'static str,
+    pub org_title: &'static str,
+    pub org_intro: &'static str,
+    pub org_none: &'static str,
+    pub roles: [&'static str; 3],
 }
 
 pub const ZH: Texts = Texts {
@@ -55,6 +59,10 @@ pub const ZH: Texts = Texts {
     expired: "登录页面已过期。",
     continue_title: "正在返回",
     continue_button: "继续",
+    org_title: "选择办事身份",
+    org_intro: "请选择您这次代表哪个单位办事：",
+    org_none: "以个人身份办事",
+    roles: ["法定代表人", "管理员", "经办人"],
 };
 
 pub const EN: Texts = Texts {
@@ -80,6 +88,10 @@ pub const EN: Texts = Texts {
     expired: "This login page has expired.",
     continue_title: "Returning",
     continue_button: "Continue",
+    org_title: "Act for an organisation",
+    org_intro: "asks whom you act for this time:",
+    org_none: "Act for myself",
+    roles: ["legal representative", "administrator", "agent"],
 };
 
 /// `ui_locales` first (OIDC Core §3.1.2.1), then `Accept-Language`, then zh-CN.
@@ -126,6 +138,16 @@ pub struct ConsentPage<'a> {
     pub interaction: &'a str,
     pub csrf: &'a str,
     pub items: Vec<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "org_select.html")]
+pub struct OrgPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub choices: Vec<(String, String)>,
 }
 
 #[derive(Template)]
