@@ -1249,7 +1249,7 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         chooser.contains("action=\"/select-org\"") && chooser.contains("测试有限公司（经办人）"),
         "{chooser}"
     );
-    let choice = format!("o-1|agent");
+    let choice = "o-1|agent".to_owned();
     let response = browser
         .post(
             &format!("{}/select-org", s.base),
