@@ -80,7 +80,8 @@ pub async fn start_keys(
     store: Arc<dyn Store>,
 ) -> anyhow::Result<Keys> {
     let t = &config.tokens;
-    let longest = t.id_token_secs.max(t.access_token_secs);
+    // A client may set its own lifetimes, up to a day (domain::client::ClientSettings).
+    let longest = t.id_token_secs.max(t.access_token_secs).max(86_400);
     Keys::start(
         store,
         master_key,

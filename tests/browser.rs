@@ -214,6 +214,7 @@ fn spec(id: &str, redirect: &str, first_party: bool) -> ClientSpec {
             .map(|s| Scope::parse(s).unwrap())
             .to_vec(),
         first_party,
+        settings: yihao::domain::client::ClientSettings::default(),
     }
 }
 

@@ -186,6 +186,34 @@ fn client_commands_register_show_rotate_and_delete() {
         "raw secret stored"
     );
 
+    let updated = run.json(&[
+        "client",
+        "update",
+        "hall",
+        "--name",
+        "网上大厅",
+        "--id-token-signed-response-alg",
+        "ES256",
+        "--access-token-lifetime",
+        "300",
+        "--first-party",
+        "true",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(updated["client_name"], "网上大厅");
+    assert_eq!(updated["id_token_signed_response_alg"], "ES256");
+    assert_eq!(updated["access_token_lifetime"], 300);
+    assert_eq!(updated["first_party"], true);
+    assert_eq!(
+        updated["redirect_uris"], created["redirect_uris"],
+        "unchanged settings stay"
+    );
+    let err = run.fails(
+        &["client", "update", "hall", "--access-token-lifetime", "5"],
+        &[],
+    );
+    assert!(err.contains("60 to 86400"), "{err}");
     let rotated = run.json(&["client", "rotate-secret", "hall", "--output", "json"]);
     assert_ne!(rotated["client_secret"], secret.as_str());
 

@@ -666,10 +666,24 @@ mod suite {
             lines.push(line.to_string());
         }
         let mut counts = std::collections::HashMap::<&str, u32>::new();
+        // As `yihao account import` does: lanes by subject, in file order within a lane.
         for chunk in lines.chunks(500) {
-            let results =
-                futures::future::join_all(chunk.iter().map(|l| ids.import_line(l, NOW))).await;
-            for r in results {
+            let numbered: Vec<(u64, String)> = chunk
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, l)| (i as u64, l))
+                .collect();
+            let lanes = yihao::protocol::import::lanes(numbered, 8, NOW);
+            let results = futures::future::join_all(lanes.into_iter().map(|lane| async move {
+                let mut out = Vec::new();
+                for (_, line) in lane {
+                    out.push(ids.import_line(&line, NOW).await);
+                }
+                out
+            }))
+            .await;
+            for r in results.into_iter().flatten() {
                 *counts
                     .entry(match r.unwrap() {
                         Outcome::Created => "created",

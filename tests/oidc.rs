@@ -51,6 +51,7 @@ fn client_spec(id: &str, redirect: &str, auth: AuthMethod, first_party: bool) ->
             .map(|s| YScope::parse(s).unwrap())
             .to_vec(),
         first_party,
+        settings: yihao::domain::client::ClientSettings::default(),
     }
 }
 
@@ -1375,4 +1376,148 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         )
         .await;
     assert_eq!(forged.status(), 400);
+}
+
+#[tokio::test]
+async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let mut spec = client_spec(
+        "fast",
+        "http://127.0.0.1:9/fast",
+        AuthMethod::ClientSecretBasic,
+        true,
+    );
+    spec.settings = yihao::domain::client::ClientSettings {
+        id_token_alg: Some(yihao::domain::jose::Alg::EdDSA),
+        access_token_secs: Some(120),
+        id_token_secs: Some(300),
+    };
+    let secrets = Some(ClientSecrets {
+        current: hash_secret(SECRET),
+        previous: None,
+    });
+    app.store
+        .insert_client(&Client::register(spec, secrets, 0).unwrap())
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    let code = code_for(&s, &browser, "fast", "http://127.0.0.1:9/fast", &[]).await;
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/token", s.base))
+        .basic_auth("fast", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/fast"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let part = |jwt: &str, i: usize| -> Value {
+        serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                jwt.split('.').nth(i).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(part(id_token, 0)["alg"], "EdDSA");
+    let id = part(id_token, 1);
+    assert_eq!(
+        id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(),
+        300
+    );
+    let access = part(tokens["access_token"].as_str().unwrap(), 1);
+    assert_eq!(
+        access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap(),
+        120
+    );
+    assert_eq!(tokens["expires_in"], 120);
+    assert_eq!(
+        part(tokens["access_token"].as_str().unwrap(), 0)["typ"],
+        "at+jwt"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_hint_for_someone_else_asks_for_a_login() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let (hall, http) = relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
+    let (url, _, nonce) = hall
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let code = browser.authorize(&s.base, url.as_str()).await["code"].clone();
+    let tokens = hall
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let hint = tokens.id_token().unwrap().to_string();
+    let _ = nonce;
+    // The hint names the session's person: no login form.
+    let ok = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[
+                ("id_token_hint", &hint),
+                ("prompt", "none"),
+                ("scope", "openid"),
+            ],
+        ))
+        .await;
+    assert!(redirect_params(&ok).contains_key("code"));
+    // A hint from another sector (another client's sub) does not match: login_required with prompt=none.
+    let other = Browser::new();
+    let (tax, http) = relying_party(
+        &s.base,
+        "other",
+        Some(SECRET),
+        "https://other.example.gov.cn/cb",
+    )
+    .await;
+    let (url, _, _) = tax
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let code = other.authorize(&s.base, url.as_str()).await["code"].clone();
+    let foreign = tax
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap()
+        .id_token()
+        .unwrap()
+        .to_string();
+    let refused = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[
+                ("id_token_hint", &foreign),
+                ("prompt", "none"),
+                ("scope", "openid"),
+            ],
+        ))
+        .await;
+    assert_eq!(redirect_params(&refused)["error"], "login_required");
 }

@@ -32,6 +32,7 @@ fn client(id: &str, now: i64) -> Client {
             Scope::parse("profile").unwrap(),
         ],
         first_party: true,
+        settings: yihao::domain::client::ClientSettings::default(),
     };
     let secrets = ClientSecrets {
         current: hash_secret("s3cret"),

@@ -3,11 +3,13 @@
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{Admin, ClientCommand, CreateClient, Output, now};
+use super::{Admin, ClientCommand, CreateClient, Output, TokenSettings, now};
 use crate::crypto::{hash_secret, random_token};
+use crate::domain::client::ClientSettings;
 use crate::domain::client::{
     AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
 };
+use crate::domain::jose::Alg;
 use crate::store::Store;
 
 /// Channel on which running nodes hear that a client changed (payload: the client_id).
@@ -23,6 +25,50 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
             store.insert_client(&client).await?;
             print_client(&client, secret.as_deref(), output);
             Some(client.id().clone())
+        }
+        ClientCommand::Update(args) => {
+            let client = find_client(store.as_ref(), &args.id).await?;
+            let mut spec = client.spec();
+            if let Some(name) = args.name {
+                spec.name = name;
+            }
+            if !args.redirect_uris.is_empty() {
+                spec.redirect_uris = args
+                    .redirect_uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u))
+                    .collect::<Result<_, _>>()?;
+            }
+            if !args.post_logout_redirect_uris.is_empty() {
+                spec.post_logout_redirect_uris = args
+                    .post_logout_redirect_uris
+                    .iter()
+                    .map(|u| RedirectUri::parse_post_logout(u))
+                    .collect::<Result<_, _>>()?;
+            }
+            if !args.grant_types.is_empty() {
+                spec.grant_types = args
+                    .grant_types
+                    .iter()
+                    .map(|g| GrantType::parse(g))
+                    .collect::<Result<_, _>>()?;
+            }
+            if !args.scopes.is_empty() {
+                spec.scopes = args
+                    .scopes
+                    .iter()
+                    .map(|s| Scope::parse(s))
+                    .collect::<Result<_, _>>()?;
+            }
+            if let Some(first_party) = args.first_party {
+                spec.first_party = first_party;
+            }
+            apply_settings(&mut spec.settings, &args.settings)?;
+            let updated =
+                Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
+            store.update_client(&updated).await?;
+            print_client(&updated, None, args.output);
+            Some(updated.id().clone())
         }
         ClientCommand::List { output } => {
             let clients = store.clients().await?;
@@ -151,6 +197,11 @@ fn register_client(args: CreateClient, now: i64) -> anyhow::Result<(Client, Opti
             .map(|s| Scope::parse(s))
             .collect::<Result<_, _>>()?,
         first_party: args.first_party,
+        settings: {
+            let mut settings = ClientSettings::default();
+            apply_settings(&mut settings, &args.settings)?;
+            settings
+        },
     };
     let secret = auth_method.uses_secret().then(random_token);
     let secrets = secret.as_deref().map(|s| ClientSecrets {
@@ -158,6 +209,20 @@ fn register_client(args: CreateClient, now: i64) -> anyhow::Result<(Client, Opti
         previous: None,
     });
     Ok((Client::register(spec, secrets, now)?, secret))
+}
+
+/// Applies the token-setting flags that were given.
+fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyhow::Result<()> {
+    if let Some(alg) = &flags.id_token_signed_response_alg {
+        settings.id_token_alg = Some(Alg::parse(alg).map_err(anyhow::Error::msg)?);
+    }
+    if let Some(secs) = flags.access_token_lifetime {
+        settings.access_token_secs = Some(secs);
+    }
+    if let Some(secs) = flags.id_token_lifetime {
+        settings.id_token_secs = Some(secs);
+    }
+    Ok(())
 }
 
 /// RFC 7591 §3.2.1 client information response fields (`first_party` is ours).
@@ -175,6 +240,9 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "token_endpoint_auth_method": client.auth_method().as_str(),
         "client_id_issued_at": client.created_at(),
         "first_party": client.first_party(),
+        "id_token_signed_response_alg": client.settings().id_token_alg.map(|a| a.as_str()),
+        "access_token_lifetime": client.settings().access_token_secs,
+        "id_token_lifetime": client.settings().id_token_secs,
     });
     if let Some(secret) = secret {
         out["client_secret"] = Value::from(secret);

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -96,11 +95,17 @@ pub(super) async fn run(
             break;
         }
         let ids = &admin.identities;
-        let mut results = futures_util::stream::iter(chunk)
-            .map(|(n, line): (u64, String)| async move { (n, ids.import_line(&line, now).await) })
-            .buffer_unordered(jobs);
+        let lanes = crate::protocol::import::lanes(chunk, jobs, now);
+        let results = futures_util::future::join_all(lanes.into_iter().map(|lane| async move {
+            let mut done = Vec::with_capacity(lane.len());
+            for (n, line) in lane {
+                done.push((n, ids.import_line(&line, now).await));
+            }
+            done
+        }))
+        .await;
         let mut outcomes = Vec::with_capacity(batch);
-        while let Some((n, result)) = results.next().await {
+        for (n, result) in results.into_iter().flatten() {
             outcomes.push((n, result.with_context(|| format!("line {n}"))?));
         }
         outcomes.sort_by_key(|(n, _)| *n);

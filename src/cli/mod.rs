@@ -94,6 +94,8 @@ pub enum Output {
 pub enum ClientCommand {
     /// Register a client. The secret of a confidential client is printed once and stored only as a hash.
     Create(CreateClient),
+    /// Change a client: each flag given replaces that setting (list flags replace the whole list).
+    Update(UpdateClient),
     /// List registered clients.
     List {
         #[arg(long, value_enum, default_value_t)]
@@ -121,6 +123,43 @@ pub enum ClientCommand {
         /// The client_id.
         id: String,
     },
+}
+
+/// Per-client token settings (RFC 7591 / OIDC Dynamic Registration names).
+#[derive(Debug, Args)]
+pub struct TokenSettings {
+    /// RS256, ES256 or EdDSA (default: tokens.id_token_alg).
+    #[arg(long, value_name = "ALG")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// Access-token lifetime in seconds, 60 to 86400 (default: tokens.access_token_secs).
+    #[arg(long, value_name = "SECONDS")]
+    pub access_token_lifetime: Option<u32>,
+    /// ID-token lifetime in seconds, 60 to 86400 (default: tokens.id_token_secs).
+    #[arg(long, value_name = "SECONDS")]
+    pub id_token_lifetime: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateClient {
+    /// The client_id.
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// true: skip the consent page; false: ask.
+    #[arg(long, value_name = "BOOL")]
+    pub first_party: Option<bool>,
+    #[command(flatten)]
+    pub settings: TokenSettings,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +191,8 @@ pub struct CreateClient {
     /// First-party service: the consent page is skipped.
     #[arg(long)]
     pub first_party: bool,
+    #[command(flatten)]
+    pub settings: TokenSettings,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }

@@ -245,6 +245,18 @@ pub struct ClientSecrets {
     pub previous: Option<(SecretHash, i64)>,
 }
 
+/// Per-client token settings (RFC 7591 / OIDC Dynamic Registration §2 names); `None` means the
+/// server's default from `[tokens]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// `id_token_signed_response_alg`.
+    pub id_token_alg: Option<super::jose::Alg>,
+    /// Access-token lifetime in seconds (60 to 86 400).
+    pub access_token_secs: Option<u32>,
+    /// ID-token lifetime in seconds (60 to 86 400).
+    pub id_token_secs: Option<u32>,
+}
+
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
 #[derive(Debug, Clone)]
 pub struct ClientSpec {
@@ -256,6 +268,7 @@ pub struct ClientSpec {
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<Scope>,
     pub first_party: bool,
+    pub settings: ClientSettings,
 }
 
 /// A registered client. Constructed only through [`Client::register`] or [`Client::restore`], both of
@@ -278,6 +291,7 @@ struct ClientSpecChecked {
     grant_types: Vec<GrantType>,
     scopes: Vec<Scope>,
     first_party: bool,
+    settings: ClientSettings,
 }
 
 impl Client {
@@ -335,6 +349,14 @@ impl Client {
                 "refresh_token is only issued with authorization_code",
             ));
         }
+        for (field, secs) in [
+            ("access_token_lifetime", spec.settings.access_token_secs),
+            ("id_token_lifetime", spec.settings.id_token_secs),
+        ] {
+            if secs.is_some_and(|s| !(60..=86_400).contains(&s)) {
+                return Err(ClientError::new(field, "must be 60 to 86400 seconds"));
+            }
+        }
         let public = spec.auth_method == AuthMethod::None;
         if public && has(GrantType::ClientCredentials) {
             return Err(ClientError::new(
@@ -367,6 +389,7 @@ impl Client {
                 grant_types: spec.grant_types,
                 scopes: spec.scopes,
                 first_party: spec.first_party,
+                settings: spec.settings,
             },
             secrets,
             created_at,
@@ -403,6 +426,9 @@ impl Client {
     pub fn first_party(&self) -> bool {
         self.spec.first_party
     }
+    pub fn settings(&self) -> &ClientSettings {
+        &self.spec.settings
+    }
     pub fn secrets(&self) -> Option<&ClientSecrets> {
         self.secrets.as_ref()
     }
@@ -425,6 +451,7 @@ impl Client {
             grant_types: s.grant_types.clone(),
             scopes: s.scopes.clone(),
             first_party: s.first_party,
+            settings: s.settings.clone(),
         }
     }
 }
@@ -469,6 +496,7 @@ mod tests {
             grant_types: grants.to_vec(),
             scopes: vec![Scope::parse("openid").unwrap()],
             first_party: false,
+            settings: crate::domain::client::ClientSettings::default(),
         }
     }
     const SECRET: Option<ClientSecrets> = Some(ClientSecrets {

@@ -9,5 +9,6 @@ pub mod client;
 pub mod date;
 pub mod document;
 pub mod identifiers;
+pub mod jose;
 pub mod organisation;
 pub mod password;

@@ -424,6 +424,7 @@ mod tests {
                 .map(|s| Scope::parse(s).unwrap())
                 .to_vec(),
             first_party: false,
+            settings: crate::domain::client::ClientSettings::default(),
         };
         let secrets = (!public).then_some(ClientSecrets {
             current: SecretHash([1; 32]),

@@ -374,3 +374,37 @@ impl Identities {
         })
     }
 }
+
+/// The key that orders lines about the same subject: the normalised document (so an 18-digit number
+/// and its legacy 15-digit form share it), or the credit code, or the line itself.
+pub fn ordering_key(line: &str, now: i64) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+        return line.to_owned();
+    };
+    let number = value["id_number"]
+        .as_str()
+        .or_else(|| value["administrator"]["id_number"].as_str());
+    if let Some(code) = value["credit_code"].as_str() {
+        return format!("org:{}", code.trim().to_ascii_uppercase());
+    }
+    match number.map(|n| Document::national(n, now)) {
+        Some(Ok(doc)) => doc.index_input(),
+        Some(Err(_)) | None => line.to_owned(),
+    }
+}
+
+/// Splits numbered lines into `count` lanes so that lines about the same subject share a lane, in
+/// file order: lanes can run concurrently and the outcome is the same as reading the file in order
+/// (the first line about a person creates the account, later ones merge or conflict).
+pub fn lanes(lines: Vec<(u64, String)>, count: usize, now: i64) -> Vec<Vec<(u64, String)>> {
+    use std::hash::{Hash, Hasher};
+    let count = count.max(1);
+    let mut out: Vec<Vec<(u64, String)>> = (0..count).map(|_| Vec::new()).collect();
+    for (n, line) in lines {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        ordering_key(&line, now).hash(&mut h);
+        let lane = (h.finish() % count as u64) as usize;
+        out[lane].push((n, line));
+    }
+    out
+}

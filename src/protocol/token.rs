@@ -110,8 +110,7 @@ pub struct TokenIssuer<'a> {
     pub tokens: &'a TokensConfig,
 }
 
-fn signer<'r>(ring: &'r KeyRing, alg: &str, now: i64) -> Result<&'r SigningKey, OAuthError> {
-    let alg = Alg::parse(alg).map_err(OAuthError::server)?;
+fn signer(ring: &KeyRing, alg: Alg, now: i64) -> Result<&SigningKey, OAuthError> {
     ring.signer(alg, now)
         .ok_or_else(|| OAuthError::server(format!("no {alg} signing key is active")))
 }
@@ -133,6 +132,18 @@ pub struct Issued {
 }
 
 impl TokenIssuer<'_> {
+    /// The access-token lifetime for `client`: its own, or the server's.
+    pub fn access_secs(&self, client: &Client) -> u64 {
+        client
+            .settings()
+            .access_token_secs
+            .map_or(self.tokens.access_token_secs, u64::from)
+    }
+
+    fn alg(configured: &str) -> Result<Alg, OAuthError> {
+        Alg::parse(configured).map_err(OAuthError::server)
+    }
+
     /// Signs the access token (RFC 9068 §2.2) and, for `openid` requests, the ID token (OIDC Core
     /// §2) for `grant`'s account and `client`.
     pub fn issue(
@@ -144,7 +155,7 @@ impl TokenIssuer<'_> {
     ) -> Result<Issued, OAuthError> {
         let sub = self.subjects.encode(&sector_of(client), &grant.account_id);
         let jti = random_token();
-        let access_secs = self.tokens.access_token_secs as i64;
+        let access_secs = self.access_secs(client) as i64;
         let acr = format!("urn:yihao:loa:{}", grant.level);
         let mut access = json!({
             "iss": self.issuer,
@@ -161,7 +172,7 @@ impl TokenIssuer<'_> {
         if let Some(org) = &grant.org {
             access["org"] = org.clone();
         }
-        let access_token = signer(self.ring, &self.tokens.access_token_alg, now)?
+        let access_token = signer(self.ring, Self::alg(&self.tokens.access_token_alg)?, now)?
             .sign_jwt("at+jwt", &access)
             .map_err(OAuthError::server)?;
         let mut body = json!({
@@ -171,13 +182,22 @@ impl TokenIssuer<'_> {
             "scope": grant.scopes.join(" "),
         });
         if grant.scopes.iter().any(|s| s == "openid") {
-            let key = signer(self.ring, &self.tokens.id_token_alg, now)?;
+            // OIDC Dynamic Registration §2: the client's id_token_signed_response_alg, else the default.
+            let alg = match client.settings().id_token_alg {
+                Some(alg) => alg,
+                None => Self::alg(&self.tokens.id_token_alg)?,
+            };
+            let key = signer(self.ring, alg, now)?;
+            let id_secs = client
+                .settings()
+                .id_token_secs
+                .map_or(self.tokens.id_token_secs, u64::from);
             let mut claims = json!({
                 "iss": self.issuer,
                 "sub": sub,
                 "aud": client.id().as_str(),
                 "azp": client.id().as_str(),
-                "exp": now + self.tokens.id_token_secs as i64,
+                "exp": now + id_secs as i64,
                 "iat": now,
                 "auth_time": grant.auth_time,
                 "acr": acr,
@@ -242,7 +262,7 @@ pub async fn exchange_code(
                 session::revoke_jti(
                     ephemeral,
                     &jti,
-                    Duration::from_secs(issuer.tokens.access_token_secs),
+                    Duration::from_secs(issuer.access_secs(client)),
                 )
                 .await
                 .map_err(OAuthError::server)?;
@@ -308,7 +328,7 @@ pub async fn exchange_code(
         ephemeral,
         code,
         &issued.jti,
-        Duration::from_secs(issuer.tokens.access_token_secs),
+        Duration::from_secs(issuer.access_secs(client)),
     )
     .await
     .map_err(OAuthError::server)?;

@@ -4,9 +4,10 @@
 //! sqlx-sqlite binds by position; TEXT ids; BIGINT epoch seconds), so it is written once.
 
 use crate::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
-    SecretHash,
+    AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
+    RedirectUri, Scope, SecretHash,
 };
+use crate::domain::jose::Alg;
 
 use super::StoreError;
 use crate::domain::account::AccountId;
@@ -17,12 +18,13 @@ use crate::domain::organisation::{
 
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
-     previous_secret_expires_at, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
+     id_token_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
-     previous_secret_expires_at = $11, created_at = $12, updated_at = $13 WHERE id = $1";
+     previous_secret_expires_at = $11, created_at = $12, updated_at = $13, \
+     id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -43,6 +45,9 @@ pub(crate) struct ClientRow {
     pub previous_secret_expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub id_token_signed_response_alg: Option<String>,
+    pub access_token_secs: Option<i64>,
+    pub id_token_secs: Option<i64>,
 }
 
 impl ClientRow {
@@ -68,6 +73,9 @@ impl ClientRow {
             previous_secret_expires_at: secrets.and_then(|s| s.previous).map(|(_, at)| at),
             created_at: c.created_at(),
             updated_at: c.updated_at(),
+            id_token_signed_response_alg: c.settings().id_token_alg.map(|a| a.as_str().to_owned()),
+            access_token_secs: c.settings().access_token_secs.map(i64::from),
+            id_token_secs: c.settings().id_token_secs.map(i64::from),
         }
     }
 
@@ -115,6 +123,16 @@ impl ClientRow {
             grant_types: list(&self.grant_types, GrantType::parse).map_err(|e| corrupt(&e))?,
             scopes: list(&self.scopes, Scope::parse).map_err(|e| corrupt(&e))?,
             first_party: self.first_party,
+            settings: ClientSettings {
+                id_token_alg: self
+                    .id_token_signed_response_alg
+                    .as_deref()
+                    .map(Alg::parse)
+                    .transpose()
+                    .map_err(|e| corrupt(&e))?,
+                access_token_secs: self.access_token_secs.and_then(|s| u32::try_from(s).ok()),
+                id_token_secs: self.id_token_secs.and_then(|s| u32::try_from(s).ok()),
+            },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
             .map_err(|e| corrupt(&e.to_string()))
@@ -438,6 +456,9 @@ macro_rules! sql_store {
                 .bind(r.previous_secret_expires_at)
                 .bind(r.created_at)
                 .bind(r.updated_at)
+                .bind(r.id_token_signed_response_alg)
+                .bind(r.access_token_secs)
+                .bind(r.id_token_secs)
         }
     };
 }

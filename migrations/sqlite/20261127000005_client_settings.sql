@@ -1,0 +1,5 @@
+-- Per-client token settings: id_token_signed_response_alg (RS256, ES256, EdDSA) and token lifetimes
+-- in seconds. NULL means the server's default ([tokens] in the configuration).
+ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT;
+ALTER TABLE clients ADD COLUMN access_token_secs INTEGER;
+ALTER TABLE clients ADD COLUMN id_token_secs INTEGER;
