@@ -1392,6 +1392,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         id_token_alg: Some(yihao::domain::jose::Alg::EdDSA),
         access_token_secs: Some(120),
         id_token_secs: Some(300),
+        full_phone: true,
     };
     let secrets = Some(ClientSecrets {
         current: hash_secret(SECRET),
@@ -1444,6 +1445,39 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         part(tokens["access_token"].as_str().unwrap(), 0)["typ"],
         "at+jwt"
     );
+    // This client was allowed the full mobile number.
+    let code = code_for(
+        &s,
+        &browser,
+        "fast",
+        "http://127.0.0.1:9/fast",
+        &[("scope", "openid phone")],
+    )
+    .await;
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/token", s.base))
+        .basic_auth("fast", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/fast"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let info: Value = reqwest::Client::new()
+        .get(format!("{}/userinfo", s.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["phone_number"], PHONE);
 }
 
 #[tokio::test]

@@ -3,3 +3,5 @@
 ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT;
 ALTER TABLE clients ADD COLUMN access_token_secs INTEGER;
 ALTER TABLE clients ADD COLUMN id_token_secs INTEGER;
+-- Whether the client may receive the full mobile number (granted by an administrator; masked otherwise).
+ALTER TABLE clients ADD COLUMN full_phone INTEGER NOT NULL DEFAULT 0;

@@ -222,6 +222,9 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(secs) = flags.id_token_lifetime {
         settings.id_token_secs = Some(secs);
     }
+    if let Some(full) = flags.full_phone {
+        settings.full_phone = full;
+    }
     Ok(())
 }
 
@@ -243,6 +246,7 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "id_token_signed_response_alg": client.settings().id_token_alg.map(|a| a.as_str()),
         "access_token_lifetime": client.settings().access_token_secs,
         "id_token_lifetime": client.settings().id_token_secs,
+        "full_phone": client.settings().full_phone,
     });
     if let Some(secret) = secret {
         out["client_secret"] = Value::from(secret);

@@ -137,6 +137,9 @@ pub struct TokenSettings {
     /// ID-token lifetime in seconds, 60 to 86400 (default: tokens.id_token_secs).
     #[arg(long, value_name = "SECONDS")]
     pub id_token_lifetime: Option<u32>,
+    /// true: the client receives the full mobile number with the phone scope (masked otherwise).
+    #[arg(long, value_name = "BOOL")]
+    pub full_phone: Option<bool>,
 }
 
 #[derive(Debug, Args)]

@@ -255,6 +255,9 @@ pub struct ClientSettings {
     pub access_token_secs: Option<u32>,
     /// ID-token lifetime in seconds (60 to 86 400).
     pub id_token_secs: Option<u32>,
+    /// The client may receive the full mobile number with the `phone` scope (DOMAIN.md §4: masked
+    /// unless an administrator allowed it for a stated purpose).
+    pub full_phone: bool,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.

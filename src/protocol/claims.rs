@@ -1,7 +1,8 @@
 //! Which claims about a person go to which client (OIDC Core §5.4, DOMAIN.md §4).
 //!
 //! - `profile`: `name`, `gender` (from the resident ID number's 17th digit).
-//! - `phone`: `phone_number` masked (`138****1234`), `phone_number_verified: false`.
+//! - `phone`: `phone_number` masked (`138****1234`) unless the client was allowed the full number,
+//!   `phone_number_verified: false`.
 //! - `email`: `email`, `email_verified: false`.
 //! - `idcard` (restricted: only clients an administrator registered with it can ask): `id_number`,
 //!   `id_type` — the ID number is sensitive personal information and goes nowhere else.
@@ -63,8 +64,9 @@ pub fn org_claim(
     })
 }
 
-/// The person's claims the granted `scopes` cover.
-pub fn user_claims(account: &Account, scopes: &[String]) -> Map<String, Value> {
+/// The person's claims the granted `scopes` cover; `full_phone` when the client was allowed the
+/// full mobile number.
+pub fn user_claims(account: &Account, scopes: &[String], full_phone: bool) -> Map<String, Value> {
     let has = |s: &str| scopes.iter().any(|g| g == s);
     let mut out = Map::new();
     let primary = account.documents.first();
@@ -79,7 +81,12 @@ pub fn user_claims(account: &Account, scopes: &[String]) -> Map<String, Value> {
         }
     }
     if let (true, Some(phone)) = (has("phone"), &account.phone) {
-        out.insert("phone_number".into(), Value::from(phone.masked()));
+        let shown = if full_phone {
+            phone.as_str().to_owned()
+        } else {
+            phone.masked()
+        };
+        out.insert("phone_number".into(), Value::from(shown));
         out.insert("phone_number_verified".into(), Value::from(false));
     }
     if let (true, Some(email)) = (has("email"), &account.email) {

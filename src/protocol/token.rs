@@ -318,7 +318,7 @@ pub async fn exchange_code(
     if account.status != crate::domain::account::AccountStatus::Active {
         return Err(invalid_grant("the account is not active"));
     }
-    let all = user_claims(&account, &grant.scopes);
+    let all = user_claims(&account, &grant.scopes, client.settings().full_phone);
     let id_claims: Map<String, Value> = all
         .into_iter()
         .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))

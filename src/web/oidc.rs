@@ -1003,7 +1003,7 @@ async fn userinfo_inner(app: &App, headers: &HeaderMap) -> Result<Value, OAuthEr
     }
     let mut body = json!({ "sub": sub });
     if let Value::Object(map) = &mut body {
-        map.extend(user_claims(&account, &scopes));
+        map.extend(user_claims(&account, &scopes, client.settings().full_phone));
     }
     if scopes.iter().any(|s| s == "org") && claims.get("org").is_some_and(Value::is_object) {
         body["org"] = claims["org"].clone();
