@@ -493,34 +493,70 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
     response
 }
 
-/// `POST /consent`: the consent form.
-pub async fn consent(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = pairs(&body);
-    let t0 = pages::texts(&[], &headers);
-    let (id, interaction) = match interaction_for(&app, &headers, &form).await {
-        Ok(x) => x,
-        Err(_) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
+/// A form posted after login (consent, organisation choice), checked: its interaction, the live
+/// session of the person who logged in during it, and the client.
+struct Step2 {
+    t: &'static Texts,
+    interaction: Interaction,
+    sid: String,
+    session: Session,
+    client: Client,
+    now: i64,
+}
+
+async fn logged_in_step(
+    app: &App,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<Step2, Response> {
+    let t0 = pages::texts(&[], headers);
+    let (id, interaction) = interaction_for(app, headers, form)
+        .await
+        .map_err(|_| error_page(t0, StatusCode::BAD_REQUEST, t0.expired))?;
+    let t = pages::texts(&interaction.request.ui_locales, headers);
     let now = epoch_now();
-    let current = match cookie(&app, &headers, "yihao_session") {
-        Some(secret) => session::load(app.ephemeral.as_ref(), &secret, policy(&app), now)
+    let current = match cookie(app, headers, "yihao_session") {
+        Some(secret) => session::load(app.ephemeral.as_ref(), &secret, policy(app), now)
             .await
             .ok()
             .flatten(),
         None => None,
     };
-    let Some((sid, s)) =
+    let Some((sid, session)) =
         current.filter(|(_, s)| Some(&s.account_id) == interaction.account_id.as_ref())
     else {
-        return error_page(t, StatusCode::BAD_REQUEST, t.expired);
+        return Err(error_page(t, StatusCode::BAD_REQUEST, t.expired));
     };
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+    let client = match find_client(app, Some(&interaction.request.client_id)).await {
         Ok(Some(c)) => c,
-        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
-        Err(e) => return server_error(t, e),
+        Ok(None) => return Err(error_page(t, StatusCode::BAD_REQUEST, t.expired)),
+        Err(e) => return Err(server_error(t, e)),
     };
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    Ok(Step2 {
+        t,
+        interaction,
+        sid,
+        session,
+        client,
+        now,
+    })
+}
+
+/// `POST /consent`: the consent form.
+pub async fn consent(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = pairs(&body);
+    let Step2 {
+        t,
+        interaction,
+        sid,
+        session: s,
+        client,
+        now,
+    } = match logged_in_step(&app, &headers, &form).await {
+        Ok(step) => step,
+        Err(response) => return response,
+    };
     let decision = form
         .iter()
         .find(|(n, _)| n == "decision")
@@ -638,31 +674,17 @@ async fn org_choices(
 /// `POST /select-org`: whom the person acts for, or `none`.
 pub async fn select_org(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = pairs(&body);
-    let t0 = pages::texts(&[], &headers);
-    let (id, interaction) = match interaction_for(&app, &headers, &form).await {
-        Ok(x) => x,
-        Err(_) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
+    let Step2 {
+        t,
+        interaction,
+        sid,
+        session: s,
+        client,
+        now,
+    } = match logged_in_step(&app, &headers, &form).await {
+        Ok(step) => step,
+        Err(response) => return response,
     };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let now = epoch_now();
-    let current = match cookie(&app, &headers, "yihao_session") {
-        Some(secret) => session::load(app.ephemeral.as_ref(), &secret, policy(&app), now)
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    let Some((sid, s)) =
-        current.filter(|(_, s)| Some(&s.account_id) == interaction.account_id.as_ref())
-    else {
-        return error_page(t, StatusCode::BAD_REQUEST, t.expired);
-    };
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
-        Err(e) => return server_error(t, e),
-    };
-    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
     let chosen = form
         .iter()
         .find(|(n, _)| n == "org")
