@@ -1393,6 +1393,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         access_token_secs: Some(120),
         id_token_secs: Some(300),
         full_phone: true,
+        access_token_alg: Some(yihao::domain::jose::Alg::RS256),
     };
     let secrets = Some(ClientSecrets {
         current: hash_secret(SECRET),
@@ -1444,6 +1445,10 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
     assert_eq!(
         part(tokens["access_token"].as_str().unwrap(), 0)["typ"],
         "at+jwt"
+    );
+    assert_eq!(
+        part(tokens["access_token"].as_str().unwrap(), 0)["alg"],
+        "RS256"
     );
     // This client was allowed the full mobile number.
     let code = code_for(
@@ -1554,4 +1559,77 @@ async fn an_id_token_hint_for_someone_else_asks_for_a_login() {
         ))
         .await;
     assert_eq!(redirect_params(&refused)["error"], "login_required");
+}
+
+#[tokio::test]
+async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without_looping() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    // A self-declared (level 1) account.
+    let new = NewAccount {
+        documents: vec![Document::national("440305200002290029", 1_700_000_000).unwrap()],
+        name: PersonName::parse("李四").unwrap(),
+        phone: None,
+        email: None,
+        evidence: Evidence::new(
+            Level::new(1).unwrap(),
+            ProofMethod::SelfDeclared,
+            "operator",
+            1,
+        )
+        .unwrap(),
+    };
+    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    app.identities
+        .create_account(id, new, Some(&Password::new(PASSWORD)), 1)
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("acr_values", "urn:yihao:loa:2")],
+    );
+    let page = browser.get(&url).await.text().await.unwrap();
+    let response = browser
+        .login(&s.base, &page, "440305200002290029", PASSWORD)
+        .await;
+    assert!(
+        response.status().is_redirection(),
+        "the login page came back: a loop"
+    );
+    let code = redirect_params(&response)["code"].clone();
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            tokens["id_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["acr"], "urn:yihao:loa:1",
+        "the relying party sees the level actually reached"
+    );
 }

@@ -216,6 +216,9 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(alg) = &flags.id_token_signed_response_alg {
         settings.id_token_alg = Some(Alg::parse(alg).map_err(anyhow::Error::msg)?);
     }
+    if let Some(alg) = &flags.access_token_signed_response_alg {
+        settings.access_token_alg = Some(Alg::parse(alg).map_err(anyhow::Error::msg)?);
+    }
     if let Some(secs) = flags.access_token_lifetime {
         settings.access_token_secs = Some(secs);
     }
@@ -244,6 +247,7 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "client_id_issued_at": client.created_at(),
         "first_party": client.first_party(),
         "id_token_signed_response_alg": client.settings().id_token_alg.map(|a| a.as_str()),
+        "access_token_signed_response_alg": client.settings().access_token_alg.map(|a| a.as_str()),
         "access_token_lifetime": client.settings().access_token_secs,
         "id_token_lifetime": client.settings().id_token_secs,
         "full_phone": client.settings().full_phone,

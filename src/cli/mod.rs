@@ -131,6 +131,9 @@ pub struct TokenSettings {
     /// RS256, ES256 or EdDSA (default: tokens.id_token_alg).
     #[arg(long, value_name = "ALG")]
     pub id_token_signed_response_alg: Option<String>,
+    /// RS256, ES256 or EdDSA for the JWT access tokens (default: tokens.access_token_alg).
+    #[arg(long, value_name = "ALG")]
+    pub access_token_signed_response_alg: Option<String>,
     /// Access-token lifetime in seconds, 60 to 86400 (default: tokens.access_token_secs).
     #[arg(long, value_name = "SECONDS")]
     pub access_token_lifetime: Option<u32>,

@@ -251,6 +251,8 @@ pub struct ClientSecrets {
 pub struct ClientSettings {
     /// `id_token_signed_response_alg`.
     pub id_token_alg: Option<super::jose::Alg>,
+    /// The access token's algorithm (RFC 9068 JWTs; named like the registration parameters).
+    pub access_token_alg: Option<super::jose::Alg>,
     /// Access-token lifetime in seconds (60 to 86 400).
     pub access_token_secs: Option<u32>,
     /// ID-token lifetime in seconds (60 to 86 400).

@@ -172,7 +172,11 @@ impl TokenIssuer<'_> {
         if let Some(org) = &grant.org {
             access["org"] = org.clone();
         }
-        let access_token = signer(self.ring, Self::alg(&self.tokens.access_token_alg)?, now)?
+        let access_alg = match client.settings().access_token_alg {
+            Some(alg) => alg,
+            None => Self::alg(&self.tokens.access_token_alg)?,
+        };
+        let access_token = signer(self.ring, access_alg, now)?
             .sign_jwt("at+jwt", &access)
             .map_err(OAuthError::server)?;
         let mut body = json!({

@@ -19,13 +19,14 @@ use crate::domain::organisation::{
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
-     id_token_secs, full_phone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+     id_token_secs, full_phone, access_token_signed_response_alg) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
      previous_secret_expires_at = $11, created_at = $12, updated_at = $13, \
-     id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17 \
-     WHERE id = $1";
+     id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
+     access_token_signed_response_alg = $18 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -50,6 +51,7 @@ pub(crate) struct ClientRow {
     pub access_token_secs: Option<i64>,
     pub id_token_secs: Option<i64>,
     pub full_phone: bool,
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 impl ClientRow {
@@ -79,6 +81,10 @@ impl ClientRow {
             access_token_secs: c.settings().access_token_secs.map(i64::from),
             id_token_secs: c.settings().id_token_secs.map(i64::from),
             full_phone: c.settings().full_phone,
+            access_token_signed_response_alg: c
+                .settings()
+                .access_token_alg
+                .map(|a| a.as_str().to_owned()),
         }
     }
 
@@ -136,6 +142,12 @@ impl ClientRow {
                 access_token_secs: self.access_token_secs.and_then(|s| u32::try_from(s).ok()),
                 id_token_secs: self.id_token_secs.and_then(|s| u32::try_from(s).ok()),
                 full_phone: self.full_phone,
+                access_token_alg: self
+                    .access_token_signed_response_alg
+                    .as_deref()
+                    .map(Alg::parse)
+                    .transpose()
+                    .map_err(|e| corrupt(&e))?,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
@@ -464,6 +476,7 @@ macro_rules! sql_store {
                 .bind(r.access_token_secs)
                 .bind(r.id_token_secs)
                 .bind(r.full_phone)
+                .bind(r.access_token_signed_response_alg)
         }
     };
 }

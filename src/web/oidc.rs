@@ -170,14 +170,18 @@ async fn proceed(
             None => None,
         },
     };
-    let just_logged_in = fresh_login;
     let needs_login = match &current {
         None => true,
+        // The person has just authenticated for this very request: whatever level that reached is
+        // what this request gets (acr_values are voluntary, OIDC Core §3.1.2.1), and asking again
+        // would loop.
+        Some(_) if fresh_login => false,
         Some((_, s)) => {
             // OIDC Core §3.1.2.1: prompt=login forces a new authentication; max_age bounds the age of the
             // last one; acr_values above the session's level need a step-up; id_token_hint must name the
             // session's person.
-            (request.prompt.login || request.prompt.select_account) && !just_logged_in
+            request.prompt.login
+                || request.prompt.select_account
                 || request.max_age.is_some_and(|m| now - s.auth_time > m)
                 || request
                     .min_level()
