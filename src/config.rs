@@ -53,6 +53,8 @@ pub struct TokensConfig {
     pub id_token_alg: String,
     pub access_token_alg: String,
     pub require_pkce: bool,
+    pub refresh_idle_secs: u64,
+    pub refresh_absolute_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -374,6 +376,12 @@ impl Config {
             return Err(ConfigError::new(
                 "tokens.access_token_secs",
                 "token lifetimes are at least 60 seconds",
+            ));
+        }
+        if t.refresh_idle_secs < 60 || t.refresh_absolute_secs < t.refresh_idle_secs {
+            return Err(ConfigError::new(
+                "tokens.refresh_idle_secs",
+                "must be at least 60 and at most tokens.refresh_absolute_secs",
             ));
         }
         if self.session.idle_secs < 60 || self.session.absolute_secs < self.session.idle_secs {

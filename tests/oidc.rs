@@ -46,10 +46,18 @@ fn client_spec(id: &str, redirect: &str, auth: AuthMethod, first_party: bool) ->
         auth_method: auth,
         redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
         post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::AuthorizationCode],
-        scopes: ["openid", "profile", "phone", "email", "idcard", "org"]
-            .map(|s| YScope::parse(s).unwrap())
-            .to_vec(),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: [
+            "openid",
+            "profile",
+            "phone",
+            "email",
+            "idcard",
+            "org",
+            "offline_access",
+        ]
+        .map(|s| YScope::parse(s).unwrap())
+        .to_vec(),
         first_party,
         settings: yihao::domain::client::ClientSettings::default(),
     }
@@ -292,7 +300,23 @@ async fn discovery_lists_exactly_what_is_served() {
         list("response_modes_supported"),
         ["query", "fragment", "form_post"]
     );
-    assert_eq!(list("grant_types_supported"), ["authorization_code"]);
+    assert_eq!(
+        list("grant_types_supported"),
+        ["authorization_code", "refresh_token", "client_credentials"]
+    );
+    assert_eq!(
+        d["introspection_endpoint"],
+        format!("{}/introspect", s.base)
+    );
+    assert_eq!(d["revocation_endpoint"], format!("{}/revoke", s.base));
+    assert_eq!(
+        list("introspection_endpoint_auth_methods_supported"),
+        ["client_secret_basic", "client_secret_post"]
+    );
+    assert_eq!(
+        list("revocation_endpoint_auth_methods_supported"),
+        ["client_secret_basic", "client_secret_post", "none"]
+    );
     assert_eq!(list("subject_types_supported"), ["pairwise"]);
     assert_eq!(
         list("id_token_signing_alg_values_supported"),
@@ -305,7 +329,15 @@ async fn discovery_lists_exactly_what_is_served() {
     assert_eq!(list("code_challenge_methods_supported"), ["S256"]);
     assert_eq!(
         list("scopes_supported"),
-        ["openid", "profile", "phone", "email", "idcard", "org"]
+        [
+            "openid",
+            "profile",
+            "phone",
+            "email",
+            "idcard",
+            "org",
+            "offline_access"
+        ]
     );
     assert_eq!(
         list("prompt_values_supported"),
@@ -1394,6 +1426,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         id_token_secs: Some(300),
         full_phone: true,
         access_token_alg: Some(yihao::domain::jose::Alg::RS256),
+        resources: vec![],
     };
     let secrets = Some(ClientSecrets {
         current: hash_secret(SECRET),
@@ -1632,4 +1665,337 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
         claims["acr"], "urn:yihao:loa:1",
         "the relying party sees the level actually reached"
     );
+}
+
+/// Posts a form to an endpoint with Basic authentication and returns status and JSON.
+async fn post_form(
+    s: &Setup,
+    path: &str,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", s.base))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// A code exchange for "hall" with offline_access: access, refresh and ID tokens.
+async fn tokens_with_refresh(s: &Setup, browser: &Browser) -> Value {
+    let code = code_for(
+        s,
+        browser,
+        "hall",
+        "http://127.0.0.1:9/cb",
+        &[("scope", "openid profile offline_access")],
+    )
+    .await;
+    let (status, body) = post_form(
+        s,
+        "/token",
+        ("hall", SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["refresh_token"].is_string(),
+        "offline_access gives a refresh token: {body}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let (hall, http) = relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
+    let first = tokens_with_refresh(&s, &browser).await;
+    let r1 = openidconnect::RefreshToken::new(first["refresh_token"].as_str().unwrap().to_owned());
+    let second = hall
+        .exchange_refresh_token(&r1)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let r2 = second
+        .refresh_token()
+        .expect("rotation gives a new refresh token")
+        .clone();
+    assert_ne!(r2.secret(), r1.secret());
+    assert!(
+        second.id_token().is_some(),
+        "an ID token with the refreshed tokens"
+    );
+    // Narrowing is allowed; widening is not.
+    let (status, narrow) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", r2.secret()),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrow}");
+    assert_eq!(narrow["scope"], "openid");
+    let r3 = narrow["refresh_token"].as_str().unwrap().to_owned();
+    let (_, wide) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r3),
+            ("scope", "openid idcard"),
+        ],
+    )
+    .await;
+    assert_eq!(wide["error"], "invalid_scope");
+    // A refused request does not spend the token.
+    let (_, still_live) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", &r3)]).await;
+    assert_eq!(still_live["active"], true);
+    // Reuse of r1 (already rotated) revokes every token of the family, including the newest.
+    let (_, reuse) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", r1.secret()),
+        ],
+    )
+    .await;
+    assert_eq!(reuse["error"], "invalid_grant");
+    let (status, after) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", &r3)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(after["active"], false, "the family is revoked");
+    // Another client cannot spend or revoke hall's refresh tokens.
+    let fresh = tokens_with_refresh(&s, &browser).await;
+    let token = fresh["refresh_token"].as_str().unwrap();
+    let (_, foreign) = post_form(
+        &s,
+        "/token",
+        ("other", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await;
+    assert_eq!(foreign["error"], "invalid_grant");
+    let (_, still) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", token)]).await;
+    assert_eq!(still["active"], true);
+    assert_eq!(still["token_type"], "refresh_token");
+}
+
+#[tokio::test]
+async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_and_resources() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let spec = ClientSpec {
+        id: YClientId::parse("dept").unwrap(),
+        name: "部门系统".into(),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: ["records.read", "records.write"]
+            .map(|s| YScope::parse(s).unwrap())
+            .to_vec(),
+        first_party: false,
+        settings: yihao::domain::client::ClientSettings {
+            resources: vec!["https://records.example.gov.cn/".into()],
+            ..Default::default()
+        },
+    };
+    let secrets = Some(ClientSecrets {
+        current: hash_secret(SECRET),
+        previous: None,
+    });
+    app.store
+        .insert_client(&Client::register(spec, secrets, 0).unwrap())
+        .await
+        .unwrap();
+    let http = rp_http();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let dept = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("dept".into()),
+        Some(ClientSecret::new(SECRET.into())),
+    );
+    let tokens = dept
+        .exchange_client_credentials()
+        .unwrap()
+        .add_scope(Scope::new("records.read".into()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            access.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "dept");
+    assert_eq!(claims["client_id"], "dept");
+    assert_eq!(claims["scope"], "records.read");
+    let (_, r) = post_form(
+        &s,
+        "/token",
+        ("dept", SECRET),
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://records.example.gov.cn/"),
+        ],
+    )
+    .await;
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r["access_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "https://records.example.gov.cn/");
+    assert_eq!(
+        claims["scope"], "records.read records.write",
+        "all allowed scopes when none asked"
+    );
+    let (_, bad) = post_form(
+        &s,
+        "/token",
+        ("dept", SECRET),
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://other.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(bad["error"], "invalid_target");
+    let (_, bad) = post_form(
+        &s,
+        "/token",
+        ("dept", SECRET),
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!(bad["error"], "invalid_scope");
+    let (_, bad) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(bad["error"], "unauthorized_client");
+    // The resource server (here: the same client) introspects the token.
+    let (_, active) = post_form(&s, "/introspect", ("dept", SECRET), &[("token", &access)]).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], "dept");
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_of_both_token_kinds() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let tokens = tokens_with_refresh(&s, &browser).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, active) =
+        post_form(&s, "/introspect", ("hall", SECRET), &[("token", &access)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(active["active"], true);
+    for field in ["scope", "client_id", "sub", "exp", "iat", "iss", "jti"] {
+        assert!(active.get(field).is_some(), "{field} missing: {active}");
+    }
+    // Foreign: another client learns nothing about hall's token.
+    let (_, foreign) = post_form(&s, "/introspect", ("other", SECRET), &[("token", &access)]).await;
+    assert_eq!(foreign, serde_json::json!({"active": false}));
+    // Malformed and unknown.
+    for junk in ["junk", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
+        let (_, r) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", junk)]).await;
+        assert_eq!(r, serde_json::json!({"active": false}), "{junk}");
+    }
+    // Expired: a token this server signed an hour ago.
+    let ring = s._server.test_app.app.keys.ring();
+    let now = yihao::app::epoch_now();
+    let expired = ring
+        .signer(yihao::domain::jose::Alg::ES256, now)
+        .unwrap()
+        .sign_jwt("at+jwt", &serde_json::json!({"iss": s.base, "sub": "x", "client_id": "hall", "jti": "old", "iat": now - 3600, "exp": now - 1800}))
+        .unwrap();
+    let (_, r) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", &expired)]).await;
+    assert_eq!(r["active"], false);
+    // Without client authentication: 401.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/introspect", s.base))
+        .form(&[("token", &access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // Revocation (RFC 7009): the access token, on every node through the shared store.
+    let (status, _) = post_form(
+        &s,
+        "/revoke",
+        ("hall", SECRET),
+        &[("token", &access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, r) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", &access)]).await;
+    assert_eq!(r["active"], false);
+    let userinfo = reqwest::Client::new()
+        .get(format!("{}/userinfo", s.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
+    // The refresh token, with a wrong hint (honoured but not trusted): its family ends.
+    let (status, _) = post_form(
+        &s,
+        "/revoke",
+        ("hall", SECRET),
+        &[("token", &refresh), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, r) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(r["error"], "invalid_grant");
+    // Unknown tokens are answered 200 too.
+    let (status, _) = post_form(
+        &s,
+        "/revoke",
+        ("hall", SECRET),
+        &[("token", "never-issued")],
+    )
+    .await;
+    assert_eq!(status, 200);
 }

@@ -7,3 +7,5 @@ ALTER TABLE clients ADD COLUMN id_token_secs INTEGER;
 ALTER TABLE clients ADD COLUMN full_phone INTEGER NOT NULL DEFAULT 0;
 -- The access token's algorithm for this client (RS256, ES256, EdDSA); NULL: tokens.access_token_alg.
 ALTER TABLE clients ADD COLUMN access_token_signed_response_alg TEXT;
+-- Resource indicators (RFC 8707) the client may ask tokens for: a JSON array of URIs.
+ALTER TABLE clients ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';

@@ -260,6 +260,8 @@ pub struct ClientSettings {
     /// The client may receive the full mobile number with the `phone` scope (DOMAIN.md §4: masked
     /// unless an administrator allowed it for a stated purpose).
     pub full_phone: bool,
+    /// Resource indicators (RFC 8707) the client may ask tokens for; absolute URIs.
+    pub resources: Vec<String>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -360,6 +362,16 @@ impl Client {
         ] {
             if secs.is_some_and(|s| !(60..=86_400).contains(&s)) {
                 return Err(ClientError::new(field, "must be 60 to 86400 seconds"));
+            }
+        }
+        for r in &spec.settings.resources {
+            // RFC 8707 §2: "an absolute URI ... MUST NOT include a fragment component".
+            let ok = Url::parse(r).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base());
+            if !ok {
+                return Err(ClientError::new(
+                    "resources",
+                    format!("{r:?} is not an absolute URI without a fragment"),
+                ));
             }
         }
         let public = spec.auth_method == AuthMethod::None;

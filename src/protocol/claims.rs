@@ -17,7 +17,15 @@ use crate::domain::document::DocumentKind;
 use crate::domain::identifiers::ResidentId;
 
 /// Scopes the server knows, in discovery order.
-pub const SCOPES: [&str; 6] = ["openid", "profile", "phone", "email", "idcard", "org"];
+pub const SCOPES: [&str; 7] = [
+    "openid",
+    "profile",
+    "phone",
+    "email",
+    "idcard",
+    "org",
+    "offline_access",
+];
 
 /// Claims the server can release, in discovery order (with the ID token's own).
 pub const CLAIMS: [&str; 21] = [
@@ -115,6 +123,8 @@ pub fn describe(scope: &str, chinese: bool) -> Option<&'static str> {
         ("idcard", false) => "Your identity document number (sensitive personal information)",
         ("org", true) => "您代表办事的单位，以及您在其中的身份和授权",
         ("org", false) => "The organisation you act for, your role in it and your mandate",
+        ("offline_access", true) => "在您离开后继续保持访问（可随时撤销）",
+        ("offline_access", false) => "Keep access while you are away (you can withdraw it)",
         _ => return None,
     })
 }

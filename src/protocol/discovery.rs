@@ -12,6 +12,8 @@ pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 pub const JWKS: &str = "/jwks";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
 
 pub fn document(issuer: &str) -> Value {
     let base = issuer.trim_end_matches('/');
@@ -21,10 +23,14 @@ pub fn document(issuer: &str) -> Value {
         "token_endpoint": format!("{base}{TOKEN}"),
         "userinfo_endpoint": format!("{base}{USERINFO}"),
         "jwks_uri": format!("{base}{JWKS}"),
+        "introspection_endpoint": format!("{base}{INTROSPECT}"),
+        "revocation_endpoint": format!("{base}{REVOKE}"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::ALL,
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -11,6 +11,7 @@ pub mod claims;
 pub mod discovery;
 pub mod import;
 pub mod keys;
+pub mod lifecycle;
 pub mod session;
 pub mod token;
 
@@ -40,6 +41,7 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidToken,
     InsufficientScope,
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -66,6 +68,7 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -144,6 +144,29 @@ impl TokenIssuer<'_> {
         Alg::parse(configured).map_err(OAuthError::server)
     }
 
+    /// Signs access-token claims (RFC 9068 `typ: at+jwt`) with the client's algorithm or the default.
+    pub fn sign_access(
+        &self,
+        client: &Client,
+        claims: &Value,
+        now: i64,
+    ) -> Result<String, OAuthError> {
+        let alg = match client.settings().access_token_alg {
+            Some(alg) => alg,
+            None => Self::alg(&self.tokens.access_token_alg)?,
+        };
+        signer(self.ring, alg, now)?
+            .sign_jwt("at+jwt", claims)
+            .map_err(OAuthError::server)
+    }
+
+    pub fn refresh_policy(&self) -> super::lifecycle::RefreshPolicy {
+        super::lifecycle::RefreshPolicy {
+            idle_secs: self.tokens.refresh_idle_secs as i64,
+            absolute_secs: self.tokens.refresh_absolute_secs as i64,
+        }
+    }
+
     /// Signs the access token (RFC 9068 §2.2) and, for `openid` requests, the ID token (OIDC Core
     /// §2) for `grant`'s account and `client`.
     pub fn issue(
@@ -172,13 +195,7 @@ impl TokenIssuer<'_> {
         if let Some(org) = &grant.org {
             access["org"] = org.clone();
         }
-        let access_alg = match client.settings().access_token_alg {
-            Some(alg) => alg,
-            None => Self::alg(&self.tokens.access_token_alg)?,
-        };
-        let access_token = signer(self.ring, access_alg, now)?
-            .sign_jwt("at+jwt", &access)
-            .map_err(OAuthError::server)?;
+        let access_token = self.sign_access(client, &access, now)?;
         let mut body = json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -328,6 +345,18 @@ pub async fn exchange_code(
         .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
         .collect();
     let issued = issuer.issue(&grant, client, id_claims, now)?;
+    let mut body = issued.body;
+    if super::lifecycle::wants_refresh(client, &grant) {
+        let refresh = super::lifecycle::issue_refresh(
+            ids.store.as_ref(),
+            &grant,
+            None,
+            issuer.refresh_policy(),
+            now,
+        )
+        .await?;
+        body["refresh_token"] = Value::from(refresh);
+    }
     session::remember_redeemed(
         ephemeral,
         code,
@@ -336,5 +365,5 @@ pub async fn exchange_code(
     )
     .await
     .map_err(OAuthError::server)?;
-    Ok(issued.body)
+    Ok(body)
 }

@@ -48,7 +48,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// `tests/store_contract.rs`.
 #[async_trait]
 pub trait Store:
-    ClientStore + AccountStore + OrgStore + KeyStore + ConsentStore + Send + Sync + 'static
+    ClientStore
+    + AccountStore
+    + OrgStore
+    + KeyStore
+    + ConsentStore
+    + RefreshStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `"sqlite"` or `"postgres"`: for logs, metrics and `/readyz`.
     fn backend(&self) -> &'static str;
@@ -231,6 +239,45 @@ pub trait KeyStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stops a key signing at `at` (kept when already earlier); `false` when there is no such key.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
+}
+
+/// A `refresh_tokens` row. `grant_json` is the grant the family stands for (scopes, session data),
+/// opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshRecord {
+    pub token_hash: Vec<u8>,
+    pub family_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub grant_json: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub family_expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What happened when a refresh token was presented for rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was live and is now used: the caller issues its successor.
+    Rotated(RefreshRecord),
+    /// It had been used before: its family is now revoked (RFC 9700 §4.14.2).
+    Reused(RefreshRecord),
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
+/// Refresh-token families.
+#[async_trait]
+pub trait RefreshStore: Send + Sync {
+    async fn insert_refresh(&self, record: &RefreshRecord) -> StoreResult<()>;
+    /// Marks a live token used (atomically: of two concurrent uses one rotates, the other is a
+    /// reuse), or revokes its family when it was used already.
+    async fn rotate_refresh(&self, token_hash: &[u8], now: i64) -> StoreResult<Rotation>;
+    async fn refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
+    /// Revokes every token of a family; the number revoked.
+    async fn revoke_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
 }
 
 /// Consent decisions, per account and client.

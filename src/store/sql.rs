@@ -19,14 +19,14 @@ use crate::domain::organisation::{
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
-     id_token_secs, full_phone, access_token_signed_response_alg) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+     id_token_secs, full_phone, access_token_signed_response_alg, resources) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
      previous_secret_expires_at = $11, created_at = $12, updated_at = $13, \
      id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
-     access_token_signed_response_alg = $18 WHERE id = $1";
+     access_token_signed_response_alg = $18, resources = $19 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -52,6 +52,7 @@ pub(crate) struct ClientRow {
     pub id_token_secs: Option<i64>,
     pub full_phone: bool,
     pub access_token_signed_response_alg: Option<String>,
+    pub resources: String,
 }
 
 impl ClientRow {
@@ -85,6 +86,8 @@ impl ClientRow {
                 .settings()
                 .access_token_alg
                 .map(|a| a.as_str().to_owned()),
+            resources: serde_json::to_string(&c.settings().resources)
+                .unwrap_or_else(|_| "[]".into()),
         }
     }
 
@@ -148,6 +151,8 @@ impl ClientRow {
                     .map(Alg::parse)
                     .transpose()
                     .map_err(|e| corrupt(&e))?,
+                resources: serde_json::from_str(&self.resources)
+                    .map_err(|e| corrupt(&e.to_string()))?,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
@@ -305,6 +310,81 @@ macro_rules! sql_store {
 
         $crate::store::sql_accounts::sql_account_store!($adapter);
         $crate::store::sql_orgs::sql_org_store!($adapter);
+
+        #[async_trait::async_trait]
+        impl $crate::store::RefreshStore for $adapter {
+            async fn insert_refresh(&self, r: &$crate::store::RefreshRecord) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, account_id, grant_json, issued_at, \
+                     expires_at, family_expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&r.token_hash)
+                .bind(&r.family_id)
+                .bind(&r.client_id)
+                .bind(&r.account_id)
+                .bind(&r.grant_json)
+                .bind(r.issued_at)
+                .bind(r.expires_at)
+                .bind(r.family_expires_at)
+                .bind(r.used_at)
+                .bind(r.revoked_at)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))?;
+                Ok(())
+            }
+
+            async fn rotate_refresh(&self, token_hash: &[u8], now: i64) -> $crate::store::StoreResult<$crate::store::Rotation> {
+                let err = |e| $crate::store::sql::db_error(|| "refresh token".into(), e);
+                let rotated: Option<$crate::store::RefreshRecord> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+                     AND revoked_at IS NULL AND expires_at > $2 AND family_expires_at > $2 RETURNING *",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(err)?;
+                if let Some(r) = rotated {
+                    return Ok($crate::store::Rotation::Rotated(r));
+                }
+                let existing: Option<$crate::store::RefreshRecord> = sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.writer)
+                    .await
+                    .map_err(err)?;
+                match existing {
+                    Some(r) if r.used_at.is_some() => {
+                        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                            .bind(&r.family_id)
+                            .bind(now)
+                            .execute(&self.writer)
+                            .await
+                            .map_err(err)?;
+                        Ok($crate::store::Rotation::Reused(r))
+                    }
+                    _ => Ok($crate::store::Rotation::Invalid),
+                }
+            }
+
+            async fn refresh(&self, token_hash: &[u8]) -> $crate::store::StoreResult<Option<$crate::store::RefreshRecord>> {
+                sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))
+            }
+
+            async fn revoke_family(&self, family_id: &str, now: i64) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                    .bind(family_id)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))?;
+                Ok(done.rows_affected())
+            }
+        }
 
         #[async_trait::async_trait]
         impl $crate::store::ConsentStore for $adapter {
@@ -477,6 +557,7 @@ macro_rules! sql_store {
                 .bind(r.id_token_secs)
                 .bind(r.full_phone)
                 .bind(r.access_token_signed_response_alg)
+                .bind(r.resources)
         }
     };
 }

@@ -50,6 +50,8 @@ pub fn routes() -> Router<AppState> {
         .route("/consent", post(oidc::consent))
         .route("/select-org", post(oidc::select_org))
         .route(discovery::TOKEN, post(oidc::token))
+        .route(discovery::INTROSPECT, post(oidc::introspect))
+        .route(discovery::REVOKE, post(oidc::revoke))
         .route(
             discovery::USERINFO,
             get(oidc::userinfo).post(oidc::userinfo),

@@ -27,6 +27,7 @@ use crate::protocol::authorize::{
     self, AuthorizeError, AuthorizePolicy, AuthorizeRequest, ResponseMode,
 };
 use crate::protocol::claims::{describe, org_claim, user_claims};
+use crate::protocol::lifecycle;
 use crate::protocol::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
 use crate::protocol::token::{self, Presented, TokenIssuer};
 use crate::protocol::{ErrorCode, OAuthError};
@@ -856,14 +857,8 @@ pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
 
 async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let params = pairs(body);
-    let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "a parameter is repeated",
-        ));
-    }
+    let now = epoch_now();
+    let client = authenticated(app, headers, &params, now).await?;
     let get = |name: &str| {
         params
             .iter()
@@ -871,13 +866,6 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    let presented = Presented {
-        basic: basic_credentials(headers)?,
-        form_client_id: get("client_id"),
-        form_client_secret: get("client_secret"),
-    };
-    let now = epoch_now();
-    let client = token::authenticate_client(app.store.as_ref(), &presented, now).await?;
     match get("grant_type").as_deref() {
         Some("authorization_code") => {
             let ring = app.keys.ring();
@@ -897,6 +885,36 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
             )
             .await
         }
+        Some("refresh_token") => {
+            let ring = app.keys.ring();
+            let issuer = TokenIssuer {
+                issuer: &app.config.server.issuer,
+                ring: &ring,
+                subjects: &app.subjects,
+                tokens: &app.config.tokens,
+            };
+            let policy = issuer.refresh_policy();
+            lifecycle::refresh_grant(
+                &issuer,
+                &app.identities,
+                app.store.as_ref(),
+                &client,
+                &params,
+                policy,
+                now,
+            )
+            .await
+        }
+        Some("client_credentials") => {
+            let ring = app.keys.ring();
+            let issuer = TokenIssuer {
+                issuer: &app.config.server.issuer,
+                ring: &ring,
+                subjects: &app.subjects,
+                tokens: &app.config.tokens,
+            };
+            lifecycle::client_credentials(&issuer, &client, &params, now)
+        }
         None => Err(OAuthError::new(
             ErrorCode::InvalidRequest,
             "grant_type is missing",
@@ -905,6 +923,98 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
             ErrorCode::UnsupportedGrantType,
             "this grant type is not supported",
         )),
+    }
+}
+
+/// Authenticates the client of a token-endpoint-like request (token, introspection, revocation).
+async fn authenticated(
+    app: &App,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<Client, OAuthError> {
+    let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1] && w[0] != "resource") {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "a parameter is repeated",
+        ));
+    }
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let presented = Presented {
+        basic: basic_credentials(headers)?,
+        form_client_id: get("client_id"),
+        form_client_secret: get("client_secret"),
+    };
+    token::authenticate_client(app.store.as_ref(), &presented, now).await
+}
+
+/// `POST /introspect` (RFC 7662 §2).
+pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = pairs(&body);
+    let now = epoch_now();
+    let result = async {
+        let client = authenticated(&app, &headers, &params, now).await?;
+        let token = lifecycle::token_param(&params)?;
+        let ring = app.keys.ring();
+        let issuer = TokenIssuer {
+            issuer: &app.config.server.issuer,
+            ring: &ring,
+            subjects: &app.subjects,
+            tokens: &app.config.tokens,
+        };
+        lifecycle::introspect(
+            &issuer,
+            app.store.as_ref(),
+            app.ephemeral.as_ref(),
+            &client,
+            token,
+            now,
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(body) => no_store_json(StatusCode::OK, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /revoke` (RFC 7009 §2).
+pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = pairs(&body);
+    let now = epoch_now();
+    let result = async {
+        let client = authenticated(&app, &headers, &params, now).await?;
+        let token = lifecycle::token_param(&params)?;
+        let ring = app.keys.ring();
+        let issuer = TokenIssuer {
+            issuer: &app.config.server.issuer,
+            ring: &ring,
+            subjects: &app.subjects,
+            tokens: &app.config.tokens,
+        };
+        lifecycle::revoke(
+            &issuer,
+            app.store.as_ref(),
+            app.ephemeral.as_ref(),
+            &client,
+            token,
+            now,
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(()) => no_store_json(StatusCode::OK, json!({})),
+        Err(e) => e.into_response(),
     }
 }
 
