@@ -45,7 +45,9 @@ fn client_spec(id: &str, redirect: &str, auth: AuthMethod, first_party: bool) ->
         name: format!("服务 {id}"),
         auth_method: auth,
         redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
-        post_logout_redirect_uris: vec![],
+        post_logout_redirect_uris: vec![
+            RedirectUri::parse_post_logout("http://127.0.0.1:9/bye").unwrap(),
+        ],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: [
             "openid",
@@ -309,6 +311,7 @@ async fn discovery_lists_exactly_what_is_served() {
         format!("{}/introspect", s.base)
     );
     assert_eq!(d["revocation_endpoint"], format!("{}/revoke", s.base));
+    assert_eq!(d["end_session_endpoint"], format!("{}/logout", s.base));
     assert_eq!(
         list("introspection_endpoint_auth_methods_supported"),
         ["client_secret_basic", "client_secret_post"]
@@ -1998,4 +2001,180 @@ async fn introspection_and_revocation_of_both_token_kinds() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_and_returns_with_state() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let (hall, http) = relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
+    let (url, _, nonce) = hall
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let code = browser.authorize(&s.base, url.as_str()).await["code"].clone();
+    let tokens = hall
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    id_token.claims(&hall.id_token_verifier(), &nonce).unwrap();
+    let logout = |extra: &[(&str, &str)]| {
+        let mut u = url::Url::parse(&format!("{}/logout", s.base)).unwrap();
+        u.query_pairs_mut().extend_pairs(extra);
+        u.to_string()
+    };
+    // A post_logout_redirect_uri the client did not register: shown, not redirected.
+    let bad = browser
+        .get(&logout(&[
+            ("id_token_hint", &id_token.to_string()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/evil"),
+        ]))
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.headers().get("location").is_none());
+    // The hint names this session: logged out at once, back to the client with state.
+    let done = browser
+        .get(&logout(&[
+            ("id_token_hint", &id_token.to_string()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+            ("state", "s-out"),
+        ]))
+        .await;
+    assert!(done.status().is_redirection(), "{}", done.status());
+    assert_eq!(
+        done.headers()["location"],
+        "http://127.0.0.1:9/bye?state=s-out"
+    );
+    let after = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(
+        redirect_params(&after)["error"],
+        "login_required",
+        "the SSO session is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_logout_that_cannot_be_tied_to_the_session_asks_first() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await;
+    let page = browser
+        .get(&format!(
+            "{}/logout?client_id=hall&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fbye",
+            s.base
+        ))
+        .await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9"),
+        "{csp}"
+    );
+    let page = page.text().await.unwrap();
+    assert!(page.contains("action=\"/logout/confirm\""), "{page}");
+    // Staying keeps the session.
+    let stay = browser
+        .post(
+            &format!("{}/logout/confirm", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("decision", "stay"),
+            ],
+        )
+        .await;
+    assert_eq!(stay.status(), 200);
+    let still = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "none")],
+        ))
+        .await;
+    assert!(redirect_params(&still).contains_key("code"));
+    // A forged confirmation (another browser) is refused.
+    let page = browser
+        .get(&format!("{}/logout", s.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let forged = Browser::new()
+        .post(
+            &format!("{}/logout/confirm", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("decision", "logout"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    // Confirming ends it.
+    let page = browser.get(&format!("{}/logout?client_id=hall&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fbye&state=x", s.base)).await.text().await.unwrap();
+    let out = browser
+        .post(
+            &format!("{}/logout/confirm", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("decision", "logout"),
+            ],
+        )
+        .await;
+    assert_eq!(out.headers()["location"], "http://127.0.0.1:9/bye?state=x");
+    let gone = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "none")],
+        ))
+        .await;
+    assert_eq!(redirect_params(&gone)["error"], "login_required");
+    // An expired hint is still a valid hint (RP-Initiated Logout §2); a forged one is refused.
+    let ring = s._server.test_app.app.keys.ring();
+    let now = yihao::app::epoch_now();
+    let expired = ring
+        .signer(yihao::domain::jose::Alg::RS256, now)
+        .unwrap()
+        .sign_jwt("JWT", &serde_json::json!({"iss": s.base, "sub": "x", "aud": "hall", "iat": now - 7200, "exp": now - 3600, "sid": "nope"}))
+        .unwrap();
+    let ok = browser
+        .get(&format!("{}/logout?id_token_hint={expired}", s.base))
+        .await;
+    assert_eq!(
+        ok.status(),
+        200,
+        "no session left: a plain 'logged out' page"
+    );
+    let forged = browser
+        .get(&format!(
+            "{}/logout?id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+            s.base
+        ))
+        .await;
+    assert_eq!(forged.status(), 400);
 }

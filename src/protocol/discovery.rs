@@ -14,6 +14,7 @@ pub const USERINFO: &str = "/userinfo";
 pub const JWKS: &str = "/jwks";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
+pub const END_SESSION: &str = "/logout";
 
 pub fn document(issuer: &str) -> Value {
     let base = issuer.trim_end_matches('/');
@@ -25,6 +26,7 @@ pub fn document(issuer: &str) -> Value {
         "jwks_uri": format!("{base}{JWKS}"),
         "introspection_endpoint": format!("{base}{INTROSPECT}"),
         "revocation_endpoint": format!("{base}{REVOKE}"),
+        "end_session_endpoint": format!("{base}{END_SESSION}"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": SCOPES,

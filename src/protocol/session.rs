@@ -154,6 +154,52 @@ pub async fn end_interaction(ephemeral: &dyn Ephemeral, id: &str) -> Result<(), 
     ephemeral.delete(&interaction_key(id)).await.map(|_| ())
 }
 
+/// A logout that waits for the person's confirmation (RP-Initiated Logout 1.0 §2: the request
+/// could not be tied to the session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogout {
+    /// Where to send the browser afterwards (already checked against the client's registration).
+    pub redirect: Option<String>,
+    pub state: Option<String>,
+    pub csrf: String,
+    /// Hash of the browser cookie of the browser that asked.
+    pub browser: String,
+    pub ui_locales: Vec<String>,
+}
+
+fn logout_key(id: &str) -> String {
+    format!("logout:{id}")
+}
+
+pub async fn save_logout(
+    ephemeral: &dyn Ephemeral,
+    id: &str,
+    pending: &PendingLogout,
+) -> Result<(), StoreError> {
+    let value = serde_json::to_vec(pending).map_err(|e| StoreError::Backend(e.to_string()))?;
+    ephemeral
+        .put(
+            &logout_key(id),
+            &value,
+            Duration::from_secs(INTERACTION_SECS),
+        )
+        .await
+}
+
+/// Takes a pending logout (one use).
+pub async fn take_logout(
+    ephemeral: &dyn Ephemeral,
+    id: &str,
+) -> Result<Option<PendingLogout>, StoreError> {
+    if id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(ephemeral
+        .take(&logout_key(id))
+        .await?
+        .and_then(|raw| serde_json::from_slice(&raw).ok()))
+}
+
 /// What an authorization code stands for (RFC 6749 §4.1.2: bound to the client and redirect URI).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeGrant {

@@ -17,6 +17,7 @@ use crate::app::App;
 
 pub mod error;
 pub mod health;
+pub mod logout;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
@@ -51,6 +52,11 @@ pub fn routes() -> Router<AppState> {
         .route("/select-org", post(oidc::select_org))
         .route(discovery::TOKEN, post(oidc::token))
         .route(discovery::INTROSPECT, post(oidc::introspect))
+        .route(
+            discovery::END_SESSION,
+            get(logout::end_session).post(logout::end_session),
+        )
+        .route("/logout/confirm", post(logout::confirm))
         .route(discovery::REVOKE, post(oidc::revoke))
         .route(
             discovery::USERINFO,

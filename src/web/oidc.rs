@@ -35,7 +35,7 @@ use crate::protocol::{ErrorCode, OAuthError};
 /// The highest level a password login establishes (DOMAIN.md §2).
 const PASSWORD_CEILING: u8 = 2;
 
-fn policy(app: &App) -> SessionPolicy {
+pub(super) fn policy(app: &App) -> SessionPolicy {
     SessionPolicy {
         idle_secs: app.config.session.idle_secs,
         absolute_secs: app.config.session.absolute_secs,
@@ -56,7 +56,7 @@ fn cookie_name(app: &App, base: &str) -> String {
     }
 }
 
-fn set_cookie(app: &App, base: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+pub(super) fn set_cookie(app: &App, base: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let mut c = format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Lax",
         cookie_name(app, base)
@@ -70,7 +70,7 @@ fn set_cookie(app: &App, base: &str, value: &str, max_age: Option<u64>) -> Heade
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn cookie(app: &App, headers: &HeaderMap, base: &str) -> Option<String> {
+pub(super) fn cookie(app: &App, headers: &HeaderMap, base: &str) -> Option<String> {
     let name = cookie_name(app, base);
     headers
         .get_all(header::COOKIE)
@@ -82,11 +82,11 @@ fn cookie(app: &App, headers: &HeaderMap, base: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn pairs(raw: &[u8]) -> Vec<(String, String)> {
+pub(super) fn pairs(raw: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw).into_owned().collect()
 }
 
-fn server_error(t: &Texts, cause: impl std::fmt::Display) -> Response {
+pub(super) fn server_error(t: &Texts, cause: impl std::fmt::Display) -> Response {
     tracing::error!(cause = %cause, "request failed");
     error_page(
         t,
@@ -99,7 +99,7 @@ fn server_error(t: &Texts, cause: impl std::fmt::Display) -> Response {
     )
 }
 
-async fn find_client(
+pub(super) async fn find_client(
     app: &App,
     id: Option<&str>,
 ) -> Result<Option<Client>, crate::store::StoreError> {
@@ -330,7 +330,7 @@ async fn start_interaction(
 
 /// The CSP of a login or consent page: its form posts to this server, whose answer redirects to the
 /// client; browsers apply `form-action` to that redirect too, so the client's origin must be allowed.
-fn allow_form_target(response: &mut Response, redirect_uri: &str) {
+pub(super) fn allow_form_target(response: &mut Response, redirect_uri: &str) {
     let target = match url::Url::parse(redirect_uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
         Ok(u) => format!("{}:", u.scheme()),
@@ -1047,7 +1047,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     )))
 }
 
-fn no_store_json(status: StatusCode, body: Value) -> Response {
+pub(super) fn no_store_json(status: StatusCode, body: Value) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let h = response.headers_mut();
     // RFC 6749 §5.1.

@@ -30,6 +30,11 @@ pub struct Texts {
     pub expired: &'static str,
     pub continue_title: &'static str,
     pub continue_button: &'static str,
+    pub logout_title: &'static str,
+    pub logout_question: &'static str,
+    pub logout_button: &'static str,
+    pub stay_button: &'static str,
+    pub logged_out: &'static str,
     pub org_title: &'static str,
     pub org_intro: &'static str,
     pub org_none: &'static str,
@@ -59,6 +64,11 @@ pub const ZH: Texts = Texts {
     expired: "登录页面已过期。",
     continue_title: "正在返回",
     continue_button: "继续",
+    logout_title: "退出登录",
+    logout_question: "是否退出统一身份认证？退出后，各服务都需要重新登录。",
+    logout_button: "退出",
+    stay_button: "保持登录",
+    logged_out: "您已退出登录。",
     org_title: "选择办事身份",
     org_intro: "请选择您这次代表哪个单位办事：",
     org_none: "以个人身份办事",
@@ -88,6 +98,11 @@ pub const EN: Texts = Texts {
     expired: "This login page has expired.",
     continue_title: "Returning",
     continue_button: "Continue",
+    logout_title: "Log out",
+    logout_question: "Log out of unified identity authentication? Every service will ask you to log in again.",
+    logout_button: "Log out",
+    stay_button: "Stay logged in",
+    logged_out: "You are logged out.",
     org_title: "Act for an organisation",
     org_intro: "asks whom you act for this time:",
     org_none: "Act for myself",
@@ -148,6 +163,22 @@ pub struct OrgPage<'a> {
     pub interaction: &'a str,
     pub csrf: &'a str,
     pub choices: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub t: &'a Texts,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub t: &'a Texts,
+    pub title: &'a str,
+    pub message: &'a str,
 }
 
 #[derive(Template)]
