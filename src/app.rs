@@ -35,6 +35,75 @@ pub struct App {
     pub subjects: SubjectCodec,
     /// The discovery document, rendered once.
     pub discovery: String,
+    /// Clients' public keys fetched from their jwks_uri.
+    pub client_keys: HttpClientKeys,
+}
+
+/// Fetches clients' JWK Sets over HTTP with a time limit and caches them for five minutes.
+pub struct HttpClientKeys {
+    http: reqwest::Client,
+    cache:
+        std::sync::Mutex<std::collections::HashMap<String, (Instant, jsonwebtoken::jwk::JwkSet)>>,
+}
+
+impl HttpClientKeys {
+    const TTL: Duration = Duration::from_secs(300);
+
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            cache: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl Default for HttpClientKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::protocol::token::ClientKeys for HttpClientKeys {
+    async fn fetch(&self, uri: &str, fresh: bool) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+        if !fresh {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, set)) = cache.get(uri).filter(|(at, _)| at.elapsed() < Self::TTL) {
+                return Ok(set.clone());
+            }
+        }
+        let response = self
+            .http
+            .get(uri)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{} answered {}", uri, response.status()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if body.len() > 256 * 1024 {
+            return Err("the JWK Set is larger than 256 KiB".into());
+        }
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_slice(&body).map_err(|e| format!("not a JWK Set: {e}"))?;
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uri.to_owned(), (Instant::now(), set.clone()));
+        Ok(set)
+    }
 }
 
 /// Opens the durable store named by `database.url`.
@@ -158,6 +227,7 @@ impl App {
             keys,
             subjects,
             discovery,
+            client_keys: HttpClientKeys::new(),
         }))
     }
 }

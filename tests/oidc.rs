@@ -314,11 +314,20 @@ async fn discovery_lists_exactly_what_is_served() {
     assert_eq!(d["end_session_endpoint"], format!("{}/logout", s.base));
     assert_eq!(
         list("introspection_endpoint_auth_methods_supported"),
-        ["client_secret_basic", "client_secret_post"]
+        [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ]
     );
     assert_eq!(
         list("revocation_endpoint_auth_methods_supported"),
-        ["client_secret_basic", "client_secret_post", "none"]
+        [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ]
     );
     assert_eq!(list("subject_types_supported"), ["pairwise"]);
     assert_eq!(
@@ -327,7 +336,18 @@ async fn discovery_lists_exactly_what_is_served() {
     );
     assert_eq!(
         list("token_endpoint_auth_methods_supported"),
-        ["client_secret_basic", "client_secret_post", "none"]
+        [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ]
+    );
+    assert_eq!(
+        list("token_endpoint_auth_signing_alg_values_supported"),
+        [
+            "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"
+        ]
     );
     assert_eq!(list("code_challenge_methods_supported"), ["S256"]);
     assert_eq!(
@@ -1430,6 +1450,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         full_phone: true,
         access_token_alg: Some(yihao::domain::jose::Alg::RS256),
         resources: vec![],
+        ..Default::default()
     };
     let secrets = Some(ClientSecrets {
         current: hash_secret(SECRET),
@@ -2177,4 +2198,163 @@ async fn a_logout_that_cannot_be_tied_to_the_session_asks_first() {
         ))
         .await;
     assert_eq!(forged.status(), 400);
+}
+
+/// A department system's key pair, its public JWK, and assertions signed with it.
+struct MachineKey {
+    encoding: jsonwebtoken::EncodingKey,
+    jwk: Value,
+}
+
+impl MachineKey {
+    fn new(kid: &str) -> Self {
+        let der =
+            yihao::crypto::signing::SigningKey::generate(yihao::domain::jose::Alg::ES256).unwrap();
+        let key = yihao::crypto::signing::SigningKey::from_pkcs8(
+            kid,
+            yihao::domain::jose::Alg::ES256,
+            &der,
+            0,
+            0,
+            None,
+        )
+        .unwrap();
+        Self {
+            encoding: jsonwebtoken::EncodingKey::from_ec_der(&der),
+            jwk: key.jwk().clone(),
+        }
+    }
+
+    fn assertion(&self, client: &str, aud: &str, jti: &str, exp_in: i64) -> String {
+        let now = yihao::app::epoch_now();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = self.jwk["kid"].as_str().map(str::to_owned);
+        let claims = serde_json::json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in});
+        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_once_per_assertion_from_inline_keys_or_a_jwks_uri() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let inline = MachineKey::new("dept-key-1");
+    let published = MachineKey::new("dept-key-2");
+    // The second department publishes its keys itself.
+    let jwks_doc = serde_json::json!({"keys": [published.jwk.clone()]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let doc = jwks_doc.clone();
+        axum::serve(
+            listener,
+            axum::Router::new().route(
+                "/jwks.json",
+                axum::routing::get(move || async move { axum::Json(doc) }),
+            ),
+        )
+        .await
+        .unwrap();
+    });
+    for (id, settings) in [
+        (
+            "dept-a",
+            yihao::domain::client::ClientSettings {
+                jwks: Some(serde_json::json!({"keys": [inline.jwk.clone()]}).to_string()),
+                ..Default::default()
+            },
+        ),
+        (
+            "dept-b",
+            yihao::domain::client::ClientSettings {
+                jwks_uri: Some(jwks_uri.clone()),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let spec = ClientSpec {
+            id: YClientId::parse(id).unwrap(),
+            name: id.into(),
+            auth_method: AuthMethod::PrivateKeyJwt,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec![YScope::parse("records.read").unwrap()],
+            first_party: false,
+            settings,
+        };
+        app.store
+            .insert_client(&Client::register(spec, None, 0).unwrap())
+            .await
+            .unwrap();
+    }
+    let token_url = format!("{}/token", s.base);
+    let http = reqwest::Client::new();
+    let post = |assertion: String| {
+        http.post(&token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    let ok = post(inline.assertion("dept-a", &token_url, "a-1", 60))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "{}", ok.text().await.unwrap());
+    let replay = post(inline.assertion("dept-a", &token_url, "a-1", 60))
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401, "a replayed assertion is refused");
+    assert_eq!(
+        post(inline.assertion("dept-a", &s.base, "a-2", 60))
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "the issuer is an accepted audience"
+    );
+    for (why, assertion) in [
+        (
+            "foreign audience",
+            inline.assertion("dept-a", "https://elsewhere.example/token", "a-3", 60),
+        ),
+        (
+            "too long a lifetime",
+            inline.assertion("dept-a", &token_url, "a-4", 3600),
+        ),
+        (
+            "expired",
+            inline.assertion("dept-a", &token_url, "a-5", -120),
+        ),
+        (
+            "another client's key",
+            published.assertion("dept-a", &token_url, "a-6", 60),
+        ),
+        (
+            "claims another client",
+            inline.assertion("dept-b", &token_url, "a-7", 60),
+        ),
+    ] {
+        let r = post(assertion).await.unwrap();
+        assert_eq!(r.status(), 401, "{why}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{why}"
+        );
+    }
+    let fetched = post(published.assertion("dept-b", &token_url, "b-1", 60))
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched.status(),
+        200,
+        "keys from jwks_uri: {}",
+        fetched.text().await.unwrap()
+    );
 }

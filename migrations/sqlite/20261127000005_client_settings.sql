@@ -9,3 +9,6 @@ ALTER TABLE clients ADD COLUMN full_phone INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN access_token_signed_response_alg TEXT;
 -- Resource indicators (RFC 8707) the client may ask tokens for: a JSON array of URIs.
 ALTER TABLE clients ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';
+-- private_key_jwt (RFC 7523): the client's public keys, inline (a JWK Set document) or by URL.
+ALTER TABLE clients ADD COLUMN jwks TEXT;
+ALTER TABLE clients ADD COLUMN jwks_uri TEXT;

@@ -228,6 +228,23 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(full) = flags.full_phone {
         settings.full_phone = full;
     }
+    if let Some(jwks) = &flags.jwks {
+        let text = match jwks.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+            }
+            None => jwks.clone(),
+        };
+        settings.jwks = Some(text);
+        settings.jwks_uri = None;
+    }
+    if let Some(uri) = &flags.jwks_uri {
+        settings.jwks_uri = Some(uri.clone());
+        settings.jwks = None;
+    }
+    if !flags.resources.is_empty() {
+        settings.resources = flags.resources.clone();
+    }
     Ok(())
 }
 
@@ -251,6 +268,9 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "access_token_lifetime": client.settings().access_token_secs,
         "id_token_lifetime": client.settings().id_token_secs,
         "full_phone": client.settings().full_phone,
+        "jwks_uri": client.settings().jwks_uri,
+        "jwks": client.settings().jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
+        "resources": client.settings().resources,
     });
     if let Some(secret) = secret {
         out["client_secret"] = Value::from(secret);

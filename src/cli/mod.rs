@@ -143,6 +143,15 @@ pub struct TokenSettings {
     /// true: the client receives the full mobile number with the phone scope (masked otherwise).
     #[arg(long, value_name = "BOOL")]
     pub full_phone: Option<bool>,
+    /// private_key_jwt: the client's public keys as a JWK Set (JSON, or @FILE).
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub jwks: Option<String>,
+    /// private_key_jwt: where the client publishes its JWK Set.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// A resource (RFC 8707) the client may ask machine tokens for (repeat for several).
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
 }
 
 #[derive(Debug, Args)]

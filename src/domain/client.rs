@@ -262,6 +262,10 @@ pub struct ClientSettings {
     pub full_phone: bool,
     /// Resource indicators (RFC 8707) the client may ask tokens for; absolute URIs.
     pub resources: Vec<String>,
+    /// `jwks` (RFC 7591 §2): the client's public keys for private_key_jwt, a JWK Set document.
+    pub jwks: Option<String>,
+    /// `jwks_uri` (RFC 7591 §2): where to fetch them instead.
+    pub jwks_uri: Option<String>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -374,6 +378,7 @@ impl Client {
                 ));
             }
         }
+        check_keys(&spec)?;
         let public = spec.auth_method == AuthMethod::None;
         if public && has(GrantType::ClientCredentials) {
             return Err(ClientError::new(
@@ -471,6 +476,63 @@ impl Client {
             settings: s.settings.clone(),
         }
     }
+}
+
+/// RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present"; private_key_jwt needs
+/// one; a JWK Set holds public keys only.
+fn check_keys(spec: &ClientSpec) -> Result<(), ClientError> {
+    let s = &spec.settings;
+    match (&s.jwks, &s.jwks_uri) {
+        (Some(_), Some(_)) => {
+            return Err(ClientError::new("jwks", "give jwks or jwks_uri, not both"));
+        }
+        (None, None) if spec.auth_method == AuthMethod::PrivateKeyJwt => {
+            return Err(ClientError::new(
+                "jwks",
+                "private_key_jwt needs the client's public keys (jwks or jwks_uri)",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(raw) = &s.jwks {
+        let doc: serde_json::Value =
+            serde_json::from_str(raw).map_err(|_| ClientError::new("jwks", "is not JSON"))?;
+        let keys = doc["keys"].as_array().filter(|k| !k.is_empty());
+        let Some(keys) = keys else {
+            return Err(ClientError::new(
+                "jwks",
+                "must hold a non-empty \"keys\" array",
+            ));
+        };
+        for key in keys {
+            if key["kty"].as_str().is_none() {
+                return Err(ClientError::new("jwks", "every key needs kty"));
+            }
+            if ["d", "p", "q", "k"]
+                .iter()
+                .any(|private| key.get(*private).is_some())
+            {
+                return Err(ClientError::new(
+                    "jwks",
+                    "holds private key material; register public keys only",
+                ));
+            }
+        }
+    }
+    if let Some(uri) = &s.jwks_uri {
+        let ok = Url::parse(uri).is_ok_and(|u| {
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback()))
+        });
+        if !ok {
+            return Err(ClientError::new(
+                "jwks_uri",
+                "must be an https URL (or http on loopback)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn no_duplicates<T: PartialEq>(field: &'static str, items: &[T]) -> Result<(), ClientError> {

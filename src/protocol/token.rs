@@ -28,6 +28,157 @@ pub struct Presented {
     pub basic: Option<(String, String)>,
     pub form_client_id: Option<String>,
     pub form_client_secret: Option<String>,
+    /// RFC 7523 §2.2: `client_assertion_type` and `client_assertion`.
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
+}
+
+/// Where clients' public keys come from when they registered a `jwks_uri`: fetched with a time
+/// limit and cached; `fresh` skips the cache (an assertion named a key id not seen before).
+#[async_trait::async_trait]
+pub trait ClientKeys: Send + Sync {
+    async fn fetch(&self, uri: &str, fresh: bool) -> Result<jsonwebtoken::jwk::JwkSet, String>;
+}
+
+/// What JWT client authentication checks the assertion against.
+pub struct AssertionContext<'a> {
+    pub keys: &'a dyn ClientKeys,
+    pub ephemeral: &'a dyn Ephemeral,
+    /// Acceptable `aud` values: the issuer and the endpoint URLs (RFC 7523 §3).
+    pub audiences: Vec<String>,
+}
+
+/// RFC 7523 §2.2 / OIDC Core §9 `private_key_jwt`: the assertion is a JWT signed with one of the
+/// client's registered keys, `iss` = `sub` = client_id, `aud` this server, `exp` required and at most
+/// five minutes ahead, `jti` never seen before within its lifetime (checked in the shared ephemeral
+/// store, so across nodes).
+async fn authenticate_assertion(
+    store: &dyn Store,
+    presented: &Presented,
+    ctx: &AssertionContext<'_>,
+    now: i64,
+) -> Result<Client, OAuthError> {
+    const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    if presented.assertion_type.as_deref() != Some(JWT_BEARER) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "client_assertion_type must be jwt-bearer",
+        ));
+    }
+    if presented.basic.is_some() || presented.form_client_secret.is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "use one client authentication method, not two",
+        ));
+    }
+    let assertion = presented.assertion.as_deref().unwrap_or("");
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| invalid_client("client_assertion is not a JWT"))?;
+    // The issuer names the client; the signature check below proves it.
+    let unverified: Value = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid_client("client_assertion is not a JWT"))?;
+    let client_id = unverified["iss"]
+        .as_str()
+        .ok_or_else(|| invalid_client("client_assertion has no iss"))?;
+    if presented
+        .form_client_id
+        .as_deref()
+        .is_some_and(|f| f != client_id)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "client_id differs from the assertion's issuer",
+        ));
+    }
+    let id = ClientId::parse(client_id).map_err(|_| invalid_client("unknown client"))?;
+    let client = store
+        .client(&id)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(|| invalid_client("unknown client"))?;
+    if client.auth_method() != AuthMethod::PrivateKeyJwt {
+        return Err(invalid_client(
+            "the client must authenticate with the method it registered",
+        ));
+    }
+    let allowed = [
+        jsonwebtoken::Algorithm::RS256,
+        jsonwebtoken::Algorithm::RS384,
+        jsonwebtoken::Algorithm::RS512,
+        jsonwebtoken::Algorithm::PS256,
+        jsonwebtoken::Algorithm::ES256,
+        jsonwebtoken::Algorithm::ES384,
+        jsonwebtoken::Algorithm::EdDSA,
+    ];
+    if !allowed.contains(&header.alg) {
+        return Err(invalid_client("the assertion's algorithm is not accepted"));
+    }
+    let settings = client.settings();
+    let find_key = |set: &jsonwebtoken::jwk::JwkSet| -> Option<jsonwebtoken::jwk::Jwk> {
+        match &header.kid {
+            Some(kid) => set.find(kid).cloned(),
+            None if set.keys.len() == 1 => set.keys.first().cloned(),
+            None => None,
+        }
+    };
+    let jwk = match (&settings.jwks, &settings.jwks_uri) {
+        (Some(raw), _) => {
+            let set: jsonwebtoken::jwk::JwkSet =
+                serde_json::from_str(raw).map_err(OAuthError::server)?;
+            find_key(&set)
+        }
+        (None, Some(uri)) => {
+            let set = ctx
+                .keys
+                .fetch(uri, false)
+                .await
+                .map_err(|e| invalid_client(&format!("cannot fetch the client's keys: {e}")))?;
+            match find_key(&set) {
+                Some(k) => Some(k),
+                None => find_key(&ctx.keys.fetch(uri, true).await.map_err(|e| {
+                    invalid_client(&format!("cannot fetch the client's keys: {e}"))
+                })?),
+            }
+        }
+        (None, None) => None,
+    }
+    .ok_or_else(|| invalid_client("the assertion's key is not one of the client's"))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk)
+        .map_err(|_| invalid_client("the client's key is not usable"))?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.leeway = 30;
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.set_issuer(&[client_id]);
+    validation.sub = Some(client_id.to_owned());
+    validation.set_audience(&ctx.audiences);
+    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &validation)
+        .map_err(|e| invalid_client(&format!("client_assertion rejected: {e}")))?
+        .claims;
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    if exp - now > 300 {
+        return Err(invalid_client(
+            "client_assertion must expire within five minutes",
+        ));
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| invalid_client("client_assertion needs a jti"))?;
+    let ttl = std::time::Duration::from_secs(u64::try_from(exp - now + 60).unwrap_or(60).max(60));
+    let fresh = ctx
+        .ephemeral
+        .put_if_absent(&format!("assertion-jti:{client_id}:{jti}"), b"1", ttl)
+        .await
+        .map_err(OAuthError::server)?;
+    if !fresh {
+        tracing::warn!(client = %client_id, "client assertion replayed");
+        return Err(invalid_client("client_assertion was already used"));
+    }
+    Ok(client)
 }
 
 fn invalid_client(description: &str) -> OAuthError {
@@ -39,8 +190,12 @@ fn invalid_client(description: &str) -> OAuthError {
 pub async fn authenticate_client(
     store: &dyn Store,
     presented: &Presented,
+    assertions: &AssertionContext<'_>,
     now: i64,
 ) -> Result<Client, OAuthError> {
+    if presented.assertion.is_some() || presented.assertion_type.is_some() {
+        return authenticate_assertion(store, presented, assertions, now).await;
+    }
     let (client_id, secret, method) = match (&presented.basic, &presented.form_client_secret) {
         (Some(_), Some(_)) => {
             return Err(OAuthError::new(

@@ -19,14 +19,14 @@ use crate::domain::organisation::{
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
-     id_token_secs, full_phone, access_token_signed_response_alg, resources) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+     id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
      previous_secret_expires_at = $11, created_at = $12, updated_at = $13, \
      id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
-     access_token_signed_response_alg = $18, resources = $19 WHERE id = $1";
+     access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -53,6 +53,8 @@ pub(crate) struct ClientRow {
     pub full_phone: bool,
     pub access_token_signed_response_alg: Option<String>,
     pub resources: String,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 impl ClientRow {
@@ -88,6 +90,8 @@ impl ClientRow {
                 .map(|a| a.as_str().to_owned()),
             resources: serde_json::to_string(&c.settings().resources)
                 .unwrap_or_else(|_| "[]".into()),
+            jwks: c.settings().jwks.clone(),
+            jwks_uri: c.settings().jwks_uri.clone(),
         }
     }
 
@@ -153,6 +157,8 @@ impl ClientRow {
                     .map_err(|e| corrupt(&e))?,
                 resources: serde_json::from_str(&self.resources)
                     .map_err(|e| corrupt(&e.to_string()))?,
+                jwks: self.jwks.clone(),
+                jwks_uri: self.jwks_uri.clone(),
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
@@ -558,6 +564,8 @@ macro_rules! sql_store {
                 .bind(r.full_phone)
                 .bind(r.access_token_signed_response_alg)
                 .bind(r.resources)
+                .bind(r.jwks)
+                .bind(r.jwks_uri)
         }
     };
 }

@@ -27,10 +27,10 @@ use crate::protocol::authorize::{
     self, AuthorizeError, AuthorizePolicy, AuthorizeRequest, ResponseMode,
 };
 use crate::protocol::claims::{describe, org_claim, user_claims};
-use crate::protocol::lifecycle;
 use crate::protocol::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
 use crate::protocol::token::{self, Presented, TokenIssuer};
 use crate::protocol::{ErrorCode, OAuthError};
+use crate::protocol::{discovery, lifecycle};
 
 /// The highest level a password login establishes (DOMAIN.md §2).
 const PASSWORD_CEILING: u8 = 2;
@@ -952,8 +952,22 @@ async fn authenticated(
         basic: basic_credentials(headers)?,
         form_client_id: get("client_id"),
         form_client_secret: get("client_secret"),
+        assertion_type: get("client_assertion_type"),
+        assertion: get("client_assertion"),
     };
-    token::authenticate_client(app.store.as_ref(), &presented, now).await
+    let base = app.config.server.issuer.trim_end_matches('/');
+    let audiences = [
+        app.config.server.issuer.clone(),
+        format!("{base}{}", discovery::TOKEN),
+        format!("{base}{}", discovery::INTROSPECT),
+        format!("{base}{}", discovery::REVOKE),
+    ];
+    let ctx = token::AssertionContext {
+        keys: &app.client_keys,
+        ephemeral: app.ephemeral.as_ref(),
+        audiences: audiences.to_vec(),
+    };
+    token::authenticate_client(app.store.as_ref(), &presented, &ctx, now).await
 }
 
 /// `POST /introspect` (RFC 7662 §2).
