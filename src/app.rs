@@ -169,9 +169,91 @@ pub fn epoch_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Ends a session: queues back-channel logouts for the clients that got tokens in it, then deletes
+/// it. Safe when the session is already gone.
+pub async fn end_session(app: &App, sid: &str, now: i64) -> Result<(), StoreError> {
+    if let Some(session) = crate::protocol::session::get(app.ephemeral.as_ref(), sid).await? {
+        crate::protocol::backchannel::enqueue(
+            app.store.as_ref(),
+            &app.subjects,
+            sid,
+            &session,
+            now,
+        )
+        .await?;
+    }
+    crate::protocol::session::end(app.ephemeral.as_ref(), sid).await?;
+    Ok(())
+}
+
+/// Starts the background work of a serving node: the key reloader and the logout deliverer.
+/// Returns their handles (tests stop a "node" by aborting them).
+pub fn spawn_background(app: Arc<App>) -> Vec<tokio::task::AbortHandle> {
+    vec![spawn_key_reloader(app.clone()), spawn_logout_deliverer(app)]
+}
+
+/// Delivers due back-channel logouts from the shared outbox, forever.
+pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
+    use crate::protocol::backchannel::{self, Retry};
+    tokio::spawn(async move {
+        let cfg = app.config.logout.clone();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.timeout_secs))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let retry = Retry {
+            base_secs: cfg.retry_base_secs as i64,
+            max_secs: cfg.retry_max_secs as i64,
+            max_attempts: i64::from(cfg.max_attempts),
+        };
+        let default_alg = crate::crypto::signing::Alg::parse(&app.config.tokens.id_token_alg).unwrap_or(crate::crypto::signing::Alg::RS256);
+        let mut tick = tokio::time::interval(Duration::from_millis(cfg.poll_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = epoch_now();
+            let due = match app.store.claim_logouts(now, cfg.timeout_secs as i64 * 2 + 5, 20).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the logout outbox");
+                    continue;
+                }
+            };
+            for record in due {
+                let client = match crate::domain::client::ClientId::parse(&record.client_id) {
+                    Ok(id) => app.store.client(&id).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                let outcome = match &client {
+                    None => Err("the client no longer exists".to_owned()),
+                    Some(client) => match backchannel::logout_token(&app.config.server.issuer, &app.keys.ring(), default_alg, client, &record, now) {
+                        Err(e) => Err(e),
+                        Ok(token) => match http.post(&record.uri).form(&[("logout_token", token.as_str())]).send().await {
+                            // §2.8: "If the logout succeeded, the RP MUST respond with HTTP 200 OK."
+                            Ok(r) if r.status().is_success() => Ok(()),
+                            Ok(r) => Err(format!("answered {}", r.status())),
+                            Err(e) => Err(e.without_url().to_string()),
+                        },
+                    },
+                };
+                let failed = outcome.is_err();
+                let settled = backchannel::settle(record, outcome, retry, epoch_now());
+                if failed {
+                    tracing::info!(client = %settled.client_id, attempts = settled.attempts, status = %settled.status, error = ?settled.last_error, "back-channel logout not delivered yet");
+                }
+                if let Err(e) = app.store.settle_logout(&settled).await {
+                    tracing::warn!(error = %e, "cannot record a logout delivery");
+                }
+            }
+        }
+    })
+    .abort_handle()
+}
+
 /// Keeps the key ring fresh: reloads every `keys.reload_secs`, and at once when another node (or
 /// the CLI) says the keys changed. Runs until the process ends.
-pub fn spawn_key_reloader(app: Arc<App>) {
+pub fn spawn_key_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let mut subscription = match app
             .ephemeral
@@ -201,7 +283,8 @@ pub fn spawn_key_reloader(app: Arc<App>) {
                 tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
             }
         }
-    });
+    })
+    .abort_handle()
 }
 
 impl App {
@@ -315,7 +398,7 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         "yihao {} listening",
         env!("CARGO_PKG_VERSION"),
     );
-    spawn_key_reloader(app.clone());
+    spawn_background(app.clone());
     let router = crate::web::router(app.clone());
     serve_until(listener, router, shutdown_signal(), grace).await?;
     app.store.close().await;

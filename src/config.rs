@@ -33,6 +33,18 @@ pub struct Config {
     pub passwords: PasswordsConfig,
     pub tokens: TokensConfig,
     pub session: SessionConfig,
+    pub logout: LogoutConfig,
+}
+
+/// Back-channel logout delivery.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutConfig {
+    pub poll_ms: u64,
+    pub timeout_secs: u64,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    pub max_attempts: u32,
 }
 
 /// Single sign-on sessions.
@@ -388,6 +400,18 @@ impl Config {
             return Err(ConfigError::new(
                 "session.idle_secs",
                 "must be at least 60 and at most session.absolute_secs",
+            ));
+        }
+        let l = &self.logout;
+        if l.poll_ms == 0
+            || l.timeout_secs == 0
+            || l.retry_base_secs == 0
+            || l.max_attempts == 0
+            || l.retry_max_secs < l.retry_base_secs
+        {
+            return Err(ConfigError::new(
+                "logout.retry_base_secs",
+                "logout delivery settings must be positive, retry_max_secs >= retry_base_secs",
             ));
         }
         if self.keys.reload_secs == 0 {

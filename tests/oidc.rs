@@ -312,6 +312,8 @@ async fn discovery_lists_exactly_what_is_served() {
     );
     assert_eq!(d["revocation_endpoint"], format!("{}/revoke", s.base));
     assert_eq!(d["end_session_endpoint"], format!("{}/logout", s.base));
+    assert_eq!(d["backchannel_logout_supported"], true);
+    assert_eq!(d["backchannel_logout_session_supported"], true);
     assert_eq!(
         list("introspection_endpoint_auth_methods_supported"),
         [
@@ -2357,4 +2359,150 @@ async fn private_key_jwt_authenticates_once_per_assertion_from_inline_keys_or_a_
         "keys from jwks_uri: {}",
         fetched.text().await.unwrap()
     );
+}
+
+#[tokio::test]
+async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
+    let s = setup(|c| {
+        c.logout.retry_base_secs = 1;
+        c.logout.retry_max_secs = 1;
+        c.logout.poll_ms = 100;
+    })
+    .await;
+    let app = s._server.test_app.app.clone();
+    // The relying party's address, not listening yet: it is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut spec = client_spec(
+        "bc",
+        "http://127.0.0.1:9/bc",
+        AuthMethod::ClientSecretBasic,
+        true,
+    );
+    spec.settings.backchannel_logout_uri = Some(format!("http://127.0.0.1:{port}/backchannel"));
+    spec.settings.backchannel_logout_session_required = true;
+    let secrets = Some(ClientSecrets {
+        current: hash_secret(SECRET),
+        previous: None,
+    });
+    app.store
+        .insert_client(&Client::register(spec, secrets, 0).unwrap())
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(
+                &s.base,
+                "bc",
+                "http://127.0.0.1:9/bc",
+                &[("scope", "openid")],
+            ),
+        )
+        .await;
+    // Log out (no hint: confirm).
+    let page = browser
+        .get(&format!("{}/logout", s.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let out = browser
+        .post(
+            &format!("{}/logout/confirm", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("decision", "logout"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status(), 200);
+    // Node 1 tries and fails while the RP is down.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = app.store.logout_deliveries("bc").await.unwrap();
+        if rows.first().is_some_and(|r| r.attempts >= 1) {
+            assert_eq!(rows[0].status, "pending");
+            assert!(rows[0].last_error.is_some());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery attempt: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Node 1 stops; node 2 starts on the same database; then the RP comes up.
+    for task in &s._server.background {
+        task.abort();
+    }
+    let node2 = yihao::app::App::build(app.config.clone()).await.unwrap();
+    let _node2_tasks = yihao::app::spawn_background(node2.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
+    let rp = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let route = axum::routing::post(
+            move |axum::Form(form): axum::Form<HashMap<String, String>>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx
+                        .send(form.get("logout_token").cloned().unwrap_or_default())
+                        .await;
+                    "ok"
+                }
+            },
+        );
+        axum::serve(rp, axum::Router::new().route("/backchannel", route))
+            .await
+            .unwrap();
+    });
+    let token = tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv())
+        .await
+        .expect("the logout token never arrived")
+        .unwrap();
+    // The RP verifies it against the JWKS (Back-Channel Logout §2.6).
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/jwks", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&["bc"]);
+    validation.set_issuer(&[s.base.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .unwrap()
+        .claims;
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims["sid"].is_string() && claims["sub"].is_string() && claims["jti"].is_string());
+    assert!(
+        claims.get("nonce").is_none(),
+        "§2.4: a logout token has no nonce"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let rows = app.store.logout_deliveries("bc").await.unwrap();
+        if rows[0].status == "delivered" {
+            assert!(rows[0].attempts >= 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not recorded as delivered: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(rx.try_recv().is_err(), "delivered twice");
 }

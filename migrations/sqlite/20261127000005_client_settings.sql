@@ -12,3 +12,6 @@ ALTER TABLE clients ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';
 -- private_key_jwt (RFC 7523): the client's public keys, inline (a JWK Set document) or by URL.
 ALTER TABLE clients ADD COLUMN jwks TEXT;
 ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
+-- OIDC Back-Channel Logout 1.0 §2.2.
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;
+ALTER TABLE clients ADD COLUMN backchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;

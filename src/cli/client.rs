@@ -242,6 +242,12 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
         settings.jwks_uri = Some(uri.clone());
         settings.jwks = None;
     }
+    if let Some(uri) = &flags.backchannel_logout_uri {
+        settings.backchannel_logout_uri = Some(uri.clone());
+    }
+    if let Some(required) = flags.backchannel_logout_session_required {
+        settings.backchannel_logout_session_required = required;
+    }
     if !flags.resources.is_empty() {
         settings.resources = flags.resources.clone();
     }
@@ -271,6 +277,8 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "jwks_uri": client.settings().jwks_uri,
         "jwks": client.settings().jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "resources": client.settings().resources,
+        "backchannel_logout_uri": client.settings().backchannel_logout_uri,
+        "backchannel_logout_session_required": client.settings().backchannel_logout_session_required,
     });
     if let Some(secret) = secret {
         out["client_secret"] = Value::from(secret);

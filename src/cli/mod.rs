@@ -149,6 +149,12 @@ pub struct TokenSettings {
     /// private_key_jwt: where the client publishes its JWK Set.
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
+    /// Where back-channel logout tokens are POSTed when a session with this client ends.
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
+    /// true: logout tokens for this client must carry sid.
+    #[arg(long, value_name = "BOOL")]
+    pub backchannel_logout_session_required: Option<bool>,
     /// A resource (RFC 8707) the client may ask machine tokens for (repeat for several).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,

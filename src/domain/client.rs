@@ -266,6 +266,10 @@ pub struct ClientSettings {
     pub jwks: Option<String>,
     /// `jwks_uri` (RFC 7591 §2): where to fetch them instead.
     pub jwks_uri: Option<String>,
+    /// OIDC Back-Channel Logout §2.2 `backchannel_logout_uri`: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`: the logout token must carry `sid`.
+    pub backchannel_logout_session_required: bool,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -519,6 +523,21 @@ fn check_keys(spec: &ClientSpec) -> Result<(), ClientError> {
             }
         }
     }
+    if let Some(uri) = &s.backchannel_logout_uri {
+        // Back-Channel Logout §2.2: an absolute URI, no fragment; https or loopback http here.
+        let ok = Url::parse(uri).is_ok_and(|u| {
+            u.fragment().is_none()
+                && (u.scheme() == "https"
+                    || (u.scheme() == "http"
+                        && matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())))
+        });
+        if !ok {
+            return Err(ClientError::new(
+                "backchannel_logout_uri",
+                "must be an https URL without a fragment",
+            ));
+        }
+    }
     if let Some(uri) = &s.jwks_uri {
         let ok = Url::parse(uri).is_ok_and(|u| {
             u.scheme() == "https"
@@ -678,7 +697,40 @@ mod tests {
         );
         let mut machine = spec(AuthMethod::PrivateKeyJwt, &[ClientCredentials]);
         machine.redirect_uris.clear();
-        Client::register(machine, None, 1).unwrap();
+        assert_eq!(
+            Client::register(machine.clone(), None, 1)
+                .unwrap_err()
+                .field,
+            "jwks",
+            "keys are required"
+        );
+        let public_key = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        machine.settings.jwks = Some(public_key.into());
+        Client::register(machine.clone(), None, 1).unwrap();
+        let mut both = machine.clone();
+        both.settings.jwks_uri = Some("https://dept.example.gov.cn/jwks".into());
+        assert_eq!(Client::register(both, None, 1).unwrap_err().field, "jwks");
+        let mut private = machine.clone();
+        private.settings.jwks = Some(public_key.replace("\"kty\"", "\"d\":\"secret\",\"kty\""));
+        assert!(
+            Client::register(private, None, 1)
+                .unwrap_err()
+                .problem
+                .contains("private")
+        );
+        let mut plain_uri = machine.clone();
+        plain_uri.settings.jwks = None;
+        plain_uri.settings.jwks_uri = Some("http://dept.example.gov.cn/jwks".into());
+        assert_eq!(
+            Client::register(plain_uri, None, 1).unwrap_err().field,
+            "jwks_uri"
+        );
+        let mut lifetimes = machine;
+        lifetimes.settings.access_token_secs = Some(10);
+        assert_eq!(
+            Client::register(lifetimes, None, 1).unwrap_err().field,
+            "access_token_lifetime"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub fn document(issuer: &str) -> Value {
         "introspection_endpoint": format!("{base}{INTROSPECT}"),
         "revocation_endpoint": format!("{base}{REVOKE}"),
         "end_session_endpoint": format!("{base}{END_SESSION}"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "scopes_supported": SCOPES,

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod discovery;
 pub mod import;

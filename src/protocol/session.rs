@@ -98,6 +98,14 @@ pub async fn load(
     Ok(Some((sid, session)))
 }
 
+/// A live session by its public id (for ending it).
+pub async fn get(ephemeral: &dyn Ephemeral, sid: &str) -> Result<Option<Session>, StoreError> {
+    Ok(ephemeral
+        .get(&session_key(sid))
+        .await?
+        .and_then(|raw| serde_json::from_slice(&raw).ok()))
+}
+
 pub async fn end(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreError> {
     ephemeral.delete(&session_key(sid)).await
 }

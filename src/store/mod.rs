@@ -54,6 +54,7 @@ pub trait Store:
     + KeyStore
     + ConsentStore
     + RefreshStore
+    + OutboxStore
     + Send
     + Sync
     + 'static
@@ -278,6 +279,42 @@ pub trait RefreshStore: Send + Sync {
     async fn refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
     /// Revokes every token of a family; the number revoked.
     async fn revoke_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
+}
+
+/// A `logout_outbox` row: one back-channel logout to deliver.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxRecord {
+    pub id: String,
+    pub client_id: String,
+    pub uri: String,
+    pub sub: String,
+    pub sid: Option<String>,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub claimed_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The durable back-channel logout outbox, shared by every node.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    async fn enqueue_logout(&self, record: &OutboxRecord) -> StoreResult<()>;
+    /// Claims up to `limit` due pending deliveries until `now + lease_secs`; a row claimed by one
+    /// node is not claimed by another before its lease ends.
+    async fn claim_logouts(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRecord>>;
+    /// Records an attempt's outcome and releases the claim.
+    async fn settle_logout(&self, record: &OutboxRecord) -> StoreResult<()>;
+    /// Every delivery for a client, newest first (operations and tests).
+    async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
 }
 
 /// Consent decisions, per account and client.

@@ -19,14 +19,16 @@ use crate::domain::organisation::{
 pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_method, redirect_uris, \
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
-     id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+     id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
+     backchannel_logout_uri, backchannel_logout_session_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
      previous_secret_expires_at = $11, created_at = $12, updated_at = $13, \
      id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
-     access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21 WHERE id = $1";
+     access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21, \
+     backchannel_logout_uri = $22, backchannel_logout_session_required = $23 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -55,6 +57,8 @@ pub(crate) struct ClientRow {
     pub resources: String,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl ClientRow {
@@ -92,6 +96,8 @@ impl ClientRow {
                 .unwrap_or_else(|_| "[]".into()),
             jwks: c.settings().jwks.clone(),
             jwks_uri: c.settings().jwks_uri.clone(),
+            backchannel_logout_uri: c.settings().backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: c.settings().backchannel_logout_session_required,
         }
     }
 
@@ -159,6 +165,8 @@ impl ClientRow {
                     .map_err(|e| corrupt(&e.to_string()))?,
                 jwks: self.jwks.clone(),
                 jwks_uri: self.jwks_uri.clone(),
+                backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+                backchannel_logout_session_required: self.backchannel_logout_session_required,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
@@ -316,6 +324,74 @@ macro_rules! sql_store {
 
         $crate::store::sql_accounts::sql_account_store!($adapter);
         $crate::store::sql_orgs::sql_org_store!($adapter);
+
+        #[async_trait::async_trait]
+        impl $crate::store::OutboxStore for $adapter {
+            async fn enqueue_logout(&self, r: &$crate::store::OutboxRecord) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO logout_outbox (id, client_id, uri, sub, sid, status, attempts, next_attempt_at, \
+                     claimed_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&r.id)
+                .bind(&r.client_id)
+                .bind(&r.uri)
+                .bind(&r.sub)
+                .bind(&r.sid)
+                .bind(&r.status)
+                .bind(r.attempts)
+                .bind(r.next_attempt_at)
+                .bind(r.claimed_until)
+                .bind(&r.last_error)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "logout delivery".into(), e))?;
+                Ok(())
+            }
+
+            async fn claim_logouts(&self, now: i64, lease_secs: i64, limit: i64) -> $crate::store::StoreResult<Vec<$crate::store::OutboxRecord>> {
+                // The outer conditions are re-checked on each row when another node updated it first
+                // (PostgreSQL re-evaluates them on the new row version), so a row is claimed once.
+                sqlx::query_as(
+                    "UPDATE logout_outbox SET claimed_until = $2 WHERE id IN (SELECT id FROM logout_outbox \
+                     WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
+                     ORDER BY next_attempt_at LIMIT $3) AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1) \
+                     RETURNING *",
+                )
+                .bind(now)
+                .bind(now + lease_secs)
+                .bind(limit)
+                .fetch_all(&self.writer)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "logout outbox".into(), e))
+            }
+
+            async fn settle_logout(&self, r: &$crate::store::OutboxRecord) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "UPDATE logout_outbox SET status = $2, attempts = $3, next_attempt_at = $4, claimed_until = NULL, \
+                     last_error = $5, updated_at = $6 WHERE id = $1",
+                )
+                .bind(&r.id)
+                .bind(&r.status)
+                .bind(r.attempts)
+                .bind(r.next_attempt_at)
+                .bind(&r.last_error)
+                .bind(r.updated_at)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "logout delivery".into(), e))?;
+                Ok(())
+            }
+
+            async fn logout_deliveries(&self, client_id: &str) -> $crate::store::StoreResult<Vec<$crate::store::OutboxRecord>> {
+                sqlx::query_as("SELECT * FROM logout_outbox WHERE client_id = $1 ORDER BY created_at DESC, id")
+                    .bind(client_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "logout outbox".into(), e))
+            }
+        }
 
         #[async_trait::async_trait]
         impl $crate::store::RefreshStore for $adapter {
@@ -566,6 +642,8 @@ macro_rules! sql_store {
                 .bind(r.resources)
                 .bind(r.jwks)
                 .bind(r.jwks_uri)
+                .bind(r.backchannel_logout_uri)
+                .bind(r.backchannel_logout_session_required)
         }
     };
 }

@@ -218,7 +218,7 @@ async fn finish(
     state: Option<String>,
 ) -> Response {
     if let Some(sid) = &sid {
-        if let Err(e) = session::end(app.ephemeral.as_ref(), sid).await {
+        if let Err(e) = crate::app::end_session(app, sid, epoch_now()).await {
             return server_error(t, e);
         }
         tracing::info!(sid = %sid, "session ended by logout");

@@ -203,6 +203,8 @@ pub struct Spawned {
     pub addr: SocketAddr,
     pub base: String,
     pub test_app: TestApp,
+    /// The node's background tasks (key reloader, logout deliverer), to stop it as a crash would.
+    pub background: Vec<AbortHandle>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub task: JoinHandle<std::io::Result<()>>,
 }
@@ -224,6 +226,7 @@ pub async fn spawn_app(test_app: TestApp) -> Spawned {
         addr,
         base: format!("http://{addr}"),
         test_app,
+        background: Vec::new(),
         stop: Some(stop),
         task,
     }
@@ -370,6 +373,7 @@ pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
         })
         .build()
         .await;
+    let background = yihao::app::spawn_background(test_app.app.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(yihao::app::serve_until(
         listener,
@@ -383,6 +387,7 @@ pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
         addr,
         base,
         test_app,
+        background,
         stop: Some(stop),
         task,
     }
