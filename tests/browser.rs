@@ -144,11 +144,8 @@ impl Driver {
                 .json()
                 .await
                 .unwrap();
-            if let Some(id) = r["value"]
-                .as_object()
-                .and_then(|o| o.values().next())
-                .and_then(Value::as_str)
-            {
+            // W3C WebDriver §12.2: an element reference is an object with this one key.
+            if let Some(id) = r["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str() {
                 return id.to_owned();
             }
             assert!(
@@ -180,13 +177,43 @@ impl Driver {
         .await;
     }
 
-    async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
+    /// Waits until the element's text satisfies `want` (the page may still be loading after a click).
+    async fn wait_for_text(&self, css: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = format!("{}/session/{}/element", self.url, self.session);
+            let r: Value = self
+                .http
+                .post(url)
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = r["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str() {
+                let text_url = format!("{}/session/{}/element/{id}/text", self.url, self.session);
+                let t: Value = self
+                    .http
+                    .get(text_url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if let Some(text) = t["value"].as_str().filter(|text| want(text)) {
+                    return text.to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed the expected text on {}",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn wait_for_url(&self, prefix: &str) -> String {
@@ -280,20 +307,20 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
         )
     };
     browser.goto(&authorize("hall")).await;
-    assert_eq!(browser.text("h1").await, "登录");
-    // Labels are tied to their fields (accessibility): clicking a label focuses its input.
+    browser.wait_for_text("h1", |t| t == "登录").await;
+    // Every field has its label (accessibility).
     browser.find("label[for=identifier]").await;
     browser.find("label[for=password]").await;
     browser.type_into("#identifier", "11010519491231002X").await;
     browser.type_into("#password", "Wrong-pass1!").await;
     browser.click("button[type=submit]").await;
-    assert!(
-        browser.text("p.error").await.contains("不正确"),
-        "a failed login says so"
-    );
+    // A failed login says so.
+    browser
+        .wait_for_text("p.error", |t| t.contains("不正确"))
+        .await;
     browser.type_into("#password", "Str0ng-pass!").await;
     browser.click("button[type=submit]").await;
-    assert_eq!(browser.text("h1").await, "授权确认");
+    browser.wait_for_text("h1", |t| t == "授权确认").await;
     browser.click("button[value=allow]").await;
     let landed = browser.wait_for_url(&redirect).await;
     let url = url::Url::parse(&landed).unwrap();
