@@ -1,0 +1,180 @@
+//! Two yihao nodes on one PostgreSQL + Redis behave as one server: a refresh token rotated on node A
+//! is refused on node B, and an access token revoked on A introspects inactive on B. Runs when
+//! YIHAO_TEST_DATABASE_URL and YIHAO_TEST_REDIS_URL are set (CI sets both).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use serde_json::Value;
+use yihao::crypto::hash_secret;
+use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
+use yihao::domain::client::{
+    AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
+    RedirectUri, Scope,
+};
+use yihao::domain::document::Document;
+use yihao::domain::password::Password;
+use yihao::protocol::accounts::NewAccount;
+
+const SECRET: &str = "two-node-secret";
+
+async fn post(base: &str, path: &str, form: &[(&str, &str)]) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .basic_auth("hall", Some(SECRET))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_nodes_share_refresh_rotation_and_revocation() {
+    let (Some(db), Some(cache)) = (
+        common::postgres_database().await,
+        common::redis_cache().await,
+    ) else {
+        common::not_configured("YIHAO_TEST_DATABASE_URL and YIHAO_TEST_REDIS_URL");
+        return;
+    };
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let shared = |c: &mut yihao::config::Config| {
+        c.database = db.config.clone();
+        c.cache = cache.clone();
+        c.keys.master_key = yihao::config::Secret::new(master.clone());
+    };
+    let a = common::spawn_issuer(|c| shared(c)).await;
+    let b = common::spawn_issuer(|c| {
+        shared(c);
+        c.server.issuer = a.base.clone();
+    })
+    .await;
+    let app = &a.test_app.app;
+    let spec = ClientSpec {
+        id: ClientId::parse("hall").unwrap(),
+        name: "hall".into(),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1:9/cb").unwrap()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: ["openid", "offline_access"]
+            .map(|s| Scope::parse(s).unwrap())
+            .to_vec(),
+        first_party: true,
+        settings: ClientSettings::default(),
+    };
+    let secrets = Some(ClientSecrets {
+        current: hash_secret(SECRET),
+        previous: None,
+    });
+    app.store
+        .insert_client(&Client::register(spec, secrets, 0).unwrap())
+        .await
+        .unwrap();
+    let new = NewAccount {
+        documents: vec![Document::national("11010519491231002X", 1_700_000_000).unwrap()],
+        name: PersonName::parse("张三").unwrap(),
+        phone: None,
+        email: None,
+        evidence: Evidence::new(
+            Level::new(2).unwrap(),
+            ProofMethod::RegisterCheck,
+            "register",
+            1,
+        )
+        .unwrap(),
+    };
+    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    app.identities
+        .create_account(id, new, Some(&Password::new("Str0ng-pass!")), 1)
+        .await
+        .unwrap();
+
+    // Log in on node A (login form, no consent: first party).
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!(
+        "{}/authorize?client_id=hall&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&response_type=code&scope=openid%20offline_access",
+        a.base
+    );
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).unwrap() + marker.len();
+        page[start..].split('"').next().unwrap().to_owned()
+    };
+    let done = browser
+        .post(format!("{}/login", a.base))
+        .form(&[
+            ("interaction", hidden("interaction")),
+            ("csrf", hidden("csrf")),
+            ("identifier", "11010519491231002X".into()),
+            ("password", "Str0ng-pass!".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(done.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    // The code is redeemed on node B: codes live in the shared Redis.
+    let tokens = post(
+        &b.base,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ],
+    )
+    .await;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // Rotated on A, refused on B.
+    let rotated = post(
+        &a.base,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert!(rotated["refresh_token"].is_string(), "{rotated}");
+    let again = post(
+        &b.base,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(again["error"], "invalid_grant");
+
+    // Revoked on A, inactive on B.
+    assert_eq!(
+        post(&b.base, "/introspect", &[("token", &access)]).await["active"],
+        true
+    );
+    post(&a.base, "/revoke", &[("token", &access)]).await;
+    assert_eq!(
+        post(&b.base, "/introspect", &[("token", &access)]).await["active"],
+        false
+    );
+}
