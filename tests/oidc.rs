@@ -314,6 +314,8 @@ async fn discovery_lists_exactly_what_is_served() {
     assert_eq!(d["end_session_endpoint"], format!("{}/logout", s.base));
     assert_eq!(d["backchannel_logout_supported"], true);
     assert_eq!(d["backchannel_logout_session_supported"], true);
+    assert_eq!(d["frontchannel_logout_supported"], true);
+    assert_eq!(d["frontchannel_logout_session_supported"], true);
     assert_eq!(
         list("introspection_endpoint_auth_methods_supported"),
         [
@@ -2505,4 +2507,67 @@ async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(rx.try_recv().is_err(), "delivered twice");
+}
+
+#[tokio::test]
+async fn front_channel_logout_loads_each_clients_page_then_continues() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let mut spec = client_spec(
+        "fc",
+        "http://127.0.0.1:9/fc",
+        AuthMethod::ClientSecretBasic,
+        true,
+    );
+    spec.settings.frontchannel_logout_uri = Some("http://127.0.0.1:9/fc-logout".into());
+    spec.settings.frontchannel_logout_session_required = true;
+    let secrets = Some(ClientSecrets {
+        current: hash_secret(SECRET),
+        previous: None,
+    });
+    app.store
+        .insert_client(&Client::register(spec, secrets, 0).unwrap())
+        .await
+        .unwrap();
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(
+                &s.base,
+                "fc",
+                "http://127.0.0.1:9/fc",
+                &[("scope", "openid")],
+            ),
+        )
+        .await;
+    let page = browser
+        .get(&format!("{}/logout", s.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let out = browser
+        .post(
+            &format!("{}/logout/confirm", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", &hidden(&page, "csrf")),
+                ("decision", "logout"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status(), 200);
+    let csp = out.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-src http://127.0.0.1:9"), "{csp}");
+    let html = out.text().await.unwrap();
+    let iss = url::form_urlencoded::byte_serialize(s.base.as_bytes()).collect::<String>();
+    assert!(
+        html.contains(&format!("src=\"http://127.0.0.1:9/fc-logout?iss={iss}&")),
+        "{html}"
+    );
+    assert!(html.contains("sid="), "{html}");
 }

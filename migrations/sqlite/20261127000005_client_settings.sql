@@ -15,3 +15,6 @@ ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
 -- OIDC Back-Channel Logout 1.0 §2.2.
 ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;
 ALTER TABLE clients ADD COLUMN backchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
+-- OIDC Front-Channel Logout 1.0 §2.
+ALTER TABLE clients ADD COLUMN frontchannel_logout_uri TEXT;
+ALTER TABLE clients ADD COLUMN frontchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;

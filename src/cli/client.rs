@@ -248,6 +248,12 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(required) = flags.backchannel_logout_session_required {
         settings.backchannel_logout_session_required = required;
     }
+    if let Some(uri) = &flags.frontchannel_logout_uri {
+        settings.frontchannel_logout_uri = Some(uri.clone());
+    }
+    if let Some(required) = flags.frontchannel_logout_session_required {
+        settings.frontchannel_logout_session_required = required;
+    }
     if !flags.resources.is_empty() {
         settings.resources = flags.resources.clone();
     }
@@ -279,6 +285,8 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "resources": client.settings().resources,
         "backchannel_logout_uri": client.settings().backchannel_logout_uri,
         "backchannel_logout_session_required": client.settings().backchannel_logout_session_required,
+        "frontchannel_logout_uri": client.settings().frontchannel_logout_uri,
+        "frontchannel_logout_session_required": client.settings().frontchannel_logout_session_required,
     });
     if let Some(secret) = secret {
         out["client_secret"] = Value::from(secret);

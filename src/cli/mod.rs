@@ -155,6 +155,12 @@ pub struct TokenSettings {
     /// true: logout tokens for this client must carry sid.
     #[arg(long, value_name = "BOOL")]
     pub backchannel_logout_session_required: Option<bool>,
+    /// A page the logout page loads in an iframe so the client can end its own session.
+    #[arg(long, value_name = "URL")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// true: add iss and sid to the front-channel logout URL.
+    #[arg(long, value_name = "BOOL")]
+    pub frontchannel_logout_session_required: Option<bool>,
     /// A resource (RFC 8707) the client may ask machine tokens for (repeat for several).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,

@@ -270,6 +270,10 @@ pub struct ClientSettings {
     pub backchannel_logout_uri: Option<String>,
     /// `backchannel_logout_session_required`: the logout token must carry `sid`.
     pub backchannel_logout_session_required: bool,
+    /// OIDC Front-Channel Logout §2 `frontchannel_logout_uri`: loaded in an iframe at logout.
+    pub frontchannel_logout_uri: Option<String>,
+    /// `frontchannel_logout_session_required`: add `iss` and `sid` to it.
+    pub frontchannel_logout_session_required: bool,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -523,8 +527,13 @@ fn check_keys(spec: &ClientSpec) -> Result<(), ClientError> {
             }
         }
     }
-    if let Some(uri) = &s.backchannel_logout_uri {
-        // Back-Channel Logout §2.2: an absolute URI, no fragment; https or loopback http here.
+    for (field, uri) in [
+        ("backchannel_logout_uri", &s.backchannel_logout_uri),
+        ("frontchannel_logout_uri", &s.frontchannel_logout_uri),
+    ] {
+        let Some(uri) = uri else { continue };
+        // Back-Channel Logout §2.2 / Front-Channel Logout §2: an absolute URI, no fragment; https
+        // (or loopback http here).
         let ok = Url::parse(uri).is_ok_and(|u| {
             u.fragment().is_none()
                 && (u.scheme() == "https"
@@ -533,7 +542,7 @@ fn check_keys(spec: &ClientSpec) -> Result<(), ClientError> {
         });
         if !ok {
             return Err(ClientError::new(
-                "backchannel_logout_uri",
+                field,
                 "must be an https URL without a fragment",
             ));
         }

@@ -29,6 +29,8 @@ pub fn document(issuer: &str) -> Value {
         "end_session_endpoint": format!("{base}{END_SESSION}"),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "scopes_supported": SCOPES,

@@ -20,15 +20,17 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_meth
      post_logout_redirect_uris, grant_types, scopes, first_party, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
      id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
-     backchannel_logout_uri, backchannel_logout_session_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+     backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
+     frontchannel_logout_session_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
      previous_secret_expires_at = $11, created_at = $12, updated_at = $13, \
      id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
      access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21, \
-     backchannel_logout_uri = $22, backchannel_logout_session_required = $23 WHERE id = $1";
+     backchannel_logout_uri = $22, backchannel_logout_session_required = $23, frontchannel_logout_uri = $24, \
+     frontchannel_logout_session_required = $25 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -59,6 +61,8 @@ pub(crate) struct ClientRow {
     pub jwks_uri: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl ClientRow {
@@ -98,6 +102,8 @@ impl ClientRow {
             jwks_uri: c.settings().jwks_uri.clone(),
             backchannel_logout_uri: c.settings().backchannel_logout_uri.clone(),
             backchannel_logout_session_required: c.settings().backchannel_logout_session_required,
+            frontchannel_logout_uri: c.settings().frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: c.settings().frontchannel_logout_session_required,
         }
     }
 
@@ -167,6 +173,8 @@ impl ClientRow {
                 jwks_uri: self.jwks_uri.clone(),
                 backchannel_logout_uri: self.backchannel_logout_uri.clone(),
                 backchannel_logout_session_required: self.backchannel_logout_session_required,
+                frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+                frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
@@ -644,6 +652,8 @@ macro_rules! sql_store {
                 .bind(r.jwks_uri)
                 .bind(r.backchannel_logout_uri)
                 .bind(r.backchannel_logout_session_required)
+                .bind(r.frontchannel_logout_uri)
+                .bind(r.frontchannel_logout_session_required)
         }
     };
 }

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::oidc::{cookie, find_client, pairs, server_error, set_cookie};
-use super::pages::{self, LogoutPage, MessagePage, Texts, error_page, render};
+use super::pages::{self, LoggedOutPage, LogoutPage, MessagePage, Texts, error_page, render};
 use crate::app::{App, epoch_now};
 use crate::crypto::random_token;
 use crate::protocol::session::{self, PendingLogout};
@@ -209,7 +209,39 @@ pub async fn confirm(State(app): State<AppState>, headers: HeaderMap, body: Byte
     finish(&app, t, sid, pending.redirect, pending.state).await
 }
 
-/// Ends the session (if any), clears the cookie, and goes back to the client or says so here.
+/// Front-Channel Logout 1.0 §2: the iframes for the clients of the ending session that registered a
+/// `frontchannel_logout_uri` (with `iss` and `sid` when they asked for them).
+async fn front_channel_frames(app: &App, sid: &str) -> Vec<String> {
+    let Ok(Some(session)) = session::get(app.ephemeral.as_ref(), sid).await else {
+        return Vec::new();
+    };
+    let mut frames = Vec::new();
+    for client_id in &session.clients {
+        let Ok(id) = crate::domain::client::ClientId::parse(client_id) else {
+            continue;
+        };
+        let Ok(Some(client)) = app.store.client(&id).await else {
+            continue;
+        };
+        let settings = client.settings();
+        let Some(uri) = &settings.frontchannel_logout_uri else {
+            continue;
+        };
+        let Ok(mut url) = url::Url::parse(uri) else {
+            continue;
+        };
+        if settings.frontchannel_logout_session_required {
+            url.query_pairs_mut()
+                .append_pair("iss", &app.config.server.issuer)
+                .append_pair("sid", sid);
+        }
+        frames.push(url.to_string());
+    }
+    frames
+}
+
+/// Ends the session (if any), clears the cookie, and goes back to the client or says so here; when
+/// clients asked for front-channel logout, the page loads their iframes first and then continues.
 async fn finish(
     app: &App,
     t: &'static Texts,
@@ -217,25 +249,30 @@ async fn finish(
     redirect: Option<String>,
     state: Option<String>,
 ) -> Response {
+    let frames = match &sid {
+        Some(sid) => front_channel_frames(app, sid).await,
+        None => Vec::new(),
+    };
     if let Some(sid) = &sid {
         if let Err(e) = crate::app::end_session(app, sid, epoch_now()).await {
             return server_error(t, e);
         }
         tracing::info!(sid = %sid, "session ended by logout");
     }
-    let mut response = match redirect {
-        Some(uri) => {
-            let mut target = uri;
-            if let Some(state) = &state {
-                let encoded = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("state", state)
-                    .finish();
-                target.push(if target.contains('?') { '&' } else { '?' });
-                target.push_str(&encoded);
-            }
-            Redirect::to(&target).into_response()
+    let next = redirect.map(|uri| {
+        let mut target = uri;
+        if let Some(state) = &state {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("state", state)
+                .finish();
+            target.push(if target.contains('?') { '&' } else { '?' });
+            target.push_str(&encoded);
         }
-        None => render(
+        target
+    });
+    let mut response = match (next, frames.is_empty()) {
+        (Some(target), true) => Redirect::to(&target).into_response(),
+        (None, true) => render(
             StatusCode::OK,
             &MessagePage {
                 t,
@@ -243,6 +280,26 @@ async fn finish(
                 message: t.logged_out,
             },
         ),
+        (next, false) => {
+            let origins: Vec<String> = frames
+                .iter()
+                .filter_map(|f| {
+                    url::Url::parse(f)
+                        .ok()
+                        .map(|u| u.origin().ascii_serialization())
+                })
+                .collect();
+            let mut page = render(StatusCode::OK, &LoggedOutPage { t, frames, next });
+            let csp = format!(
+                "default-src 'none'; style-src 'self'; frame-src {}; frame-ancestors 'none'; base-uri 'none'",
+                origins.join(" ")
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+                page.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            page
+        }
     };
     response.headers_mut().append(
         header::SET_COOKIE,

@@ -174,6 +174,16 @@ pub struct LogoutPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "logged_out.html")]
+pub struct LoggedOutPage<'a> {
+    pub t: &'a Texts,
+    /// Front-Channel Logout iframes.
+    pub frames: Vec<String>,
+    /// Where to continue (the client's post-logout redirect, with state).
+    pub next: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {
     pub t: &'a Texts,
