@@ -869,12 +869,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
     match get("grant_type").as_deref() {
         Some("authorization_code") => {
             let ring = app.keys.ring();
-            let issuer = TokenIssuer {
-                issuer: &app.config.server.issuer,
-                ring: &ring,
-                subjects: &app.subjects,
-                tokens: &app.config.tokens,
-            };
+            let issuer = token_issuer(&app, &ring);
             token::exchange_code(
                 &issuer,
                 &app.identities,
@@ -887,12 +882,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         Some("refresh_token") => {
             let ring = app.keys.ring();
-            let issuer = TokenIssuer {
-                issuer: &app.config.server.issuer,
-                ring: &ring,
-                subjects: &app.subjects,
-                tokens: &app.config.tokens,
-            };
+            let issuer = token_issuer(&app, &ring);
             let policy = issuer.refresh_policy();
             lifecycle::refresh_grant(
                 &issuer,
@@ -907,12 +897,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         Some("client_credentials") => {
             let ring = app.keys.ring();
-            let issuer = TokenIssuer {
-                issuer: &app.config.server.issuer,
-                ring: &ring,
-                subjects: &app.subjects,
-                tokens: &app.config.tokens,
-            };
+            let issuer = token_issuer(&app, &ring);
             lifecycle::client_credentials(&issuer, &client, &params, now)
         }
         None => Err(OAuthError::new(
@@ -970,6 +955,16 @@ async fn authenticated(
     token::authenticate_client(app.store.as_ref(), &presented, &ctx, now).await
 }
 
+/// The token issuer of this node, over the current key ring.
+fn token_issuer<'a>(app: &'a App, ring: &'a crate::crypto::signing::KeyRing) -> TokenIssuer<'a> {
+    TokenIssuer {
+        issuer: &app.config.server.issuer,
+        ring,
+        subjects: &app.subjects,
+        tokens: &app.config.tokens,
+    }
+}
+
 /// `POST /introspect` (RFC 7662 §2).
 pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let params = pairs(&body);
@@ -978,12 +973,7 @@ pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: B
         let client = authenticated(&app, &headers, &params, now).await?;
         let token = lifecycle::token_param(&params)?;
         let ring = app.keys.ring();
-        let issuer = TokenIssuer {
-            issuer: &app.config.server.issuer,
-            ring: &ring,
-            subjects: &app.subjects,
-            tokens: &app.config.tokens,
-        };
+        let issuer = token_issuer(&app, &ring);
         lifecycle::introspect(
             &issuer,
             app.store.as_ref(),
@@ -1009,12 +999,7 @@ pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes
         let client = authenticated(&app, &headers, &params, now).await?;
         let token = lifecycle::token_param(&params)?;
         let ring = app.keys.ring();
-        let issuer = TokenIssuer {
-            issuer: &app.config.server.issuer,
-            ring: &ring,
-            subjects: &app.subjects,
-            tokens: &app.config.tokens,
-        };
+        let issuer = token_issuer(&app, &ring);
         lifecycle::revoke(
             &issuer,
             app.store.as_ref(),
