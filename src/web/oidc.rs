@@ -869,7 +869,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
     match get("grant_type").as_deref() {
         Some("authorization_code") => {
             let ring = app.keys.ring();
-            let issuer = token_issuer(&app, &ring);
+            let issuer = token_issuer(app, &ring);
             token::exchange_code(
                 &issuer,
                 &app.identities,
@@ -882,7 +882,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         Some("refresh_token") => {
             let ring = app.keys.ring();
-            let issuer = token_issuer(&app, &ring);
+            let issuer = token_issuer(app, &ring);
             let policy = issuer.refresh_policy();
             lifecycle::refresh_grant(
                 &issuer,
@@ -897,7 +897,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         Some("client_credentials") => {
             let ring = app.keys.ring();
-            let issuer = token_issuer(&app, &ring);
+            let issuer = token_issuer(app, &ring);
             lifecycle::client_credentials(&issuer, &client, &params, now)
         }
         None => Err(OAuthError::new(
