@@ -49,17 +49,32 @@ pub struct HttpClientKeys {
 impl HttpClientKeys {
     const TTL: Duration = Duration::from_secs(300);
 
+    /// The underlying client, shared with other outbound work.
+    pub fn client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        Self::with_client(outbound_client())
+    }
+
+    /// Uses an existing client (one per process: each loads the TLS root store).
+    pub fn with_client(http: reqwest::Client) -> Self {
         Self {
             http,
             cache: std::sync::Mutex::default(),
         }
     }
+}
+
+/// The process's one HTTP client for outbound calls (client JWK Sets, logout deliveries): no
+/// redirects followed, a 5-second default limit (callers may set their own per request).
+pub fn outbound_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 impl Default for HttpClientKeys {
@@ -197,11 +212,8 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
     use crate::protocol::backchannel::{self, Retry};
     tokio::spawn(async move {
         let cfg = app.config.logout.clone();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.timeout_secs))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = app.client_keys.client();
+        let timeout = Duration::from_secs(cfg.timeout_secs);
         let retry = Retry {
             base_secs: cfg.retry_base_secs as i64,
             max_secs: cfg.retry_max_secs as i64,
@@ -229,7 +241,7 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
                     None => Err("the client no longer exists".to_owned()),
                     Some(client) => match backchannel::logout_token(&app.config.server.issuer, &app.keys.ring(), default_alg, client, &record, now) {
                         Err(e) => Err(e),
-                        Ok(token) => match http.post(&record.uri).form(&[("logout_token", token.as_str())]).send().await {
+                        Ok(token) => match http.post(&record.uri).timeout(timeout).form(&[("logout_token", token.as_str())]).send().await {
                             // §2.8: "If the logout succeeded, the RP MUST respond with HTTP 200 OK."
                             Ok(r) if r.status().is_success() => Ok(()),
                             Ok(r) => Err(format!("answered {}", r.status())),
