@@ -317,11 +317,7 @@ pub(crate) fn read_password_stdin() -> anyhow::Result<Password> {
     Ok(Password::new(password))
 }
 
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub(crate) use crate::app::epoch_now as now;
 
 /// Prints a JSON object as aligned `key value` lines.
 pub(crate) fn print_text(value: &serde_json::Value) {

@@ -13,10 +13,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::oidc::{cookie, find_client, pairs, server_error, set_cookie};
+use super::oidc::{
+    BrowserBinding, cookie, find_client, genuine_form, pairs, server_error, set_cookie,
+};
 use super::pages::{self, LoggedOutPage, LogoutPage, MessagePage, Texts, error_page, render};
 use crate::app::{App, epoch_now};
 use crate::crypto::random_token;
@@ -141,13 +142,12 @@ pub async fn end_session(
     }
     let id = random_token();
     let csrf = random_token();
-    let known_browser = cookie(&app, &headers, "yihao_browser").filter(|b| b.len() == 43);
-    let browser = known_browser.clone().unwrap_or_else(random_token);
+    let browser = BrowserBinding::of(&app, &headers);
     let pending = PendingLogout {
         redirect: redirect.clone(),
         state,
         csrf: csrf.clone(),
-        browser: session::sid_of(&browser),
+        browser: browser.hash.clone(),
         ui_locales,
     };
     if let Err(e) = session::save_logout(app.ephemeral.as_ref(), &id, &pending).await {
@@ -164,12 +164,7 @@ pub async fn end_session(
     if let Some(uri) = &redirect {
         super::oidc::allow_form_target(&mut response, uri);
     }
-    if known_browser.is_none() {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie(&app, "yihao_browser", &browser, None),
-        );
-    }
+    browser.apply(&mut response);
     response
 }
 
@@ -188,11 +183,8 @@ pub async fn confirm(State(app): State<AppState>, headers: HeaderMap, body: Byte
         Ok(None) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
         Err(e) => return server_error(t0, e),
     };
-    let browser = session::sid_of(&cookie(&app, &headers, "yihao_browser").unwrap_or_default());
-    let form_ok: bool = get("csrf").as_bytes().ct_eq(pending.csrf.as_bytes()).into();
-    let browser_ok: bool = browser.as_bytes().ct_eq(pending.browser.as_bytes()).into();
     let t = pages::texts(&pending.ui_locales, &headers);
-    if !(form_ok && browser_ok) {
+    if !genuine_form(&app, &headers, get("csrf"), &pending.csrf, &pending.browser) {
         return error_page(t, StatusCode::BAD_REQUEST, t.expired);
     }
     if get("decision") != "logout" {

@@ -281,13 +281,12 @@ async fn start_interaction(
 ) -> Response {
     let id = random_token();
     let csrf = random_token();
-    let known_browser = cookie(app, headers, "yihao_browser").filter(|b| b.len() == 43);
-    let browser = known_browser.clone().unwrap_or_else(random_token);
+    let browser = BrowserBinding::of(app, headers);
     let login_hint = request.login_hint.clone().unwrap_or_default();
     let interaction = Interaction {
         request,
         csrf: csrf.clone(),
-        browser: session::sid_of(&browser),
+        browser: browser.hash.clone(),
         account_id: account_id.clone(),
         created_at: epoch_now(),
     };
@@ -319,12 +318,7 @@ async fn start_interaction(
         ),
     };
     allow_form_target(&mut response, &interaction.request.redirect_uri);
-    if known_browser.is_none() {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie(app, "yihao_browser", &browser, None),
-        );
-    }
+    browser.apply(&mut response);
     response
 }
 
@@ -371,6 +365,52 @@ fn consent_page(
     )
 }
 
+/// The browser a form is bound to: the hash of its `yihao_browser` cookie, and the cookie to set
+/// when the browser had none yet.
+pub(super) struct BrowserBinding {
+    pub hash: String,
+    set: Option<HeaderValue>,
+}
+
+impl BrowserBinding {
+    pub(super) fn of(app: &App, headers: &HeaderMap) -> Self {
+        match cookie(app, headers, "yihao_browser").filter(|b| b.len() == 43) {
+            Some(known) => Self {
+                hash: session::sid_of(&known),
+                set: None,
+            },
+            None => {
+                let fresh = random_token();
+                Self {
+                    hash: session::sid_of(&fresh),
+                    set: Some(set_cookie(app, "yihao_browser", &fresh, None)),
+                }
+            }
+        }
+    }
+
+    pub(super) fn apply(self, response: &mut Response) {
+        if let Some(c) = self.set {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+}
+
+/// A posted form is genuine when it carries the expected CSRF token and comes from the browser the
+/// page was made for (both compared in constant time).
+pub(super) fn genuine_form(
+    app: &App,
+    headers: &HeaderMap,
+    csrf: &str,
+    expected_csrf: &str,
+    expected_browser: &str,
+) -> bool {
+    let browser = session::sid_of(&cookie(app, headers, "yihao_browser").unwrap_or_default());
+    let form_ok: bool = csrf.as_bytes().ct_eq(expected_csrf.as_bytes()).into();
+    let browser_ok: bool = browser.as_bytes().ct_eq(expected_browser.as_bytes()).into();
+    form_ok && browser_ok
+}
+
 /// Loads the interaction a form belongs to and checks its CSRF token and that it comes from the
 /// browser that started it.
 async fn interaction_for(
@@ -390,16 +430,13 @@ async fn interaction_for(
         .ok()
         .flatten()
         .ok_or("expired")?;
-    let browser = session::sid_of(&cookie(app, headers, "yihao_browser").unwrap_or_default());
-    let form_ok: bool = get("csrf")
-        .as_bytes()
-        .ct_eq(interaction.csrf.as_bytes())
-        .into();
-    let cookie_ok: bool = browser
-        .as_bytes()
-        .ct_eq(interaction.browser.as_bytes())
-        .into();
-    if !(form_ok && cookie_ok) {
+    if !genuine_form(
+        app,
+        headers,
+        get("csrf"),
+        &interaction.csrf,
+        &interaction.browser,
+    ) {
         return Err("csrf");
     }
     Ok((id.to_owned(), interaction))
@@ -965,54 +1002,51 @@ fn token_issuer<'a>(app: &'a App, ring: &'a crate::crypto::signing::KeyRing) -> 
     }
 }
 
+/// What an endpoint that takes a client-authenticated `token` does with it.
+enum TokenAction {
+    Introspect,
+    Revoke,
+}
+
 /// `POST /introspect` (RFC 7662 §2).
 pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let params = pairs(&body);
-    let now = epoch_now();
-    let result = async {
-        let client = authenticated(&app, &headers, &params, now).await?;
-        let token = lifecycle::token_param(&params)?;
-        let ring = app.keys.ring();
-        let issuer = token_issuer(&app, &ring);
-        lifecycle::introspect(
-            &issuer,
-            app.store.as_ref(),
-            app.ephemeral.as_ref(),
-            &client,
-            token,
-            now,
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok(body) => no_store_json(StatusCode::OK, body),
-        Err(e) => e.into_response(),
-    }
+    token_endpoint_action(&app, &headers, &body, TokenAction::Introspect).await
 }
 
 /// `POST /revoke` (RFC 7009 §2).
 pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let params = pairs(&body);
+    token_endpoint_action(&app, &headers, &body, TokenAction::Revoke).await
+}
+
+/// Authenticates the client, then introspects or revokes the `token` it names.
+async fn token_endpoint_action(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    action: TokenAction,
+) -> Response {
+    let params = pairs(body);
     let now = epoch_now();
     let result = async {
-        let client = authenticated(&app, &headers, &params, now).await?;
+        let client = authenticated(app, headers, &params, now).await?;
         let token = lifecycle::token_param(&params)?;
         let ring = app.keys.ring();
-        let issuer = token_issuer(&app, &ring);
-        lifecycle::revoke(
-            &issuer,
-            app.store.as_ref(),
-            app.ephemeral.as_ref(),
-            &client,
-            token,
-            now,
-        )
-        .await
+        let issuer = token_issuer(app, &ring);
+        let (store, ephemeral) = (app.store.as_ref(), app.ephemeral.as_ref());
+        match action {
+            TokenAction::Introspect => {
+                lifecycle::introspect(&issuer, store, ephemeral, &client, token, now).await
+            }
+            TokenAction::Revoke => {
+                lifecycle::revoke(&issuer, store, ephemeral, &client, token, now)
+                    .await
+                    .map(|()| json!({}))
+            }
+        }
     }
     .await;
     match result {
-        Ok(()) => no_store_json(StatusCode::OK, json!({})),
+        Ok(body) => no_store_json(StatusCode::OK, body),
         Err(e) => e.into_response(),
     }
 }
