@@ -15,13 +15,10 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 use yihao::crypto::hash_secret;
-use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
+use yihao::domain::account::ProofMethod;
 use yihao::domain::client::{
     AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
 };
-use yihao::domain::document::Document;
-use yihao::domain::password::Password;
-use yihao::protocol::accounts::NewAccount;
 
 const DRIVER_VAR: &str = "YIHAO_TEST_CHROMEDRIVER";
 
@@ -130,23 +127,30 @@ impl Driver {
             .to_owned()
     }
 
+    /// The element matching `css` now, if any.
+    async fn try_find(&self, css: &str) -> Option<String> {
+        let url = format!("{}/session/{}/element", self.url, self.session);
+        let r: Value = self
+            .http
+            .post(url)
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // W3C WebDriver §12.2: an element reference is an object with this one key.
+        r["value"]["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
     async fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let url = format!("{}/session/{}/element", self.url, self.session);
-            let r: Value = self
-                .http
-                .post(url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            // W3C WebDriver §12.2: an element reference is an object with this one key.
-            if let Some(id) = r["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str() {
-                return id.to_owned();
+            if let Some(id) = self.try_find(css).await {
+                return id;
             }
             assert!(
                 Instant::now() < deadline,
@@ -181,18 +185,7 @@ impl Driver {
     async fn wait_for_text(&self, css: &str, want: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let url = format!("{}/session/{}/element", self.url, self.session);
-            let r: Value = self
-                .http
-                .post(url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(id) = r["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str() {
+            if let Some(id) = self.try_find(css).await {
                 let text_url = format!("{}/session/{}/element/{id}/text", self.url, self.session);
                 let t: Value = self
                     .http
@@ -279,24 +272,15 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
         .insert_client(&Client::register(spec("tax", &redirect, true), secrets(), 0).unwrap())
         .await
         .unwrap();
-    let new = NewAccount {
-        documents: vec![Document::national("11010519491231002X", 1).unwrap()],
-        name: PersonName::parse("张三").unwrap(),
-        phone: None,
-        email: None,
-        evidence: Evidence::new(
-            Level::new(2).unwrap(),
-            ProofMethod::RegisterCheck,
-            "register",
-            1,
-        )
-        .unwrap(),
-    };
-    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    app.identities
-        .create_account(id, new, Some(&Password::new("Str0ng-pass!")), 1)
-        .await
-        .unwrap();
+    common::create_person(
+        app,
+        "11010519491231002X",
+        "张三",
+        2,
+        ProofMethod::RegisterCheck,
+        Some("Str0ng-pass!"),
+    )
+    .await;
 
     let browser = Driver::start(&driver_path).await;
     let authorize = |client: &str| {

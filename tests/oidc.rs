@@ -1456,14 +1456,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         resources: vec![],
         ..Default::default()
     };
-    let secrets = Some(ClientSecrets {
-        current: hash_secret(SECRET),
-        previous: None,
-    });
-    app.store
-        .insert_client(&Client::register(spec, secrets, 0).unwrap())
-        .await
-        .unwrap();
+    register(app, spec).await;
     let browser = Browser::new();
     let code = code_for(&s, &browser, "fast", "http://127.0.0.1:9/fast", &[]).await;
     let tokens: Value = reqwest::Client::new()
@@ -1627,24 +1620,15 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
     let s = setup(|_| {}).await;
     let app = &s._server.test_app.app;
     // A self-declared (level 1) account.
-    let new = NewAccount {
-        documents: vec![Document::national("440305200002290029", 1_700_000_000).unwrap()],
-        name: PersonName::parse("李四").unwrap(),
-        phone: None,
-        email: None,
-        evidence: Evidence::new(
-            Level::new(1).unwrap(),
-            ProofMethod::SelfDeclared,
-            "operator",
-            1,
-        )
-        .unwrap(),
-    };
-    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    app.identities
-        .create_account(id, new, Some(&Password::new(PASSWORD)), 1)
-        .await
-        .unwrap();
+    common::create_person(
+        app,
+        "440305200002290029",
+        "李四",
+        1,
+        ProofMethod::SelfDeclared,
+        Some(PASSWORD),
+    )
+    .await;
     let browser = Browser::new();
     let url = authorize_url(
         &s.base,
@@ -1693,6 +1677,32 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
         claims["acr"], "urn:yihao:loa:1",
         "the relying party sees the level actually reached"
     );
+}
+
+/// Registers a client; secret-based ones get SECRET.
+async fn register(app: &yihao::app::App, spec: ClientSpec) {
+    let secrets = spec.auth_method.uses_secret().then(|| ClientSecrets {
+        current: hash_secret(SECRET),
+        previous: None,
+    });
+    app.store
+        .insert_client(&Client::register(spec, secrets, 0).unwrap())
+        .await
+        .unwrap();
+}
+
+/// Confirms the logout offered on `page`.
+async fn confirm_logout(s: &Setup, browser: &Browser, page: &str) -> reqwest::Response {
+    browser
+        .post(
+            &format!("{}/logout/confirm", s.base),
+            &[
+                ("interaction", &hidden(page, "interaction")),
+                ("csrf", &hidden(page, "csrf")),
+                ("decision", "logout"),
+            ],
+        )
+        .await
 }
 
 /// Posts a form to an endpoint with Basic authentication and returns status and JSON.
@@ -1844,14 +1854,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
             ..Default::default()
         },
     };
-    let secrets = Some(ClientSecrets {
-        current: hash_secret(SECRET),
-        previous: None,
-    });
-    app.store
-        .insert_client(&Client::register(spec, secrets, 0).unwrap())
-        .await
-        .unwrap();
+    register(app, spec).await;
     let http = rp_http();
     let metadata =
         CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &http)
@@ -2159,16 +2162,7 @@ async fn a_logout_that_cannot_be_tied_to_the_session_asks_first() {
     assert_eq!(forged.status(), 400);
     // Confirming ends it.
     let page = browser.get(&format!("{}/logout?client_id=hall&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fbye&state=x", s.base)).await.text().await.unwrap();
-    let out = browser
-        .post(
-            &format!("{}/logout/confirm", s.base),
-            &[
-                ("interaction", &hidden(&page, "interaction")),
-                ("csrf", &hidden(&page, "csrf")),
-                ("decision", "logout"),
-            ],
-        )
-        .await;
+    let out = confirm_logout(&s, &browser, &page).await;
     assert_eq!(out.headers()["location"], "http://127.0.0.1:9/bye?state=x");
     let gone = browser
         .get(&authorize_url(
@@ -2386,14 +2380,7 @@ async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
     );
     spec.settings.backchannel_logout_uri = Some(format!("http://127.0.0.1:{port}/backchannel"));
     spec.settings.backchannel_logout_session_required = true;
-    let secrets = Some(ClientSecrets {
-        current: hash_secret(SECRET),
-        previous: None,
-    });
-    app.store
-        .insert_client(&Client::register(spec, secrets, 0).unwrap())
-        .await
-        .unwrap();
+    register(&app, spec).await;
     let browser = Browser::new();
     browser
         .authorize(
@@ -2413,16 +2400,7 @@ async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
         .text()
         .await
         .unwrap();
-    let out = browser
-        .post(
-            &format!("{}/logout/confirm", s.base),
-            &[
-                ("interaction", &hidden(&page, "interaction")),
-                ("csrf", &hidden(&page, "csrf")),
-                ("decision", "logout"),
-            ],
-        )
-        .await;
+    let out = confirm_logout(&s, &browser, &page).await;
     assert_eq!(out.status(), 200);
     // Node 1 tries and fails while the RP is down.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -2521,14 +2499,7 @@ async fn front_channel_logout_loads_each_clients_page_then_continues() {
     );
     spec.settings.frontchannel_logout_uri = Some("http://127.0.0.1:9/fc-logout".into());
     spec.settings.frontchannel_logout_session_required = true;
-    let secrets = Some(ClientSecrets {
-        current: hash_secret(SECRET),
-        previous: None,
-    });
-    app.store
-        .insert_client(&Client::register(spec, secrets, 0).unwrap())
-        .await
-        .unwrap();
+    register(app, spec).await;
     let browser = Browser::new();
     browser
         .authorize(
@@ -2547,16 +2518,7 @@ async fn front_channel_logout_loads_each_clients_page_then_continues() {
         .text()
         .await
         .unwrap();
-    let out = browser
-        .post(
-            &format!("{}/logout/confirm", s.base),
-            &[
-                ("interaction", &hidden(&page, "interaction")),
-                ("csrf", &hidden(&page, "csrf")),
-                ("decision", "logout"),
-            ],
-        )
-        .await;
+    let out = confirm_logout(&s, &browser, &page).await;
     assert_eq!(out.status(), 200);
     let csp = out.headers()["content-security-policy"]
         .to_str()

@@ -7,14 +7,11 @@ mod common;
 
 use serde_json::Value;
 use yihao::crypto::hash_secret;
-use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
+use yihao::domain::account::ProofMethod;
 use yihao::domain::client::{
     AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
     RedirectUri, Scope,
 };
-use yihao::domain::document::Document;
-use yihao::domain::password::Password;
-use yihao::protocol::accounts::NewAccount;
 
 const SECRET: &str = "two-node-secret";
 
@@ -74,24 +71,15 @@ async fn two_nodes_share_refresh_rotation_and_revocation() {
         .insert_client(&Client::register(spec, secrets, 0).unwrap())
         .await
         .unwrap();
-    let new = NewAccount {
-        documents: vec![Document::national("11010519491231002X", 1_700_000_000).unwrap()],
-        name: PersonName::parse("张三").unwrap(),
-        phone: None,
-        email: None,
-        evidence: Evidence::new(
-            Level::new(2).unwrap(),
-            ProofMethod::RegisterCheck,
-            "register",
-            1,
-        )
-        .unwrap(),
-    };
-    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    app.identities
-        .create_account(id, new, Some(&Password::new("Str0ng-pass!")), 1)
-        .await
-        .unwrap();
+    common::create_person(
+        app,
+        "11010519491231002X",
+        "张三",
+        2,
+        ProofMethod::RegisterCheck,
+        Some("Str0ng-pass!"),
+    )
+    .await;
 
     // Log in on node A (login form, no consent: first party).
     let browser = reqwest::Client::builder()

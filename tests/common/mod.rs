@@ -392,3 +392,32 @@ pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
         task,
     }
 }
+
+/// Registers a person (resident ID `number`) at real-name `level` reached by `method`, with an optional
+/// password; returns the account id.
+pub async fn create_person(
+    app: &App,
+    number: &str,
+    name: &str,
+    level: u8,
+    method: yihao::domain::account::ProofMethod,
+    password: Option<&str>,
+) -> yihao::domain::account::AccountId {
+    use yihao::domain::account::{AccountId, Evidence, Level, PersonName};
+    let new = yihao::protocol::accounts::NewAccount {
+        documents: vec![
+            yihao::domain::document::Document::national(number, 1_700_000_000).unwrap(),
+        ],
+        name: PersonName::parse(name).unwrap(),
+        phone: None,
+        email: None,
+        evidence: Evidence::new(Level::new(level).unwrap(), method, "test", 1).unwrap(),
+    };
+    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    let password = password.map(yihao::domain::password::Password::new);
+    app.identities
+        .create_account(id.clone(), new, password.as_ref(), 1)
+        .await
+        .unwrap();
+    id
+}
