@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{CacheConfig, Config, DatabaseConfig, DatabaseKind, database_kind};
 use crate::crypto::MasterKey;
+use crate::crypto::client_secret::ClientSecretBox;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::pii::Pii;
 use crate::crypto::subject::SubjectCodec;
@@ -37,6 +38,8 @@ pub struct App {
     pub discovery: String,
     /// Clients' public keys fetched from their jwks_uri.
     pub client_keys: HttpClientKeys,
+    /// Seals and opens the secrets of client_secret_jwt clients.
+    pub client_secrets: ClientSecretBox,
 }
 
 /// Fetches clients' JWK Sets over HTTP with a time limit and caches them for five minutes.
@@ -311,6 +314,7 @@ impl App {
         let identities = identities(&config, &master_key, store.clone(), ephemeral.clone())?;
         let keys = start_keys(&config, &master_key, store.clone()).await?;
         let subjects = SubjectCodec::new(&master_key);
+        let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
         let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
         Ok(Arc::new(Self {
             config,
@@ -323,6 +327,7 @@ impl App {
             subjects,
             discovery,
             client_keys: HttpClientKeys::new(),
+            client_secrets,
         }))
     }
 }

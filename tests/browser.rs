@@ -258,10 +258,10 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
     let server = common::spawn_issuer(|_| {}).await;
     let app = &server.test_app.app;
     let secrets = || {
-        Some(ClientSecrets {
-            current: hash_secret("browser-test-secret"),
-            previous: None,
-        })
+        Some(ClientSecrets::hashed(
+            hash_secret("browser-test-secret"),
+            None,
+        ))
     };
     let redirect = format!("{rp_base}/cb");
     app.store

@@ -137,6 +137,17 @@ fn config_check_prints_effective_values_with_secrets_redacted() {
     );
 }
 
+impl Run {
+    /// The SQLite database as stored: the main file and its write-ahead log.
+    fn database_bytes(&self) -> Vec<u8> {
+        ["data/yihao.db", "data/yihao.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::read(self.dir.path().join(f)).ok())
+            .flatten()
+            .collect()
+    }
+}
+
 #[test]
 fn client_commands_register_show_rotate_and_delete() {
     let run = Run::new();
@@ -180,7 +191,7 @@ fn client_commands_register_show_rotate_and_delete() {
     let shown = run.json(&["client", "show", "hall", "--output", "json"]);
     assert!(shown.get("client_secret").is_none(), "secret shown twice");
     assert_eq!(shown["client_id"], "hall");
-    let db = std::fs::read(run.dir.path().join("data/yihao.db")).unwrap();
+    let db = run.database_bytes();
     assert!(
         !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "raw secret stored"
@@ -232,8 +243,35 @@ fn client_commands_register_show_rotate_and_delete() {
     ]);
     assert!(public.get("client_secret").is_none());
     assert_eq!(public["token_endpoint_auth_method"], "none");
+    // client_secret_jwt keeps the secret sealed (recoverable as an HMAC key), never in the clear.
+    let hmac = run.json(&[
+        "client",
+        "create",
+        "--name",
+        "Records",
+        "--id",
+        "records",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "records.read",
+        "--token-endpoint-auth-method",
+        "client_secret_jwt",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(hmac["token_endpoint_auth_method"], "client_secret_jwt");
+    let hmac_rotated = run.json(&["client", "rotate-secret", "records", "--output", "json"]);
+    let db = run.database_bytes();
+    for s in [&hmac["client_secret"], &hmac_rotated["client_secret"]] {
+        let s = s.as_str().unwrap();
+        assert!(
+            !db.windows(s.len()).any(|w| w == s.as_bytes()),
+            "raw secret stored"
+        );
+    }
     let listed = run.json(&["client", "list", "--output", "json"]);
-    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
 
     let err = run.fails(
         &[

@@ -68,12 +68,7 @@ fn client_spec(id: &str, redirect: &str, auth: AuthMethod, first_party: bool) ->
 async fn setup(configure: impl FnOnce(&mut yihao::config::Config)) -> Setup {
     let server = common::spawn_issuer(configure).await;
     let app = &server.test_app.app;
-    let secrets = || {
-        Some(ClientSecrets {
-            current: hash_secret(SECRET),
-            previous: None,
-        })
-    };
+    let secrets = || Some(ClientSecrets::hashed(hash_secret(SECRET), None));
     for (spec, secrets) in [
         (
             client_spec(
@@ -321,6 +316,7 @@ async fn discovery_lists_exactly_what_is_served() {
         [
             "client_secret_basic",
             "client_secret_post",
+            "client_secret_jwt",
             "private_key_jwt"
         ]
     );
@@ -329,6 +325,7 @@ async fn discovery_lists_exactly_what_is_served() {
         [
             "client_secret_basic",
             "client_secret_post",
+            "client_secret_jwt",
             "private_key_jwt",
             "none"
         ]
@@ -343,16 +340,22 @@ async fn discovery_lists_exactly_what_is_served() {
         [
             "client_secret_basic",
             "client_secret_post",
+            "client_secret_jwt",
             "private_key_jwt",
             "none"
         ]
     );
-    assert_eq!(
-        list("token_endpoint_auth_signing_alg_values_supported"),
-        [
-            "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"
-        ]
-    );
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(
+            list(&format!(
+                "{endpoint}_endpoint_auth_signing_alg_values_supported"
+            )),
+            [
+                "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA", "HS256", "HS384",
+                "HS512"
+            ]
+        );
+    }
     assert_eq!(list("code_challenge_methods_supported"), ["S256"]);
     assert_eq!(
         list("scopes_supported"),
@@ -1681,10 +1684,10 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
 
 /// Registers a client; secret-based ones get SECRET.
 async fn register(app: &yihao::app::App, spec: ClientSpec) {
-    let secrets = spec.auth_method.uses_secret().then(|| ClientSecrets {
-        current: hash_secret(SECRET),
-        previous: None,
-    });
+    let secrets = spec
+        .auth_method
+        .uses_secret()
+        .then(|| ClientSecrets::hashed(hash_secret(SECRET), None));
     app.store
         .insert_client(&Client::register(spec, secrets, 0).unwrap())
         .await
@@ -2532,4 +2535,204 @@ async fn front_channel_logout_loads_each_clients_page_then_continues() {
         "{html}"
     );
     assert!(html.contains("sid="), "{html}");
+}
+
+/// An HS256 client assertion (OIDC Core §9 client_secret_jwt) signed with `secret`.
+fn secret_assertion(
+    alg: jsonwebtoken::Algorithm,
+    secret: &str,
+    client: &str,
+    aud: &str,
+    jti: &str,
+) -> String {
+    let now = yihao::app::epoch_now();
+    let claims = serde_json::json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "iat": now, "exp": now + 60});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn client_secret_jwt_signs_with_the_secret_and_survives_a_rotation() {
+    use jsonwebtoken::Algorithm::{HS256, HS512};
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let spec = ClientSpec {
+        id: YClientId::parse("dept-hmac").unwrap(),
+        name: "HMAC department".into(),
+        auth_method: AuthMethod::ClientSecretJwt,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: vec![YScope::parse("records.read").unwrap()],
+        first_party: false,
+        settings: Default::default(),
+    };
+    let first = app.client_secrets.store(
+        &spec.id,
+        spec.auth_method,
+        "first-secret-0123456789abcdef",
+        None,
+    );
+    let client = Client::register(spec.clone(), Some(first.clone()), 0).unwrap();
+    app.store.insert_client(&client).await.unwrap();
+    // A private_key_jwt client, to show an HMAC assertion never authenticates it.
+    let machine = MachineKey::new("pk-1");
+    let mut pk = spec.clone();
+    pk.id = YClientId::parse("dept-pk").unwrap();
+    pk.auth_method = AuthMethod::PrivateKeyJwt;
+    pk.settings.jwks = Some(serde_json::json!({"keys": [machine.jwk.clone()]}).to_string());
+    app.store
+        .insert_client(&Client::register(pk, None, 0).unwrap())
+        .await
+        .unwrap();
+
+    let token_url = format!("{}/token", s.base);
+    let http = reqwest::Client::new();
+    let post = |url: String, assertion: String, extra: Option<(&'static str, String)>| {
+        let mut form = vec![
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion),
+        ];
+        match extra {
+            Some(pair) => form.push(pair),
+            None => form.push(("grant_type", "client_credentials".to_owned())),
+        }
+        let req = http.post(url).form(&form);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let secret = "first-secret-0123456789abcdef";
+    let (status, body) = post(
+        token_url.clone(),
+        secret_assertion(HS256, secret, "dept-hmac", &token_url, "h-1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post(
+            token_url.clone(),
+            secret_assertion(HS256, secret, "dept-hmac", &token_url, "h-1"),
+            None
+        )
+        .await
+        .0,
+        401,
+        "a replayed assertion is refused"
+    );
+    assert_eq!(
+        post(
+            token_url.clone(),
+            secret_assertion(HS512, secret, "dept-hmac", &token_url, "h-2"),
+            None
+        )
+        .await
+        .0,
+        200,
+        "HS512 too"
+    );
+    // The same client authenticates at the introspection endpoint, whose URL is an audience.
+    let introspect = format!("{}/introspect", s.base);
+    let (status, body) = post(
+        introspect.clone(),
+        secret_assertion(HS256, secret, "dept-hmac", &introspect, "h-3"),
+        Some(("token", token)),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["active"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+
+    for (why, assertion) in [
+        (
+            "a wrong secret",
+            secret_assertion(HS256, "not-the-secret", "dept-hmac", &token_url, "h-4"),
+        ),
+        (
+            "an asymmetric algorithm for a secret client",
+            machine.assertion("dept-hmac", &token_url, "h-5", 60),
+        ),
+        (
+            "an HMAC assertion for a private_key_jwt client, keyed with its public JWK",
+            secret_assertion(
+                HS256,
+                &machine.jwk.to_string(),
+                "dept-pk",
+                &token_url,
+                "h-6",
+            ),
+        ),
+    ] {
+        let (status, body) = post(token_url.clone(), assertion, None).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &Value::from("invalid_client")),
+            "{why}: {body}"
+        );
+    }
+
+    // Rotation: the previous secret signs until its deadline, then only the new one.
+    let now = yihao::app::epoch_now();
+    let second = app.client_secrets.store(
+        &spec.id,
+        spec.auth_method,
+        "second-secret-0123456789abcdef",
+        Some((&first, now + 3600)),
+    );
+    app.store
+        .update_client(&Client::restore(spec.clone(), Some(second), 0, now).unwrap())
+        .await
+        .unwrap();
+    for (secret, jti) in [
+        ("second-secret-0123456789abcdef", "r-1"),
+        ("first-secret-0123456789abcdef", "r-2"),
+    ] {
+        let (status, body) = post(
+            token_url.clone(),
+            secret_assertion(HS256, secret, "dept-hmac", &token_url, jti),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{secret}: {body}");
+    }
+    let current = app.store.client(&spec.id).await.unwrap().unwrap();
+    let expired = app.client_secrets.store(
+        &spec.id,
+        spec.auth_method,
+        "third-secret-0123456789abcdef",
+        Some((current.secrets().unwrap(), now - 1)),
+    );
+    app.store
+        .update_client(&Client::restore(spec.clone(), Some(expired), 0, now).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        post(
+            token_url.clone(),
+            secret_assertion(
+                HS256,
+                "second-secret-0123456789abcdef",
+                "dept-hmac",
+                &token_url,
+                "r-3"
+            ),
+            None
+        )
+        .await
+        .0,
+        401,
+        "a previous secret past its deadline is refused"
+    );
 }

@@ -34,10 +34,7 @@ fn client(id: &str, now: i64) -> Client {
         first_party: true,
         settings: yihao::domain::client::ClientSettings::default(),
     };
-    let secrets = ClientSecrets {
-        current: hash_secret("s3cret"),
-        previous: None,
-    };
+    let secrets = ClientSecrets::hashed(hash_secret("s3cret"), None);
     Client::register(spec, Some(secrets), now).unwrap()
 }
 
@@ -87,10 +84,7 @@ mod store_contract {
     pub async fn updates_replace_and_keep_rotated_secrets(store: &dyn Store) {
         let c = client("rot", 10);
         store.insert_client(&c).await.unwrap();
-        let secrets = ClientSecrets {
-            current: hash_secret("new"),
-            previous: Some((hash_secret("s3cret"), 99)),
-        };
+        let secrets = ClientSecrets::hashed(hash_secret("new"), Some((hash_secret("s3cret"), 99)));
         let mut spec = c.spec();
         spec.scopes.push(Scope::parse("offline_access").unwrap());
         let rotated = Client::restore(spec, Some(secrets), 10, 20).unwrap();

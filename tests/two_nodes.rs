@@ -63,10 +63,7 @@ async fn two_nodes_share_refresh_rotation_and_revocation() {
         first_party: true,
         settings: ClientSettings::default(),
     };
-    let secrets = Some(ClientSecrets {
-        current: hash_secret(SECRET),
-        previous: None,
-    });
+    let secrets = Some(ClientSecrets::hashed(hash_secret(SECRET), None));
     app.store
         .insert_client(&Client::register(spec, secrets, 0).unwrap())
         .await

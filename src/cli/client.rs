@@ -4,10 +4,10 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::{Admin, ClientCommand, CreateClient, Output, TokenSettings, now};
-use crate::crypto::{hash_secret, random_token};
+use crate::crypto::random_token;
 use crate::domain::client::ClientSettings;
 use crate::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+    AuthMethod, Client, ClientId, ClientSpec, GrantType, RedirectUri, Scope,
 };
 use crate::domain::jose::Alg;
 use crate::store::Store;
@@ -21,7 +21,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
     let changed = match command {
         ClientCommand::Create(args) => {
             let output = args.output;
-            let (client, secret) = register_client(args, now)?;
+            let (client, secret) = register_client(admin, args, now)?;
             store.insert_client(&client).await?;
             print_client(&client, secret.as_deref(), output);
             Some(client.id().clone())
@@ -113,10 +113,12 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
                 );
             };
             let secret = random_token();
-            let secrets = ClientSecrets {
-                current: hash_secret(&secret),
-                previous: Some((old.current, now + i64::from(previous_valid_secs))),
-            };
+            let secrets = admin.client_secrets.store(
+                client.id(),
+                client.auth_method(),
+                &secret,
+                Some((old, now + i64::from(previous_valid_secs))),
+            );
             let rotated = Client::restore(client.spec(), Some(secrets), client.created_at(), now)?;
             store.update_client(&rotated).await?;
             print_client(&rotated, Some(&secret), output);
@@ -153,7 +155,11 @@ async fn find_client(store: &dyn Store, id: &str) -> anyhow::Result<Client> {
 }
 
 /// Turns the flags into a checked registration and, for secret-based methods, a fresh secret.
-fn register_client(args: CreateClient, now: i64) -> anyhow::Result<(Client, Option<String>)> {
+fn register_client(
+    admin: &Admin,
+    args: CreateClient,
+    now: i64,
+) -> anyhow::Result<(Client, Option<String>)> {
     let auth_method = match (&args.token_endpoint_auth_method, args.public) {
         (Some(m), public) => {
             let m = AuthMethod::parse(m)?;
@@ -204,10 +210,9 @@ fn register_client(args: CreateClient, now: i64) -> anyhow::Result<(Client, Opti
         },
     };
     let secret = auth_method.uses_secret().then(random_token);
-    let secrets = secret.as_deref().map(|s| ClientSecrets {
-        current: hash_secret(s),
-        previous: None,
-    });
+    let secrets = secret
+        .as_deref()
+        .map(|s| admin.client_secrets.store(&spec.id, auth_method, s, None));
     Ok((Client::register(spec, secrets, now)?, secret))
 }
 
@@ -302,7 +307,14 @@ fn print_client(client: &Client, secret: Option<&str>, output: Output) {
         Output::Text => {
             super::print_text(&value);
             if secret.is_some() {
-                eprintln!("note: the client secret is shown only now; it is stored as a hash");
+                eprintln!(
+                    "note: the client secret is shown only now; it is stored as a hash{}",
+                    if client.auth_method() == AuthMethod::ClientSecretJwt {
+                        " and, for client_secret_jwt, sealed under the master key"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
     }

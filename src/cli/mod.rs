@@ -278,6 +278,7 @@ pub struct Admin {
     pub ephemeral: Arc<dyn Ephemeral>,
     pub identities: Identities,
     pub keys: crate::protocol::keys::Keys,
+    pub client_secrets: crate::crypto::client_secret::ClientSecretBox,
 }
 
 impl Admin {
@@ -291,11 +292,16 @@ impl Admin {
         let identities =
             crate::app::identities(config, &master_key, store.clone(), ephemeral.clone())?;
         let keys = crate::app::start_keys(config, &master_key, store.clone()).await?;
+        let client_secrets = crate::crypto::client_secret::ClientSecretBox::new(
+            &master_key,
+            config.keys.pii_version,
+        );
         Ok(Self {
             store,
             ephemeral,
             identities,
             keys,
+            client_secrets,
         })
     }
 

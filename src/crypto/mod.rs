@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::KeysConfig;
 
+pub mod client_secret;
 pub mod password;
 pub mod pii;
 pub mod signing;

@@ -237,12 +237,38 @@ impl fmt::Debug for SecretHash {
     }
 }
 
+/// A client secret sealed under the master key (opened by `crypto`); kept only for clients that
+/// authenticate with `client_secret_jwt`, which needs the secret itself as the HMAC key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(pub Vec<u8>);
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedSecret([redacted])")
+    }
+}
+
 /// The secrets a confidential client may present: the current one, and during a rotation the
 /// previous one until `previous_expires_at` (epoch seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSecrets {
     pub current: SecretHash,
     pub previous: Option<(SecretHash, i64)>,
+    /// `client_secret_jwt` clients only: the current and previous secrets, sealed.
+    pub sealed: Option<SealedSecret>,
+    pub previous_sealed: Option<SealedSecret>,
+}
+
+impl ClientSecrets {
+    /// Secrets kept only as hashes (every secret-based method but `client_secret_jwt`).
+    pub fn hashed(current: SecretHash, previous: Option<(SecretHash, i64)>) -> Self {
+        Self {
+            current,
+            previous,
+            sealed: None,
+            previous_sealed: None,
+        }
+    }
 }
 
 /// Per-client token settings (RFC 7591 / OIDC Dynamic Registration §2 names); `None` means the
@@ -407,7 +433,27 @@ impl Client {
                     format!("a client using {} has no secret", spec.auth_method.as_str()),
                 ));
             }
-            _ => {}
+            (true, Some(s)) => {
+                // The HMAC key of client_secret_jwt must be recoverable; no other method may keep
+                // a recoverable secret.
+                let jwt = spec.auth_method == AuthMethod::ClientSecretJwt;
+                if jwt && s.sealed.is_none() {
+                    return Err(ClientError::new(
+                        "client_secret",
+                        "a client using client_secret_jwt needs its secret sealed",
+                    ));
+                }
+                if !jwt && (s.sealed.is_some() || s.previous_sealed.is_some()) {
+                    return Err(ClientError::new(
+                        "client_secret",
+                        format!(
+                            "a client using {} keeps only the secret's hash",
+                            spec.auth_method.as_str()
+                        ),
+                    ));
+                }
+            }
+            (false, None) => {}
         }
         Ok(Self {
             spec: ClientSpecChecked {
@@ -609,6 +655,8 @@ mod tests {
     const SECRET: Option<ClientSecrets> = Some(ClientSecrets {
         current: SecretHash([7; 32]),
         previous: None,
+        sealed: None,
+        previous_sealed: None,
     });
 
     #[test]
@@ -659,7 +707,27 @@ mod tests {
         )
         .unwrap();
         Client::register(spec(AuthMethod::None, &[AuthorizationCode]), None, 1).unwrap();
+        let sealed = SECRET.map(|s| ClientSecrets {
+            sealed: Some(SealedSecret(vec![1; 60])),
+            ..s
+        });
+        Client::register(
+            spec(AuthMethod::ClientSecretJwt, &[ClientCredentials]),
+            sealed.clone(),
+            1,
+        )
+        .unwrap();
         let refused = [
+            (
+                spec(AuthMethod::ClientSecretJwt, &[ClientCredentials]),
+                SECRET,
+                "client_secret",
+            ),
+            (
+                spec(AuthMethod::ClientSecretPost, &[ClientCredentials]),
+                sealed,
+                "client_secret",
+            ),
             (
                 spec(AuthMethod::None, &[ClientCredentials]),
                 None,

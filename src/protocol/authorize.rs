@@ -426,10 +426,7 @@ mod tests {
             first_party: false,
             settings: crate::domain::client::ClientSettings::default(),
         };
-        let secrets = (!public).then_some(ClientSecrets {
-            current: SecretHash([1; 32]),
-            previous: None,
-        });
+        let secrets = (!public).then_some(ClientSecrets::hashed(SecretHash([1; 32]), None));
         Client::register(spec, secrets, 0).unwrap()
     }
 

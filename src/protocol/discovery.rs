@@ -18,6 +18,7 @@ pub const END_SESSION: &str = "/logout";
 
 pub fn document(issuer: &str) -> Value {
     let base = issuer.trim_end_matches('/');
+    let assertion_algs = [&super::token::ASYMMETRIC[..], &super::token::HMAC[..]].concat();
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}{AUTHORIZE}"),
@@ -31,17 +32,19 @@ pub fn document(issuer: &str) -> Value {
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": true,
         "frontchannel_logout_session_supported": true,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::ALL,
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        // RFC 8414 §2: present because private_key_jwt is offered.
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        // RFC 8414 §2: present because private_key_jwt and client_secret_jwt are offered.
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "claims_supported": CLAIMS,
         "claims_parameter_supported": true,
         "request_parameter_supported": false,

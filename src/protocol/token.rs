@@ -14,6 +14,7 @@ use super::claims::user_claims;
 use super::session::{self, CodeGrant};
 use super::{ErrorCode, OAuthError};
 use crate::config::TokensConfig;
+use crate::crypto::client_secret::ClientSecretBox;
 use crate::crypto::signing::{Alg, KeyRing, SigningKey};
 use crate::crypto::subject::{SubjectCodec, sector_of};
 use crate::crypto::{random_token, secret_matches};
@@ -43,15 +44,72 @@ pub trait ClientKeys: Send + Sync {
 /// What JWT client authentication checks the assertion against.
 pub struct AssertionContext<'a> {
     pub keys: &'a dyn ClientKeys,
+    /// Opens the secrets of `client_secret_jwt` clients.
+    pub secrets: &'a ClientSecretBox,
     pub ephemeral: &'a dyn Ephemeral,
     /// Acceptable `aud` values: the issuer and the endpoint URLs (RFC 7523 §3).
     pub audiences: Vec<String>,
 }
 
-/// RFC 7523 §2.2 / OIDC Core §9 `private_key_jwt`: the assertion is a JWT signed with one of the
-/// client's registered keys, `iss` = `sub` = client_id, `aud` this server, `exp` required and at most
-/// five minutes ahead, `jti` never seen before within its lifetime (checked in the shared ephemeral
-/// store, so across nodes).
+/// Algorithms for `private_key_jwt`: asymmetric only.
+pub const ASYMMETRIC: [jsonwebtoken::Algorithm; 7] = [
+    jsonwebtoken::Algorithm::RS256,
+    jsonwebtoken::Algorithm::RS384,
+    jsonwebtoken::Algorithm::RS512,
+    jsonwebtoken::Algorithm::PS256,
+    jsonwebtoken::Algorithm::ES256,
+    jsonwebtoken::Algorithm::ES384,
+    jsonwebtoken::Algorithm::EdDSA,
+];
+/// Algorithms for `client_secret_jwt`: HMAC only (OIDC Core §9).
+pub const HMAC: [jsonwebtoken::Algorithm; 3] = [
+    jsonwebtoken::Algorithm::HS256,
+    jsonwebtoken::Algorithm::HS384,
+    jsonwebtoken::Algorithm::HS512,
+];
+
+/// The `private_key_jwt` client's public key the assertion names (`kid`, or the only key), from its
+/// inline `jwks` or its `jwks_uri` (fetched again once when the key id is unknown: a rotation).
+async fn client_public_key(
+    client: &Client,
+    kid: Option<&str>,
+    ctx: &AssertionContext<'_>,
+) -> Result<jsonwebtoken::DecodingKey, OAuthError> {
+    let settings = client.settings();
+    let find_key = |set: &jsonwebtoken::jwk::JwkSet| -> Option<jsonwebtoken::jwk::Jwk> {
+        match kid {
+            Some(kid) => set.find(kid).cloned(),
+            None if set.keys.len() == 1 => set.keys.first().cloned(),
+            None => None,
+        }
+    };
+    let fetch_error = |e: String| invalid_client(&format!("cannot fetch the client's keys: {e}"));
+    let jwk = match (&settings.jwks, &settings.jwks_uri) {
+        (Some(raw), _) => {
+            let set: jsonwebtoken::jwk::JwkSet =
+                serde_json::from_str(raw).map_err(OAuthError::server)?;
+            find_key(&set)
+        }
+        (None, Some(uri)) => {
+            let set = ctx.keys.fetch(uri, false).await.map_err(fetch_error)?;
+            match find_key(&set) {
+                Some(k) => Some(k),
+                None => find_key(&ctx.keys.fetch(uri, true).await.map_err(fetch_error)?),
+            }
+        }
+        (None, None) => None,
+    }
+    .ok_or_else(|| invalid_client("the assertion's key is not one of the client's"))?;
+    jsonwebtoken::DecodingKey::from_jwk(&jwk)
+        .map_err(|_| invalid_client("the client's key is not usable"))
+}
+
+/// RFC 7523 §2.2 / OIDC Core §9 JWT client authentication. `private_key_jwt`: the assertion is
+/// signed with one of the client's registered public keys; `client_secret_jwt`: with HMAC keyed by
+/// the client secret (the previous secret too during a rotation). Either way `iss` = `sub` =
+/// client_id, `aud` this server, `exp` required and at most five minutes ahead, `jti` never seen
+/// before within its lifetime (checked in the shared ephemeral store, so across nodes). Each method
+/// accepts only its own family of algorithms, so a public key can never serve as an HMAC secret.
 async fn authenticate_assertion(
     store: &dyn Store,
     presented: &Presented,
@@ -100,64 +158,46 @@ async fn authenticate_assertion(
         .await
         .map_err(OAuthError::server)?
         .ok_or_else(|| invalid_client("unknown client"))?;
-    if client.auth_method() != AuthMethod::PrivateKeyJwt {
-        return Err(invalid_client(
-            "the client must authenticate with the method it registered",
-        ));
-    }
-    let allowed = [
-        jsonwebtoken::Algorithm::RS256,
-        jsonwebtoken::Algorithm::RS384,
-        jsonwebtoken::Algorithm::RS512,
-        jsonwebtoken::Algorithm::PS256,
-        jsonwebtoken::Algorithm::ES256,
-        jsonwebtoken::Algorithm::ES384,
-        jsonwebtoken::Algorithm::EdDSA,
-    ];
-    if !allowed.contains(&header.alg) {
-        return Err(invalid_client("the assertion's algorithm is not accepted"));
-    }
-    let settings = client.settings();
-    let find_key = |set: &jsonwebtoken::jwk::JwkSet| -> Option<jsonwebtoken::jwk::Jwk> {
-        match &header.kid {
-            Some(kid) => set.find(kid).cloned(),
-            None if set.keys.len() == 1 => set.keys.first().cloned(),
-            None => None,
+    let algorithms: &[jsonwebtoken::Algorithm] = match client.auth_method() {
+        AuthMethod::PrivateKeyJwt => &ASYMMETRIC,
+        AuthMethod::ClientSecretJwt => &HMAC,
+        _ => {
+            return Err(invalid_client(
+                "the client must authenticate with the method it registered",
+            ));
         }
     };
-    let jwk = match (&settings.jwks, &settings.jwks_uri) {
-        (Some(raw), _) => {
-            let set: jsonwebtoken::jwk::JwkSet =
-                serde_json::from_str(raw).map_err(OAuthError::server)?;
-            find_key(&set)
-        }
-        (None, Some(uri)) => {
-            let set = ctx
-                .keys
-                .fetch(uri, false)
-                .await
-                .map_err(|e| invalid_client(&format!("cannot fetch the client's keys: {e}")))?;
-            match find_key(&set) {
-                Some(k) => Some(k),
-                None => find_key(&ctx.keys.fetch(uri, true).await.map_err(|e| {
-                    invalid_client(&format!("cannot fetch the client's keys: {e}"))
-                })?),
-            }
-        }
-        (None, None) => None,
+    if !algorithms.contains(&header.alg) {
+        return Err(invalid_client("the assertion's algorithm is not accepted"));
     }
-    .ok_or_else(|| invalid_client("the assertion's key is not one of the client's"))?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk)
-        .map_err(|_| invalid_client("the client's key is not usable"))?;
+    let keys = if client.auth_method() == AuthMethod::PrivateKeyJwt {
+        vec![client_public_key(&client, header.kid.as_deref(), ctx).await?]
+    } else {
+        ctx.secrets
+            .hmac_keys(&client, now)
+            .map_err(OAuthError::server)?
+            .iter()
+            .map(|k| jsonwebtoken::DecodingKey::from_secret(k))
+            .collect()
+    };
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.leeway = 30;
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.set_issuer(&[client_id]);
     validation.sub = Some(client_id.to_owned());
     validation.set_audience(&ctx.audiences);
-    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &validation)
-        .map_err(|e| invalid_client(&format!("client_assertion rejected: {e}")))?
-        .claims;
+    let mut outcome = Err(invalid_client(
+        "the client has no key to check the assertion",
+    ));
+    for key in &keys {
+        outcome = jsonwebtoken::decode::<Value>(assertion, key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| invalid_client(&format!("client_assertion rejected: {e}")));
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    let claims = outcome?;
     let exp = claims["exp"].as_i64().unwrap_or(0);
     if exp - now > 300 {
         return Err(invalid_client(

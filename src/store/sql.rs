@@ -5,7 +5,7 @@
 
 use crate::domain::client::{
     AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
-    RedirectUri, Scope, SecretHash,
+    RedirectUri, Scope, SealedSecret, SecretHash,
 };
 use crate::domain::jose::Alg;
 
@@ -21,8 +21,9 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_meth
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
      id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
      backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
-     frontchannel_logout_session_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
+     frontchannel_logout_session_required, secret_sealed, previous_secret_sealed) VALUES ($1, $2, $3, \
+     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
+     $25, $26, $27)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
@@ -30,7 +31,8 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_metho
      id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
      access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21, \
      backchannel_logout_uri = $22, backchannel_logout_session_required = $23, frontchannel_logout_uri = $24, \
-     frontchannel_logout_session_required = $25 WHERE id = $1";
+     frontchannel_logout_session_required = $25, secret_sealed = $26, previous_secret_sealed = $27 \
+     WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -49,6 +51,8 @@ pub(crate) struct ClientRow {
     pub secret_hash: Option<Vec<u8>>,
     pub previous_secret_hash: Option<Vec<u8>>,
     pub previous_secret_expires_at: Option<i64>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_sealed: Option<Vec<u8>>,
     pub created_at: i64,
     pub updated_at: i64,
     pub id_token_signed_response_alg: Option<String>,
@@ -86,6 +90,10 @@ impl ClientRow {
             secret_hash: secrets.map(|s| s.current.0.to_vec()),
             previous_secret_hash: secrets.and_then(|s| s.previous).map(|(h, _)| h.0.to_vec()),
             previous_secret_expires_at: secrets.and_then(|s| s.previous).map(|(_, at)| at),
+            secret_sealed: secrets.and_then(|s| s.sealed.as_ref()).map(|s| s.0.clone()),
+            previous_secret_sealed: secrets
+                .and_then(|s| s.previous_sealed.as_ref())
+                .map(|s| s.0.clone()),
             created_at: c.created_at(),
             updated_at: c.updated_at(),
             id_token_signed_response_alg: c.settings().id_token_alg.map(|a| a.as_str().to_owned()),
@@ -134,6 +142,8 @@ impl ClientRow {
                     (Some(h), Some(at)) => Some((hash(h)?, at)),
                     _ => None,
                 },
+                sealed: self.secret_sealed.map(SealedSecret),
+                previous_sealed: self.previous_secret_sealed.map(SealedSecret),
             }),
         };
         let spec = ClientSpec {
@@ -622,7 +632,7 @@ macro_rules! sql_store {
             }
         }
 
-        /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$13).
+        /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$27).
         fn bind_client<'q>(
             query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             client: &$crate::domain::client::Client,
@@ -654,6 +664,8 @@ macro_rules! sql_store {
                 .bind(r.backchannel_logout_session_required)
                 .bind(r.frontchannel_logout_uri)
                 .bind(r.frontchannel_logout_session_required)
+                .bind(r.secret_sealed)
+                .bind(r.previous_secret_sealed)
         }
     };
 }

@@ -986,6 +986,7 @@ async fn authenticated(
     ];
     let ctx = token::AssertionContext {
         keys: &app.client_keys,
+        secrets: &app.client_secrets,
         ephemeral: app.ephemeral.as_ref(),
         audiences: audiences.to_vec(),
     };
