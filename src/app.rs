@@ -187,27 +187,65 @@ pub fn epoch_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Ends a session: queues back-channel logouts for the clients that got tokens in it, then deletes
-/// it. Safe when the session is already gone.
-pub async fn end_session(app: &App, sid: &str, now: i64) -> Result<(), StoreError> {
-    if let Some(session) = crate::protocol::session::get(app.ephemeral.as_ref(), sid).await? {
-        crate::protocol::backchannel::enqueue(
-            app.store.as_ref(),
-            &app.subjects,
-            sid,
-            &session,
-            now,
-        )
-        .await?;
+impl App {
+    /// Session ending and sweeping over this node's ports.
+    pub fn sessions(&self) -> crate::protocol::session::Sessions<'_> {
+        crate::protocol::session::Sessions {
+            store: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            subjects: &self.subjects,
+        }
     }
-    crate::protocol::session::end(app.ephemeral.as_ref(), sid).await?;
-    Ok(())
 }
 
-/// Starts the background work of a serving node: the key reloader and the logout deliverer.
-/// Returns their handles (tests stop a "node" by aborting them).
+/// Starts the background work of a serving node: the key reloader, the logout deliverer and the
+/// session sweeper. Returns their handles (tests stop a "node" by aborting them).
 pub fn spawn_background(app: Arc<App>) -> Vec<tokio::task::AbortHandle> {
-    vec![spawn_key_reloader(app.clone()), spawn_logout_deliverer(app)]
+    vec![
+        spawn_key_reloader(app.clone()),
+        spawn_logout_deliverer(app.clone()),
+        spawn_session_sweeper(app),
+    ]
+}
+
+/// Every `session.sweep_ms`: drops sessions ended elsewhere from this node's live store and ends
+/// expired ones (fanning out back-channel logout); hourly, prunes rows ended more than
+/// `session.keep_ended_secs` ago.
+pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
+    // Sessions ended by another node or the CLI within this margin are dropped again on each pass,
+    // which absorbs clock differences between machines.
+    const MARGIN_SECS: i64 = 30;
+    const PRUNE_EVERY_SECS: i64 = 3600;
+    tokio::spawn(async move {
+        let policy = crate::protocol::session::SessionPolicy {
+            idle_secs: app.config.session.idle_secs,
+            absolute_secs: app.config.session.absolute_secs,
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(app.config.session.sweep_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since = epoch_now() - MARGIN_SECS;
+        let mut pruned_at = 0;
+        loop {
+            tick.tick().await;
+            let now = epoch_now();
+            match app.sessions().sweep(policy, since, now).await {
+                Ok(0) => since = now - MARGIN_SECS,
+                Ok(expired) => {
+                    since = now - MARGIN_SECS;
+                    tracing::info!(expired, "sessions expired");
+                }
+                Err(e) => tracing::warn!(error = %e, "session sweep failed; retrying"),
+            }
+            if now - pruned_at >= PRUNE_EVERY_SECS {
+                pruned_at = now;
+                let before = now.saturating_sub(app.config.session.keep_ended_secs as i64);
+                if let Err(e) = app.store.prune_sessions(before).await {
+                    tracing::warn!(error = %e, "cannot prune ended sessions");
+                }
+            }
+        }
+    })
+    .abort_handle()
 }
 
 /// Delivers due back-channel logouts from the shared outbox, forever.

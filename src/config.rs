@@ -53,6 +53,8 @@ pub struct LogoutConfig {
 pub struct SessionConfig {
     pub idle_secs: u64,
     pub absolute_secs: u64,
+    pub sweep_ms: u64,
+    pub keep_ended_secs: u64,
 }
 
 /// Token lifetimes and algorithms.
@@ -400,6 +402,12 @@ impl Config {
             return Err(ConfigError::new(
                 "session.idle_secs",
                 "must be at least 60 and at most session.absolute_secs",
+            ));
+        }
+        if self.session.sweep_ms == 0 {
+            return Err(ConfigError::new(
+                "session.sweep_ms",
+                "must be at least 1 (tokio intervals cannot be zero)",
             ));
         }
         let l = &self.logout;

@@ -98,6 +98,211 @@ mod store_contract {
         assert_eq!(store.client(missing.id()).await.unwrap(), None);
     }
 
+    /// Durable sessions: recorded, touched, ended once (however many callers), swept when expired
+    /// (back-channel logout queued for the clients that received tokens), pruned after retention.
+    pub async fn sessions_end_once_expire_and_fan_out(store: &dyn Store) {
+        use yihao::protocol::session::{self, EndReason, Session, SessionPolicy, Sessions};
+        use yihao::store::{AccountRecord, SessionRecord};
+        let account = AccountRecord {
+            id: "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0001".into(),
+            name: "张三".into(),
+            phone_index: None,
+            phone_sealed: None,
+            email: None,
+            level: 2,
+            proof_method: "register_check".into(),
+            proof_source: "test".into(),
+            proof_at: 1,
+            status: "active".into(),
+            pii_version: 1,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store
+            .create_account(&account, &[], None, &[])
+            .await
+            .unwrap();
+        let mut spec = client("bc", 1).spec();
+        spec.settings.backchannel_logout_uri = Some("https://hall.example.gov.cn/bc".into());
+        let bc = Client::register(spec, client("bc", 1).secrets().cloned(), 1).unwrap();
+        store.insert_client(&bc).await.unwrap();
+        let ephemeral = open_ephemeral(&common::test_config().config.cache).unwrap();
+        let subjects = yihao::crypto::subject::SubjectCodec::new(
+            &yihao::crypto::MasterKey::load(&yihao::config::KeysConfig {
+                dev_dir: "unused".into(),
+                master_key: yihao::config::Secret::new(
+                    "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYyE=",
+                ),
+                pii_version: 1,
+                publish_before_use_secs: 86_400,
+                reload_secs: 60,
+            })
+            .unwrap(),
+        );
+        let sessions = Sessions {
+            store,
+            ephemeral: ephemeral.as_ref(),
+            subjects: &subjects,
+        };
+        let policy = SessionPolicy {
+            idle_secs: 600,
+            absolute_secs: 3600,
+        };
+        let t0 = 1_800_000_000;
+        let open = |sid: &str, at: i64| SessionRecord {
+            sid: sid.into(),
+            account_id: account.id.clone(),
+            channel: "web".into(),
+            client_id: "bc".into(),
+            clients: "[]".into(),
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            level: 2,
+            amr: "pwd".into(),
+            created_at: at,
+            last_seen_at: at,
+            expires_at: at + 3600,
+            ended_at: None,
+            end_reason: None,
+        };
+        let live = Session {
+            account_id: account.id.clone(),
+            auth_time: t0,
+            level: 2,
+            amr: vec!["pwd".into()],
+            created_at: t0,
+            clients: vec!["bc".into()],
+        };
+        for (sid, at) in [
+            ("s-admin", t0),
+            ("s-idle", t0),
+            ("s-alive", t0),
+            ("s-other", t0 + 1),
+        ] {
+            sessions.record(&open(sid, at)).await.unwrap();
+            session::save(ephemeral.as_ref(), sid, &live, policy)
+                .await
+                .unwrap();
+            store.touch_session(sid, &live.clients, at).await.unwrap();
+        }
+        let row = store.session("s-admin").await.unwrap().unwrap();
+        assert_eq!(row.client_ids(), vec!["bc".to_owned()]);
+        assert_eq!(row.ip.as_deref(), Some("203.0.113.7"));
+        let listed = store.sessions_of(&account.id, false).await.unwrap();
+        assert_eq!(
+            listed.first().map(|r| r.sid.as_str()),
+            Some("s-other"),
+            "newest first"
+        );
+        assert_eq!(listed.len(), 4);
+
+        // Ended once: the second caller changes nothing and queues nothing.
+        assert!(
+            sessions
+                .end("s-admin", EndReason::Admin, t0 + 5)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !sessions
+                .end("s-admin", EndReason::Logout, t0 + 6)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !sessions
+                .end("unknown", EndReason::Admin, t0 + 6)
+                .await
+                .unwrap()
+        );
+        let ended = store.session("s-admin").await.unwrap().unwrap();
+        assert_eq!(
+            (ended.ended_at, ended.end_reason.as_deref()),
+            (Some(t0 + 5), Some("admin"))
+        );
+        assert_eq!(
+            session::get(ephemeral.as_ref(), "s-admin").await.unwrap(),
+            None
+        );
+        assert_eq!(store.logout_deliveries("bc").await.unwrap().len(), 1);
+        assert_eq!(
+            store.sessions_of(&account.id, false).await.unwrap().len(),
+            3
+        );
+        assert_eq!(store.sessions_of(&account.id, true).await.unwrap().len(), 4);
+
+        // Idle period over: the one still in the live store was used since and is kept (seen now);
+        // the one whose idle timer ran out ends as expired and fans out.
+        session::end(ephemeral.as_ref(), "s-idle").await.unwrap();
+        let expired = sessions.sweep(policy, t0, t0 + 700).await.unwrap();
+        assert_eq!(expired, 1);
+        let idle = store.session("s-idle").await.unwrap().unwrap();
+        assert_eq!(idle.end_reason.as_deref(), Some("expired"));
+        assert_eq!(
+            store
+                .session("s-alive")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_seen_at,
+            t0 + 700
+        );
+        assert_eq!(store.logout_deliveries("bc").await.unwrap().len(), 2);
+
+        // A session ended elsewhere (another node, the CLI: only its row changed) leaves this live
+        // store at the next sweep.
+        assert!(
+            store
+                .end_session_record("s-other", "admin", t0 + 800)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            session::get(ephemeral.as_ref(), "s-other")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        sessions.sweep(policy, t0 + 790, t0 + 801).await.unwrap();
+        assert_eq!(
+            session::get(ephemeral.as_ref(), "s-other").await.unwrap(),
+            None
+        );
+
+        // Past the absolute limit even a live session ends.
+        assert_eq!(
+            sessions.sweep(policy, t0 + 3600, t0 + 3600).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .session("s-alive")
+                .await
+                .unwrap()
+                .unwrap()
+                .end_reason
+                .as_deref(),
+            Some("expired")
+        );
+        assert_eq!(store.sessions_of(&account.id, false).await.unwrap(), vec![]);
+
+        // Password change: every open session of the account ends.
+        sessions.record(&open("s-pw-1", t0 + 4000)).await.unwrap();
+        sessions.record(&open("s-pw-2", t0 + 4001)).await.unwrap();
+        assert_eq!(
+            sessions
+                .end_all(&account.id, EndReason::PasswordChanged, t0 + 4002)
+                .await
+                .unwrap(),
+            2
+        );
+
+        // Retention: rows ended before the cut are deleted, later ones stay.
+        assert_eq!(store.prune_sessions(t0 + 3000).await.unwrap(), 3);
+        assert_eq!(store.sessions_of(&account.id, true).await.unwrap().len(), 3);
+    }
+
     pub async fn deletes_report_whether_something_was_deleted(store: &dyn Store) {
         let c = client("gone", 1);
         store.insert_client(&c).await.unwrap();
@@ -144,6 +349,11 @@ macro_rules! store_suite {
             async fn updates_replace_and_keep_rotated_secrets() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::updates_replace_and_keep_rotated_secrets(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn sessions_end_once_expire_and_fan_out() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::sessions_end_once_expire_and_fan_out(s.as_ref()).await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

@@ -230,6 +230,21 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             let password = read_password_stdin()?;
             ids.set_password(&account.id, &password, now).await?;
             eprintln!("password changed for account {}", account.id);
+            // Whoever held the old password is signed out everywhere: sessions end (with back-channel
+            // logout) and refresh tokens are revoked.
+            let ended = admin
+                .sessions()
+                .end_all(
+                    account.id.as_str(),
+                    crate::protocol::session::EndReason::PasswordChanged,
+                    now,
+                )
+                .await?;
+            let revoked = admin
+                .store
+                .revoke_account_refresh(account.id.as_str(), now)
+                .await?;
+            eprintln!("ended {ended} session(s), revoked {revoked} refresh token(s)");
             Ok(())
         }
         AccountCommand::Import {
@@ -261,7 +276,7 @@ async fn set_status(
 }
 
 /// Finds an account by id, ID number or phone number.
-async fn resolve(admin: &Admin, key: &str, now: i64) -> anyhow::Result<Account> {
+pub(super) async fn resolve(admin: &Admin, key: &str, now: i64) -> anyhow::Result<Account> {
     let ids = &admin.identities;
     let by_id = match AccountId::parse(key) {
         Ok(id) if key.len() == 36 => ids.account(&id).await?,

@@ -7,7 +7,7 @@ use super::{Admin, ClientCommand, CreateClient, Output, TokenSettings, now};
 use crate::crypto::random_token;
 use crate::domain::client::ClientSettings;
 use crate::domain::client::{
-    AuthMethod, Client, ClientId, ClientSpec, GrantType, RedirectUri, Scope,
+    AuthMethod, Channel, Client, ClientId, ClientSpec, GrantType, RedirectUri, Scope,
 };
 use crate::domain::jose::Alg;
 use crate::store::Store;
@@ -262,6 +262,9 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if !flags.resources.is_empty() {
         settings.resources = flags.resources.clone();
     }
+    if let Some(channel) = &flags.channel {
+        settings.channel = Channel::parse(channel)?;
+    }
     Ok(())
 }
 
@@ -292,6 +295,7 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "backchannel_logout_session_required": client.settings().backchannel_logout_session_required,
         "frontchannel_logout_uri": client.settings().frontchannel_logout_uri,
         "frontchannel_logout_session_required": client.settings().frontchannel_logout_session_required,
+        "channel": client.settings().channel.as_str(),
     });
     if let Some(secret) = secret {
         out["client_secret"] = Value::from(secret);

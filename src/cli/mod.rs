@@ -22,6 +22,7 @@ mod client;
 mod import;
 mod keys;
 mod org;
+mod session;
 
 pub use account::AccountCommand;
 pub use keys::KeysCommand;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Manage organisations (keyed by unified social credit code) and the people who act for them.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// List and end single sign-on sessions (ending one sends back-channel logout to its services).
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Key management: signing keys (list, rotate, retire) and re-sealing personal data.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -161,6 +165,9 @@ pub struct TokenSettings {
     /// true: add iss and sid to the front-channel logout URL.
     #[arg(long, value_name = "BOOL")]
     pub frontchannel_logout_session_required: Option<bool>,
+    /// The channel the client serves people through: web (default), app, kiosk, window, system.
+    #[arg(long, value_name = "CHANNEL")]
+    pub channel: Option<String>,
     /// A resource (RFC 8707) the client may ask machine tokens for (repeat for several).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,
@@ -261,6 +268,12 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
             admin.close().await;
             result
         }
+        Command::Session(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = session::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
         Command::Keys(command) => {
             let admin = Admin::open(&config).await?;
             let result = keys::run(&admin, command).await;
@@ -279,6 +292,7 @@ pub struct Admin {
     pub identities: Identities,
     pub keys: crate::protocol::keys::Keys,
     pub client_secrets: crate::crypto::client_secret::ClientSecretBox,
+    pub subjects: crate::crypto::subject::SubjectCodec,
 }
 
 impl Admin {
@@ -297,12 +311,22 @@ impl Admin {
             config.keys.pii_version,
         );
         Ok(Self {
+            subjects: crate::crypto::subject::SubjectCodec::new(&master_key),
             store,
             ephemeral,
             identities,
             keys,
             client_secrets,
         })
+    }
+
+    /// Session ending over the administrator's ports.
+    fn sessions(&self) -> crate::protocol::session::Sessions<'_> {
+        crate::protocol::session::Sessions {
+            store: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            subjects: &self.subjects,
+        }
     }
 
     async fn close(&self) {

@@ -199,6 +199,55 @@ impl AuthMethod {
     }
 }
 
+/// How a client serves people: the online service hall in a browser, the mobile app, a self-service
+/// kiosk, a service window (staff at a counter), or a department system. Sessions record the channel
+/// of the client a person signed in at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    #[default]
+    Web,
+    App,
+    Kiosk,
+    Window,
+    System,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Self::Web,
+        Self::App,
+        Self::Kiosk,
+        Self::Window,
+        Self::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::App => "app",
+            Self::Kiosk => "kiosk",
+            Self::Window => "window",
+            Self::System => "system",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == raw)
+            .ok_or_else(|| {
+                ClientError::new(
+                    "channel",
+                    format!(
+                        "{raw:?} is not a channel (one of: {})",
+                        Self::ALL.map(Self::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
 /// A scope token (RFC 6749 §3.3): `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -300,6 +349,8 @@ pub struct ClientSettings {
     pub frontchannel_logout_uri: Option<String>,
     /// `frontchannel_logout_session_required`: add `iss` and `sid` to it.
     pub frontchannel_logout_session_required: bool,
+    /// The channel the client serves people through.
+    pub channel: Channel,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.

@@ -48,6 +48,22 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
+/// `epoch` (seconds) as RFC 3339 in China Standard Time: `2026-11-28T07:13:45+08:00`.
+pub fn rfc3339(epoch: i64) -> String {
+    let local = epoch + CST_OFFSET_SECS;
+    let d = civil_from_days(local.div_euclid(86_400));
+    let secs = local.rem_euclid(86_400);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+08:00",
+        d.year,
+        d.month,
+        d.day,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 pub fn is_leap(year: i32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -115,6 +131,13 @@ fn civil_from_days(z: i64) -> Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_is_written_in_china_standard_time() {
+        assert_eq!(rfc3339(0), "1970-01-01T08:00:00+08:00");
+        assert_eq!(rfc3339(1_795_828_425), "2026-11-28T07:13:45+08:00");
+        assert_eq!(rfc3339(-1), "1970-01-01T07:59:59+08:00");
+    }
 
     #[test]
     fn epoch_seconds_become_china_standard_time_dates() {

@@ -8,7 +8,6 @@
 
 use serde_json::json;
 
-use super::session::Session;
 use crate::crypto::random_token;
 use crate::crypto::signing::{Alg, KeyRing};
 use crate::crypto::subject::{SubjectCodec, sector_of};
@@ -18,16 +17,17 @@ use crate::store::{OutboxRecord, Store, StoreError};
 /// The event that marks a logout token (§2.4).
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-/// Queues a logout for every client of the ended session that asked for one.
+/// Queues a logout for every client of the ended session `sid` of `account_id` that asked for one.
 pub async fn enqueue(
     store: &dyn Store,
     subjects: &SubjectCodec,
     sid: &str,
-    session: &Session,
+    account_id: &str,
+    clients: &[String],
     now: i64,
 ) -> Result<usize, StoreError> {
     let mut queued = 0;
-    for client_id in &session.clients {
+    for client_id in clients {
         let Ok(id) = ClientId::parse(client_id) else {
             continue;
         };
@@ -41,7 +41,7 @@ pub async fn enqueue(
             id: random_token(),
             client_id: client_id.clone(),
             uri,
-            sub: subjects.encode(&sector_of(&client), &session.account_id),
+            sub: subjects.encode(&sector_of(&client), account_id),
             sid: Some(sid.to_owned()),
             status: "pending".into(),
             attempts: 0,

@@ -1,4 +1,6 @@
-//! SSO sessions, pending interactions and authorization codes, all in the ephemeral store.
+//! SSO sessions, pending interactions and authorization codes. Live state is in the ephemeral store;
+//! each session also has a durable row (`sessions`) that administrators list and end, and from which
+//! logout fans out when it ends for any reason.
 //!
 //! The browser holds a random 256-bit session secret in a cookie; the store keys the session by
 //! `sid` = base64url(SHA-256(secret))[..22], so the store never holds the secret and `sid` can be
@@ -14,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::authorize::AuthorizeRequest;
 use crate::crypto::random_token;
-use crate::store::{Ephemeral, StoreError};
+use crate::crypto::subject::SubjectCodec;
+use crate::store::{Ephemeral, SessionRecord, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -106,8 +109,127 @@ pub async fn get(ephemeral: &dyn Ephemeral, sid: &str) -> Result<Option<Session>
         .and_then(|raw| serde_json::from_slice(&raw).ok()))
 }
 
+/// Removes the live session only (its durable row is ended by [`end_session`]).
 pub async fn end(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreError> {
     ephemeral.delete(&session_key(sid)).await
+}
+
+/// Why a session ended; recorded in its row. Back-channel logout goes out for every reason (OIDC
+/// Back-Channel Logout 1.0 §2: "when the End-User logs out", and equally when the OP ends the session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// RP-initiated or on the logout page.
+    Logout,
+    /// An administrator (`yihao session revoke`).
+    Admin,
+    /// The account's password changed.
+    PasswordChanged,
+    /// Idle or absolute limit reached.
+    Expired,
+    /// The same browser signed in again.
+    Replaced,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Admin => "admin",
+            Self::PasswordChanged => "password_changed",
+            Self::Expired => "expired",
+            Self::Replaced => "replaced",
+        }
+    }
+}
+
+/// The ports ending a session touches.
+pub struct Sessions<'a> {
+    pub store: &'a dyn Store,
+    pub ephemeral: &'a dyn Ephemeral,
+    pub subjects: &'a SubjectCodec,
+}
+
+impl Sessions<'_> {
+    /// Records a new session durably (after [`create`]): who, where from, which service.
+    pub async fn record(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.store.insert_session(record).await
+    }
+
+    /// Ends a session everywhere: marks its row ended (once, across nodes and the CLI), queues a
+    /// back-channel logout for every client that received tokens in it, and removes the live session
+    /// from this store (other nodes' in-process stores drop it at their next [`Sessions::sweep`]).
+    /// Returns whether this call ended it; ending an ended or unknown session changes nothing.
+    pub async fn end(&self, sid: &str, reason: EndReason, now: i64) -> Result<bool, StoreError> {
+        let ended = self
+            .store
+            .end_session_record(sid, reason.as_str(), now)
+            .await?;
+        if let Some(row) = &ended {
+            super::backchannel::enqueue(
+                self.store,
+                self.subjects,
+                sid,
+                &row.account_id,
+                &row.client_ids(),
+                now,
+            )
+            .await?;
+        }
+        end(self.ephemeral, sid).await?;
+        Ok(ended.is_some())
+    }
+
+    /// Ends every open session of an account; how many.
+    pub async fn end_all(
+        &self,
+        account_id: &str,
+        reason: EndReason,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for row in self.store.sessions_of(account_id, false).await? {
+            if self.end(&row.sid, reason, now).await? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// One pass of a node's session sweeper. Sessions ended elsewhere since `since` (another node,
+    /// the CLI) leave this node's live store; open sessions past their absolute limit, or not seen for
+    /// an idle period, are looked up in the live store: still there (used since) they are marked seen,
+    /// gone (the idle timer ran out) they end as expired, which fans out back-channel logout.
+    /// Returns how many expired.
+    pub async fn sweep(
+        &self,
+        policy: SessionPolicy,
+        since: i64,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        for sid in self.store.sessions_ended_since(since).await? {
+            end(self.ephemeral, &sid).await?;
+        }
+        let mut expired = 0;
+        let due = self
+            .store
+            .sessions_due(now, policy.idle_secs as i64, 200)
+            .await?;
+        for row in due {
+            let live = match get(self.ephemeral, &row.sid).await? {
+                Some(s) if now < row.expires_at => Some(s),
+                _ => None,
+            };
+            match live {
+                Some(s) => self.store.touch_session(&row.sid, &s.clients, now).await?,
+                None => {
+                    if self.end(&row.sid, EndReason::Expired, now).await? {
+                        expired += 1;
+                    }
+                }
+            }
+        }
+        Ok(expired)
+    }
 }
 
 /// An authorization request waiting for the person to log in or consent. Its forms must carry

@@ -24,6 +24,7 @@ pub mod redis;
 pub mod sql;
 mod sql_accounts;
 mod sql_orgs;
+mod sql_sessions;
 pub mod sqlite;
 
 /// A storage failure. `Conflict` and `NotFound` are outcomes callers act on; `Unavailable` means the
@@ -55,6 +56,7 @@ pub trait Store:
     + ConsentStore
     + RefreshStore
     + OutboxStore
+    + SessionStore
     + Send
     + Sync
     + 'static
@@ -279,6 +281,8 @@ pub trait RefreshStore: Send + Sync {
     async fn refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
     /// Revokes every token of a family; the number revoked.
     async fn revoke_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
+    /// Revokes every live refresh token of an account (its password changed); the number revoked.
+    async fn revoke_account_refresh(&self, account_id: &str, now: i64) -> StoreResult<u64>;
 }
 
 /// A `logout_outbox` row: one back-channel logout to deliver.
@@ -315,6 +319,76 @@ pub trait OutboxStore: Send + Sync {
     async fn settle_logout(&self, record: &OutboxRecord) -> StoreResult<()>;
     /// Every delivery for a client, newest first (operations and tests).
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
+}
+
+/// A `sessions` row: one single sign-on session, durably (the live one is in the ephemeral store).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    /// The public session id (a hash of the cookie secret).
+    pub sid: String,
+    pub account_id: String,
+    /// The channel of the client the person signed in at (web, app, kiosk, window, system).
+    pub channel: String,
+    /// The client the person signed in at.
+    pub client_id: String,
+    /// The clients that received tokens in the session, a JSON array.
+    pub clients: String,
+    /// The peer address the login came from.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub level: i64,
+    /// RFC 8176 methods, space-separated.
+    pub amr: String,
+    pub created_at: i64,
+    /// Last sign-in to a service in this session (or last seen alive by the sweeper).
+    pub last_seen_at: i64,
+    /// The absolute limit.
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    /// Why it ended: `logout`, `admin`, `password_changed`, `expired`, `replaced`.
+    pub end_reason: Option<String>,
+}
+
+impl SessionRecord {
+    /// The clients that received tokens in the session.
+    pub fn client_ids(&self) -> Vec<String> {
+        serde_json::from_str(&self.clients).unwrap_or_default()
+    }
+}
+
+/// The durable session index.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, record: &SessionRecord) -> StoreResult<()>;
+    /// Records the clients of an open session and that it was used at `now`.
+    async fn touch_session(&self, sid: &str, clients: &[String], now: i64) -> StoreResult<()>;
+    async fn session(&self, sid: &str) -> StoreResult<Option<SessionRecord>>;
+    /// An account's sessions, newest first; ended ones only when `include_ended`.
+    async fn sessions_of(
+        &self,
+        account_id: &str,
+        include_ended: bool,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends an open session; the row when this call ended it, `None` when it was already ended or is
+    /// unknown (so of two nodes ending one session, one fans out the logout).
+    async fn end_session_record(
+        &self,
+        sid: &str,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Open sessions that may have expired by `now`: past their absolute limit or not seen for
+    /// `idle_secs`; oldest first.
+    async fn sessions_due(
+        &self,
+        now: i64,
+        idle_secs: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// The ids of sessions ended at or after `since` (nodes drop them from their live store).
+    async fn sessions_ended_since(&self, since: i64) -> StoreResult<Vec<String>>;
+    /// Deletes rows that ended before `before`; how many.
+    async fn prune_sessions(&self, before: i64) -> StoreResult<u64>;
 }
 
 /// Consent decisions, per account and client.

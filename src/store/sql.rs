@@ -4,7 +4,7 @@
 //! sqlx-sqlite binds by position; TEXT ids; BIGINT epoch seconds), so it is written once.
 
 use crate::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
+    AuthMethod, Channel, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
     RedirectUri, Scope, SealedSecret, SecretHash,
 };
 use crate::domain::jose::Alg;
@@ -21,9 +21,9 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_meth
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
      id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
      backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
-     frontchannel_logout_session_required, secret_sealed, previous_secret_sealed) VALUES ($1, $2, $3, \
-     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-     $25, $26, $27)";
+     frontchannel_logout_session_required, secret_sealed, previous_secret_sealed, channel) VALUES ($1, $2, \
+     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+     $24, $25, $26, $27, $28)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
@@ -31,8 +31,8 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_metho
      id_token_signed_response_alg = $14, access_token_secs = $15, id_token_secs = $16, full_phone = $17, \
      access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21, \
      backchannel_logout_uri = $22, backchannel_logout_session_required = $23, frontchannel_logout_uri = $24, \
-     frontchannel_logout_session_required = $25, secret_sealed = $26, previous_secret_sealed = $27 \
-     WHERE id = $1";
+     frontchannel_logout_session_required = $25, secret_sealed = $26, previous_secret_sealed = $27, \
+     channel = $28 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -67,6 +67,7 @@ pub(crate) struct ClientRow {
     pub backchannel_logout_session_required: bool,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    pub channel: String,
 }
 
 impl ClientRow {
@@ -112,6 +113,7 @@ impl ClientRow {
             backchannel_logout_session_required: c.settings().backchannel_logout_session_required,
             frontchannel_logout_uri: c.settings().frontchannel_logout_uri.clone(),
             frontchannel_logout_session_required: c.settings().frontchannel_logout_session_required,
+            channel: c.settings().channel.as_str().to_owned(),
         }
     }
 
@@ -185,6 +187,7 @@ impl ClientRow {
                 backchannel_logout_session_required: self.backchannel_logout_session_required,
                 frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
                 frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+                channel: Channel::parse(&self.channel).map_err(|e| corrupt(&e.to_string()))?,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)
@@ -342,6 +345,7 @@ macro_rules! sql_store {
 
         $crate::store::sql_accounts::sql_account_store!($adapter);
         $crate::store::sql_orgs::sql_org_store!($adapter);
+        $crate::store::sql_sessions::sql_session_store!($adapter);
 
         #[async_trait::async_trait]
         impl $crate::store::OutboxStore for $adapter {
@@ -478,6 +482,16 @@ macro_rules! sql_store {
             async fn revoke_family(&self, family_id: &str, now: i64) -> $crate::store::StoreResult<u64> {
                 let done = sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
                     .bind(family_id)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_account_refresh(&self, account_id: &str, now: i64) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL")
+                    .bind(account_id)
                     .bind(now)
                     .execute(&self.writer)
                     .await
@@ -632,7 +646,7 @@ macro_rules! sql_store {
             }
         }
 
-        /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$27).
+        /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$28).
         fn bind_client<'q>(
             query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             client: &$crate::domain::client::Client,
@@ -666,6 +680,7 @@ macro_rules! sql_store {
                 .bind(r.frontchannel_logout_session_required)
                 .bind(r.secret_sealed)
                 .bind(r.previous_secret_sealed)
+                .bind(r.channel)
         }
     };
 }

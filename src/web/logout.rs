@@ -246,7 +246,11 @@ async fn finish(
         None => Vec::new(),
     };
     if let Some(sid) = &sid {
-        if let Err(e) = crate::app::end_session(app, sid, epoch_now()).await {
+        let ended = app
+            .sessions()
+            .end(sid, session::EndReason::Logout, epoch_now())
+            .await;
+        if let Err(e) = ended {
             return server_error(t, e);
         }
         tracing::info!(sid = %sid, "session ended by logout");

@@ -443,7 +443,12 @@ async fn interaction_for(
 }
 
 /// `POST /login`: the login form.
-pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
     let form = pairs(&body);
     let t0 = pages::texts(&[], &headers);
     let (id, interaction) = match interaction_for(&app, &headers, &form).await {
@@ -509,14 +514,46 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         created_at: now,
         clients: Vec::new(),
     };
-    // A new secret at every login: a session id planted before login is worth nothing after it.
+    // A new secret at every login: a session id planted before login is worth nothing after it. The
+    // browser's previous session ends (its services get a back-channel logout).
     if let Some(old) = cookie(&app, &headers, "yihao_session") {
-        let _ = session::end(app.ephemeral.as_ref(), &session::sid_of(&old)).await;
+        let ended = app
+            .sessions()
+            .end(&session::sid_of(&old), session::EndReason::Replaced, now)
+            .await;
+        if let Err(e) = ended {
+            return server_error(t, e);
+        }
     }
     let (secret, sid) = match session::create(app.ephemeral.as_ref(), &fresh, policy(&app)).await {
         Ok(x) => x,
         Err(e) => return server_error(t, e),
     };
+    let record = crate::store::SessionRecord {
+        sid: sid.clone(),
+        account_id: fresh.account_id.clone(),
+        channel: client.settings().channel.as_str().to_owned(),
+        client_id: client.id().as_str().to_owned(),
+        clients: "[]".into(),
+        ip: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+        level: i64::from(level),
+        amr: fresh.amr.join(" "),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + app.config.session.absolute_secs as i64,
+        ended_at: None,
+        end_reason: None,
+    };
+    if let Err(e) = app.sessions().record(&record).await {
+        let _ = session::end(app.ephemeral.as_ref(), &sid).await;
+        return server_error(t, e);
+    }
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
     tracing::info!(account = %account.id, client = %client.id(), acr = level, "login succeeded");
     let mut response = proceed(
@@ -788,6 +825,10 @@ async fn issue_code(
     if !s.clients.iter().any(|c| c == client.id().as_str()) {
         s.clients.push(client.id().as_str().to_owned());
         if let Err(e) = session::save(app.ephemeral.as_ref(), sid, &s, policy(app)).await {
+            return server_error(t, e);
+        }
+        // The durable row names every client to notify at logout, whichever node ends the session.
+        if let Err(e) = app.store.touch_session(sid, &s.clients, epoch_now()).await {
             return server_error(t, e);
         }
     }
