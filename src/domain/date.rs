@@ -48,7 +48,7 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-/// `epoch` (seconds) as RFC 3339 in China Standard Time: `2026-11-28T07:13:45+08:00`.
+/// `epoch` (seconds) as RFC 3339 in China Standard Time: `2026-11-28T09:13:45+08:00`.
 pub fn rfc3339(epoch: i64) -> String {
     let local = epoch + CST_OFFSET_SECS;
     let d = civil_from_days(local.div_euclid(86_400));
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn rfc3339_is_written_in_china_standard_time() {
         assert_eq!(rfc3339(0), "1970-01-01T08:00:00+08:00");
-        assert_eq!(rfc3339(1_795_828_425), "2026-11-28T07:13:45+08:00");
+        assert_eq!(rfc3339(1_795_828_425), "2026-11-28T09:13:45+08:00");
         assert_eq!(rfc3339(-1), "1970-01-01T07:59:59+08:00");
     }
 
