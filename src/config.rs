@@ -34,6 +34,16 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub session: SessionConfig,
     pub logout: LogoutConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub node: String,
+    pub queue: usize,
+    pub checkpoint_secs: u64,
 }
 
 /// Back-channel logout delivery.
@@ -402,6 +412,12 @@ impl Config {
             return Err(ConfigError::new(
                 "session.idle_secs",
                 "must be at least 60 and at most session.absolute_secs",
+            ));
+        }
+        if self.audit.queue == 0 || self.audit.checkpoint_secs == 0 {
+            return Err(ConfigError::new(
+                "audit.queue",
+                "audit.queue and audit.checkpoint_secs must be at least 1",
             ));
         }
         if self.session.sweep_ms == 0 {

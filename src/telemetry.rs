@@ -59,6 +59,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    /// Audit events that found the writer's queue full and waited for room.
+    pub audit_queue_full: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -89,10 +91,17 @@ impl Default for Metrics {
             "Version of the running server",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
+        let audit_queue_full = Counter::default();
+        registry.register(
+            "audit_queue_full",
+            "Audit events that found the writer's queue full and waited",
+            audit_queue_full.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            audit_queue_full,
         }
     }
 }

@@ -356,10 +356,45 @@ fn invalid_client_registrations_are_refused_and_store_nothing() {
 }
 
 #[test]
-fn groups_without_commands_say_so_and_fail() {
+fn administrative_changes_are_audited_and_the_log_verifies() {
     let run = Run::new();
-    let err = run.fails(&["audit"], &[]);
-    assert!(err.contains("no commands"), "{err}");
+    let out = run.run(&["audit", "verify"], &[]);
+    assert!(out.status.success(), "an empty log verifies");
+    run.json(&[
+        "client",
+        "create",
+        "--name",
+        "Hall",
+        "--id",
+        "hall",
+        "--redirect-uri",
+        "https://hall.example.gov.cn/cb",
+        "--output",
+        "json",
+    ]);
+    run.ok(&["client", "delete", "hall"]);
+    run.ok(&["audit", "checkpoint"]);
+    let out = run.run(&["audit", "verify"], &[]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("records 1..2") && said.contains("1 signed checkpoint"),
+        "{said}"
+    );
+    let out = run.run(&["audit", "export", "--since", "2000-01-01"], &[]);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["event"], "admin_client");
+    assert_eq!(lines[0]["actor"], "admin");
+    assert_eq!(lines[0]["target"], "hall");
+    assert_eq!(lines[1]["details"], r#"{"change":"delete"}"#);
+    assert_eq!(lines[1]["hash"].as_str().unwrap().len(), 64);
+    let err = run.fails(&["audit", "export", "--since", "yesterday"], &[]);
+    assert!(err.contains("--since"), "{err}");
 }
 
 fn free_port() -> u16 {

@@ -10,6 +10,7 @@ use crate::domain::client::{
     AuthMethod, Channel, Client, ClientId, ClientSpec, GrantType, RedirectUri, Scope,
 };
 use crate::domain::jose::Alg;
+use crate::protocol::audit::EventType;
 use crate::store::Store;
 
 /// Channel on which running nodes hear that a client changed (payload: the client_id).
@@ -24,7 +25,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
             let (client, secret) = register_client(admin, args, now)?;
             store.insert_client(&client).await?;
             print_client(&client, secret.as_deref(), output);
-            Some(client.id().clone())
+            Some((client.id().clone(), "create"))
         }
         ClientCommand::Update(args) => {
             let client = find_client(store.as_ref(), &args.id).await?;
@@ -68,7 +69,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
                 Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
             store.update_client(&updated).await?;
             print_client(&updated, None, args.output);
-            Some(updated.id().clone())
+            Some((updated.id().clone(), "update"))
         }
         ClientCommand::List { output } => {
             let clients = store.clients().await?;
@@ -122,7 +123,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
             let rotated = Client::restore(client.spec(), Some(secrets), client.created_at(), now)?;
             store.update_client(&rotated).await?;
             print_client(&rotated, Some(&secret), output);
-            Some(rotated.id().clone())
+            Some((rotated.id().clone(), "rotate_secret"))
         }
         ClientCommand::Delete { id } => {
             let id = ClientId::parse(&id)?;
@@ -130,10 +131,11 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
                 bail!("client {id} not found");
             }
             eprintln!("deleted client {id}");
-            Some(id)
+            Some((id, "delete"))
         }
     };
-    if let Some(id) = changed {
+    if let Some((id, change)) = changed {
+        super::audit_admin(admin, EventType::AdminClient, id.as_str(), change).await?;
         // Running nodes drop what they cached about this client. Best effort: with the in-process
         // cache there is no other node to tell.
         if let Err(e) = ephemeral

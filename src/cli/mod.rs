@@ -18,6 +18,7 @@ use crate::protocol::accounts::Identities;
 use crate::store::{Ephemeral, Store};
 
 mod account;
+mod audit;
 mod client;
 mod import;
 mod keys;
@@ -70,15 +71,9 @@ pub enum Command {
     /// Key management: signing keys (list, rotate, retire) and re-sealing personal data.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Verify and export the tamper-evident audit log. Not available in this version yet.
-    Audit(Pending),
-}
-
-/// A command group whose commands arrive with a later capability.
-#[derive(Debug, Args)]
-pub struct Pending {
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Verify and export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,7 +275,12 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
             admin.close().await;
             result
         }
-        Command::Audit(_) => bail!("`yihao audit` has no commands in this version of yihao"),
+        Command::Audit(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = audit::run(&admin, &config, command).await;
+            admin.close().await;
+            result
+        }
     }
 }
 
@@ -293,6 +293,8 @@ pub struct Admin {
     pub keys: crate::protocol::keys::Keys,
     pub client_secrets: crate::crypto::client_secret::ClientSecretBox,
     pub subjects: crate::crypto::subject::SubjectCodec,
+    /// Administrative changes are audited like requests (actor `admin`).
+    pub audit: crate::app::Auditor,
 }
 
 impl Admin {
@@ -310,7 +312,14 @@ impl Admin {
             &master_key,
             config.keys.pii_version,
         );
+        let audit = crate::app::Auditor::start(
+            store.clone(),
+            format!("cli@{}", crate::app::node_name(&config.audit.node)),
+            64,
+            prometheus_client::metrics::counter::Counter::default(),
+        );
         Ok(Self {
+            audit,
             subjects: crate::crypto::subject::SubjectCodec::new(&master_key),
             store,
             ephemeral,
@@ -335,6 +344,22 @@ impl Admin {
 }
 
 /// Reads a password from the first line of standard input.
+/// Records an administrative change in the audit log (actor `admin`; the change in `details`).
+pub(crate) async fn audit_admin(
+    admin: &Admin,
+    event: crate::protocol::audit::EventType,
+    target: &str,
+    change: &str,
+) -> anyhow::Result<()> {
+    use crate::protocol::audit::{AuditEvent, AuditSink};
+    let event = AuditEvent::success(event)
+        .actor("admin")
+        .target(target)
+        .details(serde_json::json!({ "change": change }));
+    admin.audit.record(event).await.context("audit log")?;
+    Ok(())
+}
+
 pub(crate) fn read_password_stdin() -> anyhow::Result<Password> {
     let mut line = String::new();
     std::io::stdin()

@@ -6,6 +6,7 @@
 //! responses.
 
 pub mod accounts;
+pub mod audit;
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;

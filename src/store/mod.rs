@@ -23,6 +23,7 @@ pub mod postgres;
 pub mod redis;
 pub mod sql;
 mod sql_accounts;
+mod sql_audit;
 mod sql_orgs;
 mod sql_sessions;
 pub mod sqlite;
@@ -57,6 +58,7 @@ pub trait Store:
     + RefreshStore
     + OutboxStore
     + SessionStore
+    + AuditStore
     + Send
     + Sync
     + 'static
@@ -319,6 +321,40 @@ pub trait OutboxStore: Send + Sync {
     async fn settle_logout(&self, record: &OutboxRecord) -> StoreResult<()>;
     /// Every delivery for a client, newest first (operations and tests).
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
+}
+
+/// The audit chain (see `domain::audit`). No method updates or deletes a record.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `events` (each with its time in epoch ms) as one batch in one transaction: locks the
+    /// head, chains each record after it, inserts them, moves the head. Several writers (nodes, the
+    /// CLI) interleave whole batches; the chain never forks.
+    async fn append_audit(
+        &self,
+        node: &str,
+        events: &[(crate::domain::audit::AuditEvent, i64)],
+    ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
+    /// The head: last sequence number and hash (0 and zeros when empty).
+    async fn audit_head(&self) -> StoreResult<(i64, Vec<u8>)>;
+    /// Records with `seq >= from`, in order, at most `limit`.
+    async fn audit_records(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
+    /// Records at or after `at_ms` with `seq > after`, in sequence order, at most `limit`.
+    async fn audit_records_since(
+        &self,
+        at_ms: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
+    /// Stores a checkpoint; false when one exists at that sequence number already.
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &crate::domain::audit::CheckpointRecord,
+    ) -> StoreResult<bool>;
+    async fn checkpoints(&self) -> StoreResult<Vec<crate::domain::audit::CheckpointRecord>>;
 }
 
 /// A `sessions` row: one single sign-on session, durably (the live one is in the ephemeral store).

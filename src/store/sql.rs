@@ -346,6 +346,7 @@ macro_rules! sql_store {
         $crate::store::sql_accounts::sql_account_store!($adapter);
         $crate::store::sql_orgs::sql_org_store!($adapter);
         $crate::store::sql_sessions::sql_session_store!($adapter);
+        $crate::store::sql_audit::sql_audit_store!($adapter);
 
         #[async_trait::async_trait]
         impl $crate::store::OutboxStore for $adapter {

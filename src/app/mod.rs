@@ -24,6 +24,22 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Ephemeral, Store, StoreError};
 use crate::telemetry::Metrics;
 
+pub mod audit;
+pub use audit::{Auditor, epoch_ms};
+
+/// The node name recorded in audit records: the configured one, else the host name.
+pub fn node_name(configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "yihao".to_owned())
+}
+
 /// Everything a request may need, built once at start-up and shared as `Arc<App>`.
 pub struct App {
     pub config: Config,
@@ -40,6 +56,8 @@ pub struct App {
     pub client_keys: HttpClientKeys,
     /// Seals and opens the secrets of client_secret_jwt clients.
     pub client_secrets: ClientSecretBox,
+    /// The audit writer of this process.
+    pub audit: Auditor,
 }
 
 /// Fetches clients' JWK Sets over HTTP with a time limit and caches them for five minutes.
@@ -204,8 +222,54 @@ pub fn spawn_background(app: Arc<App>) -> Vec<tokio::task::AbortHandle> {
     vec![
         spawn_key_reloader(app.clone()),
         spawn_logout_deliverer(app.clone()),
-        spawn_session_sweeper(app),
+        spawn_session_sweeper(app.clone()),
+        spawn_audit_checkpointer(app),
     ]
+}
+
+/// Every `audit.checkpoint_secs`, signs the audit chain's head when it moved since the last
+/// checkpoint (any node's: two nodes signing the same head store one).
+pub fn spawn_audit_checkpointer(app: Arc<App>) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let alg = crate::crypto::signing::Alg::parse(&app.config.tokens.id_token_alg)
+            .unwrap_or(crate::crypto::signing::Alg::RS256);
+        let mut tick = tokio::time::interval(Duration::from_secs(app.config.audit.checkpoint_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut signed = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = checkpoint_once(&app, alg, &mut signed).await {
+                tracing::warn!(error = %e, "audit checkpoint not written; retrying");
+            }
+        }
+    })
+    .abort_handle()
+}
+
+/// Signs the head if it moved past `signed`.
+async fn checkpoint_once(
+    app: &App,
+    alg: crate::crypto::signing::Alg,
+    signed: &mut i64,
+) -> Result<(), String> {
+    let (seq, hash) = app.store.audit_head().await.map_err(|e| e.to_string())?;
+    if seq == 0 || seq <= *signed {
+        return Ok(());
+    }
+    let record = crate::protocol::audit::checkpoint(
+        &app.keys.ring(),
+        alg,
+        &app.config.server.issuer,
+        seq,
+        &hash,
+        epoch_ms(),
+    )?;
+    app.store
+        .insert_checkpoint(&record)
+        .await
+        .map_err(|e| e.to_string())?;
+    *signed = seq;
+    Ok(())
 }
 
 /// Every `session.sweep_ms`: drops sessions ended elsewhere from this node's live store and ends
@@ -354,11 +418,19 @@ impl App {
         let subjects = SubjectCodec::new(&master_key);
         let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
         let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
+        let metrics = Metrics::default();
+        let audit = Auditor::start(
+            store.clone(),
+            node_name(&config.audit.node),
+            config.audit.queue,
+            metrics.audit_queue_full.clone(),
+        );
         Ok(Arc::new(Self {
+            audit,
             config,
             store,
             ephemeral,
-            metrics: Metrics::default(),
+            metrics,
             master_key,
             identities,
             keys,

@@ -1,0 +1,126 @@
+//! The port requests and commands hand audit events to (the writer is in app.rs, the chain rules in
+//! `domain::audit`).
+
+use async_trait::async_trait;
+
+pub use crate::domain::audit::{AuditEvent, EventType};
+use crate::store::StoreError;
+
+/// Where requests hand their events: the writer acknowledges once the batch carrying the event is
+/// committed, so nothing acknowledged is lost.
+#[async_trait]
+pub trait AuditSink: Send + Sync {
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+}
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::crypto::signing::{Alg, KeyRing};
+use crate::domain::audit::{CHECKPOINT_TYP, ChainError, ChainWalk, CheckpointRecord};
+use crate::store::Store;
+
+/// A signed checkpoint of the head `(seq, hash)` at `now_ms`.
+pub fn checkpoint(
+    ring: &KeyRing,
+    alg: Alg,
+    issuer: &str,
+    seq: i64,
+    hash: &[u8],
+    now_ms: i64,
+) -> Result<CheckpointRecord, String> {
+    let key = ring
+        .signer(alg, now_ms / 1000)
+        .ok_or_else(|| format!("no {alg} signing key is active"))?;
+    let claims = serde_json::json!({
+        "iss": issuer,
+        "seq": seq,
+        "hash": URL_SAFE_NO_PAD.encode(hash),
+        "iat": now_ms / 1000,
+    });
+    Ok(CheckpointRecord {
+        seq,
+        hash: hash.to_vec(),
+        at_ms: now_ms,
+        jws: key.sign_jwt(CHECKPOINT_TYP, &claims)?,
+    })
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The last record checked.
+    pub last: i64,
+    /// Checkpoints whose signature and hash were checked.
+    pub checkpoints: usize,
+}
+
+/// Walks the chain from record `from` (1: all; otherwise the record before it is trusted), then
+/// checks every checkpoint at or after `from`: its signature by one of the server's keys, its claims
+/// against its row, and its hash against the record it names. Names the first bad record.
+pub async fn verify(
+    store: &dyn Store,
+    ring: &KeyRing,
+    from: i64,
+) -> Result<Result<Verified, ChainError>, StoreError> {
+    const PAGE: i64 = 1000;
+    let from = from.max(1);
+    let mut walk = if from == 1 {
+        ChainWalk::new()
+    } else {
+        match store.audit_records(from - 1, 1).await?.first() {
+            Some(r) if r.seq == from - 1 => ChainWalk::resume(from, r.hash.clone()),
+            _ => return Ok(Err(ChainError::Missing(from - 1))),
+        }
+    };
+    // The hash of every checkpointed record, collected on the way.
+    let checkpoints: Vec<CheckpointRecord> = store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .filter(|c| c.seq >= from)
+        .collect();
+    let mut seen = std::collections::HashMap::new();
+    loop {
+        let page = store.audit_records(walk.last() + 1, PAGE).await?;
+        if let Err(e) = walk.check(&page) {
+            return Ok(Err(e));
+        }
+        for r in &page {
+            if checkpoints.iter().any(|c| c.seq == r.seq) {
+                seen.insert(r.seq, r.hash.clone());
+            }
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    for c in &checkpoints {
+        let bad = |why: &str| Ok(Err(ChainError::Checkpoint(c.seq, why.to_owned())));
+        let mut validation = jsonwebtoken::Validation::default();
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        let claims: serde_json::Value = match ring.verify(&c.jws, validation) {
+            Ok((header, claims)) if header.typ.as_deref() == Some(CHECKPOINT_TYP) => claims,
+            Ok(_) => return bad("not a checkpoint token"),
+            Err(e) => return bad(&format!("signature does not verify ({e})")),
+        };
+        if claims["seq"].as_i64() != Some(c.seq)
+            || claims["hash"].as_str() != Some(URL_SAFE_NO_PAD.encode(&c.hash).as_str())
+        {
+            return bad("its row differs from what was signed");
+        }
+        match seen.get(&c.seq) {
+            None => return bad("the record it covers is missing (truncated?)"),
+            Some(h) if *h != c.hash => {
+                return bad("the chain was rewritten: the record's hash is not the signed one");
+            }
+            Some(_) => {}
+        }
+    }
+    let (head_seq, head_hash) = store.audit_head().await?;
+    Ok(walk.finish(head_seq, &head_hash).map(|last| Verified {
+        last,
+        checkpoints: checkpoints.len(),
+    }))
+}

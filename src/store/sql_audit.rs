@@ -1,0 +1,138 @@
+//! [`AuditStore`](super::AuditStore) for the SQL engines, written once (see [`super::sql`]).
+//!
+//! A batch is one transaction that begins by writing the head row (`UPDATE audit_head SET seq = seq`):
+//! on PostgreSQL that takes the row lock, so a second node's batch waits for this one to commit and
+//! then reads the moved head; on SQLite the first write takes the database's write lock. Either way
+//! no two batches read the same head, and the chain is one line.
+
+/// Implements `AuditStore` for an adapter with `pool` and `writer` fields.
+macro_rules! sql_audit_store {
+    ($adapter:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::AuditStore for $adapter {
+            async fn append_audit(
+                &self,
+                node: &str,
+                events: &[($crate::domain::audit::AuditEvent, i64)],
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::audit::AuditRecord>> {
+                use $crate::store::sql::db_error;
+                let err = |e| db_error(|| "audit log".into(), e);
+                let mut tx = self.writer.begin().await.map_err(err)?;
+                sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                let (mut seq, mut prev): (i64, Vec<u8>) =
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                let mut written = Vec::with_capacity(events.len());
+                for (event, at_ms) in events {
+                    seq += 1;
+                    let r = $crate::domain::audit::AuditRecord::chain(event, seq, *at_ms, node, &prev);
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at_ms, node, event, result, actor, target, client_id, \
+                         channel, ip, user_agent, acr, request_id, reason, details, prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    )
+                    .bind(r.seq)
+                    .bind(r.at_ms)
+                    .bind(&r.node)
+                    .bind(&r.event)
+                    .bind(&r.result)
+                    .bind(&r.actor)
+                    .bind(&r.target)
+                    .bind(&r.client_id)
+                    .bind(&r.channel)
+                    .bind(&r.ip)
+                    .bind(&r.user_agent)
+                    .bind(&r.acr)
+                    .bind(&r.request_id)
+                    .bind(&r.reason)
+                    .bind(&r.details)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    prev = r.hash.clone();
+                    written.push(r);
+                }
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(&prev)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                tx.commit().await.map_err(err)?;
+                Ok(written)
+            }
+
+            async fn audit_head(&self) -> $crate::store::StoreResult<(i64, Vec<u8>)> {
+                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "audit head".into(), e))
+            }
+
+            async fn audit_records(
+                &self,
+                from: i64,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::audit::AuditRecord>> {
+                sqlx::query_as("SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2")
+                    .bind(from)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "audit log".into(), e))
+            }
+
+            async fn audit_records_since(
+                &self,
+                at_ms: i64,
+                after: i64,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::audit::AuditRecord>> {
+                sqlx::query_as(
+                    "SELECT * FROM audit_log WHERE at_ms >= $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(at_ms)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "audit log".into(), e))
+            }
+
+            async fn insert_checkpoint(
+                &self,
+                c: &$crate::domain::audit::CheckpointRecord,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO audit_checkpoints (seq, hash, at_ms, jws) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (seq) DO NOTHING",
+                )
+                .bind(c.seq)
+                .bind(&c.hash)
+                .bind(c.at_ms)
+                .bind(&c.jws)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| $crate::store::sql::db_error(|| "audit checkpoint".into(), e))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn checkpoints(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::audit::CheckpointRecord>> {
+                sqlx::query_as("SELECT * FROM audit_checkpoints ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "audit checkpoints".into(), e))
+            }
+        }
+    };
+}
+pub(crate) use sql_audit_store;
