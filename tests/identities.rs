@@ -306,14 +306,18 @@ mod suite {
             assert_eq!(
                 e,
                 LoginError::LockedOut {
-                    until: NOW + 5 + 900
+                    until: NOW + 5 + 900,
+                    started: true,
                 },
                 "{identifier}: known and unknown lock alike"
             );
             let e = ids.login(identifier, &good, NOW + 600).await.unwrap_err();
             assert_eq!(
                 e,
-                LoginError::LockedOut { until: NOW + 905 },
+                LoginError::LockedOut {
+                    until: NOW + 905,
+                    started: false,
+                },
                 "{identifier}: even the right password waits"
             );
         }

@@ -100,7 +100,14 @@ mod store_contract {
 
     /// Durable sessions: recorded, touched, ended once (however many callers), swept when expired
     /// (back-channel logout queued for the clients that received tokens), pruned after retention.
-    pub async fn sessions_end_once_expire_and_fan_out(store: &dyn Store) {
+    pub async fn sessions_end_once_expire_and_fan_out(shared: Arc<dyn Store>) {
+        let store = shared.as_ref();
+        let audit = yihao::app::Auditor::start(
+            shared.clone(),
+            "test".into(),
+            16,
+            prometheus_client::metrics::counter::Counter::default(),
+        );
         use yihao::protocol::session::{self, EndReason, Session, SessionPolicy, Sessions};
         use yihao::store::{AccountRecord, SessionRecord};
         let account = AccountRecord {
@@ -143,6 +150,7 @@ mod store_contract {
             store,
             ephemeral: ephemeral.as_ref(),
             subjects: &subjects,
+            audit: &audit,
         };
         let policy = SessionPolicy {
             idle_secs: 600,
@@ -298,6 +306,32 @@ mod store_contract {
             2
         );
 
+        // Each session ended through `Sessions` is audited once, with its reason.
+        let reasons: Vec<String> = store
+            .audit_records(1, 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.event == "session_end")
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(r.details.as_deref().unwrap())
+                        .unwrap()["reason"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "admin",
+                "expired",
+                "expired",
+                "password_changed",
+                "password_changed"
+            ]
+        );
+
         // Retention: rows ended before the cut are deleted, later ones stay.
         assert_eq!(store.prune_sessions(t0 + 3000).await.unwrap(), 3);
         assert_eq!(store.sessions_of(&account.id, true).await.unwrap().len(), 3);
@@ -353,7 +387,7 @@ macro_rules! store_suite {
             #[tokio::test]
             async fn sessions_end_once_expire_and_fan_out() {
                 let Some((s, _t)) = open().await else { return };
-                store_contract::sessions_end_once_expire_and_fan_out(s.as_ref()).await;
+                store_contract::sessions_end_once_expire_and_fan_out(s.clone()).await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

@@ -212,6 +212,7 @@ impl App {
             store: self.store.as_ref(),
             ephemeral: self.ephemeral.as_ref(),
             subjects: &self.subjects,
+            audit: &self.audit,
         }
     }
 }

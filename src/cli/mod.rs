@@ -335,6 +335,7 @@ impl Admin {
             store: self.store.as_ref(),
             ephemeral: self.ephemeral.as_ref(),
             subjects: &self.subjects,
+            audit: &self.audit,
         }
     }
 

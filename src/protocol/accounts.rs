@@ -61,7 +61,11 @@ pub enum LoginError {
     #[error("the ID number (or phone number) or the password is wrong")]
     InvalidCredentials,
     #[error("too many failed attempts; try again after {until}")]
-    LockedOut { until: i64 },
+    LockedOut {
+        until: i64,
+        /// This attempt started the lockout (it is audited as a lockout).
+        started: bool,
+    },
     #[error("this account is {0}; contact the service desk")]
     Unavailable(&'static str),
     #[error("{0}")]
@@ -373,18 +377,12 @@ impl Identities {
     ) -> Result<Account, LoginError> {
         let store_err = |e: AccountError| LoginError::Store(e.to_string());
         let found = self.lookup_id(identifier, now).await.map_err(store_err)?;
-        let subject = match (&found, Lookup::parse(identifier, now)) {
-            (Some(id), _) => format!("a:{id}"),
-            (None, Some(lookup)) => format!("i:{}", lookup.index(self).hex()),
-            (None, None) => format!(
-                "i:{}",
-                self.pii
-                    .blind_index("login-identifier", identifier.trim())
-                    .hex()
-            ),
-        };
+        let subject = self.subject(found.as_ref(), identifier, now);
         if let Some(until) = self.locked_until(&subject, now).await? {
-            return Err(LoginError::LockedOut { until });
+            return Err(LoginError::LockedOut {
+                until,
+                started: false,
+            });
         }
         let stored = match &found {
             Some(id) => self
@@ -431,6 +429,27 @@ impl Identities {
         Ok(account)
     }
 
+    /// Whom a login attempt counts against: `a:<account id>`, or for an unknown identifier
+    /// `i:<keyed hash>` (never the number itself: this goes to logs and the audit log).
+    fn subject(&self, found: Option<&AccountId>, identifier: &str, now: i64) -> String {
+        match (found, Lookup::parse(identifier, now)) {
+            (Some(id), _) => format!("a:{id}"),
+            (None, Some(lookup)) => format!("i:{}", lookup.index(self).hex()),
+            (None, None) => format!(
+                "i:{}",
+                self.pii
+                    .blind_index("login-identifier", identifier.trim())
+                    .hex()
+            ),
+        }
+    }
+
+    /// The subject a login with `identifier` counts against (for the audit record of a failure).
+    pub async fn login_subject(&self, identifier: &str, now: i64) -> Result<String, AccountError> {
+        let found = self.lookup_id(identifier, now).await?;
+        Ok(self.subject(found.as_ref(), identifier, now))
+    }
+
     async fn locked_until(&self, subject: &str, now: i64) -> Result<Option<i64>, LoginError> {
         let lock = self
             .ephemeral
@@ -464,7 +483,10 @@ impl Identities {
             }
             let _ = self.ephemeral.delete(&failures_key(subject)).await;
             tracing::info!(subject = %subject, until, "login locked after repeated failures");
-            return LoginError::LockedOut { until };
+            return LoginError::LockedOut {
+                until,
+                started: true,
+            };
         }
         LoginError::InvalidCredentials
     }

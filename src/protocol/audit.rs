@@ -2,9 +2,13 @@
 //! `domain::audit`).
 
 use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::crypto::signing::{Alg, KeyRing};
 pub use crate::domain::audit::{AuditEvent, EventType};
-use crate::store::StoreError;
+use crate::domain::audit::{CHECKPOINT_TYP, ChainError, ChainWalk, CheckpointRecord};
+use crate::store::{Store, StoreError};
 
 /// Where requests hand their events: the writer acknowledges once the batch carrying the event is
 /// committed, so nothing acknowledged is lost.
@@ -12,13 +16,6 @@ use crate::store::StoreError;
 pub trait AuditSink: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
 }
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use crate::crypto::signing::{Alg, KeyRing};
-use crate::domain::audit::{CHECKPOINT_TYP, ChainError, ChainWalk, CheckpointRecord};
-use crate::store::Store;
 
 /// A signed checkpoint of the head `(seq, hash)` at `now_ms`.
 pub fn checkpoint(
@@ -123,4 +120,33 @@ pub async fn verify(
         last,
         checkpoints: checkpoints.len(),
     }))
+}
+
+/// Where a request came from, copied into its audit records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The audit sink with the current request's context.
+#[derive(Clone, Copy)]
+pub struct Audit<'a> {
+    pub sink: &'a dyn AuditSink,
+    pub context: &'a RequestContext,
+}
+
+impl Audit<'_> {
+    /// Records `event` with the request's address, user agent and id. A record that cannot be
+    /// written fails the request (nothing security-relevant happens unaudited).
+    pub async fn record(&self, mut event: AuditEvent) -> Result<(), super::OAuthError> {
+        event.ip = event.ip.or_else(|| self.context.ip.clone());
+        event.user_agent = event.user_agent.or_else(|| self.context.user_agent.clone());
+        event.request_id = event.request_id.or_else(|| self.context.request_id.clone());
+        self.sink
+            .record(event)
+            .await
+            .map_err(super::OAuthError::server)
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::accounts::Identities;
+use super::audit::{AuditEvent, EventType};
 use super::claims::user_claims;
 use super::session::{self, CodeGrant};
 use super::token::TokenIssuer;
@@ -148,6 +149,15 @@ pub async fn refresh_grant(
         Rotation::Rotated(r) => r,
         Rotation::Reused(r) => {
             tracing::warn!(client = %client.id(), family = %r.family_id, "refresh token reused; its family is revoked");
+            issuer
+                .audit
+                .record(
+                    AuditEvent::failure(EventType::RefreshReuse, "refresh_token_reused")
+                        .actor(r.account_id.as_str())
+                        .client(client.id().as_str())
+                        .details(json!({ "family": r.family_id, "family_revoked": true })),
+                )
+                .await?;
             return Err(invalid_grant(
                 "the refresh token was already used; every token of this login is revoked",
             ));
@@ -189,12 +199,22 @@ pub async fn refresh_grant(
     )
     .await?;
     body["refresh_token"] = Value::from(next);
+    issuer
+        .audit_issue(
+            EventType::TokenRefreshed,
+            client,
+            Some(&account),
+            "refresh_token",
+            &body,
+            &issued.jti,
+        )
+        .await?;
     Ok(body)
 }
 
 /// RFC 6749 §4.4 with RFC 8707: a token for the client itself. Only confidential clients; scopes
 /// within the client's allowed set (person scopes excluded); `resource` among the client's own.
-pub fn client_credentials(
+pub async fn client_credentials(
     issuer: &TokenIssuer<'_>,
     client: &Client,
     params: &[(String, String)],
@@ -264,9 +284,19 @@ pub fn client_credentials(
         "exp": now + secs,
     });
     let token = issuer.sign_access(client, &claims, now)?;
-    Ok(
-        json!({ "access_token": token, "token_type": "Bearer", "expires_in": secs, "scope": scopes.join(" ") }),
-    )
+    let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": secs, "scope": scopes.join(" ") });
+    let jti = claims["jti"].as_str().unwrap_or_default();
+    issuer
+        .audit_issue(
+            EventType::TokenIssued,
+            client,
+            None,
+            "client_credentials",
+            &body,
+            jti,
+        )
+        .await?;
+    Ok(body)
 }
 
 /// What a presented token turned out to be.
@@ -401,7 +431,7 @@ pub async fn revoke(
     token: &str,
     now: i64,
 ) -> Result<(), OAuthError> {
-    match find(issuer, store, token).await? {
+    let revoked = match find(issuer, store, token).await? {
         Found::Access(claims) if concerns(&claims, client) => {
             let jti = claims["jti"].as_str().unwrap_or("");
             let left = claims["exp"].as_i64().unwrap_or(now) - now;
@@ -410,16 +440,27 @@ pub async fn revoke(
                     .await
                     .map_err(OAuthError::server)?;
             }
+            json!({ "kind": "access_token", "jti": jti })
         }
         Found::Refresh(r) if r.client_id == client.id().as_str() => {
             store
                 .revoke_family(&r.family_id, now)
                 .await
                 .map_err(OAuthError::server)?;
+            json!({ "kind": "refresh_token", "family": r.family_id })
         }
-        _ => {}
-    }
-    Ok(())
+        // RFC 7009 §2.2: unknown or foreign tokens get 200 too; nothing changed, nothing to audit.
+        _ => return Ok(()),
+    };
+    issuer
+        .audit
+        .record(
+            AuditEvent::success(EventType::TokenRevoked)
+                .actor(client.id().as_str())
+                .client(client.id().as_str())
+                .details(revoked),
+        )
+        .await
 }
 
 /// The token a revocation or introspection request names.

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::audit::{AuditEvent, AuditSink, EventType};
 use super::authorize::AuthorizeRequest;
 use crate::crypto::random_token;
 use crate::crypto::subject::SubjectCodec;
@@ -147,6 +148,7 @@ pub struct Sessions<'a> {
     pub store: &'a dyn Store,
     pub ephemeral: &'a dyn Ephemeral,
     pub subjects: &'a SubjectCodec,
+    pub audit: &'a dyn AuditSink,
 }
 
 impl Sessions<'_> {
@@ -176,6 +178,21 @@ impl Sessions<'_> {
             .await?;
         }
         end(self.ephemeral, sid).await?;
+        // Audited once the session is over everywhere, so a failing audit write cannot leave it
+        // half-ended.
+        if let Some(row) = &ended {
+            self.audit
+                .record(
+                    AuditEvent::success(EventType::SessionEnd)
+                        .actor(row.account_id.as_str())
+                        .target(sid)
+                        .details(serde_json::json!({
+                            "reason": reason.as_str(),
+                            "clients": row.client_ids(),
+                        })),
+                )
+                .await?;
+        }
         Ok(ended.is_some())
     }
 

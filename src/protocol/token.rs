@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::accounts::Identities;
+use super::audit::{Audit, AuditEvent, EventType};
 use super::claims::user_claims;
 use super::session::{self, CodeGrant};
 use super::{ErrorCode, OAuthError};
@@ -297,12 +298,46 @@ pub async fn authenticate_client(
     Ok(client)
 }
 
+/// Claims about the person in the response's ID token (beyond the protocol's own).
+fn released_claims(body: &Value) -> Vec<String> {
+    const PROTOCOL: [&str; 13] = [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "sid",
+        "at_hash",
+        "jti",
+    ];
+    let Some(payload) = body["id_token"]
+        .as_str()
+        .and_then(|t| t.split('.').nth(1))
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok())
+    else {
+        return Vec::new();
+    };
+    payload
+        .keys()
+        .filter(|k| !PROTOCOL.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// What the token issuer needs.
 pub struct TokenIssuer<'a> {
     pub issuer: &'a str,
     pub ring: &'a KeyRing,
     pub subjects: &'a SubjectCodec,
     pub tokens: &'a TokensConfig,
+    /// Every issue, refresh, revocation and detected replay is audited.
+    pub audit: Audit<'a>,
 }
 
 fn signer(ring: &KeyRing, alg: Alg, now: i64) -> Result<&SigningKey, OAuthError> {
@@ -327,6 +362,38 @@ pub struct Issued {
 }
 
 impl TokenIssuer<'_> {
+    /// Audits tokens issued to `client` (for `account`, unless a machine token): grant type, scope and
+    /// access-token id; and, when the ID token carries a person's claims, their release.
+    pub async fn audit_issue(
+        &self,
+        event: EventType,
+        client: &Client,
+        account: Option<&crate::domain::account::Account>,
+        grant_type: &str,
+        body: &Value,
+        jti: &str,
+    ) -> Result<(), OAuthError> {
+        let actor = account.map_or(client.id().as_str(), |a| a.id.as_str());
+        let base = |e: AuditEvent| e.actor(actor).client(client.id().as_str());
+        self.audit
+            .record(base(AuditEvent::success(event)).details(json!({
+                "grant_type": grant_type,
+                "scope": body["scope"],
+                "jti": jti,
+            })))
+            .await?;
+        let released = released_claims(body);
+        if !released.is_empty() {
+            self.audit
+                .record(
+                    base(AuditEvent::success(EventType::AttributeRelease))
+                        .details(json!({ "via": "id_token", "claims": released })),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The access-token lifetime for `client`: its own, or the server's.
     pub fn access_secs(&self, client: &Client) -> u64 {
         client
@@ -483,6 +550,15 @@ pub async fn exchange_code(
                 .await
                 .map_err(OAuthError::server)?;
                 tracing::warn!(client = %client.id(), "authorization code replayed; its access token is revoked");
+                issuer
+                    .audit
+                    .record(
+                        AuditEvent::failure(EventType::CodeReplay, "code_replayed")
+                            .actor(client.id().as_str())
+                            .client(client.id().as_str())
+                            .details(json!({ "revoked_jti": jti })),
+                    )
+                    .await?;
             }
             return Err(invalid_grant(
                 "the code is invalid, expired or already used",
@@ -560,5 +636,15 @@ pub async fn exchange_code(
     )
     .await
     .map_err(OAuthError::server)?;
+    issuer
+        .audit_issue(
+            EventType::TokenIssued,
+            client,
+            Some(&account),
+            "authorization_code",
+            &body,
+            &issued.jti,
+        )
+        .await?;
     Ok(body)
 }

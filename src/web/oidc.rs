@@ -23,6 +23,7 @@ use crate::domain::client::{Client, ClientId};
 use crate::domain::organisation::{Membership, OrgStatus, Organisation, Role};
 use crate::domain::password::Password;
 use crate::protocol::accounts::LoginError;
+use crate::protocol::audit::{Audit, AuditEvent, EventType, RequestContext};
 use crate::protocol::authorize::{
     self, AuthorizeError, AuthorizePolicy, AuthorizeRequest, ResponseMode,
 };
@@ -476,6 +477,12 @@ pub async fn login(
     {
         Ok(a) => a,
         Err(e) => {
+            let context = request_context(&headers, &extensions);
+            if let Err(cause) =
+                audit_login_failure(&app, &context, &client, identifier, &e, now).await
+            {
+                return server_error(t, cause);
+            }
             let message = match e {
                 LoginError::InvalidCredentials => t.invalid_credentials,
                 LoginError::LockedOut { .. } => t.locked_out,
@@ -554,6 +561,20 @@ pub async fn login(
         let _ = session::end(app.ephemeral.as_ref(), &sid).await;
         return server_error(t, e);
     }
+    let context = request_context(&headers, &extensions);
+    let success = AuditEvent {
+        channel: Some(record.channel.clone()),
+        acr: Some(format!("urn:yihao:loa:{level}")),
+        ..AuditEvent::success(EventType::LoginSuccess)
+            .actor(account.id.as_str())
+            .client(client.id().as_str())
+            .target(sid.as_str())
+            .details(json!({ "amr": fresh.amr }))
+    };
+    if let Err(e) = audit(&app, &context).record(success).await {
+        let _ = session::end(app.ephemeral.as_ref(), &sid).await;
+        return server_error(t, e);
+    }
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
     tracing::info!(account = %account.id, client = %client.id(), acr = level, "login succeeded");
     let mut response = proceed(
@@ -570,6 +591,45 @@ pub async fn login(
         set_cookie(&app, "yihao_session", &secret, None),
     );
     response
+}
+
+/// Audits a refused login: whom it counted against (an account id, or a keyed hash of an unknown
+/// identifier; never the number), why, and a lockout when this attempt started one.
+async fn audit_login_failure(
+    app: &App,
+    context: &RequestContext,
+    client: &Client,
+    identifier: &str,
+    error: &LoginError,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let (reason, started) = match error {
+        LoginError::InvalidCredentials => ("invalid_credentials", false),
+        LoginError::LockedOut { started, .. } => ("locked_out", *started),
+        LoginError::Unavailable(_) => ("account_unavailable", false),
+        LoginError::Busy(_) => ("busy", false),
+        LoginError::Store(_) => ("server_error", false),
+    };
+    let subject = app
+        .identities
+        .login_subject(identifier, now)
+        .await
+        .unwrap_or_else(|_| "unknown".into());
+    let sink = audit(app, context);
+    let with = |e: AuditEvent| AuditEvent {
+        channel: Some(client.settings().channel.as_str().to_owned()),
+        ..e.target(subject.as_str()).client(client.id().as_str())
+    };
+    sink.record(with(AuditEvent::failure(EventType::LoginFailure, reason)))
+        .await?;
+    if started {
+        sink.record(with(AuditEvent::failure(
+            EventType::Lockout,
+            "too_many_failures",
+        )))
+        .await?;
+    }
+    Ok(())
 }
 
 /// A form posted after login (consent, organisation choice), checked: its interaction, the live
@@ -623,8 +683,14 @@ async fn logged_in_step(
 }
 
 /// `POST /consent`: the consent form.
-pub async fn consent(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn consent(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
     let form = pairs(&body);
+    let context = request_context(&headers, &extensions);
     let Step2 {
         t,
         interaction,
@@ -640,7 +706,19 @@ pub async fn consent(State(app): State<AppState>, headers: HeaderMap, body: Byte
         .iter()
         .find(|(n, _)| n == "decision")
         .map(|(_, v)| v.as_str());
-    if decision != Some("allow") {
+    let allowed = decision == Some("allow");
+    let event = if allowed {
+        AuditEvent::success(EventType::ConsentGiven)
+    } else {
+        AuditEvent::failure(EventType::ConsentRefused, "declined")
+    }
+    .actor(s.account_id.as_str())
+    .client(client.id().as_str())
+    .details(json!({ "scopes": interaction.request.scopes }));
+    if let Err(e) = audit(&app, &context).record(event).await {
+        return server_error(t, e);
+    }
+    if !allowed {
         return redirect_error(
             &app,
             &interaction.request,
@@ -926,17 +1004,28 @@ fn respond(
 }
 
 /// `POST /token` (RFC 6749 §3.2).
-pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match token_inner(&app, &headers, &body).await {
+pub async fn token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let context = request_context(&headers, &extensions);
+    match token_inner(&app, &headers, &context, &body).await {
         Ok(body) => no_store_json(StatusCode::OK, body),
         Err(e) => e.into_response(),
     }
 }
 
-async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+async fn token_inner(
+    app: &App,
+    headers: &HeaderMap,
+    context: &RequestContext,
+    body: &[u8],
+) -> Result<Value, OAuthError> {
     let params = pairs(body);
     let now = epoch_now();
-    let client = authenticated(app, headers, &params, now).await?;
+    let client = authenticated(app, headers, context, &params, now).await?;
     let get = |name: &str| {
         params
             .iter()
@@ -947,7 +1036,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
     match get("grant_type").as_deref() {
         Some("authorization_code") => {
             let ring = app.keys.ring();
-            let issuer = token_issuer(app, &ring);
+            let issuer = token_issuer(app, &ring, context);
             token::exchange_code(
                 &issuer,
                 &app.identities,
@@ -960,7 +1049,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         Some("refresh_token") => {
             let ring = app.keys.ring();
-            let issuer = token_issuer(app, &ring);
+            let issuer = token_issuer(app, &ring, context);
             let policy = issuer.refresh_policy();
             lifecycle::refresh_grant(
                 &issuer,
@@ -975,8 +1064,8 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         }
         Some("client_credentials") => {
             let ring = app.keys.ring();
-            let issuer = token_issuer(app, &ring);
-            lifecycle::client_credentials(&issuer, &client, &params, now)
+            let issuer = token_issuer(app, &ring, context);
+            lifecycle::client_credentials(&issuer, &client, &params, now).await
         }
         None => Err(OAuthError::new(
             ErrorCode::InvalidRequest,
@@ -993,6 +1082,7 @@ async fn token_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Valu
 async fn authenticated(
     app: &App,
     headers: &HeaderMap,
+    context: &RequestContext,
     params: &[(String, String)],
     now: i64,
 ) -> Result<Client, OAuthError> {
@@ -1031,16 +1121,64 @@ async fn authenticated(
         ephemeral: app.ephemeral.as_ref(),
         audiences: audiences.to_vec(),
     };
-    token::authenticate_client(app.store.as_ref(), &presented, &ctx, now).await
+    let outcome = token::authenticate_client(app.store.as_ref(), &presented, &ctx, now).await;
+    if let Err(e) = &outcome
+        && e.code == ErrorCode::InvalidClient
+    {
+        // The claimed client id, as presented (not trusted: it failed).
+        let claimed = presented
+            .basic
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .or(presented.form_client_id.clone());
+        let mut event = AuditEvent::failure(EventType::ClientAuthFailure, "invalid_client")
+            .details(json!({ "error": e.description }));
+        event.target = claimed.map(|c| c.chars().take(128).collect());
+        audit(app, context).record(event).await?;
+    }
+    outcome
 }
 
-/// The token issuer of this node, over the current key ring.
-fn token_issuer<'a>(app: &'a App, ring: &'a crate::crypto::signing::KeyRing) -> TokenIssuer<'a> {
+/// The token issuer of this node, over the current key ring, auditing with the request's context.
+fn token_issuer<'a>(
+    app: &'a App,
+    ring: &'a crate::crypto::signing::KeyRing,
+    context: &'a RequestContext,
+) -> TokenIssuer<'a> {
     TokenIssuer {
         issuer: &app.config.server.issuer,
         ring,
         subjects: &app.subjects,
         tokens: &app.config.tokens,
+        audit: audit(app, context),
+    }
+}
+
+/// The audit sink with this request's context.
+pub(super) fn audit<'a>(app: &'a App, context: &'a RequestContext) -> Audit<'a> {
+    Audit {
+        sink: &app.audit,
+        context,
+    }
+}
+
+/// Where the request came from, for audit records: the peer address (a trusted-proxy list will let
+/// X-Forwarded-For in), the user agent (at most 256 characters), the request id.
+pub(super) fn request_context(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> RequestContext {
+    RequestContext {
+        ip: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+        request_id: extensions
+            .get::<super::middleware::RequestId>()
+            .map(|r| r.0.clone()),
     }
 }
 
@@ -1051,29 +1189,42 @@ enum TokenAction {
 }
 
 /// `POST /introspect` (RFC 7662 §2).
-pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    token_endpoint_action(&app, &headers, &body, TokenAction::Introspect).await
+pub async fn introspect(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let context = request_context(&headers, &extensions);
+    token_endpoint_action(&app, &headers, &context, &body, TokenAction::Introspect).await
 }
 
 /// `POST /revoke` (RFC 7009 §2).
-pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    token_endpoint_action(&app, &headers, &body, TokenAction::Revoke).await
+pub async fn revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let context = request_context(&headers, &extensions);
+    token_endpoint_action(&app, &headers, &context, &body, TokenAction::Revoke).await
 }
 
 /// Authenticates the client, then introspects or revokes the `token` it names.
 async fn token_endpoint_action(
     app: &App,
     headers: &HeaderMap,
+    context: &RequestContext,
     body: &[u8],
     action: TokenAction,
 ) -> Response {
     let params = pairs(body);
     let now = epoch_now();
     let result = async {
-        let client = authenticated(app, headers, &params, now).await?;
+        let client = authenticated(app, headers, context, &params, now).await?;
         let token = lifecycle::token_param(&params)?;
         let ring = app.keys.ring();
-        let issuer = token_issuer(app, &ring);
+        let issuer = token_issuer(app, &ring, context);
         let (store, ephemeral) = (app.store.as_ref(), app.ephemeral.as_ref());
         match action {
             TokenAction::Introspect => {
@@ -1132,14 +1283,23 @@ pub(super) fn no_store_json(status: StatusCode, body: Value) -> Response {
 }
 
 /// `GET|POST /userinfo` (OIDC Core §5.3) with Bearer tokens (RFC 6750 §2.1).
-pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    match userinfo_inner(&app, &headers).await {
+pub async fn userinfo(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
+    let context = request_context(&headers, &extensions);
+    match userinfo_inner(&app, &headers, &context).await {
         Ok(body) => no_store_json(StatusCode::OK, body),
         Err(e) => bearer_error(e),
     }
 }
 
-async fn userinfo_inner(app: &App, headers: &HeaderMap) -> Result<Value, OAuthError> {
+async fn userinfo_inner(
+    app: &App,
+    headers: &HeaderMap,
+    context: &RequestContext,
+) -> Result<Value, OAuthError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -1218,6 +1378,21 @@ async fn userinfo_inner(app: &App, headers: &HeaderMap) -> Result<Value, OAuthEr
     }
     if scopes.iter().any(|s| s == "org") && claims.get("org").is_some_and(Value::is_object) {
         body["org"] = claims["org"].clone();
+    }
+    // Attribute release (DOMAIN.md §5): which of the person's claims went to which client.
+    let released: Vec<&String> = body
+        .as_object()
+        .map(|m| m.keys().filter(|k| *k != "sub").collect())
+        .unwrap_or_default();
+    if !released.is_empty() {
+        audit(app, context)
+            .record(
+                AuditEvent::success(EventType::AttributeRelease)
+                    .actor(account.id.as_str())
+                    .client(client.id().as_str())
+                    .details(json!({ "via": "userinfo", "claims": released })),
+            )
+            .await?;
     }
     Ok(body)
 }
