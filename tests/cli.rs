@@ -393,6 +393,43 @@ fn administrative_changes_are_audited_and_the_log_verifies() {
     assert_eq!(lines[0]["target"], "hall");
     assert_eq!(lines[1]["details"], r#"{"change":"delete"}"#);
     assert_eq!(lines[1]["hash"].as_str().unwrap().len(), 64);
+    // Account changes and look-ups by ID number are audited with the account id, never the number.
+    let out = run.run(
+        &[
+            "account",
+            "create",
+            "--id-number",
+            "11010519491231002X",
+            "--name",
+            "张三",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    run.ok(&["account", "lock", "11010519491231002X"]);
+    let out = run.run(&["audit", "export", "--since", "0"], &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("11010519491231002X") && !text.contains("19491231"),
+        "{text}"
+    );
+    let events: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        events[2..],
+        ["admin_account", "id_number_lookup", "admin_account"],
+        "create, the look-up by number, the lock"
+    );
+    assert!(run.run(&["audit", "verify"], &[]).status.success());
     let err = run.fails(&["audit", "export", "--since", "yesterday"], &[]);
     assert!(err.contains("--since"), "{err}");
 }

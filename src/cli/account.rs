@@ -7,13 +7,14 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{Admin, Output, now, read_password_stdin};
+use super::{Admin, Output, audit_admin, now, read_password_stdin};
 use crate::domain::account::{
     Account, AccountId, AccountStatus, Email, Evidence, Level, PersonName, ProofMethod,
 };
 use crate::domain::document::{Document, DocumentKind};
 use crate::domain::identifiers::Phone;
 use crate::protocol::accounts::NewAccount;
+use crate::protocol::audit::{AuditEvent, AuditSink, EventType};
 
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
@@ -154,6 +155,13 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             };
             let id = AccountId::parse(&uuid::Uuid::new_v4().to_string())?;
             let account = ids.create_account(id, new, password.as_ref(), now).await?;
+            audit_admin(
+                admin,
+                EventType::AdminAccount,
+                account.id.as_str(),
+                "create",
+            )
+            .await?;
             print_account(admin, &account, false, args.output).await
         }
         AccountCommand::Show {
@@ -162,6 +170,14 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             output,
         } => {
             let account = resolve(admin, &account, now).await?;
+            if reveal {
+                // Full numbers leave the system: an ID-number look-up in the audit log's terms.
+                let event = AuditEvent::success(EventType::IdNumberLookup)
+                    .actor("admin")
+                    .target(account.id.as_str())
+                    .details(serde_json::json!({ "reveal": true }));
+                admin.audit.record(event).await?;
+            }
             print_account(admin, &account, reveal, output).await
         }
         AccountCommand::List {
@@ -220,6 +236,8 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
                 now,
             )?;
             let account = ids.set_evidence(&account.id, evidence, now).await?;
+            let change = format!("level:{}", account.evidence.level().get());
+            audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
             print_account(admin, &account, false, output).await
         }
         AccountCommand::SetPassword {
@@ -229,6 +247,13 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             let account = resolve(admin, &account, now).await?;
             let password = read_password_stdin()?;
             ids.set_password(&account.id, &password, now).await?;
+            audit_admin(
+                admin,
+                EventType::AdminAccount,
+                account.id.as_str(),
+                "set_password",
+            )
+            .await?;
             eprintln!("password changed for account {}", account.id);
             // Whoever held the old password is signed out everywhere: sessions end (with back-channel
             // logout) and refresh tokens are revoked.
@@ -256,7 +281,14 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             if format != "jsonl" {
                 bail!("--format {format:?} is not supported (jsonl)");
             }
-            super::import::run(admin, &file, batch, output).await
+            let outcome = super::import::run(admin, &file, batch, output).await;
+            let change = format!(
+                "import:{}:{}",
+                file.display(),
+                if outcome.is_ok() { "done" } else { "stopped" }
+            );
+            audit_admin(admin, EventType::AdminAccount, "import", &change).await?;
+            outcome
         }
     }
 }
@@ -272,6 +304,8 @@ async fn set_status(
         .identities
         .set_status(&account.id, status, now)
         .await?;
+    let change = format!("status:{}", status.as_str());
+    audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
     print_account(admin, &account, false, target.output).await
 }
 
@@ -284,7 +318,15 @@ pub(super) async fn resolve(admin: &Admin, key: &str, now: i64) -> anyhow::Resul
     };
     match by_id {
         Some(a) => Ok(a),
-        None => ids.find(key, now).await?.context("no such account"),
+        None => {
+            // A look-up by ID number or phone is itself audited (DOMAIN.md §5), never with the number.
+            let found = ids.find(key, now).await?;
+            let mut event = AuditEvent::success(EventType::IdNumberLookup).actor("admin");
+            event.target = found.as_ref().map(|a| a.id.as_str().to_owned());
+            event.success = found.is_some();
+            admin.audit.record(event).await?;
+            found.context("no such account")
+        }
     }
 }
 

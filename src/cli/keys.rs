@@ -5,8 +5,9 @@ use clap::Subcommand;
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use super::{Admin, Output, now};
+use super::{Admin, Output, audit_admin, now};
 use crate::crypto::signing::{Alg, SigningKey};
+use crate::protocol::audit::EventType;
 use crate::protocol::keys::KEYS_CHANNEL;
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +59,7 @@ pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<(
                 .keys
                 .rotate(Alg::parse(&alg).map_err(anyhow::Error::msg)?, now)
                 .await?;
+            audit_admin(admin, EventType::AdminKeys, &record.kid, "rotate").await?;
             notify(admin).await;
             let ring = admin.keys.ring();
             let key = ring
@@ -74,6 +76,7 @@ pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<(
             if !admin.keys.retire(&kid, now()).await? {
                 bail!("no signing key {kid}");
             }
+            audit_admin(admin, EventType::AdminKeys, &kid, "retire").await?;
             notify(admin).await;
             eprintln!(
                 "retired {kid}: it no longer signs and stays published until its tokens expire"
@@ -94,6 +97,8 @@ pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<(
                 }
                 eprintln!("re-sealed {total} values so far");
             }
+            let change = format!("rotate_pii:v{version}:{total}");
+            audit_admin(admin, EventType::AdminKeys, "pii", &change).await?;
             println!("{{\"pii_version\":{version},\"resealed\":{total}}}");
             Ok(())
         }

@@ -4,11 +4,12 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{Admin, Output, now};
+use super::{Admin, Output, audit_admin, now};
 use crate::domain::account::AccountId;
 use crate::domain::date::Date;
 use crate::domain::identifiers::CreditCode;
 use crate::domain::organisation::{Membership, OrgId, Organisation, Role, Scope};
+use crate::protocol::audit::EventType;
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
@@ -80,6 +81,13 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             let code = CreditCode::parse(&credit_code)?;
             let id = OrgId::parse(&uuid::Uuid::new_v4().to_string())?;
             let org = ids.create_org(id, code, &name, now).await?;
+            audit_admin(
+                admin,
+                EventType::AdminOrganisation,
+                org.id.as_str(),
+                "create",
+            )
+            .await?;
             print(&org_json(&org, &[]), output);
             Ok(())
         }
@@ -143,6 +151,18 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
                 now,
             )?;
             let membership = ids.grant(&org, membership, now).await?;
+            let change = format!(
+                "grant:{}:{}",
+                membership.role.as_str(),
+                membership.account_id
+            );
+            audit_admin(
+                admin,
+                EventType::AdminOrganisation,
+                org.id.as_str(),
+                &change,
+            )
+            .await?;
             print(&member_json(&membership), output);
             Ok(())
         }
@@ -157,6 +177,14 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
                     org.credit_code
                 );
             }
+            let change = format!("revoke:{}:{account}", role.as_str());
+            audit_admin(
+                admin,
+                EventType::AdminOrganisation,
+                org.id.as_str(),
+                &change,
+            )
+            .await?;
             eprintln!(
                 "revoked {} of account {account} in {}",
                 role.as_str(),

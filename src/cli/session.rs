@@ -7,7 +7,8 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{Admin, Output, now};
+use super::{Admin, Output, audit_admin, now};
+use crate::protocol::audit::EventType;
 use crate::protocol::session::EndReason;
 use crate::store::SessionRecord;
 
@@ -83,6 +84,7 @@ pub(super) async fn run(admin: &Admin, command: SessionCommand) -> anyhow::Resul
             if admin.store.session(&sid).await?.is_none() {
                 bail!("session {sid} not found");
             }
+            audit_admin(admin, EventType::AdminSession, &sid, "revoke").await?;
             if sessions.end(&sid, EndReason::Admin, now).await? {
                 eprintln!("ended session {sid}");
             } else {
@@ -96,6 +98,12 @@ pub(super) async fn run(admin: &Admin, command: SessionCommand) -> anyhow::Resul
             ..
         } => {
             let account = super::account::resolve(admin, &account, now).await?;
+            let change = if refresh_tokens {
+                "revoke_all_and_refresh_tokens"
+            } else {
+                "revoke_all"
+            };
+            audit_admin(admin, EventType::AdminSession, account.id.as_str(), change).await?;
             let ended = sessions
                 .end_all(account.id.as_str(), EndReason::Admin, now)
                 .await?;
