@@ -44,6 +44,7 @@ pub struct AuditConfig {
     pub node: String,
     pub queue: usize,
     pub checkpoint_secs: u64,
+    pub retention_days: u32,
 }
 
 /// Back-channel logout delivery.
@@ -412,6 +413,12 @@ impl Config {
             return Err(ConfigError::new(
                 "session.idle_secs",
                 "must be at least 60 and at most session.absolute_secs",
+            ));
+        }
+        if self.audit.retention_days < 180 {
+            return Err(ConfigError::new(
+                "audit.retention_days",
+                "must be at least 180 (classified protection keeps audit records six months)",
             ));
         }
         if self.audit.queue == 0 || self.audit.checkpoint_secs == 0 {

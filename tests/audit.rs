@@ -158,6 +158,13 @@ macro_rules! audit_suite {
             }
 
             #[tokio::test]
+            async fn the_oldest_records_deleted_without_retention_are_named() {
+                let Some((tc, db, _g)) = open().await else { return };
+                // Retention keeps a checkpointed record as the new first one; record 4 is not.
+                tampered(&tc, &db, &["DELETE FROM audit_log WHERE seq <= 3"], ChainError::Missing(3)).await;
+            }
+
+            #[tokio::test]
             async fn an_inserted_record_is_named() {
                 let Some((tc, db, _g)) = open().await else { return };
                 // Make room at 10 by renumbering the rest, then copy record 9's successor link into a

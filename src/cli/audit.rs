@@ -25,6 +25,13 @@ pub enum AuditCommand {
     },
     /// Sign the chain's head now (nodes also do it every audit.checkpoint_secs).
     Checkpoint,
+    /// Retention: export records older than audit.retention_days to FILE (JSON lines), then delete
+    /// them — only up to a signed checkpoint, whose record stays as the chain's new start.
+    Prune {
+        /// Where the pruned records go first; must not exist yet.
+        #[arg(long)]
+        export: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -44,8 +51,8 @@ pub(super) async fn run(
             match crate::protocol::audit::verify(admin.store.as_ref(), &ring, from).await? {
                 Ok(v) => {
                     eprintln!(
-                        "audit log intact: records {from}..{} chained, {} signed checkpoint(s) verified",
-                        v.last, v.checkpoints
+                        "audit log intact: records {}..{} chained, {} signed checkpoint(s) verified",
+                        v.first, v.last, v.checkpoints
                     );
                     Ok(())
                 }
@@ -76,6 +83,57 @@ pub(super) async fn run(
                     _ => break,
                 }
             }
+            Ok(())
+        }
+        AuditCommand::Prune { export } => {
+            let cut_ms = epoch_ms() - i64::from(config.audit.retention_days) * 86_400_000;
+            let checkpoints = admin.store.checkpoints().await?;
+            let Some(keep_from) = crate::protocol::audit::prune_point(&checkpoints, cut_ms) else {
+                eprintln!("nothing to prune: no checkpoint older than the retention period");
+                return Ok(());
+            };
+            let first = admin.store.audit_first().await?.unwrap_or(keep_from);
+            if first >= keep_from {
+                eprintln!("nothing to prune: records before {keep_from} are gone already");
+                return Ok(());
+            }
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&export)
+                .with_context(|| format!("cannot create {}", export.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let mut next = first;
+            while next < keep_from {
+                let page = admin
+                    .store
+                    .audit_records(next, (keep_from - next).min(1000))
+                    .await?;
+                let Some(last) = page.last() else { break };
+                next = last.seq + 1;
+                for r in &page {
+                    use std::io::Write;
+                    writeln!(out, "{}", serde_json::to_string(r)?)?;
+                }
+            }
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            let pruned = admin.store.prune_audit(keep_from).await?;
+            let event = crate::protocol::audit::AuditEvent::success(
+                crate::protocol::audit::EventType::AuditPruned,
+            )
+            .actor("admin")
+            .details(serde_json::json!({
+                "first": first,
+                "kept_from": keep_from,
+                "records": pruned,
+                "export": export.display().to_string(),
+            }));
+            crate::protocol::audit::AuditSink::record(&admin.audit, event).await?;
+            eprintln!(
+                "exported and pruned {pruned} record(s) before {keep_from} to {}",
+                export.display()
+            );
             Ok(())
         }
         AuditCommand::Checkpoint => {

@@ -34,6 +34,7 @@ pub enum EventType {
     AdminOrganisation,
     AdminKeys,
     AdminSession,
+    AuditPruned,
     IdNumberLookup,
 }
 
@@ -59,6 +60,7 @@ impl EventType {
             Self::AdminOrganisation => "admin_organisation",
             Self::AdminKeys => "admin_keys",
             Self::AdminSession => "admin_session",
+            Self::AuditPruned => "audit_pruned",
             Self::IdNumberLookup => "id_number_lookup",
         }
     }

@@ -43,9 +43,21 @@ pub fn checkpoint(
     })
 }
 
+/// Retention: where pruning may cut for records older than `cut_ms` — the newest checkpoint signed
+/// before the cut (so every record before it is older), whose record is kept as the new first one.
+pub fn prune_point(checkpoints: &[CheckpointRecord], cut_ms: i64) -> Option<i64> {
+    checkpoints
+        .iter()
+        .filter(|c| c.at_ms < cut_ms)
+        .map(|c| c.seq)
+        .max()
+}
+
 /// What `audit verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The first record checked (later than asked when older ones were pruned).
+    pub first: i64,
     /// The last record checked.
     pub last: i64,
     /// Checkpoints whose signature and hash were checked.
@@ -61,19 +73,34 @@ pub async fn verify(
     from: i64,
 ) -> Result<Result<Verified, ChainError>, StoreError> {
     const PAGE: i64 = 1000;
-    let from = from.max(1);
-    let mut walk = if from == 1 {
-        ChainWalk::new()
+    let all_checkpoints = store.checkpoints().await?;
+    // Records before `first` were pruned by retention, which keeps the record of a signed
+    // checkpoint as the first: that checkpoint vouches for it (and so for its link backwards).
+    let first = store.audit_first().await?.unwrap_or(1);
+    if first > 1 && !all_checkpoints.iter().any(|c| c.seq == first) {
+        return Ok(Err(ChainError::Missing(first - 1)));
+    }
+    let from = from.max(first);
+    let trusted_before = if from == 1 {
+        None
+    } else if from == first {
+        store
+            .audit_records(first, 1)
+            .await?
+            .first()
+            .map(|r| r.prev_hash.clone())
     } else {
         match store.audit_records(from - 1, 1).await?.first() {
-            Some(r) if r.seq == from - 1 => ChainWalk::resume(from, r.hash.clone()),
+            Some(r) if r.seq == from - 1 => Some(r.hash.clone()),
             _ => return Ok(Err(ChainError::Missing(from - 1))),
         }
     };
-    // The hash of every checkpointed record, collected on the way.
-    let checkpoints: Vec<CheckpointRecord> = store
-        .checkpoints()
-        .await?
+    let mut walk = match trusted_before {
+        Some(prev) => ChainWalk::resume(from, prev),
+        None => ChainWalk::new(),
+    };
+    // Checkpoints to check, and the hash of each checkpointed record, collected on the way.
+    let checkpoints: Vec<CheckpointRecord> = all_checkpoints
         .into_iter()
         .filter(|c| c.seq >= from)
         .collect();
@@ -117,6 +144,7 @@ pub async fn verify(
     }
     let (head_seq, head_hash) = store.audit_head().await?;
     Ok(walk.finish(head_seq, &head_hash).map(|last| Verified {
+        first: from,
         last,
         checkpoints: checkpoints.len(),
     }))

@@ -323,7 +323,8 @@ pub trait OutboxStore: Send + Sync {
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
 }
 
-/// The audit chain (see `domain::audit`). No method updates or deletes a record.
+/// The audit chain (see `domain::audit`). No method updates a record; only retention
+/// ([`AuditStore::prune_audit`]) deletes, up to a signed checkpoint.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends `events` (each with its time in epoch ms) as one batch in one transaction: locks the
@@ -355,6 +356,10 @@ pub trait AuditStore: Send + Sync {
         checkpoint: &crate::domain::audit::CheckpointRecord,
     ) -> StoreResult<bool>;
     async fn checkpoints(&self) -> StoreResult<Vec<crate::domain::audit::CheckpointRecord>>;
+    /// The lowest sequence number kept (records below were pruned), if any record is kept.
+    async fn audit_first(&self) -> StoreResult<Option<i64>>;
+    /// Retention: deletes records before `keep_from` (a checkpointed record); how many.
+    async fn prune_audit(&self, keep_from: i64) -> StoreResult<u64>;
 }
 
 /// A `sessions` row: one single sign-on session, durably (the live one is in the ephemeral store).

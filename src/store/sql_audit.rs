@@ -132,6 +132,22 @@ macro_rules! sql_audit_store {
                     .await
                     .map_err(|e| $crate::store::sql::db_error(|| "audit checkpoints".into(), e))
             }
+
+            async fn audit_first(&self) -> $crate::store::StoreResult<Option<i64>> {
+                sqlx::query_scalar("SELECT MIN(seq) FROM audit_log")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "audit log".into(), e))
+            }
+
+            async fn prune_audit(&self, keep_from: i64) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM audit_log WHERE seq < $1")
+                    .bind(keep_from)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| $crate::store::sql::db_error(|| "audit log".into(), e))?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }
