@@ -35,6 +35,17 @@ pub struct Config {
     pub session: SessionConfig,
     pub logout: LogoutConfig,
     pub audit: AuditConfig,
+    pub limits: LimitsConfig,
+}
+
+/// Rate limits (0 turns one off).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub login_per_ip_per_min: u32,
+    pub login_per_account_per_min: u32,
+    pub login_global_per_sec: u32,
+    pub token_per_client_per_sec: u32,
 }
 
 /// The audit log.
@@ -98,6 +109,8 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -414,6 +427,9 @@ impl Config {
                 "session.idle_secs",
                 "must be at least 60 and at most session.absolute_secs",
             ));
+        }
+        if let Err(e) = crate::web::client_ip::parse_proxies(&self.server.trusted_proxies) {
+            return Err(ConfigError::new("server.trusted_proxies", e));
         }
         if self.audit.retention_days < 180 {
             return Err(ConfigError::new(

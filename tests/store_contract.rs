@@ -438,6 +438,62 @@ async fn sqlite_creates_its_file_and_folder_with_wal() {
 mod ephemeral_contract {
     use super::*;
 
+    /// Rate limits count per fixed window chosen from the caller's clock: no sleeping, and every
+    /// node sharing the store counts into the same window.
+    pub async fn rate_limits_count_per_window_on_a_fixed_clock(e: &dyn Ephemeral) {
+        use yihao::protocol::limits::{Limited, Rule, hit, hit_all};
+        let subject = format!("203.0.113.{}", uuid::Uuid::new_v4().as_u128() % 200);
+        let rule = Rule {
+            name: "login_ip",
+            limit: 3,
+            window_secs: 60,
+        };
+        let t = 1_800_000_010; // 10 s into a minute window
+        for i in 0..3 {
+            assert_eq!(
+                hit(e, rule, &subject, t + i).await.unwrap(),
+                Ok(()),
+                "hit {i}"
+            );
+        }
+        assert_eq!(
+            hit(e, rule, &subject, t + 5).await.unwrap(),
+            Err(Limited { retry_after: 45 }),
+            "the fourth in the window waits for its end"
+        );
+        assert_eq!(
+            hit(e, rule, "another-subject", t + 5).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            hit(e, rule, &subject, t + 50).await.unwrap(),
+            Ok(()),
+            "next window"
+        );
+        let off = Rule { limit: 0, ..rule };
+        for _ in 0..10 {
+            assert_eq!(hit(e, off, &subject, t).await.unwrap(), Ok(()), "0 is off");
+        }
+        // Several rules: all are counted, the one over the limit answers.
+        let tight = Rule {
+            name: "login_account",
+            limit: 1,
+            window_secs: 1,
+        };
+        let checks = [(rule, "x-subject"), (tight, "x-account")];
+        assert_eq!(hit_all(e, &checks, t).await.unwrap(), Ok(()));
+        assert_eq!(
+            hit_all(e, &checks, t).await.unwrap(),
+            Err(Limited { retry_after: 1 })
+        );
+        assert_eq!(
+            hit(e, rule, "x-subject", t).await.unwrap(),
+            Ok(()),
+            "counted twice so far"
+        );
+        assert!(hit(e, rule, "x-subject", t).await.unwrap().is_err());
+    }
+
     const SHORT: Duration = Duration::from_millis(100);
     const LONG: Duration = Duration::from_secs(60);
     const PAST_SHORT: Duration = Duration::from_millis(400);
@@ -561,6 +617,11 @@ macro_rules! ephemeral_suite {
                 Some(open_ephemeral(&cache).unwrap())
             }
 
+            #[tokio::test]
+            async fn rate_limits_count_per_window_on_a_fixed_clock() {
+                let Some(e) = open().await else { return };
+                ephemeral_contract::rate_limits_count_per_window_on_a_fixed_clock(e.as_ref()).await;
+            }
             #[tokio::test]
             async fn put_get_delete() {
                 let Some(e) = open().await else { return };

@@ -58,6 +58,8 @@ pub struct App {
     pub client_secrets: ClientSecretBox,
     /// The audit writer of this process.
     pub audit: Auditor,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<crate::web::client_ip::Block>,
 }
 
 /// Fetches clients' JWK Sets over HTTP with a time limit and caches them for five minutes.
@@ -426,7 +428,10 @@ impl App {
             config.audit.queue,
             metrics.audit_queue_full.clone(),
         );
+        let trusted_proxies = crate::web::client_ip::parse_proxies(&config.server.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         Ok(Arc::new(Self {
+            trusted_proxies,
             audit,
             config,
             store,

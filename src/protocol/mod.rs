@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod import;
 pub mod keys;
 pub mod lifecycle;
+pub mod limits;
 pub mod session;
 pub mod token;
 
@@ -87,6 +88,8 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
     pub cause: Option<String>,
+    /// Rate limited: answer 429 with `Retry-After` (RFC 6585 §4) after this many seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -95,6 +98,21 @@ impl OAuthError {
             code,
             description: description.into(),
             cause: None,
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests (a rate limit of `rule` was passed).
+    pub fn rate_limited(limited: limits::Limited) -> Self {
+        Self {
+            retry_after: Some(limited.retry_after),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!(
+                    "too many requests; retry after {} seconds",
+                    limited.retry_after
+                ),
+            )
         }
     }
 
@@ -104,6 +122,7 @@ impl OAuthError {
             code: ErrorCode::ServerError,
             description: "the server could not complete the request".into(),
             cause: Some(cause.to_string()),
+            retry_after: None,
         }
     }
 }

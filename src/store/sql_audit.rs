@@ -31,33 +31,36 @@ macro_rules! sql_audit_store {
                 for (event, at_ms) in events {
                     seq += 1;
                     let r = $crate::domain::audit::AuditRecord::chain(event, seq, *at_ms, node, &prev);
-                    sqlx::query(
-                        "INSERT INTO audit_log (seq, at_ms, node, event, result, actor, target, client_id, \
-                         channel, ip, user_agent, acr, request_id, reason, details, prev_hash, hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                    )
-                    .bind(r.seq)
-                    .bind(r.at_ms)
-                    .bind(&r.node)
-                    .bind(&r.event)
-                    .bind(&r.result)
-                    .bind(&r.actor)
-                    .bind(&r.target)
-                    .bind(&r.client_id)
-                    .bind(&r.channel)
-                    .bind(&r.ip)
-                    .bind(&r.user_agent)
-                    .bind(&r.acr)
-                    .bind(&r.request_id)
-                    .bind(&r.reason)
-                    .bind(&r.details)
-                    .bind(&r.prev_hash)
-                    .bind(&r.hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
                     prev = r.hash.clone();
                     written.push(r);
+                }
+                // One multi-row INSERT per 16 records (a statement per record costs a round trip
+                // each; on PostgreSQL 64-row statements measured slower than 16-row ones).
+                for chunk in written.chunks(16) {
+                    let mut insert = sqlx::QueryBuilder::<<$adapter as $crate::store::sql::Engine>::Db>::new(
+                        "INSERT INTO audit_log (seq, at_ms, node, event, result, actor, target, client_id, \
+                         channel, ip, user_agent, acr, request_id, reason, details, prev_hash, hash) ",
+                    );
+                    insert.push_values(chunk, |mut row, r| {
+                        row.push_bind(r.seq)
+                            .push_bind(r.at_ms)
+                            .push_bind(r.node.clone())
+                            .push_bind(r.event.clone())
+                            .push_bind(r.result.clone())
+                            .push_bind(r.actor.clone())
+                            .push_bind(r.target.clone())
+                            .push_bind(r.client_id.clone())
+                            .push_bind(r.channel.clone())
+                            .push_bind(r.ip.clone())
+                            .push_bind(r.user_agent.clone())
+                            .push_bind(r.acr.clone())
+                            .push_bind(r.request_id.clone())
+                            .push_bind(r.reason.clone())
+                            .push_bind(r.details.clone())
+                            .push_bind(r.prev_hash.clone())
+                            .push_bind(r.hash.clone());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(err)?;
                 }
                 sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                     .bind(seq)

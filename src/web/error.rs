@@ -13,6 +13,7 @@ use crate::protocol::{ErrorCode, OAuthError};
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = match self.code {
+            _ if self.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -31,6 +32,9 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         // RFC 6749 §5.1: responses carrying tokens or errors about them are not cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self.code {
                 ErrorCode::InvalidToken => "Bearer error=\"invalid_token\"",

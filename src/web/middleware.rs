@@ -38,6 +38,14 @@ pub async fn observe(State(app): State<AppState>, mut req: Request, next: Next) 
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     req.extensions_mut().insert(RequestId(id.clone()));
+    if let Some(peer) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+    {
+        let ip = super::client_ip::client_ip(peer, req.headers(), &app.trusted_proxies);
+        req.extensions_mut().insert(super::client_ip::ClientIp(ip));
+    }
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status();

@@ -15,6 +15,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 
+pub mod client_ip;
 pub mod error;
 pub mod health;
 pub mod logout;

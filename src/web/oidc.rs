@@ -31,7 +31,7 @@ use crate::protocol::claims::{describe, org_claim, user_claims};
 use crate::protocol::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
 use crate::protocol::token::{self, Presented, TokenIssuer};
 use crate::protocol::{ErrorCode, OAuthError};
-use crate::protocol::{discovery, lifecycle};
+use crate::protocol::{discovery, lifecycle, limits};
 
 /// The highest level a password login establishes (DOMAIN.md §2).
 const PASSWORD_CEILING: u8 = 2;
@@ -470,6 +470,60 @@ pub async fn login(
     };
     let identifier = get("identifier");
     let now = epoch_now();
+    // Rate limits before any password work: per source address, per account as typed (a keyed hash,
+    // never the number), and a ceiling over all logins.
+    let ip = extensions
+        .get::<super::client_ip::ClientIp>()
+        .map(|c| c.0.to_string());
+    let typed = app
+        .identities
+        .pii
+        .blind_index("login-limit", identifier.trim())
+        .hex();
+    let per_min = |name, limit| limits::Rule {
+        name,
+        limit,
+        window_secs: 60,
+    };
+    let l = &app.config.limits;
+    let mut checks = vec![
+        (
+            per_min("login_account", l.login_per_account_per_min),
+            typed.as_str(),
+        ),
+        (
+            limits::Rule {
+                name: "login_global",
+                limit: l.login_global_per_sec,
+                window_secs: 1,
+            },
+            "all",
+        ),
+    ];
+    if let Some(ip) = &ip {
+        checks.push((per_min("login_ip", l.login_per_ip_per_min), ip.as_str()));
+    }
+    match limits::hit_all(app.ephemeral.as_ref(), &checks, now).await {
+        Ok(Ok(())) => {}
+        Ok(Err(limited)) => {
+            tracing::info!(retry_after = limited.retry_after, "login rate-limited");
+            let page = LoginPage {
+                t,
+                client_name: client.name(),
+                interaction: &id,
+                csrf: &interaction.csrf,
+                identifier,
+                error: Some(t.too_many),
+            };
+            let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page);
+            allow_form_target(&mut response, &interaction.request.redirect_uri);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
+            return response;
+        }
+        Err(e) => return server_error(t, e),
+    }
     let account = match app
         .identities
         .login(identifier, &Password::new(get("password")), now)
@@ -543,8 +597,8 @@ pub async fn login(
         client_id: client.id().as_str().to_owned(),
         clients: "[]".into(),
         ip: extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<super::client_ip::ClientIp>()
+            .map(|c| c.0.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -1026,6 +1080,7 @@ async fn token_inner(
     let params = pairs(body);
     let now = epoch_now();
     let client = authenticated(app, headers, context, &params, now).await?;
+    limit_client(app, &client, now).await?;
     let get = |name: &str| {
         params
             .iter()
@@ -1139,6 +1194,19 @@ async fn authenticated(
     outcome
 }
 
+/// The per-client rate limit of the token, introspection and revocation endpoints.
+async fn limit_client(app: &App, client: &Client, now: i64) -> Result<(), OAuthError> {
+    let rule = limits::Rule {
+        name: "token_client",
+        limit: app.config.limits.token_per_client_per_sec,
+        window_secs: 1,
+    };
+    limits::hit(app.ephemeral.as_ref(), rule, client.id().as_str(), now)
+        .await
+        .map_err(OAuthError::server)?
+        .map_err(OAuthError::rate_limited)
+}
+
 /// The token issuer of this node, over the current key ring, auditing with the request's context.
 fn token_issuer<'a>(
     app: &'a App,
@@ -1162,16 +1230,16 @@ pub(super) fn audit<'a>(app: &'a App, context: &'a RequestContext) -> Audit<'a> 
     }
 }
 
-/// Where the request came from, for audit records: the peer address (a trusted-proxy list will let
-/// X-Forwarded-For in), the user agent (at most 256 characters), the request id.
+/// Where the request came from, for audit records: the client address (the peer, or what a trusted
+/// proxy says), the user agent (at most 256 characters), the request id.
 pub(super) fn request_context(
     headers: &HeaderMap,
     extensions: &axum::http::Extensions,
 ) -> RequestContext {
     RequestContext {
         ip: extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<super::client_ip::ClientIp>()
+            .map(|c| c.0.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -1222,6 +1290,7 @@ async fn token_endpoint_action(
     let now = epoch_now();
     let result = async {
         let client = authenticated(app, headers, context, &params, now).await?;
+        limit_client(app, &client, now).await?;
         let token = lifecycle::token_param(&params)?;
         let ring = app.keys.ring();
         let issuer = token_issuer(app, &ring, context);

@@ -1,0 +1,68 @@
+//! Rate limits: fixed windows counted in the ephemeral store, so a limit holds across every node
+//! sharing Redis. The window is chosen from `now` (the caller's clock), which keeps the rule
+//! testable without sleeping; the counter's TTL only cleans up. A limit of 0 is off.
+//!
+//! RFC 6585 §4: "The 429 status code indicates that the user has sent too many requests in a given
+//! amount of time" and "MAY include a Retry-After header indicating how long to wait".
+
+use std::time::Duration;
+
+use crate::store::{Ephemeral, StoreError};
+
+/// A limit: at most `limit` hits per `window_secs` for one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Names the counter (`login_ip`, `login_account`, `token_client`, `login_global`).
+    pub name: &'static str,
+    pub limit: u32,
+    pub window_secs: u64,
+}
+
+/// Over the limit: try again after this many seconds (the rest of the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: u64,
+}
+
+/// Counts one hit for `subject` at `now`; `Err(Limited)` once the window's count passes the limit.
+/// `subject` must not carry personal data in the clear (it becomes a key in Redis): pass an address,
+/// a client id or a keyed hash.
+pub async fn hit(
+    ephemeral: &dyn Ephemeral,
+    rule: Rule,
+    subject: &str,
+    now: i64,
+) -> Result<Result<(), Limited>, StoreError> {
+    if rule.limit == 0 {
+        return Ok(Ok(()));
+    }
+    let window = i64::try_from(rule.window_secs.max(1)).unwrap_or(i64::MAX);
+    let bucket = now.div_euclid(window);
+    let key = format!("rl:{}:{subject}:{bucket}", rule.name);
+    let ttl = Duration::from_secs(rule.window_secs.max(1) + 5);
+    let count = ephemeral.increment(&key, ttl).await?;
+    if count > i64::from(rule.limit) {
+        let retry_after = u64::try_from((bucket + 1) * window - now)
+            .unwrap_or(1)
+            .max(1);
+        return Ok(Err(Limited { retry_after }));
+    }
+    Ok(Ok(()))
+}
+
+/// Checks several rules for one request; the first that is over wins (all are counted).
+pub async fn hit_all(
+    ephemeral: &dyn Ephemeral,
+    checks: &[(Rule, &str)],
+    now: i64,
+) -> Result<Result<(), Limited>, StoreError> {
+    let mut outcome = Ok(());
+    for (rule, subject) in checks {
+        if let Err(limited) = hit(ephemeral, *rule, subject, now).await?
+            && outcome.is_ok()
+        {
+            outcome = Err(limited);
+        }
+    }
+    Ok(outcome)
+}
