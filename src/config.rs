@@ -410,10 +410,13 @@ impl Config {
                 "must be 10 to 600 (RFC 6749 §4.1.2: short-lived)",
             ));
         }
-        if t.id_token_secs < 60 || t.access_token_secs < 60 {
+        // RFC 9700 §4.10.3: short-lived access tokens limit what a leaked one is worth; the same
+        // bounds as a client's own lifetimes.
+        let lifetimes = 60..=86_400;
+        if !lifetimes.contains(&t.id_token_secs) || !lifetimes.contains(&t.access_token_secs) {
             return Err(ConfigError::new(
                 "tokens.access_token_secs",
-                "token lifetimes are at least 60 seconds",
+                "token lifetimes are 60 to 86400 seconds",
             ));
         }
         if t.refresh_idle_secs < 60 || t.refresh_absolute_secs < t.refresh_idle_secs {
