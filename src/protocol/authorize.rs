@@ -120,13 +120,7 @@ pub fn check(
             duplicate = Some(name.clone());
         }
     }
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| super::param(params, name);
     if let Some(d) = duplicate
         .as_deref()
         .filter(|d| matches!(*d, "client_id" | "redirect_uri"))

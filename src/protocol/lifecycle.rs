@@ -95,13 +95,7 @@ pub async fn refresh_grant(
     policy: RefreshPolicy,
     now: i64,
 ) -> Result<Value, OAuthError> {
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| super::param(params, name);
     if !client.grant_types().contains(&GrantType::RefreshToken) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -465,10 +459,6 @@ pub async fn revoke(
 
 /// The token a revocation or introspection request names.
 pub fn token_param(params: &[(String, String)]) -> Result<&str, OAuthError> {
-    params
-        .iter()
-        .find(|(n, _)| n == "token")
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+    super::param(params, "token")
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is missing"))
 }

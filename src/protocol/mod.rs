@@ -20,6 +20,16 @@ pub mod token;
 
 use std::fmt;
 
+/// A request parameter's value; an empty one counts as absent (RFC 6749 §3.1: "Parameters sent
+/// without a value MUST be treated as if they were omitted from the request.").
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, OIDC Core §3.1.2.6, RFC 7009 §2.2.1 and RFC 6750 §3.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {

@@ -520,13 +520,7 @@ pub async fn exchange_code(
     params: &[(String, String)],
     now: i64,
 ) -> Result<Value, OAuthError> {
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| super::param(params, name);
     if !client.grant_types().contains(&GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

@@ -36,13 +36,7 @@ pub async fn end_session(
     } else {
         pairs(query.unwrap_or_default().as_bytes())
     };
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| crate::protocol::param(&params, name);
     let ui_locales: Vec<String> = get("ui_locales")
         .unwrap_or("")
         .split(' ')
@@ -171,12 +165,7 @@ pub async fn end_session(
 /// `POST /logout/confirm`.
 pub async fn confirm(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = pairs(&body);
-    let get = |name: &str| {
-        form.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |name: &str| super::oidc::field(&form, name);
     let t0 = pages::texts(&[], &headers);
     let pending = match session::take_logout(app.ephemeral.as_ref(), get("interaction")).await {
         Ok(Some(p)) => p,

@@ -87,6 +87,13 @@ pub(super) fn pairs(raw: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw).into_owned().collect()
 }
 
+/// A form field's value, `""` when absent.
+pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 pub(super) fn server_error(t: &Texts, cause: impl std::fmt::Display) -> Response {
     tracing::error!(cause = %cause, "request failed");
     error_page(
@@ -419,12 +426,7 @@ async fn interaction_for(
     headers: &HeaderMap,
     form: &[(String, String)],
 ) -> Result<(String, Interaction), &'static str> {
-    let get = |name: &str| {
-        form.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |name: &str| field(form, name);
     let id = get("interaction");
     let interaction = session::load_interaction(app.ephemeral.as_ref(), id)
         .await
@@ -462,12 +464,7 @@ pub async fn login(
         Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
         Err(e) => return server_error(t, e),
     };
-    let get = |name: &str| {
-        form.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let get = |name: &str| field(&form, name);
     let identifier = get("identifier");
     let now = epoch_now();
     // Rate limits before any password work: per source address, per account as typed (a keyed hash,
@@ -1081,13 +1078,7 @@ async fn token_inner(
     let now = epoch_now();
     let client = authenticated(app, headers, context, &params, now).await?;
     limit_client(app, &client, now).await?;
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| crate::protocol::param(&params, name).map(str::to_owned);
     match get("grant_type").as_deref() {
         Some("authorization_code") => {
             let ring = app.keys.ring();
@@ -1149,13 +1140,7 @@ async fn authenticated(
             "a parameter is repeated",
         ));
     }
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| crate::protocol::param(params, name).map(str::to_owned);
     let presented = Presented {
         basic: basic_credentials(headers)?,
         form_client_id: get("client_id"),
