@@ -446,14 +446,18 @@ fn administrative_changes_are_audited_and_the_log_verifies() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-        sqlx::query("UPDATE audit_checkpoints SET at_ms = 0")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    // Moves every checkpoint back in time, past the retention period.
+    let age_checkpoints = || {
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+            sqlx::query("UPDATE audit_checkpoints SET at_ms = 0")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        })
+    };
+    age_checkpoints();
     run.ok(&["audit", "prune", "--export", export_arg]);
     let exported = std::fs::read_to_string(&export).unwrap();
     assert_eq!(exported.lines().count(), 1, "record 1 only: {exported}");
@@ -464,14 +468,7 @@ fn administrative_changes_are_audited_and_the_log_verifies() {
         "{said}"
     );
     run.ok(&["audit", "checkpoint"]);
-    rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-        sqlx::query("UPDATE audit_checkpoints SET at_ms = 0")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
+    age_checkpoints();
     let err = run.fails(&["audit", "prune", "--export", export_arg], &[]);
     assert!(
         err.contains("pruned.jsonl"),

@@ -208,6 +208,14 @@ pub fn epoch_now() -> i64 {
 }
 
 impl App {
+    /// The configured idle and absolute session limits.
+    pub fn session_policy(&self) -> crate::protocol::session::SessionPolicy {
+        crate::protocol::session::SessionPolicy {
+            idle_secs: self.config.session.idle_secs,
+            absolute_secs: self.config.session.absolute_secs,
+        }
+    }
+
     /// Session ending and sweeping over this node's ports.
     pub fn sessions(&self) -> crate::protocol::session::Sessions<'_> {
         crate::protocol::session::Sessions {
@@ -255,23 +263,15 @@ async fn checkpoint_once(
     alg: crate::crypto::signing::Alg,
     signed: &mut i64,
 ) -> Result<(), String> {
-    let (seq, hash) = app.store.audit_head().await.map_err(|e| e.to_string())?;
-    if seq == 0 || seq <= *signed {
-        return Ok(());
+    let ring = app.keys.ring();
+    let issuer = &app.config.server.issuer;
+    let store = app.store.as_ref();
+    if let Some(seq) =
+        crate::protocol::audit::checkpoint_head(store, &ring, alg, issuer, *signed, epoch_ms())
+            .await?
+    {
+        *signed = seq;
     }
-    let record = crate::protocol::audit::checkpoint(
-        &app.keys.ring(),
-        alg,
-        &app.config.server.issuer,
-        seq,
-        &hash,
-        epoch_ms(),
-    )?;
-    app.store
-        .insert_checkpoint(&record)
-        .await
-        .map_err(|e| e.to_string())?;
-    *signed = seq;
     Ok(())
 }
 
@@ -284,10 +284,7 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
     const MARGIN_SECS: i64 = 30;
     const PRUNE_EVERY_SECS: i64 = 3600;
     tokio::spawn(async move {
-        let policy = crate::protocol::session::SessionPolicy {
-            idle_secs: app.config.session.idle_secs,
-            absolute_secs: app.config.session.absolute_secs,
-        };
+        let policy = app.session_policy();
         let mut tick = tokio::time::interval(Duration::from_millis(app.config.session.sweep_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut since = epoch_now() - MARGIN_SECS;

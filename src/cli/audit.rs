@@ -137,21 +137,21 @@ pub(super) async fn run(
             Ok(())
         }
         AuditCommand::Checkpoint => {
-            let (seq, hash) = admin.store.audit_head().await?;
-            if seq == 0 {
-                bail!("the audit log is empty: nothing to sign");
-            }
             let alg = Alg::parse(&config.tokens.id_token_alg).map_err(anyhow::Error::msg)?;
-            let record = crate::protocol::audit::checkpoint(
-                &admin.keys.ring(),
+            let ring = admin.keys.ring();
+            let signed = crate::protocol::audit::checkpoint_head(
+                admin.store.as_ref(),
+                &ring,
                 alg,
                 &config.server.issuer,
-                seq,
-                &hash,
+                0,
                 epoch_ms(),
             )
+            .await
             .map_err(anyhow::Error::msg)?;
-            admin.store.insert_checkpoint(&record).await?;
+            let Some(seq) = signed else {
+                bail!("the audit log is empty: nothing to sign");
+            };
             eprintln!("signed the audit log's head at record {seq}");
             Ok(())
         }

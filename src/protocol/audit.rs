@@ -43,6 +43,28 @@ pub fn checkpoint(
     })
 }
 
+/// Signs the chain's head and stores the checkpoint, unless the log is empty or the head has not
+/// moved past `after`; the sequence number signed.
+pub async fn checkpoint_head(
+    store: &dyn Store,
+    ring: &KeyRing,
+    alg: Alg,
+    issuer: &str,
+    after: i64,
+    now_ms: i64,
+) -> Result<Option<i64>, String> {
+    let (seq, hash) = store.audit_head().await.map_err(|e| e.to_string())?;
+    if seq == 0 || seq <= after {
+        return Ok(None);
+    }
+    let record = checkpoint(ring, alg, issuer, seq, &hash, now_ms)?;
+    store
+        .insert_checkpoint(&record)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(seq))
+}
+
 /// Retention: where pruning may cut for records older than `cut_ms` — the newest checkpoint signed
 /// before the cut (so every record before it is older), whose record is kept as the new first one.
 pub fn prune_point(checkpoints: &[CheckpointRecord], cut_ms: i64) -> Option<i64> {

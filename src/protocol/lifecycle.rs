@@ -195,12 +195,12 @@ pub async fn refresh_grant(
     body["refresh_token"] = Value::from(next);
     issuer
         .audit_issue(
-            EventType::TokenRefreshed,
             client,
             Some(&account),
             "refresh_token",
             &body,
             &issued.jti,
+            &issued.released,
         )
         .await?;
     Ok(body)
@@ -281,14 +281,7 @@ pub async fn client_credentials(
     let body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": secs, "scope": scopes.join(" ") });
     let jti = claims["jti"].as_str().unwrap_or_default();
     issuer
-        .audit_issue(
-            EventType::TokenIssued,
-            client,
-            None,
-            "client_credentials",
-            &body,
-            jti,
-        )
+        .audit_issue(client, None, "client_credentials", &body, jti, &[])
         .await?;
     Ok(body)
 }

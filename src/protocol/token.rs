@@ -298,38 +298,6 @@ pub async fn authenticate_client(
     Ok(client)
 }
 
-/// Claims about the person in the response's ID token (beyond the protocol's own).
-fn released_claims(body: &Value) -> Vec<String> {
-    const PROTOCOL: [&str; 13] = [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce",
-        "acr",
-        "amr",
-        "azp",
-        "sid",
-        "at_hash",
-        "jti",
-    ];
-    let Some(payload) = body["id_token"]
-        .as_str()
-        .and_then(|t| t.split('.').nth(1))
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok())
-    else {
-        return Vec::new();
-    };
-    payload
-        .keys()
-        .filter(|k| !PROTOCOL.contains(&k.as_str()))
-        .cloned()
-        .collect()
-}
-
 /// What the token issuer needs.
 pub struct TokenIssuer<'a> {
     pub issuer: &'a str,
@@ -359,22 +327,30 @@ pub fn at_hash(alg: Alg, access_token: &str) -> String {
 pub struct Issued {
     pub body: Value,
     pub jti: String,
+    /// The person's claims the ID token carries (for the audit log's attribute release).
+    pub released: Vec<String>,
 }
 
 impl TokenIssuer<'_> {
-    /// Audits tokens issued to `client` (for `account`, unless a machine token): grant type, scope and
+    /// Audits tokens issued to `client` (for `account`, unless a machine token): token_refreshed for the
+    /// refresh grant, token_issued otherwise, with grant type, scope and
     /// access-token id; and, when the ID token carries a person's claims, their release.
     pub async fn audit_issue(
         &self,
-        event: EventType,
         client: &Client,
         account: Option<&crate::domain::account::Account>,
         grant_type: &str,
         body: &Value,
         jti: &str,
+        released: &[String],
     ) -> Result<(), OAuthError> {
         let actor = account.map_or(client.id().as_str(), |a| a.id.as_str());
         let base = |e: AuditEvent| e.actor(actor).client(client.id().as_str());
+        let event = if grant_type == "refresh_token" {
+            EventType::TokenRefreshed
+        } else {
+            EventType::TokenIssued
+        };
         self.audit
             .record(base(AuditEvent::success(event)).details(json!({
                 "grant_type": grant_type,
@@ -382,7 +358,6 @@ impl TokenIssuer<'_> {
                 "jti": jti,
             })))
             .await?;
-        let released = released_claims(body);
         if !released.is_empty() {
             self.audit
                 .record(
@@ -440,6 +415,7 @@ impl TokenIssuer<'_> {
     ) -> Result<Issued, OAuthError> {
         let sub = self.subjects.encode(&sector_of(client), &grant.account_id);
         let jti = random_token();
+        let mut released = Vec::new();
         let access_secs = self.access_secs(client) as i64;
         let acr = format!("urn:yihao:loa:{}", grant.level);
         let mut access = json!({
@@ -493,14 +469,20 @@ impl TokenIssuer<'_> {
             }
             if let Some(org) = &grant.org {
                 claims["org"] = org.clone();
+                released.push("org".to_owned());
             }
+            released.extend(id_claims.keys().cloned());
             if let Value::Object(map) = &mut claims {
                 map.extend(id_claims);
             }
             body["id_token"] =
                 Value::from(key.sign_jwt("JWT", &claims).map_err(OAuthError::server)?);
         }
-        Ok(Issued { body, jti })
+        Ok(Issued {
+            body,
+            jti,
+            released,
+        })
     }
 }
 
@@ -632,12 +614,12 @@ pub async fn exchange_code(
     .map_err(OAuthError::server)?;
     issuer
         .audit_issue(
-            EventType::TokenIssued,
             client,
             Some(&account),
             "authorization_code",
             &body,
             &issued.jti,
+            &issued.released,
         )
         .await?;
     Ok(body)

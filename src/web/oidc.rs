@@ -37,10 +37,7 @@ use crate::protocol::{discovery, lifecycle, limits};
 const PASSWORD_CEILING: u8 = 2;
 
 pub(super) fn policy(app: &App) -> SessionPolicy {
-    SessionPolicy {
-        idle_secs: app.config.session.idle_secs,
-        absolute_secs: app.config.session.absolute_secs,
-    }
+    app.session_policy()
 }
 
 /// Over TLS the cookies get `Secure` and the `__Host-` prefix; on a plain-http (loopback) issuer
@@ -467,11 +464,9 @@ pub async fn login(
     let get = |name: &str| field(&form, name);
     let identifier = get("identifier");
     let now = epoch_now();
+    let context = request_context(&headers, &extensions);
     // Rate limits before any password work: per source address, per account as typed (a keyed hash,
     // never the number), and a ceiling over all logins.
-    let ip = extensions
-        .get::<super::client_ip::ClientIp>()
-        .map(|c| c.0.to_string());
     let typed = app
         .identities
         .pii
@@ -497,7 +492,7 @@ pub async fn login(
             "all",
         ),
     ];
-    if let Some(ip) = &ip {
+    if let Some(ip) = &context.ip {
         checks.push((per_min("login_ip", l.login_per_ip_per_min), ip.as_str()));
     }
     match limits::hit_all(app.ephemeral.as_ref(), &checks, now).await {
@@ -528,7 +523,6 @@ pub async fn login(
     {
         Ok(a) => a,
         Err(e) => {
-            let context = request_context(&headers, &extensions);
             if let Err(cause) =
                 audit_login_failure(&app, &context, &client, identifier, &e, now).await
             {
@@ -593,13 +587,8 @@ pub async fn login(
         channel: client.settings().channel.as_str().to_owned(),
         client_id: client.id().as_str().to_owned(),
         clients: "[]".into(),
-        ip: extensions
-            .get::<super::client_ip::ClientIp>()
-            .map(|c| c.0.to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(256).collect()),
+        ip: context.ip.clone(),
+        user_agent: context.user_agent.clone(),
         level: i64::from(level),
         amr: fresh.amr.join(" "),
         created_at: now,
@@ -612,7 +601,6 @@ pub async fn login(
         let _ = session::end(app.ephemeral.as_ref(), &sid).await;
         return server_error(t, e);
     }
-    let context = request_context(&headers, &extensions);
     let success = AuditEvent {
         channel: Some(record.channel.clone()),
         acr: Some(format!("urn:yihao:loa:{level}")),
