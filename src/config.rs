@@ -111,6 +111,29 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// Longest parameter name or value (query string or form body), in bytes once decoded.
+    pub param_limit_bytes: usize,
+    /// Most parameters in one query string or form body.
+    pub param_limit_count: usize,
+    pub tls: TlsConfig,
+}
+
+/// HTTPS served directly (`app::tls`). Both paths empty: plain HTTP, for a TLS-terminating proxy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// `Strict-Transport-Security: max-age` on every response over TLS; 0 sends none.
+    pub hsts_max_age_secs: u64,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert.as_os_str().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -315,6 +338,35 @@ impl Config {
             return Err(ConfigError::new(
                 "server.body_limit_bytes",
                 "must be at least 1024",
+            ));
+        }
+        if self.server.param_limit_bytes < 256 {
+            return Err(ConfigError::new(
+                "server.param_limit_bytes",
+                "must be at least 256",
+            ));
+        }
+        if self.server.param_limit_count < 16 {
+            return Err(ConfigError::new(
+                "server.param_limit_count",
+                "must be at least 16",
+            ));
+        }
+        let tls = &self.server.tls;
+        if tls.cert.as_os_str().is_empty() != tls.key.as_os_str().is_empty() {
+            return Err(ConfigError::new(
+                if tls.enabled() {
+                    "server.tls.key"
+                } else {
+                    "server.tls.cert"
+                },
+                "server.tls.cert and server.tls.key are set together or not at all",
+            ));
+        }
+        if tls.enabled() && issuer.scheme() != "https" {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "must be an https URL when the server serves TLS (server.tls.cert is set)",
             ));
         }
         database_kind(&self.database.url)?;

@@ -956,3 +956,141 @@ fn rotate_pii_reseals_under_the_new_version() {
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["documents"][0]["number"], "11010519491231002X");
 }
+
+/// DESIGN.md §3 / issue 6: HTTPS served directly with rustls, HTTP/1.1 and HTTP/2 by ALPN, HSTS
+/// over TLS, and SIGHUP reloading the certificate: a broken pair is refused and the current one kept,
+/// a good one is served to new connections.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup() {
+    let run = Run::new();
+    let issue = || rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (first, second) = (issue(), issue());
+    let (cert, key) = (
+        run.dir.path().join("cert.pem"),
+        run.dir.path().join("key.pem"),
+    );
+    let install = |pair: &rcgen::CertifiedKey<rcgen::KeyPair>| {
+        std::fs::write(&cert, pair.cert.pem()).unwrap();
+        std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    };
+    install(&first);
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let issuer = format!("https://localhost:{port}");
+    let env = [
+        ("YIHAO_SERVER__BIND", bind.as_str()),
+        ("YIHAO_SERVER__ISSUER", issuer.as_str()),
+        ("YIHAO_SERVER__TLS__CERT", cert.to_str().unwrap()),
+        ("YIHAO_SERVER__TLS__KEY", key.to_str().unwrap()),
+    ];
+    // Configuration mistakes are one line naming the key.
+    let err = run.fails(&["config", "check"], &env[..3]);
+    assert!(err.contains("server.tls.key"), "{err}");
+    let err = run.fails(
+        &["config", "check"],
+        &[
+            env[0],
+            ("YIHAO_SERVER__ISSUER", "http://localhost"),
+            env[2],
+            env[3],
+        ],
+    );
+    assert!(
+        err.contains("server.issuer") && err.contains("https"),
+        "{err}"
+    );
+    let err = run.fails(
+        &["serve"],
+        &[
+            env[0],
+            env[1],
+            ("YIHAO_SERVER__TLS__CERT", "missing.pem"),
+            env[3],
+        ],
+    );
+    assert!(
+        err.contains("server.tls.cert") && err.contains("missing.pem"),
+        "{err}"
+    );
+
+    let mut server = run.cmd(&["serve"]);
+    server.envs(env).env("YIHAO_LOG__FORMAT", "json");
+    let child = server
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // A new client per request: a new connection, so a new handshake.
+    let client = |trusted: &rcgen::CertifiedKey<rcgen::KeyPair>, http1: bool| {
+        let root = reqwest::Certificate::from_pem(trusted.cert.pem().as_bytes()).unwrap();
+        let builder = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(root)
+            .resolve("localhost", ([127, 0, 0, 1], port).into())
+            .timeout(Duration::from_secs(5));
+        let builder = if http1 { builder.http1_only() } else { builder };
+        builder.build().unwrap()
+    };
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut served = None;
+    while served.is_none() && Instant::now() < deadline {
+        served = client(&first, false).get(&url).send().await.ok();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let h2 = served.expect("never served over TLS");
+    assert_eq!(h2.version(), reqwest::Version::HTTP_2);
+    assert_eq!(
+        h2.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_eq!(h2.json::<Value>().await.unwrap()["issuer"], issuer.as_str());
+    let h1 = client(&first, true).get(&url).send().await.unwrap();
+    assert_eq!(h1.version(), reqwest::Version::HTTP_11);
+    assert_eq!(
+        h1.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert!(client(&second, false).get(&url).send().await.is_err());
+
+    let hangup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    // A broken pair (the second certificate with the first key) is refused; the first stays.
+    std::fs::write(&cert, second.cert.pem()).unwrap();
+    hangup();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(client(&first, false).get(&url).send().await.is_ok());
+    // A good pair is served to new connections.
+    install(&second);
+    hangup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut reloaded = false;
+    while !reloaded && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        reloaded = client(&second, false).get(&url).send().await.is_ok();
+    }
+    assert!(reloaded, "the new certificate was never served");
+    assert!(client(&first, false).get(&url).send().await.is_err());
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("TLS certificate not reloaded"), "{log}");
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+}

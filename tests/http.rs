@@ -90,6 +90,8 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        // RFC 6797 §7.2: never over plain HTTP (tests/cli.rs checks it over TLS).
+        assert!(h.get("strict-transport-security").is_none(), "{path}");
     }
 }
 
@@ -189,16 +191,136 @@ async fn bodies_over_the_limit_are_refused_with_413() {
         ))
         .build()
         .await;
-    let small = Request::post("/echo").body(Body::from("hello")).unwrap();
+    let form = "application/x-www-form-urlencoded";
+    let small = Request::post("/echo")
+        .header("content-type", form)
+        .body(Body::from("hello"))
+        .unwrap();
     assert_eq!(app.request(small).await.status(), StatusCode::OK);
     let limit = app.app.config.server.body_limit_bytes;
-    let big = Request::post("/echo")
+    // Declared too large: refused before reading. Not declared (streamed): refused while reading.
+    let declared = Request::post("/echo")
+        .header("content-type", form)
         .body(Body::from(vec![b'x'; limit + 1]))
         .unwrap();
     assert_eq!(
-        app.request(big).await.status(),
+        app.request(declared).await.status(),
         StatusCode::PAYLOAD_TOO_LARGE
     );
+    let chunks = futures::stream::iter(
+        (0..=limit / 1024).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024])),
+    );
+    let streamed = Request::post("/echo")
+        .header("content-type", form)
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    let response = app.request(streamed).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        json_body(response).await["error_description"]
+            .as_str()
+            .unwrap()
+            .contains(&limit.to_string())
+    );
+}
+
+/// Only UTF-8 parameters, bounded in length and number, in form bodies of the form type: checked
+/// before any handler, on every route (RFC 6749 §3.1, §3.2, Appendix B).
+#[tokio::test]
+async fn parameters_must_be_utf8_bounded_and_in_a_form_body() {
+    let app = TestApp::new().await;
+    let limits = &app.app.config.server;
+    let (bytes, count) = (limits.param_limit_bytes, limits.param_limit_count);
+    let refused = |status: StatusCode, description: &'static str| {
+        move |response: axum::response::Response| async move {
+            assert_eq!(response.status(), status, "{description}");
+            let body = json_body(response).await;
+            assert_eq!(body["error"], "invalid_request");
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains(description),
+                "{body}"
+            );
+        }
+    };
+    // A query string that is not UTF-8, percent-encoded or raw, would otherwise read as U+FFFD.
+    refused(StatusCode::BAD_REQUEST, "the parameter state is not UTF-8")(
+        app.get("/authorize?client_id=a&state=%FF").await,
+    )
+    .await;
+    refused(StatusCode::BAD_REQUEST, "the parameter state is not UTF-8")(
+        app.get("/authorize?client_id=a&state=%C0%AF").await,
+    )
+    .await;
+    // Too long (counted after decoding) and too many.
+    let long = format!("/authorize?login_hint={}", "%41".repeat(bytes + 1));
+    refused(
+        StatusCode::BAD_REQUEST,
+        "the parameter login_hint is longer than",
+    )(app.get(&long).await)
+    .await;
+    let just = format!("/authorize?login_hint={}", "%41".repeat(bytes));
+    let answered = app.get(&just).await;
+    assert!(
+        answered.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "at the limit, the authorize handler itself answers"
+    );
+    let many: Vec<String> = (0..=count).map(|i| format!("p{i}=1")).collect();
+    refused(StatusCode::BAD_REQUEST, "more than")(
+        app.get(&format!("/authorize?{}", many.join("&"))).await,
+    )
+    .await;
+    let post = |content_type: &'static str, body: Vec<u8>| {
+        Request::post("/token")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let form = "application/x-www-form-urlencoded";
+    refused(
+        StatusCode::BAD_REQUEST,
+        "the parameter client_id is not UTF-8",
+    )(
+        app.request(post(
+            form,
+            b"grant_type=client_credentials&client_id=\xe4\xbd".to_vec(),
+        ))
+        .await,
+    )
+    .await;
+    refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "only UTF-8")(
+        app.request(post(
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
+            b"grant_type=client_credentials".to_vec(),
+        ))
+        .await,
+    )
+    .await;
+    refused(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "application/x-www-form-urlencoded",
+    )(
+        app.request(post(
+            "application/json",
+            br#"{"grant_type":"client_credentials"}"#.to_vec(),
+        ))
+        .await,
+    )
+    .await;
+    // Well-formed, with a UTF-8 charset named: the token endpoint itself answers.
+    let response = app
+        .request(post(
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            b"grant_type=client_credentials&client_id=nobody".to_vec(),
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_body(response).await["error"], "invalid_client");
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use crate::store::{Ephemeral, Store, StoreError};
 use crate::telemetry::Metrics;
 
 pub mod audit;
+pub mod tls;
 pub use audit::{Auditor, epoch_ms};
 
 /// The node name recorded in audit records: the configured one, else the host name.
@@ -445,17 +446,37 @@ impl App {
     }
 }
 
+/// What [`serve_until`] serves on: plain TCP, or TLS over TCP ([`tls::TlsListener`]). Either way
+/// Nagle's algorithm is off, so a response's last segment does not wait for an ACK.
+pub trait Transport: axum::serve::Listener<Addr = SocketAddr> {
+    fn no_delay(io: &mut Self::Io);
+}
+
+impl Transport for TcpListener {
+    fn no_delay(io: &mut Self::Io) {
+        let _ = io.set_nodelay(true);
+    }
+}
+
+impl Transport for tls::TlsListener {
+    fn no_delay(io: &mut Self::Io) {
+        let _ = io.get_ref().0.set_nodelay(true);
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets in-flight
-/// requests finish for at most `grace`, and returns.
-pub async fn serve_until(
-    listener: TcpListener,
+/// requests finish for at most `grace`, and returns. HTTP/1.1 and HTTP/2 (by ALPN over TLS, by the
+/// connection preface over plain TCP).
+pub async fn serve_until<L: Transport>(
+    listener: L,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
-        listener,
+        listener.tap_io(L::no_delay),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
@@ -512,6 +533,14 @@ pub async fn shutdown_signal() {
 pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     let bind = config.server.bind;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    // A certificate that does not load stops the server before anything else is opened.
+    let tls = &config.server.tls;
+    let certificates = if tls.enabled() {
+        let (cert, key) = (tls.cert.clone(), tls.key.clone());
+        Some(tokio::task::spawn_blocking(move || tls::CertStore::open(&cert, &key)).await??)
+    } else {
+        None
+    };
     let app = App::build(config).await?;
     if app.master_key.is_development() {
         tracing::warn!("development master key in use: not for production");
@@ -521,6 +550,7 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         .with_context(|| format!("server.bind: cannot listen on {bind}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
+        tls = certificates.as_ref().map(|c| c.fingerprint()),
         issuer = %app.config.server.issuer,
         database = app.store.backend(),
         cache = app.ephemeral.backend(),
@@ -530,7 +560,15 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     );
     spawn_background(app.clone());
     let router = crate::web::router(app.clone());
-    serve_until(listener, router, shutdown_signal(), grace).await?;
+    match certificates {
+        Some(certificates) => {
+            let config = certificates.server_config()?;
+            tls::reload_on_sighup(certificates);
+            let listener = tls::TlsListener::new(listener, config)?;
+            serve_until(listener, router, shutdown_signal(), grace).await?;
+        }
+        None => serve_until(listener, router, shutdown_signal(), grace).await?,
+    }
     app.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod claims;
 pub mod discovery;
+pub mod form;
 pub mod import;
 pub mod keys;
 pub mod lifecycle;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -90,4 +90,101 @@ pub fn security_headers() -> ServiceBuilder<SecurityHeaders> {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+}
+
+/// RFC 6797 §6.1: `Strict-Transport-Security`, sent when the server itself serves TLS ("An HSTS
+/// Host MUST NOT include the STS header field in HTTP responses conveyed over non-secure
+/// transport"). `None` when TLS is not served here or the max-age is 0.
+pub fn hsts(tls: &crate::config::TlsConfig) -> Option<SetResponseHeaderLayer<HeaderValue>> {
+    if !tls.enabled() || tls.hsts_max_age_secs == 0 {
+        return None;
+    }
+    let value = HeaderValue::from_str(&format!("max-age={}", tls.hsts_max_age_secs)).ok()?;
+    Some(SetResponseHeaderLayer::overriding(
+        header::STRICT_TRANSPORT_SECURITY,
+        value,
+    ))
+}
+
+/// Only UTF-8 parameters, bounded in length and number (`protocol::form`), before any handler runs:
+/// the query string of every request, and the body of every request that has one. A body must be
+/// `application/x-www-form-urlencoded` (RFC 6749 §3.2, §4.1.3; OIDC Core §3.1.2.1 for POSTed
+/// authorization requests) with no charset but UTF-8; anything else is refused with 415. The body
+/// limit layer outside this one has already bounded the body's size.
+pub async fn strict_params(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    use crate::protocol::{ErrorCode, OAuthError, form};
+    let server = &app.config.server;
+    let limits = form::Limits {
+        bytes: server.param_limit_bytes,
+        count: server.param_limit_count,
+    };
+    let refuse = |status: axum::http::StatusCode, description: String| {
+        let mut response = OAuthError::new(ErrorCode::InvalidRequest, description).into_response();
+        *response.status_mut() = status;
+        response
+    };
+    if let Some(query) = req.uri().query()
+        && let Err(e) = form::decode(query.as_bytes(), limits)
+    {
+        return refuse(axum::http::StatusCode::BAD_REQUEST, e.to_string());
+    }
+    // Known to be empty: no Content-Length or a zero one in HTTP/1.1, END_STREAM on the headers in
+    // HTTP/2 (where Content-Length is optional).
+    if axum::body::HttpBody::size_hint(req.body()).exact() == Some(0) {
+        return next.run(req).await;
+    }
+    if let Err(why) = form_content_type(req.headers().get(header::CONTENT_TYPE)) {
+        return refuse(axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, why.into());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            // The limit layer's error, under the errors of the body types wrapping it.
+            let too_large = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                .any(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                refuse(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request body is larger than {} bytes",
+                        server.body_limit_bytes
+                    ),
+                )
+            } else {
+                refuse(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "the request body could not be read".into(),
+                )
+            };
+        }
+    };
+    if let Err(e) = form::decode(&bytes, limits) {
+        return refuse(axum::http::StatusCode::BAD_REQUEST, e.to_string());
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// `application/x-www-form-urlencoded`, with `charset=utf-8` or no charset (the media type defines
+/// no charset parameter; UTF-8 is what RFC 6749 Appendix B prescribes).
+fn form_content_type(value: Option<&HeaderValue>) -> Result<(), &'static str> {
+    const WANTED: &str = "the request body must be application/x-www-form-urlencoded in UTF-8";
+    let value = value.and_then(|v| v.to_str().ok()).ok_or(WANTED)?;
+    let mut parts = value.split(';').map(str::trim);
+    if !parts
+        .next()
+        .is_some_and(|t| t.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    {
+        return Err(WANTED);
+    }
+    for parameter in parts.filter(|p| !p.is_empty()) {
+        let (name, value) = parameter.split_once('=').ok_or(WANTED)?;
+        if name.trim().eq_ignore_ascii_case("charset")
+            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err("only UTF-8 is accepted (charset=utf-8)");
+        }
+    }
+    Ok(())
 }

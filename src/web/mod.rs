@@ -69,20 +69,29 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Finishes a router built from [`routes`]: state, then the middleware stack. Outermost first:
-/// request id + span + metrics + access log; security headers; time limit; body size limit.
+/// request id + span + metrics + access log; security headers (HSTS when serving TLS); time limit;
+/// body size limit; strict parameters (UTF-8, length, number, form content type).
 pub fn with_middleware(routes: Router<AppState>, app: AppState) -> Router {
     let server = &app.config.server;
     // `Router::layer` wraps what is already there, so the innermost layer comes first.
-    routes
+    let router = routes
         .with_state(app.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::strict_params,
+        ))
         .layer(RequestBodyLimitLayer::new(server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(server.request_timeout_secs),
         ))
-        .layer(middleware::security_headers())
-        .layer(axum::middleware::from_fn_with_state(
-            app,
-            middleware::observe,
-        ))
+        .layer(middleware::security_headers());
+    let router = match middleware::hsts(&server.tls) {
+        Some(hsts) => router.layer(hsts),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn_with_state(
+        app,
+        middleware::observe,
+    ))
 }
