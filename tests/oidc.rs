@@ -3494,6 +3494,60 @@ async fn threat_access_token_in_a_url_query_is_refused() {
     );
 }
 
+/// Parameter smuggling (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more
+/// than once"): a repeated client_id or redirect_uri is shown to the person (which one is meant is
+/// unknown, so nothing is redirected), any other repeated authorization parameter is an error at the
+/// registered redirect URI, and a repeated token parameter is `invalid_request`; only RFC 8707's
+/// `resource` may repeat.
+#[tokio::test]
+async fn threat_duplicate_parameters_are_refused() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let url = authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]);
+    for repeated in [
+        "&client_id=hall",
+        "&client_id=app",
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
+    ] {
+        let r = browser.get(&format!("{url}{repeated}")).await;
+        assert_eq!(r.status(), 400, "{repeated}");
+        assert!(r.headers().get("location").is_none(), "{repeated}");
+        assert!(r.text().await.unwrap().contains("repeated"), "{repeated}");
+    }
+    let error = redirect_params(&browser.get(&format!("{url}&state=other")).await);
+    assert_eq!(error["error"], "invalid_request");
+    assert!(error["error_description"].contains("state"), "{error:?}");
+    let token = |body: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/token", s.base))
+            .basic_auth("hall", Some(SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    for body in [
+        "grant_type=client_credentials&grant_type=client_credentials",
+        "grant_type=client_credentials&scope=a&scope=b",
+        "grant_type=client_credentials&client_id=hall&client_id=hall",
+    ] {
+        let r = token(body).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let error: Value = r.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{body}");
+        assert_eq!(error["error_description"], "a parameter is repeated");
+    }
+    // `resource` may repeat (RFC 8707 §2); the answer is about the resources, not the repetition.
+    let r =
+        token("grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb")
+            .await
+            .unwrap();
+    let error: Value = r.json().await.unwrap();
+    assert_ne!(
+        error["error_description"], "a parameter is repeated",
+        "{error}"
+    );
+}
+
 /// Client impersonation (RFC 6749 §10.2, RFC 9700 §2.5): a public client cannot get machine
 /// tokens, and a confidential client's id alone (no secret) authenticates nobody.
 #[tokio::test]

@@ -605,4 +605,25 @@ mod tests {
             "invalid_request"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the parameters, an error goes to the client's redirect URI only when that URI
+        /// is registered (RFC 6749 §4.1.2.1; RFC 9700 §4.1, no open redirector), and nothing panics.
+        #[test]
+        fn errors_redirect_only_to_registered_uris(
+            params in proptest::collection::vec((
+                "(client_id|redirect_uri|response_type|response_mode|scope|state|nonce|prompt|max_age|acr_values|claims|code_challenge|code_challenge_method|request)",
+                "(hall|https://hall.example.gov.cn/cb|http://127.0.0.1/cb|code|form_post|openid|none|S256|plain|0|.{0,16})",
+            ), 0..12),
+            public in proptest::bool::ANY,
+            require_pkce in proptest::bool::ANY,
+        ) {
+            let client = client(public);
+            if let Err(AuthorizeError::RedirectToClient { redirect_uri, .. }) =
+                check(&params, Some(&client), AuthorizePolicy { require_pkce })
+            {
+                proptest::prop_assert!(redirect_matches(&client, &redirect_uri));
+            }
+        }
+    }
 }

@@ -206,14 +206,14 @@ pub async fn refresh_grant(
     Ok(body)
 }
 
-/// RFC 6749 §4.4 with RFC 8707: a token for the client itself. Only confidential clients; scopes
-/// within the client's allowed set (person scopes excluded); `resource` among the client's own.
-pub async fn client_credentials(
-    issuer: &TokenIssuer<'_>,
+/// The pure part of a client_credentials request (RFC 6749 §4.4.2): may the client use the grant,
+/// which scopes (its own, never a person's; all of them when none are named), and for which
+/// audience (RFC 8707 §2: each `resource` must be one the client may address; the client itself
+/// when none is named).
+pub fn read_client_credentials(
     client: &Client,
     params: &[(String, String)],
-    now: i64,
-) -> Result<Value, OAuthError> {
+) -> Result<(Vec<String>, Value), OAuthError> {
     if client.is_public() || !client.grant_types().contains(&GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -266,6 +266,18 @@ pub async fn client_credentials(
         [one] => Value::from(*one),
         many => Value::from(many.to_vec()),
     };
+    Ok((scopes, aud))
+}
+
+/// RFC 6749 §4.4 with RFC 8707: a token for the client itself. Only confidential clients; scopes
+/// within the client's allowed set (person scopes excluded); `resource` among the client's own.
+pub async fn client_credentials(
+    issuer: &TokenIssuer<'_>,
+    client: &Client,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let (scopes, aud) = read_client_credentials(client, params)?;
     let secs = issuer.access_secs(client) as i64;
     let claims = json!({
         "iss": issuer.issuer,

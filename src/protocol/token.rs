@@ -35,6 +35,60 @@ pub struct Presented {
     pub assertion: Option<String>,
 }
 
+impl Presented {
+    /// Reads the client's credentials from a token, introspection or revocation request: its
+    /// decoded parameters and its `Authorization` header, if any. RFC 6749 §3.2: "Request and
+    /// response parameters MUST NOT be included more than once" (`resource` may repeat, RFC 8707
+    /// §2).
+    pub fn read(
+        params: &[(String, String)],
+        authorization: Option<&[u8]>,
+    ) -> Result<Self, OAuthError> {
+        let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1] && w[0] != "resource") {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "a parameter is repeated",
+            ));
+        }
+        let get = |name: &str| super::param(params, name).map(str::to_owned);
+        Ok(Self {
+            basic: authorization.map(basic_credentials).transpose()?,
+            form_client_id: get("client_id"),
+            form_client_secret: get("client_secret"),
+            assertion_type: get("client_assertion_type"),
+            assertion: get("client_assertion"),
+        })
+    }
+}
+
+/// RFC 6749 §2.3.1: `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn basic_credentials(value: &[u8]) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::new(ErrorCode::InvalidClient, "malformed Basic credentials");
+    let value = std::str::from_utf8(value).map_err(|_| bad())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(bad());
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Ok((
+        unescape(id).ok_or_else(bad)?,
+        unescape(secret).ok_or_else(bad)?,
+    ))
+}
+
 /// Where clients' public keys come from when they registered a `jwks_uri`: fetched with a time
 /// limit and cached; `fresh` skips the cache (an assertion named a key id not seen before).
 #[async_trait::async_trait]
@@ -131,18 +185,8 @@ async fn authenticate_assertion(
         ));
     }
     let assertion = presented.assertion.as_deref().unwrap_or("");
-    let header = jsonwebtoken::decode_header(assertion)
-        .map_err(|_| invalid_client("client_assertion is not a JWT"))?;
-    // The issuer names the client; the signature check below proves it.
-    let unverified: Value = assertion
-        .split('.')
-        .nth(1)
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| invalid_client("client_assertion is not a JWT"))?;
-    let client_id = unverified["iss"]
-        .as_str()
-        .ok_or_else(|| invalid_client("client_assertion has no iss"))?;
+    let (header, client_id) = read_assertion(assertion)?;
+    let client_id = client_id.as_str();
     if presented
         .form_client_id
         .as_deref()
@@ -168,9 +212,6 @@ async fn authenticate_assertion(
             ));
         }
     };
-    if !algorithms.contains(&header.alg) {
-        return Err(invalid_client("the assertion's algorithm is not accepted"));
-    }
     let keys = if client.auth_method() == AuthMethod::PrivateKeyJwt {
         vec![client_public_key(&client, header.kid.as_deref(), ctx).await?]
     } else {
@@ -181,16 +222,71 @@ async fn authenticate_assertion(
             .map(|k| jsonwebtoken::DecodingKey::from_secret(k))
             .collect()
     };
+    let (jti, exp) = verify_assertion(
+        assertion,
+        &header,
+        client_id,
+        algorithms,
+        &keys,
+        &ctx.audiences,
+        now,
+    )?;
+    let ttl = std::time::Duration::from_secs(u64::try_from(exp - now + 60).unwrap_or(60).max(60));
+    let fresh = ctx
+        .ephemeral
+        .put_if_absent(&format!("assertion-jti:{client_id}:{jti}"), b"1", ttl)
+        .await
+        .map_err(OAuthError::server)?;
+    if !fresh {
+        tracing::warn!(client = %client_id, "client assertion replayed");
+        return Err(invalid_client("client_assertion was already used"));
+    }
+    Ok(client)
+}
+
+/// The assertion's header and its unverified issuer, which names the client whose keys must then
+/// verify it.
+pub fn read_assertion(assertion: &str) -> Result<(jsonwebtoken::Header, String), OAuthError> {
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| invalid_client("client_assertion is not a JWT"))?;
+    let unverified: Value = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| invalid_client("client_assertion is not a JWT"))?;
+    let client_id = unverified["iss"]
+        .as_str()
+        .ok_or_else(|| invalid_client("client_assertion has no iss"))?;
+    Ok((header, client_id.to_owned()))
+}
+
+/// Checks the assertion's algorithm (one of the client's method's `algorithms`), its signature with
+/// one of `keys` and its claims (RFC 7523 §3): `iss` = `sub` = the client, `aud` one of
+/// `audiences`, `exp` present and at most five minutes ahead, a `jti`. Returns the `jti` and `exp`,
+/// for the replay check.
+pub fn verify_assertion(
+    assertion: &str,
+    header: &jsonwebtoken::Header,
+    client_id: &str,
+    algorithms: &[jsonwebtoken::Algorithm],
+    keys: &[jsonwebtoken::DecodingKey],
+    audiences: &[String],
+    now: i64,
+) -> Result<(String, i64), OAuthError> {
+    if !algorithms.contains(&header.alg) {
+        return Err(invalid_client("the assertion's algorithm is not accepted"));
+    }
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.leeway = 30;
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.set_issuer(&[client_id]);
     validation.sub = Some(client_id.to_owned());
-    validation.set_audience(&ctx.audiences);
+    validation.set_audience(audiences);
     let mut outcome = Err(invalid_client(
         "the client has no key to check the assertion",
     ));
-    for key in &keys {
+    for key in keys {
         outcome = jsonwebtoken::decode::<Value>(assertion, key, &validation)
             .map(|d| d.claims)
             .map_err(|e| invalid_client(&format!("client_assertion rejected: {e}")));
@@ -209,17 +305,7 @@ async fn authenticate_assertion(
         .as_str()
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| invalid_client("client_assertion needs a jti"))?;
-    let ttl = std::time::Duration::from_secs(u64::try_from(exp - now + 60).unwrap_or(60).max(60));
-    let fresh = ctx
-        .ephemeral
-        .put_if_absent(&format!("assertion-jti:{client_id}:{jti}"), b"1", ttl)
-        .await
-        .map_err(OAuthError::server)?;
-    if !fresh {
-        tracing::warn!(client = %client_id, "client assertion replayed");
-        return Err(invalid_client("client_assertion was already used"));
-    }
-    Ok(client)
+    Ok((jti.to_owned(), exp))
 }
 
 fn invalid_client(description: &str) -> OAuthError {
@@ -486,6 +572,37 @@ impl TokenIssuer<'_> {
     }
 }
 
+/// RFC 7636 §4.6: "BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge", the verifier
+/// 43 to 128 unreserved characters (§4.1). A verifier without a challenge is refused too: it would
+/// mean the code was requested without PKCE (RFC 9700 §4.8.2, PKCE downgrade).
+pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let valid_shape = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !valid_shape
+                || !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    computed.as_bytes(),
+                    challenge.as_bytes(),
+                ))
+            {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+            Ok(())
+        }
+        (Some(_), None) => Err(invalid_grant("code_verifier is missing")),
+        (None, Some(_)) => Err(invalid_grant(
+            "code_verifier sent but no code_challenge was",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
 fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
 }
@@ -550,33 +667,7 @@ pub async fn exchange_code(
             "redirect_uri does not match the authorization request",
         ));
     }
-    // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge.
-    match (&grant.code_challenge, get("code_verifier")) {
-        (Some(challenge), Some(verifier)) => {
-            let valid_shape = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if !valid_shape
-                || !bool::from(subtle::ConstantTimeEq::ct_eq(
-                    computed.as_bytes(),
-                    challenge.as_bytes(),
-                ))
-            {
-                return Err(invalid_grant(
-                    "code_verifier does not match the code_challenge",
-                ));
-            }
-        }
-        (Some(_), None) => return Err(invalid_grant("code_verifier is missing")),
-        (None, Some(_)) => {
-            return Err(invalid_grant(
-                "code_verifier sent but no code_challenge was",
-            ));
-        }
-        (None, None) => {}
-    }
+    check_pkce(grant.code_challenge.as_deref(), get("code_verifier"))?;
     let account_id = AccountId::parse(&grant.account_id).map_err(OAuthError::server)?;
     let account = ids
         .account(&account_id)
@@ -623,4 +714,100 @@ pub async fn exchange_code(
         )
         .await?;
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 7636 Appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn pairs(raw: &[(&str, &str)]) -> Vec<(String, String)> {
+        raw.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn pkce_follows_rfc_7636() {
+        assert!(check_pkce(Some(CHALLENGE), Some(VERIFIER)).is_ok());
+        assert!(check_pkce(None, None).is_ok());
+        for (challenge, verifier) in [
+            (Some(CHALLENGE), None),
+            (None, Some(VERIFIER)),
+            (Some(CHALLENGE), Some(&VERIFIER[1..])),
+            // The plain method's "verifier == challenge" is not S256.
+            (Some(CHALLENGE), Some(CHALLENGE)),
+        ] {
+            assert_eq!(
+                check_pkce(challenge, verifier).unwrap_err().code,
+                ErrorCode::InvalidGrant
+            );
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_and_repeats_refused() {
+        // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("h%C3%A0ll:s%3Ac+r%25t")
+        );
+        let presented = Presented::read(&[], Some(header.as_bytes())).unwrap();
+        assert_eq!(
+            presented.basic,
+            Some(("hàll".to_owned(), "s:c r%t".to_owned()))
+        );
+        for bad in ["Bearer x", "Basic !!", "Basic aGFsbA=="] {
+            assert_eq!(
+                Presented::read(&[], Some(bad.as_bytes())).unwrap_err().code,
+                ErrorCode::InvalidClient,
+                "{bad}"
+            );
+        }
+        let repeated = pairs(&[("client_id", "a"), ("client_id", "a")]);
+        assert_eq!(
+            Presented::read(&repeated, None).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        let resources = pairs(&[("resource", "https://a"), ("resource", "https://b")]);
+        assert!(Presented::read(&resources, None).is_ok());
+    }
+
+    proptest! {
+        /// Only the verifier whose S256 hash is the challenge passes.
+        #[test]
+        fn pkce_accepts_only_the_verifier(verifier in "[A-Za-z0-9._~-]{0,130}") {
+            prop_assert_eq!(
+                check_pkce(Some(CHALLENGE), Some(&verifier)).is_ok(),
+                verifier == VERIFIER
+            );
+        }
+
+        /// Any parameters and any Authorization bytes: an answer, never a panic; a repeated name
+        /// other than `resource` is always refused.
+        #[test]
+        fn presented_reads_anything(
+            params in proptest::collection::vec(("(client_id|client_secret|resource|scope|[a-z]{1,3})", ".{0,12}"), 0..8),
+            authorization in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        ) {
+            let outcome = Presented::read(&params, authorization.as_deref());
+            let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            names.sort_unstable();
+            if names.windows(2).any(|w| w[0] == w[1] && w[0] != "resource") {
+                prop_assert!(outcome.is_err());
+            }
+        }
+
+        /// Any text as a client assertion: read or refused, never a panic.
+        #[test]
+        fn assertions_of_any_shape_are_read_or_refused(
+            parts in proptest::collection::vec("[A-Za-z0-9_=-]{0,24}", 0..5),
+        ) {
+            let _ = read_assertion(&parts.join("."));
+        }
+    }
 }

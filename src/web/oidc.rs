@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
@@ -1120,22 +1119,10 @@ async fn authenticated(
     params: &[(String, String)],
     now: i64,
 ) -> Result<Client, OAuthError> {
-    let mut names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1] && w[0] != "resource") {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "a parameter is repeated",
-        ));
-    }
-    let get = |name: &str| crate::protocol::param(params, name).map(str::to_owned);
-    let presented = Presented {
-        basic: basic_credentials(headers)?,
-        form_client_id: get("client_id"),
-        form_client_secret: get("client_secret"),
-        assertion_type: get("client_assertion_type"),
-        assertion: get("client_assertion"),
-    };
+    let presented = Presented::read(
+        params,
+        headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+    )?;
     let base = app.config.server.issuer.trim_end_matches('/');
     let audiences = [
         app.config.server.issuer.clone(),
@@ -1287,34 +1274,6 @@ async fn token_endpoint_action(
 }
 
 /// RFC 6749 §2.3.1: the client id and secret are form-urlencoded, then joined by ':' and base64'd.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let bad = || OAuthError::new(ErrorCode::InvalidClient, "malformed Basic credentials");
-    let value = value.to_str().map_err(|_| bad())?;
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return Err(bad());
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| bad())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
-    let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Ok(Some((
-        unescape(id).ok_or_else(bad)?,
-        unescape(secret).ok_or_else(bad)?,
-    )))
-}
-
 pub(super) fn no_store_json(status: StatusCode, body: Value) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let h = response.headers_mut();
