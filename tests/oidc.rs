@@ -3081,6 +3081,16 @@ async fn logins_are_rate_limited_per_address_and_only_a_trusted_proxy_names_the_
         })
         .await;
         let browser = Browser::new();
+        // The limit counts per minute of the real clock: keep the test inside one minute.
+        while std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % 60
+            > 50
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
         for _ in 0..2 {
             assert_eq!(
                 failed_login(&s, &browser, "198.51.100.1").await.status(),
@@ -3099,15 +3109,20 @@ async fn logins_are_rate_limited_per_address_and_only_a_trusted_proxy_names_the_
         // Another address: counted apart only when a trusted proxy says so.
         let other = failed_login(&s, &browser, "198.51.100.2").await.status();
         let app = &s._server.test_app.app;
-        let ips: Vec<Option<String>> = app
-            .store
-            .audit_records(1, 100)
-            .await
-            .unwrap()
-            .into_iter()
+        let records = app.store.audit_records(1, 100).await.unwrap();
+        let ips: Vec<Option<String>> = records
+            .iter()
             .filter(|r| r.event == "login_failure")
-            .map(|r| r.ip)
+            .map(|r| r.ip.clone())
             .collect();
+        // One record per address and window, however many refusals follow.
+        let limited: Vec<_> = records
+            .iter()
+            .filter(|r| r.event == "rate_limited")
+            .collect();
+        assert_eq!(limited.len(), 1, "{limited:?}");
+        assert_eq!(limited[0].reason.as_deref(), Some("login_ip"));
+        assert_eq!(limited[0].result, "failure");
         if trusted {
             assert_eq!(other, 401, "198.51.100.2 has its own count");
             assert_eq!(
@@ -3145,6 +3160,24 @@ async fn a_client_over_its_token_rate_gets_429_with_retry_after() {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
     assert_eq!(statuses[0], 200);
+    let limited: Vec<_> = s
+        ._server
+        .test_app
+        .app
+        .store
+        .audit_records(1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "rate_limited")
+        .collect();
+    assert!(!limited.is_empty());
+    assert!(
+        limited
+            .iter()
+            .all(|r| r.actor.as_deref() == Some("hall")
+                && r.reason.as_deref() == Some("token_client"))
+    );
 }
 
 // RFC 9700 (OAuth 2.0 Security Best Current Practice): one named test per threat the server defends

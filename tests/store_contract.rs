@@ -458,8 +458,21 @@ mod ephemeral_contract {
         }
         assert_eq!(
             hit(e, rule, &subject, t + 5).await.unwrap(),
-            Err(Limited { retry_after: 45 }),
+            Err(Limited {
+                retry_after: 45,
+                rule: "login_ip",
+                first: true
+            }),
             "the fourth in the window waits for its end"
+        );
+        assert_eq!(
+            hit(e, rule, &subject, t + 6).await.unwrap(),
+            Err(Limited {
+                retry_after: 44,
+                rule: "login_ip",
+                first: false
+            }),
+            "only the first refusal of a window is marked for the audit log"
         );
         assert_eq!(
             hit(e, rule, "another-subject", t + 5).await.unwrap(),
@@ -484,7 +497,11 @@ mod ephemeral_contract {
         assert_eq!(hit_all(e, &checks, t).await.unwrap(), Ok(()));
         assert_eq!(
             hit_all(e, &checks, t).await.unwrap(),
-            Err(Limited { retry_after: 1 })
+            Err(Limited {
+                retry_after: 1,
+                rule: "login_account",
+                first: true
+            })
         );
         assert_eq!(
             hit(e, rule, "x-subject", t).await.unwrap(),

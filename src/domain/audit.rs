@@ -36,6 +36,7 @@ pub enum EventType {
     AdminSession,
     AuditPruned,
     IdNumberLookup,
+    RateLimited,
 }
 
 impl EventType {
@@ -62,6 +63,7 @@ impl EventType {
             Self::AdminSession => "admin_session",
             Self::AuditPruned => "audit_pruned",
             Self::IdNumberLookup => "id_number_lookup",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

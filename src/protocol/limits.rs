@@ -22,6 +22,11 @@ pub struct Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
     pub retry_after: u64,
+    /// The rule that refused (`Rule::name`).
+    pub rule: &'static str,
+    /// The first refusal of this subject in this window: the one worth an audit record (later ones
+    /// in the same window would only let a flood write the log).
+    pub first: bool,
 }
 
 /// Counts one hit for `subject` at `now`; `Err(Limited)` once the window's count passes the limit.
@@ -45,7 +50,11 @@ pub async fn hit(
         let retry_after = u64::try_from((bucket + 1) * window - now)
             .unwrap_or(1)
             .max(1);
-        return Ok(Err(Limited { retry_after }));
+        return Ok(Err(Limited {
+            retry_after,
+            rule: rule.name,
+            first: count == i64::from(rule.limit) + 1,
+        }));
     }
     Ok(Ok(()))
 }

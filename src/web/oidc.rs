@@ -497,7 +497,29 @@ pub async fn login(
     match limits::hit_all(app.ephemeral.as_ref(), &checks, now).await {
         Ok(Ok(())) => {}
         Ok(Err(limited)) => {
-            tracing::info!(retry_after = limited.retry_after, "login rate-limited");
+            tracing::info!(
+                retry_after = limited.retry_after,
+                rule = limited.rule,
+                "login rate-limited"
+            );
+            if limited.first {
+                // The person as the failure records name them (an account id or a keyed hash).
+                let subject = app
+                    .identities
+                    .login_subject(identifier, now)
+                    .await
+                    .unwrap_or_else(|_| "unknown".into());
+                let event = AuditEvent {
+                    channel: Some(client.settings().channel.as_str().to_owned()),
+                    ..AuditEvent::failure(EventType::RateLimited, limited.rule)
+                        .target(subject.as_str())
+                        .client(client.id().as_str())
+                        .details(json!({ "retry_after": limited.retry_after }))
+                };
+                if let Err(cause) = audit(&app, &context).record(event).await {
+                    return server_error(t, cause);
+                }
+            }
             let page = LoginPage {
                 t,
                 client_name: client.name(),
@@ -1064,7 +1086,7 @@ async fn token_inner(
     let params = pairs(body);
     let now = epoch_now();
     let client = authenticated(app, headers, context, &params, now).await?;
-    limit_client(app, &client, now).await?;
+    limit_client(app, context, &client, now).await?;
     let get = |name: &str| crate::protocol::param(&params, name).map(str::to_owned);
     match get("grant_type").as_deref() {
         Some("authorization_code") => {
@@ -1154,17 +1176,36 @@ async fn authenticated(
     outcome
 }
 
-/// The per-client rate limit of the token, introspection and revocation endpoints.
-async fn limit_client(app: &App, client: &Client, now: i64) -> Result<(), OAuthError> {
+/// The per-client rate limit of the token, introspection and revocation endpoints; the first refusal
+/// of each window is audited.
+async fn limit_client(
+    app: &App,
+    context: &RequestContext,
+    client: &Client,
+    now: i64,
+) -> Result<(), OAuthError> {
     let rule = limits::Rule {
         name: "token_client",
         limit: app.config.limits.token_per_client_per_sec,
         window_secs: 1,
     };
-    limits::hit(app.ephemeral.as_ref(), rule, client.id().as_str(), now)
+    let outcome = limits::hit(app.ephemeral.as_ref(), rule, client.id().as_str(), now)
         .await
-        .map_err(OAuthError::server)?
-        .map_err(OAuthError::rate_limited)
+        .map_err(OAuthError::server)?;
+    if let Err(limited) = outcome {
+        if limited.first {
+            audit(app, context)
+                .record(
+                    AuditEvent::failure(EventType::RateLimited, limited.rule)
+                        .actor(client.id().as_str())
+                        .client(client.id().as_str())
+                        .details(json!({ "retry_after": limited.retry_after })),
+                )
+                .await?;
+        }
+        return Err(OAuthError::rate_limited(limited));
+    }
+    Ok(())
 }
 
 /// The token issuer of this node, over the current key ring, auditing with the request's context.
@@ -1250,7 +1291,7 @@ async fn token_endpoint_action(
     let now = epoch_now();
     let result = async {
         let client = authenticated(app, headers, context, &params, now).await?;
-        limit_client(app, &client, now).await?;
+        limit_client(app, context, &client, now).await?;
         let token = lifecycle::token_param(&params)?;
         let ring = app.keys.ring();
         let issuer = token_issuer(app, &ring, context);
