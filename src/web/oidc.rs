@@ -503,20 +503,11 @@ pub async fn login(
                 "login rate-limited"
             );
             if limited.first {
-                // The person as the failure records name them (an account id or a keyed hash).
-                let subject = app
-                    .identities
-                    .login_subject(identifier, now)
-                    .await
-                    .unwrap_or_else(|_| "unknown".into());
-                let event = AuditEvent {
-                    channel: Some(client.settings().channel.as_str().to_owned()),
-                    ..AuditEvent::failure(EventType::RateLimited, limited.rule)
-                        .target(subject.as_str())
-                        .client(client.id().as_str())
-                        .details(json!({ "retry_after": limited.retry_after }))
-                };
-                if let Err(cause) = audit(&app, &context).record(event).await {
+                let event = AuditEvent::failure(EventType::RateLimited, limited.rule)
+                    .details(json!({ "retry_after": limited.retry_after }));
+                if let Err(cause) =
+                    audit_login_events(&app, &context, &client, identifier, vec![event], now).await
+                {
                     return server_error(t, cause);
                 }
             }
@@ -670,23 +661,35 @@ async fn audit_login_failure(
         LoginError::Busy(_) => ("busy", false),
         LoginError::Store(_) => ("server_error", false),
     };
+    let mut events = vec![AuditEvent::failure(EventType::LoginFailure, reason)];
+    if started {
+        events.push(AuditEvent::failure(EventType::Lockout, "too_many_failures"));
+    }
+    audit_login_events(app, context, client, identifier, events, now).await
+}
+
+/// Audits `events` about a login attempt with `identifier` at `client`: the target is the person as
+/// `Identities::login_subject` names them (an account id or a keyed hash, never the number), with
+/// the client and its channel.
+async fn audit_login_events(
+    app: &App,
+    context: &RequestContext,
+    client: &Client,
+    identifier: &str,
+    events: Vec<AuditEvent>,
+    now: i64,
+) -> Result<(), OAuthError> {
     let subject = app
         .identities
         .login_subject(identifier, now)
         .await
         .unwrap_or_else(|_| "unknown".into());
     let sink = audit(app, context);
-    let with = |e: AuditEvent| AuditEvent {
-        channel: Some(client.settings().channel.as_str().to_owned()),
-        ..e.target(subject.as_str()).client(client.id().as_str())
-    };
-    sink.record(with(AuditEvent::failure(EventType::LoginFailure, reason)))
-        .await?;
-    if started {
-        sink.record(with(AuditEvent::failure(
-            EventType::Lockout,
-            "too_many_failures",
-        )))
+    for event in events {
+        sink.record(AuditEvent {
+            channel: Some(client.settings().channel.as_str().to_owned()),
+            ..event.target(subject.as_str()).client(client.id().as_str())
+        })
         .await?;
     }
     Ok(())
@@ -1314,7 +1317,6 @@ async fn token_endpoint_action(
     }
 }
 
-/// RFC 6749 §2.3.1: the client id and secret are form-urlencoded, then joined by ':' and base64'd.
 pub(super) fn no_store_json(status: StatusCode, body: Value) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let h = response.headers_mut();
