@@ -156,6 +156,8 @@ pub struct CacheConfig {
     pub connect_timeout_ms: u64,
     pub response_timeout_ms: u64,
     pub sweep_interval_ms: u64,
+    /// How often each node reloads the client registry it holds in memory.
+    pub clients_reload_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -404,6 +406,7 @@ impl Config {
             ("cache.connect_timeout_ms", self.cache.connect_timeout_ms),
             ("cache.response_timeout_ms", self.cache.response_timeout_ms),
             ("cache.sweep_interval_ms", self.cache.sweep_interval_ms),
+            ("cache.clients_reload_ms", self.cache.clients_reload_ms),
         ] {
             if ms == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));

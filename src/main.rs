@@ -7,6 +7,9 @@ use std::time::Instant;
 use clap::Parser;
 use yihao::cli::{Cli, run};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();

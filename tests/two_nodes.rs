@@ -163,3 +163,101 @@ async fn two_nodes_share_refresh_rotation_and_revocation() {
         false
     );
 }
+
+/// client_credentials for `dept` on `base` with `secret`: the HTTP status.
+async fn machine_token(base: &str, secret: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth("dept", Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Polls until `want` (at most 5 s); returns what was seen last.
+async fn status_becomes(base: &str, secret: &str, want: u16) -> u16 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = machine_token(base, secret).await;
+        if got == want || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Each node holds the registry in memory. A change announced on the clients channel (as the CLI
+/// announces every change) reaches the other node at once, long before its periodic reload; a
+/// change nobody announced is picked up by that reload.
+#[tokio::test]
+async fn a_client_change_reaches_every_node_that_holds_it() {
+    let (Some(db), Some(cache)) = (
+        common::postgres_database().await,
+        common::redis_cache().await,
+    ) else {
+        common::not_configured("YIHAO_TEST_DATABASE_URL and YIHAO_TEST_REDIS_URL");
+        return;
+    };
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let shared = |c: &mut yihao::config::Config, reload_ms: u64| {
+        c.database = db.config.clone();
+        c.cache = cache.clone();
+        c.cache.clients_reload_ms = reload_ms;
+        c.keys.master_key = yihao::config::Secret::new(master.clone());
+    };
+    // A reloads rarely (only the announcement can explain a quick change), B often.
+    let a = common::spawn_issuer(|c| shared(c, 3_600_000)).await;
+    let b = common::spawn_issuer(|c| {
+        shared(c, 100);
+        c.server.issuer = a.base.clone();
+    })
+    .await;
+    let store = &a.test_app.app.store;
+    let spec = ClientSpec {
+        id: ClientId::parse("dept").unwrap(),
+        name: "dept".into(),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: vec![Scope::parse("records.read").unwrap()],
+        first_party: false,
+        settings: ClientSettings::default(),
+    };
+    let with_secret = |secret: &str| {
+        Client::register(
+            spec.clone(),
+            Some(ClientSecrets::hashed(hash_secret(secret), None)),
+            0,
+        )
+        .unwrap()
+    };
+    store.insert_client(&with_secret(SECRET)).await.unwrap();
+    // Registered after start: read from the store on first use, then held.
+    assert_eq!(machine_token(&a.base, SECRET).await, 200);
+    assert_eq!(machine_token(&b.base, SECRET).await, 200);
+
+    // A new secret, announced: both nodes refuse the old one at once.
+    store
+        .update_client(&with_secret("second-secret"))
+        .await
+        .unwrap();
+    a.test_app
+        .app
+        .ephemeral
+        .publish(yihao::store::client_cache::CLIENTS_CHANNEL, b"dept")
+        .await
+        .unwrap();
+    assert_eq!(status_becomes(&a.base, SECRET, 401).await, 401);
+    assert_eq!(status_becomes(&b.base, SECRET, 401).await, 401);
+    assert_eq!(machine_token(&a.base, "second-secret").await, 200);
+
+    // Deleted without an announcement: B's reload drops it; A still holds it until its own reload
+    // or an announcement (the CLI always announces).
+    assert!(store.delete_client(&spec.id).await.unwrap());
+    assert_eq!(status_becomes(&b.base, "second-secret", 401).await, 401);
+    assert_eq!(machine_token(&a.base, "second-secret").await, 200);
+}

@@ -59,6 +59,8 @@ pub struct App {
     pub client_secrets: ClientSecretBox,
     /// The audit writer of this process.
     pub audit: Auditor,
+    /// The registered clients, held in memory (reloaded by `spawn_client_reloader`).
+    pub clients: crate::store::client_cache::ClientCache,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<crate::web::client_ip::Block>,
 }
@@ -233,6 +235,7 @@ impl App {
 pub fn spawn_background(app: Arc<App>) -> Vec<tokio::task::AbortHandle> {
     vec![
         spawn_key_reloader(app.clone()),
+        spawn_client_reloader(app.clone()),
         spawn_logout_deliverer(app.clone()),
         spawn_session_sweeper(app.clone()),
         spawn_audit_checkpointer(app),
@@ -405,6 +408,51 @@ pub fn spawn_key_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
     .abort_handle()
 }
 
+/// Keeps the clients held in memory fresh: reloads them every `cache.clients_reload_ms`, drops one
+/// at once when the clients channel names it, and reloads all after messages may have been missed.
+pub fn spawn_client_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
+    use crate::store::Notice;
+    tokio::spawn(async move {
+        let mut subscription = match app.ephemeral.subscribe(crate::store::client_cache::CLIENTS_CHANNEL).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot subscribe to client changes; reloading on the timer only");
+                None
+            }
+        };
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(app.config.cache.clients_reload_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let heard = async {
+                match subscription.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let reload = tokio::select! {
+                _ = tick.tick() => true,
+                notice = heard => match notice {
+                    Some(Notice::Message(id)) => {
+                        app.clients.forget(&String::from_utf8_lossy(&id));
+                        false
+                    }
+                    Some(Notice::Resync) => true,
+                    None => {
+                        subscription = None;
+                        true
+                    }
+                },
+            };
+            if reload && let Err(e) = app.clients.reload().await {
+                tracing::warn!(error = %e, "could not reload clients; keeping the ones held");
+            }
+        }
+    })
+    .abort_handle()
+}
+
 impl App {
     /// Opens both stores, applies migrations when `database.migrate_on_start` is set, loads keys.
     pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
@@ -428,7 +476,10 @@ impl App {
         );
         let trusted_proxies = crate::web::client_ip::parse_proxies(&config.server.trusted_proxies)
             .map_err(anyhow::Error::msg)?;
+        let clients = crate::store::client_cache::ClientCache::new(store.clone());
+        clients.reload().await.context("database")?;
         Ok(Arc::new(Self {
+            clients,
             trusted_proxies,
             audit,
             config,

@@ -13,8 +13,7 @@ use crate::domain::jose::Alg;
 use crate::protocol::audit::EventType;
 use crate::store::Store;
 
-/// Channel on which running nodes hear that a client changed (payload: the client_id).
-pub const CLIENTS_CHANNEL: &str = "clients";
+use crate::store::client_cache::CLIENTS_CHANNEL;
 
 pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result<()> {
     let (store, ephemeral) = (&admin.store, &admin.ephemeral);

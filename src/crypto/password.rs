@@ -302,11 +302,22 @@ impl PasswordHasher {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             n => n,
         };
-        // The dummy is made once at start-up, with the configured parameters.
-        let dummy = argon
-            .hash_password(b"yihao dummy password for unknown accounts")
-            .map_err(|e| format!("passwords: {e}"))?
-            .to_string();
+        // The dummy has the configured parameters and a random salt and output, so verifying
+        // against it costs one full hash and never matches. It is written, not computed: computing
+        // it would cost a hash (and its memory) at every start.
+        let random = |n: usize| {
+            let mut bytes = vec![0u8; n];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            STANDARD_NO_PAD.encode(bytes)
+        };
+        let dummy = format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            random(16),
+            random(32)
+        );
         Ok(Self {
             argon,
             params,

@@ -21,7 +21,8 @@ use crate::crypto::subject::{SubjectCodec, sector_of};
 use crate::crypto::{random_token, secret_matches};
 use crate::domain::account::AccountId;
 use crate::domain::client::{AuthMethod, Client, ClientId, GrantType};
-use crate::store::{Ephemeral, Store};
+use crate::store::Ephemeral;
+use crate::store::client_cache::ClientLookup;
 
 /// Credentials as the client presented them.
 #[derive(Debug, Default)]
@@ -166,7 +167,7 @@ async fn client_public_key(
 /// before within its lifetime (checked in the shared ephemeral store, so across nodes). Each method
 /// accepts only its own family of algorithms, so a public key can never serve as an HMAC secret.
 async fn authenticate_assertion(
-    store: &dyn Store,
+    clients: &dyn ClientLookup,
     presented: &Presented,
     ctx: &AssertionContext<'_>,
     now: i64,
@@ -198,7 +199,7 @@ async fn authenticate_assertion(
         ));
     }
     let id = ClientId::parse(client_id).map_err(|_| invalid_client("unknown client"))?;
-    let client = store
+    let client = clients
         .client(&id)
         .await
         .map_err(OAuthError::server)?
@@ -315,13 +316,13 @@ fn invalid_client(description: &str) -> OAuthError {
 /// RFC 6749 §2.3: authenticates the client by the one method it used, which must be the method it
 /// registered. "The client MUST NOT use more than one authentication method in each request."
 pub async fn authenticate_client(
-    store: &dyn Store,
+    clients: &dyn ClientLookup,
     presented: &Presented,
     assertions: &AssertionContext<'_>,
     now: i64,
 ) -> Result<Client, OAuthError> {
     if presented.assertion.is_some() || presented.assertion_type.is_some() {
-        return authenticate_assertion(store, presented, assertions, now).await;
+        return authenticate_assertion(clients, presented, assertions, now).await;
     }
     let (client_id, secret, method) = match (&presented.basic, &presented.form_client_secret) {
         (Some(_), Some(_)) => {
@@ -359,7 +360,7 @@ pub async fn authenticate_client(
         }
     };
     let id = ClientId::parse(&client_id).map_err(|_| invalid_client("unknown client"))?;
-    let client = store
+    let client = clients
         .client(&id)
         .await
         .map_err(OAuthError::server)?

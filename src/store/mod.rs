@@ -18,6 +18,7 @@ use crate::domain::client::{Client, ClientId};
 use crate::domain::identifiers::CreditCode;
 use crate::domain::organisation::{Membership, OrgId, Organisation, Role};
 
+pub mod client_cache;
 pub mod memory;
 pub mod postgres;
 pub mod redis;

@@ -201,7 +201,7 @@ async fn front_channel_frames(app: &App, sid: &str) -> Vec<String> {
         let Ok(id) = crate::domain::client::ClientId::parse(client_id) else {
             continue;
         };
-        let Ok(Some(client)) = app.store.client(&id).await else {
+        let Ok(Some(client)) = app.clients.client(&id).await else {
             continue;
         };
         let settings = client.settings();

@@ -108,7 +108,7 @@ pub(super) async fn find_client(
     id: Option<&str>,
 ) -> Result<Option<Client>, crate::store::StoreError> {
     match id.and_then(|id| ClientId::parse(id).ok()) {
-        Some(id) => app.store.client(&id).await,
+        Some(id) => app.clients.client(&id).await,
         None => Ok(None),
     }
 }
@@ -1161,7 +1161,7 @@ async fn authenticated(
         ephemeral: app.ephemeral.as_ref(),
         audiences: audiences.to_vec(),
     };
-    let outcome = token::authenticate_client(app.store.as_ref(), &presented, &ctx, now).await;
+    let outcome = token::authenticate_client(&app.clients, &presented, &ctx, now).await;
     if let Err(e) = &outcome
         && e.code == ErrorCode::InvalidClient
     {
@@ -1396,7 +1396,7 @@ async fn userinfo_inner(
         .and_then(|c| ClientId::parse(c).ok())
         .ok_or_else(|| invalid("no client_id"))?;
     let client = app
-        .store
+        .clients
         .client(&client_id)
         .await
         .map_err(OAuthError::server)?

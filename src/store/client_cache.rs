@@ -1,0 +1,92 @@
+//! Registered clients held in memory. Every token, introspection and authorization request names a
+//! client, so each node reads them here instead of asking the database: the whole registry is loaded
+//! at start-up and again every `cache.clients_reload_ms`, and a client is dropped from memory as soon
+//! as its change is announced on the clients channel (the CLI announces every change; through Redis
+//! that reaches every node, with the in-process store the periodic reload does). A client not held
+//! (registered since the last reload) is read from the store and kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::{ClientStore, Store, StoreResult};
+use crate::domain::client::{Client, ClientId};
+
+/// Reads a registered client: the store itself, or the in-memory registry in front of it.
+#[async_trait]
+pub trait ClientLookup: Send + Sync {
+    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+}
+
+#[async_trait]
+impl<T: ClientStore + ?Sized> ClientLookup for T {
+    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        ClientStore::client(self, id).await
+    }
+}
+
+/// Channel on which running nodes hear that a client changed (payload: the client_id).
+pub const CLIENTS_CHANNEL: &str = "clients";
+
+pub struct ClientCache {
+    store: Arc<dyn Store>,
+    clients: RwLock<HashMap<String, Client>>,
+}
+
+impl ClientCache {
+    /// An empty cache over `store`; [`ClientCache::reload`] fills it.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            clients: RwLock::default(),
+        }
+    }
+
+    /// Replaces what is held with the registry as the store has it now.
+    pub async fn reload(&self) -> StoreResult<()> {
+        let all = self.store.clients().await?;
+        let fresh = all
+            .into_iter()
+            .map(|c| (c.id().as_str().to_owned(), c))
+            .collect();
+        *self.clients.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// The client with this id: from memory, else from the store (and then kept).
+    pub async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        let held = self
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id.as_str())
+            .cloned();
+        if held.is_some() {
+            return Ok(held);
+        }
+        let found = ClientStore::client(self.store.as_ref(), id).await?;
+        if let Some(client) = &found {
+            self.clients
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.as_str().to_owned(), client.clone());
+        }
+        Ok(found)
+    }
+
+    /// Drops one client, so the next request reads it from the store.
+    pub fn forget(&self, id: &str) {
+        self.clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+}
+
+#[async_trait]
+impl ClientLookup for ClientCache {
+    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        ClientCache::client(self, id).await
+    }
+}
