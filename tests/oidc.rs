@@ -1462,20 +1462,18 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
     register(app, spec).await;
     let browser = Browser::new();
     let code = code_for(&s, &browser, "fast", "http://127.0.0.1:9/fast", &[]).await;
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/token", s.base))
-        .basic_auth("fast", Some(SECRET))
-        .form(&[
+    let (status, tokens) = post_form(
+        &s,
+        "/token",
+        ("fast", SECRET),
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", "http://127.0.0.1:9/fast"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
     let part = |jwt: &str, i: usize| -> Value {
         serde_json::from_slice(
             &base64::Engine::decode(
@@ -1516,20 +1514,18 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         &[("scope", "openid phone")],
     )
     .await;
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/token", s.base))
-        .basic_auth("fast", Some(SECRET))
-        .form(&[
+    let (status, tokens) = post_form(
+        &s,
+        "/token",
+        ("fast", SECRET),
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", "http://127.0.0.1:9/fast"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
     let info: Value = reqwest::Client::new()
         .get(format!("{}/userinfo", s.base))
         .bearer_auth(tokens["access_token"].as_str().unwrap())
@@ -3496,20 +3492,18 @@ async fn threat_access_token_in_a_url_query_is_refused() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
     let code = code_for(&s, &browser, "hall", "http://127.0.0.1:9/cb", &[]).await;
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/token", s.base))
-        .basic_auth("hall", Some(SECRET))
-        .form(&[
+    let (status, tokens) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
     let token = tokens["access_token"].as_str().unwrap();
     let header = reqwest::Client::new()
         .get(format!("{}/userinfo", s.base))

@@ -28,27 +28,40 @@ async fn post(base: &str, path: &str, form: &[(&str, &str)]) -> Value {
         .unwrap()
 }
 
-#[tokio::test]
-async fn two_nodes_share_refresh_rotation_and_revocation() {
+/// Two nodes on one fresh PostgreSQL schema and one Redis, with one master key; node B answers with
+/// A's issuer. `each` adjusts node 0 (A) and node 1 (B). `None` (after saying why) when the backends
+/// are not configured.
+async fn two_nodes(
+    each: impl Fn(&mut yihao::config::Config, usize),
+) -> Option<(common::TestDatabase, common::Spawned, common::Spawned)> {
     let (Some(db), Some(cache)) = (
         common::postgres_database().await,
         common::redis_cache().await,
     ) else {
         common::not_configured("YIHAO_TEST_DATABASE_URL and YIHAO_TEST_REDIS_URL");
-        return;
+        return None;
     };
     let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let shared = |c: &mut yihao::config::Config| {
+    let shared = |c: &mut yihao::config::Config, node: usize| {
         c.database = db.config.clone();
         c.cache = cache.clone();
         c.keys.master_key = yihao::config::Secret::new(master.clone());
+        each(c, node);
     };
-    let a = common::spawn_issuer(|c| shared(c)).await;
+    let a = common::spawn_issuer(|c| shared(c, 0)).await;
     let b = common::spawn_issuer(|c| {
-        shared(c);
+        shared(c, 1);
         c.server.issuer = a.base.clone();
     })
     .await;
+    Some((db, a, b))
+}
+
+#[tokio::test]
+async fn two_nodes_share_refresh_rotation_and_revocation() {
+    let Some((_db, a, b)) = two_nodes(|_, _| {}).await else {
+        return;
+    };
     let app = &a.test_app.app;
     let spec = ClientSpec {
         id: ClientId::parse("hall").unwrap(),
@@ -194,27 +207,14 @@ async fn status_becomes(base: &str, secret: &str, want: u16) -> u16 {
 /// change nobody announced is picked up by that reload.
 #[tokio::test]
 async fn a_client_change_reaches_every_node_that_holds_it() {
-    let (Some(db), Some(cache)) = (
-        common::postgres_database().await,
-        common::redis_cache().await,
-    ) else {
-        common::not_configured("YIHAO_TEST_DATABASE_URL and YIHAO_TEST_REDIS_URL");
+    // A reloads rarely (only the announcement can explain a quick change), B often.
+    let Some((_db, a, b)) = two_nodes(|c, node| {
+        c.cache.clients_reload_ms = [3_600_000, 100][node];
+    })
+    .await
+    else {
         return;
     };
-    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let shared = |c: &mut yihao::config::Config, reload_ms: u64| {
-        c.database = db.config.clone();
-        c.cache = cache.clone();
-        c.cache.clients_reload_ms = reload_ms;
-        c.keys.master_key = yihao::config::Secret::new(master.clone());
-    };
-    // A reloads rarely (only the announcement can explain a quick change), B often.
-    let a = common::spawn_issuer(|c| shared(c, 3_600_000)).await;
-    let b = common::spawn_issuer(|c| {
-        shared(c, 100);
-        c.server.issuer = a.base.clone();
-    })
-    .await;
     let store = &a.test_app.app.store;
     let spec = ClientSpec {
         id: ClientId::parse("dept").unwrap(),

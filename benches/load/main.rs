@@ -208,21 +208,14 @@ async fn operation(
             let Some(current) = worker.refresh_token.clone() else {
                 return Err("no refresh token left for this worker".into());
             };
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", &current)
-                .finish();
-            let auth = basic(&target.rp.0, &target.rp.1);
-            let answer = conn
-                .send(
-                    Method::POST,
-                    &target.paths.token,
-                    &[(header::AUTHORIZATION, &auth)],
-                    Some(&body),
-                )
-                .await?;
-            expect_ok(&answer, "refresh")?;
-            if let Some(next) = answer.json()?["refresh_token"].as_str() {
+            let tokens = token_request(
+                target,
+                conn,
+                &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+                "refresh",
+            )
+            .await?;
+            if let Some(next) = tokens["refresh_token"].as_str() {
                 worker.refresh_token = Some(next.to_owned());
             }
             Ok(Some(1))
@@ -302,11 +295,29 @@ async fn exchange(
     conn: &mut Conn,
     code: &str,
 ) -> Result<serde_json::Value, Error> {
+    token_request(
+        target,
+        conn,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", PKCE_VERIFIER),
+        ],
+        "code exchange",
+    )
+    .await
+}
+
+/// A token request of the relying party (HTTP Basic): the JSON of a 200 answer.
+async fn token_request(
+    target: &Target,
+    conn: &mut Conn,
+    form: &[(&str, &str)],
+    what: &str,
+) -> Result<serde_json::Value, Error> {
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", code)
-        .append_pair("redirect_uri", CALLBACK)
-        .append_pair("code_verifier", PKCE_VERIFIER)
+        .extend_pairs(form)
         .finish();
     let auth = basic(&target.rp.0, &target.rp.1);
     let answer = conn
@@ -317,7 +328,7 @@ async fn exchange(
             Some(&body),
         )
         .await?;
-    expect_ok(&answer, "code exchange")?;
+    expect_ok(&answer, what)?;
     answer.json()
 }
 
@@ -411,13 +422,14 @@ async fn bench_target(target: Arc<Target>, args: &RunArgs) -> Result<Report, Err
         }
         let m = measure(&target, kind, connections, duration, None).await;
         eprintln!(
-            "{:<26} {:<20} {:>9.0}/s p50 {:>7.2} ms p99 {:>7.2} ms server {:>8.1} µs/op ({} requests, {} errors){}",
+            "{:<26} {:<20} {:>9.0}/s p50 {:>7.2} ms p99 {:>7.2} ms server {:>8.1} µs/op, client {:.0} % of a core ({} requests, {} errors){}",
             target.name,
             name,
             m.per_sec(),
             m.percentile(0.5),
             m.percentile(0.99),
             m.cpu_per_op(),
+            m.client_cpu.as_secs_f64() * 100.0 / m.elapsed.as_secs_f64().max(1e-9),
             m.requests,
             m.errors,
             m.first_error
@@ -577,7 +589,7 @@ fn print_reports(reports: &[Report], args: &RunArgs) {
         rule += "---:|---:|";
     }
     println!("{head}\n{rule}");
-    for (i, (name, _)) in reports[0].rows.iter().enumerate() {
+    for (name, _) in &reports[0].rows {
         let mut line = format!("| {name} |");
         let mut cells = Vec::new();
         for r in reports {
@@ -611,7 +623,6 @@ fn print_reports(reports: &[Report], args: &RunArgs) {
                 line += " - | - |";
             }
         }
-        let _ = i;
         println!("{line}");
     }
     println!();

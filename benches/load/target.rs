@@ -31,9 +31,8 @@ pub struct Target {
     pub machine: Vec<(&'static str, String, String)>,
     /// The relying party (code flow, refresh, introspection).
     pub rp: (String, String),
-    /// The scope asked for in the code flow, and anything else the authorize URL needs.
+    /// The scope asked for in the code flow.
     pub scope: String,
-    pub authorize_extra: String,
     pub paths: Paths,
     _dir: Option<tempfile::TempDir>,
     cleanup: Option<Box<dyn FnOnce() + Send + Sync>>,
@@ -231,7 +230,6 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
         machine,
         rp,
         scope: "openid profile offline_access".into(),
-        authorize_extra: String::new(),
         paths: Paths::default(),
         _dir: Some(dir),
         cleanup,
@@ -287,7 +285,6 @@ pub fn external(name: &str, port: u16, pid: u32) -> Result<Target, Error> {
             .collect(),
         rp: ("rp".into(), SECRET.into()),
         scope: "openid profile offline_access".into(),
-        authorize_extra: String::new(),
         paths: Paths::default(),
         _dir: None,
         cleanup: None,
@@ -350,7 +347,7 @@ impl Target {
             .append_pair("code_challenge", PKCE_CHALLENGE)
             .append_pair("code_challenge_method", "S256")
             .finish();
-        format!("{}?{query}{}", self.paths.authorize, self.authorize_extra)
+        format!("{}?{query}", self.paths.authorize)
     }
 }
 

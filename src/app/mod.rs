@@ -372,34 +372,54 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
     .abort_handle()
 }
 
+/// What a reloader wakes up for: its period, or a notice on its channel. A lost subscription (the
+/// store shut down) leaves the timer alone, and is reported once as `Resync`.
+struct Watch {
+    subscription: Option<crate::store::Subscription>,
+    tick: tokio::time::Interval,
+}
+
+impl Watch {
+    async fn start(app: &App, channel: &str, what: &str, period: Duration) -> Self {
+        let subscription = match app.ephemeral.subscribe(channel).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot subscribe to {what} changes; reloading on the timer only");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        Self { subscription, tick }
+    }
+
+    /// The next reason to look again: `None` for the timer, else the notice heard.
+    async fn next(&mut self) -> Option<crate::store::Notice> {
+        let heard = async {
+            match self.subscription.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.tick.tick() => None,
+            notice = heard => Some(notice.unwrap_or_else(|| {
+                self.subscription = None;
+                crate::store::Notice::Resync
+            })),
+        }
+    }
+}
+
 /// Keeps the key ring fresh: reloads every `keys.reload_secs`, and at once when another node (or
 /// the CLI) says the keys changed. Runs until the process ends.
 pub fn spawn_key_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
-        let mut subscription = match app
-            .ephemeral
-            .subscribe(crate::protocol::keys::KEYS_CHANNEL)
-            .await
-        {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot subscribe to key changes; reloading on the timer only");
-                None
-            }
-        };
-        let mut tick = tokio::time::interval(Duration::from_secs(app.config.keys.reload_secs));
-        tick.tick().await;
+        let period = Duration::from_secs(app.config.keys.reload_secs);
+        let mut watch = Watch::start(&app, crate::protocol::keys::KEYS_CHANNEL, "key", period).await;
         loop {
-            let heard = async {
-                match subscription.as_mut() {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = tick.tick() => {}
-                notice = heard => if notice.is_none() { subscription = None; }
-            }
+            watch.next().await;
             if let Err(e) = app.keys.reload(epoch_now()).await {
                 tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
             }
@@ -411,41 +431,14 @@ pub fn spawn_key_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
 /// Keeps the clients held in memory fresh: reloads them every `cache.clients_reload_ms`, drops one
 /// at once when the clients channel names it, and reloads all after messages may have been missed.
 pub fn spawn_client_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
-    use crate::store::Notice;
+    use crate::store::client_cache::CLIENTS_CHANNEL;
     tokio::spawn(async move {
-        let mut subscription = match app.ephemeral.subscribe(crate::store::client_cache::CLIENTS_CHANNEL).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot subscribe to client changes; reloading on the timer only");
-                None
-            }
-        };
-        let mut tick =
-            tokio::time::interval(Duration::from_millis(app.config.cache.clients_reload_ms));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+        let period = Duration::from_millis(app.config.cache.clients_reload_ms);
+        let mut watch = Watch::start(&app, CLIENTS_CHANNEL, "client", period).await;
         loop {
-            let heard = async {
-                match subscription.as_mut() {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let reload = tokio::select! {
-                _ = tick.tick() => true,
-                notice = heard => match notice {
-                    Some(Notice::Message(id)) => {
-                        app.clients.forget(&String::from_utf8_lossy(&id));
-                        false
-                    }
-                    Some(Notice::Resync) => true,
-                    None => {
-                        subscription = None;
-                        true
-                    }
-                },
-            };
-            if reload && let Err(e) = app.clients.reload().await {
+            if let Some(crate::store::Notice::Message(id)) = watch.next().await {
+                app.clients.forget(&String::from_utf8_lossy(&id));
+            } else if let Err(e) = app.clients.reload().await {
                 tracing::warn!(error = %e, "could not reload clients; keeping the ones held");
             }
         }
