@@ -60,6 +60,7 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
             "bench".into(),
             4096,
             prometheus_client::metrics::counter::Counter::default(),
+            std::sync::Arc::new(yihao::clock::SystemClock),
         )
     });
     group.throughput(Throughput::Elements(64));

@@ -105,7 +105,7 @@ fn request_checks(c: &mut Criterion) {
         "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
     );
     c.bench_function("pkce/s256", |b| {
-        b.iter(|| yihao::protocol::token::check_pkce(Some(challenge), Some(verifier)).unwrap())
+        b.iter(|| yihao::protocol::pkce::check_pkce(Some(challenge), Some(verifier)).unwrap())
     });
     use yihao::domain::identifiers::{CreditCode, Phone, ResidentId};
     c.bench_function("identifiers/resident_id", |b| {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in fuzz/seeds/ and the public keys in fuzz/keys/ from the inputs the test
-suite uses (identifiers of DOMAIN.md's vectors, authorize and token requests of tests/oidc.rs, client
+suite uses (identifiers of the vectors of docs/identifiers.md, authorize and token requests of tests/oidc.rs, client
 assertions signed as the client_secret_jwt and private_key_jwt tests sign them). Run it from fuzz/;
 it needs Python's `cryptography`. The private keys exist only while it runs."""
 import base64, hashlib, hmac, json, os, pathlib, urllib.parse
@@ -33,7 +33,7 @@ def jws(alg, claims, sign, kid=None):
     return f"{signing_input}.{b64(sign(signing_input.encode()))}"
 
 
-# Identifiers: the DOMAIN.md vectors and the shapes the tests use.
+# Identifiers: the vectors of docs/identifiers.md and the shapes the tests use.
 for i, text in enumerate([
     "11010519491231002X", "110105194912310021", "11010519491231002x", "110105491231002",
     "440524188001010014", "91350100M000100Y43", "91350100m000100y43", "+86 138-0013-8000",

@@ -185,7 +185,7 @@ pub struct KeysConfig {
     pub reload_secs: u64,
 }
 
-/// Password hashing, policy and lockout (DOMAIN.md §5).
+/// Password hashing, policy and lockout (docs/security.md).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordsConfig {
@@ -441,7 +441,7 @@ impl Config {
         if pw.lockout_threshold == 0 || pw.lockout_threshold > 5 {
             return Err(ConfigError::new(
                 "passwords.lockout_threshold",
-                "must be 1 to 5 (DOMAIN.md §5)",
+                "must be 1 to 5 (docs/security.md)",
             ));
         }
         if pw.lockout_secs < 900 {
@@ -456,7 +456,7 @@ impl Config {
             ("tokens.access_token_alg", &t.access_token_alg),
         ] {
             if let Err(e) = crate::crypto::signing::Alg::parse(alg) {
-                return Err(ConfigError::new(key, e));
+                return Err(ConfigError::new(key, e.to_string()));
             }
         }
         if !(10..=600).contains(&t.code_secs) {

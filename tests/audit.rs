@@ -37,10 +37,11 @@ async fn write(app: &App, n: usize, tag: &str) {
 }
 
 async fn verify(app: &App) -> Result<i64, ChainError> {
-    yihao::protocol::audit::verify(app.store.as_ref(), &app.keys.ring(), 1)
-        .await
-        .unwrap()
-        .map(|v| v.last)
+    match yihao::protocol::audit::verify(app.store.as_ref(), &app.keys.ring(), 1).await {
+        Ok(v) => Ok(v.last),
+        Err(yihao::protocol::audit::VerifyError::Broken(e)) => Err(e),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 async fn checkpoint(app: &App) {
@@ -51,7 +52,7 @@ async fn checkpoint(app: &App) {
         &app.config.server.issuer,
         seq,
         &hash,
-        yihao::app::epoch_ms(),
+        app.clock.now_ms(),
     )
     .unwrap();
     assert!(app.store.insert_checkpoint(&c).await.unwrap());

@@ -1,4 +1,4 @@
-//! The operator's interface (DESIGN.md §3) through the real binary: exit codes, one-line errors,
+//! The operator's interface (docs/design.md) through the real binary: exit codes, one-line errors,
 //! JSON output, configuration layering, and `serve` stopping cleanly on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -957,7 +957,7 @@ fn rotate_pii_reseals_under_the_new_version() {
     assert_eq!(shown["documents"][0]["number"], "11010519491231002X");
 }
 
-/// DESIGN.md §3 / issue 6: HTTPS served directly with rustls, HTTP/1.1 and HTTP/2 by ALPN, HSTS
+/// docs/design.md / issue 6: HTTPS served directly with rustls, HTTP/1.1 and HTTP/2 by ALPN, HSTS
 /// over TLS, and SIGHUP reloading the certificate: a broken pair is refused and the current one kept,
 /// a good one is served to new connections.
 #[cfg(unix)]

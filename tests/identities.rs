@@ -296,29 +296,20 @@ mod suite {
                     .login(identifier, &bad, NOW + attempt)
                     .await
                     .unwrap_err();
-                assert_eq!(
-                    e,
-                    LoginError::InvalidCredentials,
-                    "{identifier} attempt {attempt}"
+                assert!(
+                    matches!(e, LoginError::InvalidCredentials),
+                    "{identifier} attempt {attempt}: {e:?}"
                 );
             }
             let e = ids.login(identifier, &bad, NOW + 5).await.unwrap_err();
-            assert_eq!(
-                e,
-                LoginError::LockedOut {
-                    until: NOW + 5 + 900,
-                    started: true,
-                },
-                "{identifier}: known and unknown lock alike"
+            assert!(
+                matches!(e, LoginError::LockedOut { until, started: true } if until == NOW + 5 + 900),
+                "{identifier}: known and unknown lock alike: {e:?}"
             );
             let e = ids.login(identifier, &good, NOW + 600).await.unwrap_err();
-            assert_eq!(
-                e,
-                LoginError::LockedOut {
-                    until: NOW + 905,
-                    started: false,
-                },
-                "{identifier}: even the right password waits"
+            assert!(
+                matches!(e, LoginError::LockedOut { until, started: false } if until == NOW + 905),
+                "{identifier}: even the right password waits: {e:?}"
             );
         }
         let a = ids
@@ -328,30 +319,30 @@ mod suite {
         assert_eq!(a.name.as_str(), "张三");
         // A success resets the count: four more failures do not lock.
         for attempt in 1..=4 {
-            assert_eq!(
+            assert!(matches!(
                 ids.login("13812341234", &bad, NOW + 1000 + attempt)
                     .await
                     .unwrap_err(),
                 LoginError::InvalidCredentials
-            );
+            ));
         }
         ids.login("13812341234", &good, NOW + 1005).await.unwrap();
         // The status is revealed only to someone who knows the password.
         ids.set_status(&a.id, AccountStatus::Disabled, NOW)
             .await
             .unwrap();
-        assert_eq!(
+        assert!(matches!(
             ids.login("13812341234", &bad, NOW + 1010)
                 .await
                 .unwrap_err(),
             LoginError::InvalidCredentials
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             ids.login("13812341234", &good, NOW + 1011)
                 .await
                 .unwrap_err(),
             LoginError::Unavailable("disabled")
-        );
+        ));
     }
 
     pub async fn passwords_follow_policy_history_and_legacy_hashes_upgrade(b: Backend) {

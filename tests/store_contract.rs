@@ -107,6 +107,7 @@ mod store_contract {
             "test".into(),
             16,
             prometheus_client::metrics::counter::Counter::default(),
+            std::sync::Arc::new(yihao::clock::SystemClock),
         );
         use yihao::protocol::session::{self, EndReason, Session, SessionPolicy, Sessions};
         use yihao::store::{AccountRecord, SessionRecord};
@@ -147,7 +148,9 @@ mod store_contract {
             .unwrap(),
         );
         let sessions = Sessions {
-            store,
+            rows: store,
+            clients: store,
+            outbox: store,
             ephemeral: ephemeral.as_ref(),
             subjects: &subjects,
             audit: &audit,
@@ -162,7 +165,7 @@ mod store_contract {
             account_id: account.id.clone(),
             channel: "web".into(),
             client_id: "bc".into(),
-            clients: "[]".into(),
+            clients: Vec::new(),
             ip: Some("203.0.113.7".into()),
             user_agent: Some("Mozilla/5.0".into()),
             level: 2,
@@ -194,7 +197,7 @@ mod store_contract {
             store.touch_session(sid, &live.clients, at).await.unwrap();
         }
         let row = store.session("s-admin").await.unwrap().unwrap();
-        assert_eq!(row.client_ids(), vec!["bc".to_owned()]);
+        assert_eq!(row.clients, vec!["bc".to_owned()]);
         assert_eq!(row.ip.as_deref(), Some("203.0.113.7"));
         let listed = store.sessions_of(&account.id, false).await.unwrap();
         assert_eq!(
@@ -441,7 +444,7 @@ mod ephemeral_contract {
     /// Rate limits count per fixed window chosen from the caller's clock: no sleeping, and every
     /// node sharing the store counts into the same window.
     pub async fn rate_limits_count_per_window_on_a_fixed_clock(e: &dyn Ephemeral) {
-        use yihao::protocol::limits::{Limited, Rule, hit, hit_all};
+        use yihao::protocol::limits::{Limited, Rule, Verdict, hit, hit_all};
         let subject = format!("203.0.113.{}", uuid::Uuid::new_v4().as_u128() % 200);
         let rule = Rule {
             name: "login_ip",
@@ -452,13 +455,13 @@ mod ephemeral_contract {
         for i in 0..3 {
             assert_eq!(
                 hit(e, rule, &subject, t + i).await.unwrap(),
-                Ok(()),
+                Verdict::Allowed,
                 "hit {i}"
             );
         }
         assert_eq!(
             hit(e, rule, &subject, t + 5).await.unwrap(),
-            Err(Limited {
+            Verdict::Limited(Limited {
                 retry_after: 45,
                 rule: "login_ip",
                 first: true
@@ -467,7 +470,7 @@ mod ephemeral_contract {
         );
         assert_eq!(
             hit(e, rule, &subject, t + 6).await.unwrap(),
-            Err(Limited {
+            Verdict::Limited(Limited {
                 retry_after: 44,
                 rule: "login_ip",
                 first: false
@@ -476,16 +479,20 @@ mod ephemeral_contract {
         );
         assert_eq!(
             hit(e, rule, "another-subject", t + 5).await.unwrap(),
-            Ok(())
+            Verdict::Allowed
         );
         assert_eq!(
             hit(e, rule, &subject, t + 50).await.unwrap(),
-            Ok(()),
+            Verdict::Allowed,
             "next window"
         );
         let off = Rule { limit: 0, ..rule };
         for _ in 0..10 {
-            assert_eq!(hit(e, off, &subject, t).await.unwrap(), Ok(()), "0 is off");
+            assert_eq!(
+                hit(e, off, &subject, t).await.unwrap(),
+                Verdict::Allowed,
+                "0 is off"
+            );
         }
         // Several rules: all are counted, the one over the limit answers.
         let tight = Rule {
@@ -494,10 +501,10 @@ mod ephemeral_contract {
             window_secs: 1,
         };
         let checks = [(rule, "x-subject"), (tight, "x-account")];
-        assert_eq!(hit_all(e, &checks, t).await.unwrap(), Ok(()));
+        assert_eq!(hit_all(e, &checks, t).await.unwrap(), Verdict::Allowed);
         assert_eq!(
             hit_all(e, &checks, t).await.unwrap(),
-            Err(Limited {
+            Verdict::Limited(Limited {
                 retry_after: 1,
                 rule: "login_account",
                 first: true
@@ -505,10 +512,13 @@ mod ephemeral_contract {
         );
         assert_eq!(
             hit(e, rule, "x-subject", t).await.unwrap(),
-            Ok(()),
+            Verdict::Allowed,
             "counted twice so far"
         );
-        assert!(hit(e, rule, "x-subject", t).await.unwrap().is_err());
+        assert!(matches!(
+            hit(e, rule, "x-subject", t).await.unwrap(),
+            Verdict::Limited(_)
+        ));
     }
 
     const SHORT: Duration = Duration::from_millis(100);

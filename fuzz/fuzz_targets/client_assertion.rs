@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
-use yihao::protocol::token::{self, ASYMMETRIC, HMAC};
+use yihao::protocol::client_auth::{self, ASYMMETRIC, HMAC};
 
 const NOW: i64 = 1_795_795_200;
 
@@ -35,11 +35,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(assertion) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok((header, client_id)) = token::read_assertion(assertion) else {
+    let Ok((header, client_id)) = client_auth::read_assertion(assertion) else {
         return;
     };
     let keys = &*KEYS;
-    let as_secret = token::verify_assertion(
+    let as_secret = client_auth::verify_assertion(
         assertion,
         &header,
         &client_id,
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         &keys.audiences,
         NOW,
     );
-    let as_private_key = token::verify_assertion(
+    let as_private_key = client_auth::verify_assertion(
         assertion,
         &header,
         &client_id,

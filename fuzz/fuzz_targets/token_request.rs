@@ -13,8 +13,11 @@ use yihao::domain::client::{
     SecretHash,
 };
 use yihao::protocol::form::{self, Limits};
-use yihao::protocol::token::{self, Presented};
-use yihao::protocol::{lifecycle, param};
+use yihao::protocol::client_auth::{self, Presented};
+use yihao::protocol::grants::client_credentials::read_client_credentials;
+use yihao::protocol::pkce::check_pkce;
+use yihao::protocol::param;
+use yihao::protocol::token_lookup::token_param;
 
 /// RFC 7636 Appendix B.
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -57,15 +60,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(presented) = Presented::read(&params, authorization)
         && let Some(assertion) = presented.assertion
     {
-        let _ = token::read_assertion(&assertion);
+        let _ = client_auth::read_assertion(&assertion);
     }
-    let _ = lifecycle::token_param(&params);
-    if let Ok((scopes, audience)) = lifecycle::read_client_credentials(&CLIENT, &params) {
+    let _ = token_param(&params);
+    if let Ok((scopes, audience)) = read_client_credentials(&CLIENT, &params) {
         assert!(scopes.iter().all(|s| s == "read" || s == "write"));
         assert!(audience.is_string() || audience.is_array());
     }
     let verifier = param(&params, "code_verifier");
-    let matched = token::check_pkce(Some(CHALLENGE), verifier).is_ok();
+    let matched = check_pkce(Some(CHALLENGE), verifier).is_ok();
     assert_eq!(matched, verifier == Some(VERIFIER));
-    let _ = token::check_pkce(None, verifier);
+    let _ = check_pkce(None, verifier);
 });

@@ -1,4 +1,4 @@
-//! The audit writer (DESIGN.md §4 "Audit"): requests hand events to one task per process through a
+//! The audit writer (docs/design.md, "Audit writer"): requests hand events to one task per process through a
 //! bounded channel and wait until the batch carrying theirs is committed (group commit), so nothing
 //! acknowledged is lost and one transaction serves many events; no request holds a lock for audit.
 //! When the channel is full the event waits for room (counted and logged), it is never dropped.
@@ -9,8 +9,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::protocol::audit::{AuditEvent, AuditSink};
 use crate::store::{Store, StoreError};
+use crate::telemetry::ErrorChain;
 
 /// Events written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -18,7 +20,7 @@ const MAX_BATCH: usize = 512;
 struct Pending {
     event: AuditEvent,
     at_ms: i64,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
 }
 
 /// A handle to this process's audit writer.
@@ -27,13 +29,8 @@ pub struct Auditor {
     tx: mpsc::Sender<Pending>,
     /// Events that found the channel full (a metric).
     full: prometheus_client::metrics::counter::Counter,
-}
-
-/// Milliseconds since the epoch.
-pub fn epoch_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    /// Stamps each event when it is handed over.
+    clock: Arc<dyn Clock>,
 }
 
 impl Auditor {
@@ -43,10 +40,11 @@ impl Auditor {
         node: String,
         capacity: usize,
         full: prometheus_client::metrics::counter::Counter,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         tokio::spawn(write_batches(store, node, rx));
-        Self { tx, full }
+        Self { tx, full, clock }
     }
 }
 
@@ -59,9 +57,9 @@ async fn write_batches(store: Arc<dyn Store>, node: String, mut rx: mpsc::Receiv
             .append_audit(&node, &events)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string());
+            .map_err(Arc::new);
         if let Err(e) = &outcome {
-            tracing::error!(error = %e, events = batch.len(), "audit records not written");
+            tracing::error!(error = %ErrorChain(e.as_ref()), events = batch.len(), "audit records not written");
         }
         for p in batch.drain(..) {
             let _ = p.done.send(outcome.clone());
@@ -75,10 +73,10 @@ impl AuditSink for Auditor {
         let (done, wait) = oneshot::channel();
         let pending = Pending {
             event,
-            at_ms: epoch_ms(),
+            at_ms: self.clock.now_ms(),
             done,
         };
-        let stopped = || StoreError::Backend("the audit writer has stopped".into());
+        let stopped = || StoreError::failed("the audit writer has stopped");
         match self.tx.try_send(pending) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(pending)) => {
@@ -90,6 +88,6 @@ impl AuditSink for Auditor {
         }
         wait.await
             .map_err(|_| stopped())?
-            .map_err(|e| StoreError::Unavailable(format!("audit log: {e}")))
+            .map_err(|e| StoreError::unavailable("audit log", e))
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{CacheConfig, Config, DatabaseConfig, DatabaseKind, database_kind};
 use crate::crypto::MasterKey;
 use crate::crypto::client_secret::ClientSecretBox;
@@ -22,11 +23,12 @@ use crate::store::postgres::PostgresStore;
 use crate::store::redis::RedisEphemeral;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Ephemeral, Store, StoreError};
-use crate::telemetry::Metrics;
+use crate::telemetry::{ErrorChain, Metrics};
 
 pub mod audit;
+mod operations;
 pub mod tls;
-pub use audit::{Auditor, epoch_ms};
+pub use audit::Auditor;
 
 /// The node name recorded in audit records: the configured one, else the host name.
 pub fn node_name(configured: &str) -> String {
@@ -44,6 +46,8 @@ pub fn node_name(configured: &str) -> String {
 /// Everything a request may need, built once at start-up and shared as `Arc<App>`.
 pub struct App {
     pub config: Config,
+    /// The one clock handlers and background tasks read (the system's, or a test's).
+    pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn Store>,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub metrics: Metrics,
@@ -63,6 +67,9 @@ pub struct App {
     pub clients: crate::store::client_cache::ClientCache,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<crate::web::client_ip::Block>,
+    /// The `aud` values a client assertion may name (RFC 7523 §3): the issuer and the endpoints
+    /// that authenticate clients.
+    pub assertion_audiences: Vec<String>,
 }
 
 /// Fetches clients' JWK Sets over HTTP with a time limit and caches them for five minutes.
@@ -110,7 +117,7 @@ impl Default for HttpClientKeys {
 }
 
 #[async_trait::async_trait]
-impl crate::protocol::token::ClientKeys for HttpClientKeys {
+impl crate::protocol::client_auth::ClientKeys for HttpClientKeys {
     async fn fetch(&self, uri: &str, fresh: bool) -> Result<jsonwebtoken::jwk::JwkSet, String> {
         if !fresh {
             let cache = self
@@ -149,7 +156,7 @@ impl crate::protocol::token::ClientKeys for HttpClientKeys {
 
 /// Opens the durable store named by `database.url`.
 pub async fn open_store(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
-    let kind = database_kind(&config.url).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let kind = database_kind(&config.url).map_err(|e| StoreError::backend("database.url", e))?;
     Ok(match kind {
         DatabaseKind::Sqlite => Arc::new(SqliteStore::open(config).await?),
         DatabaseKind::Postgres => Arc::new(PostgresStore::open(config).await?),
@@ -188,6 +195,7 @@ pub async fn start_keys(
     config: &Config,
     master_key: &MasterKey,
     store: Arc<dyn Store>,
+    now: i64,
 ) -> anyhow::Result<Keys> {
     let t = &config.tokens;
     // A client may set its own lifetimes, up to a day (domain::client::ClientSettings).
@@ -197,37 +205,10 @@ pub async fn start_keys(
         master_key,
         config.keys.publish_before_use_secs,
         longest,
-        epoch_now(),
+        now,
     )
     .await
     .context("signing keys")
-}
-
-/// Seconds since the Unix epoch: the one clock the server reads, handed to the rules as `now`.
-pub fn epoch_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-impl App {
-    /// The configured idle and absolute session limits.
-    pub fn session_policy(&self) -> crate::protocol::session::SessionPolicy {
-        crate::protocol::session::SessionPolicy {
-            idle_secs: self.config.session.idle_secs,
-            absolute_secs: self.config.session.absolute_secs,
-        }
-    }
-
-    /// Session ending and sweeping over this node's ports.
-    pub fn sessions(&self) -> crate::protocol::session::Sessions<'_> {
-        crate::protocol::session::Sessions {
-            store: self.store.as_ref(),
-            ephemeral: self.ephemeral.as_ref(),
-            subjects: &self.subjects,
-            audit: &self.audit,
-        }
-    }
 }
 
 /// Starts the background work of a serving node: the key reloader, the logout deliverer and the
@@ -254,7 +235,7 @@ pub fn spawn_audit_checkpointer(app: Arc<App>) -> tokio::task::AbortHandle {
         loop {
             tick.tick().await;
             if let Err(e) = checkpoint_once(&app, alg, &mut signed).await {
-                tracing::warn!(error = %e, "audit checkpoint not written; retrying");
+                tracing::warn!(error = %ErrorChain(&e), "audit checkpoint not written; retrying");
             }
         }
     })
@@ -266,13 +247,19 @@ async fn checkpoint_once(
     app: &App,
     alg: crate::crypto::signing::Alg,
     signed: &mut i64,
-) -> Result<(), String> {
+) -> Result<(), crate::protocol::audit::CheckpointError> {
     let ring = app.keys.ring();
     let issuer = &app.config.server.issuer;
     let store = app.store.as_ref();
-    if let Some(seq) =
-        crate::protocol::audit::checkpoint_head(store, &ring, alg, issuer, *signed, epoch_ms())
-            .await?
+    if let Some(seq) = crate::protocol::audit::checkpoint_head(
+        store,
+        &ring,
+        alg,
+        issuer,
+        *signed,
+        app.clock.now_ms(),
+    )
+    .await?
     {
         *signed = seq;
     }
@@ -291,11 +278,11 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
         let policy = app.session_policy();
         let mut tick = tokio::time::interval(Duration::from_millis(app.config.session.sweep_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut since = epoch_now() - MARGIN_SECS;
+        let mut since = app.now() - MARGIN_SECS;
         let mut pruned_at = 0;
         loop {
             tick.tick().await;
-            let now = epoch_now();
+            let now = app.now();
             match app.sessions().sweep(policy, since, now).await {
                 Ok(0) => since = now - MARGIN_SECS,
                 Ok(expired) => {
@@ -318,7 +305,7 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
 
 /// Delivers due back-channel logouts from the shared outbox, forever.
 pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
-    use crate::protocol::backchannel::{self, Retry};
+    use crate::protocol::backchannel::{self, DeliveryError, Retry};
     tokio::spawn(async move {
         let cfg = app.config.logout.clone();
         let http = app.client_keys.client();
@@ -333,7 +320,7 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = epoch_now();
+            let now = app.now();
             let due = match app.store.claim_logouts(now, cfg.timeout_secs as i64 * 2 + 5, 20).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -347,19 +334,11 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
                     Err(_) => None,
                 };
                 let outcome = match &client {
-                    None => Err("the client no longer exists".to_owned()),
-                    Some(client) => match backchannel::logout_token(&app.config.server.issuer, &app.keys.ring(), default_alg, client, &record, now) {
-                        Err(e) => Err(e),
-                        Ok(token) => match http.post(&record.uri).timeout(timeout).form(&[("logout_token", token.as_str())]).send().await {
-                            // §2.8: "If the logout succeeded, the RP MUST respond with HTTP 200 OK."
-                            Ok(r) if r.status().is_success() => Ok(()),
-                            Ok(r) => Err(format!("answered {}", r.status())),
-                            Err(e) => Err(e.without_url().to_string()),
-                        },
-                    },
+                    None => Err(DeliveryError::ClientGone),
+                    Some(client) => deliver(&http, timeout, &app, default_alg, client, &record, now).await,
                 };
                 let failed = outcome.is_err();
-                let settled = backchannel::settle(record, outcome, retry, epoch_now());
+                let settled = backchannel::settle(record, outcome, retry, app.now());
                 if failed {
                     tracing::info!(client = %settled.client_id, attempts = settled.attempts, status = %settled.status, error = ?settled.last_error, "back-channel logout not delivered yet");
                 }
@@ -370,6 +349,40 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
         }
     })
     .abort_handle()
+}
+
+/// One back-channel logout attempt (OIDC Back-Channel Logout 1.0 §2.5: the token POSTed as
+/// `logout_token`; §2.8: "If the logout succeeded, the RP MUST respond with HTTP 200 OK").
+async fn deliver(
+    http: &reqwest::Client,
+    timeout: Duration,
+    app: &App,
+    default_alg: crate::crypto::signing::Alg,
+    client: &crate::domain::client::Client,
+    record: &crate::store::OutboxRecord,
+    now: i64,
+) -> Result<(), crate::protocol::backchannel::DeliveryError> {
+    use crate::protocol::backchannel::{DeliveryError, logout_token};
+    let token = logout_token(
+        &app.config.server.issuer,
+        &app.keys.ring(),
+        default_alg,
+        client,
+        record,
+        now,
+    )?;
+    let sent = http
+        .post(&record.uri)
+        .timeout(timeout)
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Transport(Box::new(e.without_url())))?;
+    if sent.status().is_success() {
+        Ok(())
+    } else {
+        Err(DeliveryError::Status(sent.status().as_u16()))
+    }
 }
 
 /// What a reloader wakes up for: its period, or a notice on its channel. A lost subscription (the
@@ -420,7 +433,7 @@ pub fn spawn_key_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
         let mut watch = Watch::start(&app, crate::protocol::keys::KEYS_CHANNEL, "key", period).await;
         loop {
             watch.next().await;
-            if let Err(e) = app.keys.reload(epoch_now()).await {
+            if let Err(e) = app.keys.reload(app.now()).await {
                 tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
             }
         }
@@ -447,8 +460,17 @@ pub fn spawn_client_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
 }
 
 impl App {
-    /// Opens both stores, applies migrations when `database.migrate_on_start` is set, loads keys.
+    /// Opens both stores, applies migrations when `database.migrate_on_start` is set, loads keys;
+    /// on the system clock.
     pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`App::build`] on the given clock (tests pass a [`crate::clock::ManualClock`]).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<Self>> {
         let store = open_store(&config.database).await.context("database")?;
         if config.database.migrate_on_start {
             store.migrate().await.context("database")?;
@@ -456,7 +478,7 @@ impl App {
         let ephemeral = open_ephemeral(&config.cache).context("cache")?;
         let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
         let identities = identities(&config, &master_key, store.clone(), ephemeral.clone())?;
-        let keys = start_keys(&config, &master_key, store.clone()).await?;
+        let keys = start_keys(&config, &master_key, store.clone(), clock.now()).await?;
         let subjects = SubjectCodec::new(&master_key);
         let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
         let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
@@ -466,12 +488,16 @@ impl App {
             node_name(&config.audit.node),
             config.audit.queue,
             metrics.audit_queue_full.clone(),
+            clock.clone(),
         );
         let trusted_proxies = crate::web::client_ip::parse_proxies(&config.server.trusted_proxies)
             .map_err(anyhow::Error::msg)?;
         let clients = crate::store::client_cache::ClientCache::new(store.clone());
         clients.reload().await.context("database")?;
+        let assertion_audiences = operations::assertion_audiences(&config.server.issuer);
         Ok(Arc::new(Self {
+            assertion_audiences,
+            clock,
             clients,
             trusted_proxies,
             audit,

@@ -107,7 +107,7 @@ pub struct CreateAccount {
     phone: Option<String>,
     #[arg(long)]
     email: Option<String>,
-    /// Real-name level 1-4 (DOMAIN.md §2).
+    /// Real-name level 1-4 (docs/assurance.md).
     #[arg(long, default_value_t = 1)]
     level: u8,
     #[arg(long, default_value = "self_declared")]
@@ -319,7 +319,7 @@ pub(super) async fn resolve(admin: &Admin, key: &str, now: i64) -> anyhow::Resul
     match by_id {
         Some(a) => Ok(a),
         None => {
-            // A look-up by ID number or phone is itself audited (DOMAIN.md §5), never with the number.
+            // A look-up by ID number or phone is itself audited (docs/security.md), never with the number.
             let found = ids.find(key, now).await?;
             let mut event = AuditEvent::success(EventType::IdNumberLookup).actor("admin");
             event.target = found.as_ref().map(|a| a.id.as_str().to_owned());

@@ -307,7 +307,7 @@ impl Admin {
         let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
         let identities =
             crate::app::identities(config, &master_key, store.clone(), ephemeral.clone())?;
-        let keys = crate::app::start_keys(config, &master_key, store.clone()).await?;
+        let keys = crate::app::start_keys(config, &master_key, store.clone(), now()).await?;
         let client_secrets = crate::crypto::client_secret::ClientSecretBox::new(
             &master_key,
             config.keys.pii_version,
@@ -317,6 +317,7 @@ impl Admin {
             format!("cli@{}", crate::app::node_name(&config.audit.node)),
             64,
             prometheus_client::metrics::counter::Counter::default(),
+            std::sync::Arc::new(crate::clock::SystemClock),
         );
         Ok(Self {
             audit,
@@ -332,7 +333,9 @@ impl Admin {
     /// Session ending over the administrator's ports.
     fn sessions(&self) -> crate::protocol::session::Sessions<'_> {
         crate::protocol::session::Sessions {
-            store: self.store.as_ref(),
+            rows: self.store.as_ref(),
+            clients: self.store.as_ref(),
+            outbox: self.store.as_ref(),
             ephemeral: self.ephemeral.as_ref(),
             subjects: &self.subjects,
             audit: &self.audit,
@@ -373,7 +376,15 @@ pub(crate) fn read_password_stdin() -> anyhow::Result<Password> {
     Ok(Password::new(password))
 }
 
-pub(crate) use crate::app::epoch_now as now;
+/// The operator's commands run on the system clock (they are not handlers: nothing to test them
+/// against but the real time).
+pub(crate) fn now() -> i64 {
+    crate::clock::Clock::now(&crate::clock::SystemClock)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    crate::clock::system_ms()
+}
 
 /// Prints a JSON object as aligned `key value` lines.
 pub(crate) fn print_text(value: &serde_json::Value) {

@@ -128,7 +128,7 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// SHA-256 of a client secret. A slow hash adds nothing to a 256-bit random secret (DESIGN.md §4).
+/// SHA-256 of a client secret. A slow hash adds nothing to a 256-bit random secret (docs/design.md).
 pub fn hash_secret(secret: &str) -> SecretHash {
     SecretHash(Sha256::digest(secret.as_bytes()).into())
 }

@@ -1,5 +1,5 @@
 //! Password hashing: argon2id with configured parameters, run on a bounded pool so a login storm
-//! cannot stall token, userinfo or JWKS requests (DESIGN.md §4). Hashes run on tokio's blocking
+//! cannot stall token, userinfo or JWKS requests (docs/design.md). Hashes run on tokio's blocking
 //! threads, at most `workers` at a time; callers wait asynchronously for a turn, and beyond
 //! `max_waiting` waiters they are refused at once ([`HashError::Busy`]) instead of queueing forever.
 //!

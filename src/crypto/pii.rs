@@ -1,4 +1,4 @@
-//! Personal data at rest (DOMAIN.md §4): ID numbers and phone numbers are sealed with AES-256-GCM and
+//! Personal data at rest (docs/privacy.md): ID numbers and phone numbers are sealed with AES-256-GCM and
 //! found through a keyed blind index (HMAC-SHA256 over the normalised value), never an unkeyed hash.
 //!
 //! Keys are derived from the master key: the blind-index key once, and one encryption key per

@@ -2,7 +2,7 @@
 //!
 //! Keys are parsed once (at start-up or reload) into aws-lc-rs key pairs and kept: jsonwebtoken 11
 //! builds a new signer from DER inside every `encode`, which costs 586 µs per RSA signature instead
-//! of 222 µs here (DESIGN.md §4). A JWS is `base64url(header) . base64url(claims) .
+//! of 222 µs here (docs/design.md). A JWS is `base64url(header) . base64url(claims) .
 //! base64url(signature)` (RFC 7515 §7.1); jsonwebtoken stays in use for verification.
 //!
 //! Lifecycle: a key is published (JWKS) from its creation, signs from `not_before` (a new key is
@@ -25,6 +25,50 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use crate::domain::jose::Alg;
+
+/// Why a key could not be made, read or used, or a token not verified.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("cannot generate a {alg} key")]
+    Generate {
+        alg: Alg,
+        #[source]
+        source: aws_lc_rs::error::Unspecified,
+    },
+    #[error("signing key {kid} is not a valid {alg} key")]
+    Rejected {
+        kid: String,
+        alg: Alg,
+        #[source]
+        source: aws_lc_rs::error::KeyRejected,
+    },
+    #[error("signing key {kid}: unexpected P-256 public key")]
+    BadPoint { kid: String },
+    #[error("signing key {kid}: its public JWK is not usable")]
+    Jwk {
+        kid: String,
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("the {alg} signature failed")]
+    Sign {
+        alg: Alg,
+        #[source]
+        source: aws_lc_rs::error::Unspecified,
+    },
+    #[error("the claims cannot be encoded")]
+    Encode(#[source] serde_json::Error),
+    #[error("no {0} signing key is active")]
+    NoActiveKey(Alg),
+    #[error("the token names no key")]
+    NoKeyId,
+    #[error("the token was not signed by this server")]
+    UnknownKey,
+    #[error("the token's algorithm is not its key's")]
+    WrongAlgorithm,
+    #[error("the token is not valid")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
+}
 
 enum Pair {
     Rsa(RsaKeyPair),
@@ -61,8 +105,8 @@ fn b64(bytes: &[u8]) -> String {
 
 impl SigningKey {
     /// A new key pair and its PKCS#8 DER (to be sealed and stored).
-    pub fn generate(alg: Alg) -> Result<Vec<u8>, String> {
-        let fail = |e: aws_lc_rs::error::Unspecified| format!("cannot generate a {alg} key: {e}");
+    pub fn generate(alg: Alg) -> Result<Vec<u8>, SigningError> {
+        let fail = |source| SigningError::Generate { alg, source };
         Ok(match alg {
             Alg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
                 .map_err(fail)?
@@ -93,8 +137,12 @@ impl SigningKey {
         created_at: i64,
         not_before: i64,
         retired_at: Option<i64>,
-    ) -> Result<Self, String> {
-        let bad = |e: aws_lc_rs::error::KeyRejected| format!("signing key {kid}: {e}");
+    ) -> Result<Self, SigningError> {
+        let bad = |source| SigningError::Rejected {
+            kid: kid.to_owned(),
+            alg,
+            source,
+        };
         let (pair, mut jwk) = match alg {
             Alg::RS256 => {
                 let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?;
@@ -112,7 +160,9 @@ impl SigningKey {
                 // Uncompressed point: 0x04 || x (32) || y (32).
                 let point = pair.public_key().as_ref();
                 if point.len() != 65 {
-                    return Err(format!("signing key {kid}: unexpected P-256 public key"));
+                    return Err(SigningError::BadPoint {
+                        kid: kid.to_owned(),
+                    });
                 }
                 let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])});
                 (Pair::Ec(pair), jwk)
@@ -127,10 +177,13 @@ impl SigningKey {
         jwk["kid"] = Value::from(kid);
         jwk["use"] = Value::from("sig");
         jwk["alg"] = Value::from(alg.as_str());
-        let parsed: jsonwebtoken::jwk::Jwk =
-            serde_json::from_value(jwk.clone()).map_err(|e| format!("signing key {kid}: {e}"))?;
-        let decoding = jsonwebtoken::DecodingKey::from_jwk(&parsed)
-            .map_err(|e| format!("signing key {kid}: {e}"))?;
+        let jwk_error = |source| SigningError::Jwk {
+            kid: kid.to_owned(),
+            source,
+        };
+        let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone())
+            .map_err(|e| jwk_error(jsonwebtoken::errors::Error::from(e)))?;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&parsed).map_err(jwk_error)?;
         Ok(Self {
             kid: kid.to_owned(),
             alg,
@@ -149,29 +202,29 @@ impl SigningKey {
     }
 
     /// Signs with the key's algorithm.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         let rng = SystemRandom::new();
+        let failed = |source| SigningError::Sign {
+            alg: self.alg,
+            source,
+        };
         match &self.pair {
             Pair::Rsa(pair) => {
                 let mut signature = vec![0; pair.public_modulus_len()];
                 pair.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
-                    .map_err(|e| format!("RSA signature failed: {e}"))?;
+                    .map_err(failed)?;
                 Ok(signature)
             }
-            Pair::Ec(pair) => Ok(pair
-                .sign(&rng, message)
-                .map_err(|e| format!("ECDSA signature failed: {e}"))?
-                .as_ref()
-                .to_vec()),
+            Pair::Ec(pair) => Ok(pair.sign(&rng, message).map_err(failed)?.as_ref().to_vec()),
             Pair::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
     }
 
     /// A compact JWS of `claims` with header `{alg, kid, typ}`.
-    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, String> {
+    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, SigningError> {
         let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
-        let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
-        let claims = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+        let header = serde_json::to_vec(&header).map_err(SigningError::Encode)?;
+        let claims = serde_json::to_vec(claims).map_err(SigningError::Encode)?;
         let mut jws = String::with_capacity(64 + claims.len() * 4 / 3 + 400);
         URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
         jws.push('.');
@@ -239,23 +292,21 @@ impl KeyRing {
         &self,
         token: &str,
         mut validation: jsonwebtoken::Validation,
-    ) -> Result<(jsonwebtoken::Header, T), String> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-        let kid = header.kid.as_deref().ok_or("the token names no key")?;
-        let key = self
-            .by_kid(kid)
-            .ok_or("the token was not signed by this server")?;
+    ) -> Result<(jsonwebtoken::Header, T), SigningError> {
+        let header = jsonwebtoken::decode_header(token).map_err(SigningError::Invalid)?;
+        let kid = header.kid.as_deref().ok_or(SigningError::NoKeyId)?;
+        let key = self.by_kid(kid).ok_or(SigningError::UnknownKey)?;
         let alg = match key.alg {
             Alg::RS256 => jsonwebtoken::Algorithm::RS256,
             Alg::ES256 => jsonwebtoken::Algorithm::ES256,
             Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
         };
         if header.alg != alg {
-            return Err("the token's algorithm is not its key's".into());
+            return Err(SigningError::WrongAlgorithm);
         }
         validation.algorithms = vec![alg];
         let data = jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
-            .map_err(|e| e.to_string())?;
+            .map_err(SigningError::Invalid)?;
         Ok((data.header, data.claims))
     }
 

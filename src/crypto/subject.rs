@@ -1,4 +1,4 @@
-//! Pairwise subject identifiers (OIDC Core §8.1; DOMAIN.md §4): each client sector sees a different,
+//! Pairwise subject identifiers (OIDC Core §8.1; docs/privacy.md): each client sector sees a different,
 //! stable `sub` for the same person, so departments cannot join their data on it.
 //!
 //! `sub` is a deterministic authenticated encryption of the account id (the SIV construction: the

@@ -1,4 +1,4 @@
-//! Person accounts (DOMAIN.md §1-2): an opaque id (the stable source of `sub`), one or more identity
+//! Person accounts (docs/identifiers.md, docs/assurance.md): an opaque id (the stable source of `sub`), one or more identity
 //! documents, name, phone, optional e-mail, real-name level with the evidence of how it was reached,
 //! and status.
 
@@ -122,7 +122,7 @@ impl AccountStatus {
     }
 }
 
-/// Real-name level 1-4 (DOMAIN.md §2), published as `acr` `urn:yihao:loa:N`.
+/// Real-name level 1-4 (docs/assurance.md), published as `acr` `urn:yihao:loa:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Level(u8);
 
@@ -144,7 +144,7 @@ impl Level {
     }
 }
 
-/// How a real-name level was reached (DOMAIN.md §2), each with the highest level it can establish.
+/// How a real-name level was reached (docs/assurance.md), each with the highest level it can establish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProofMethod {
     /// Nothing checked yet: the identity is as declared (registered by an operator or the holder).

@@ -1,4 +1,4 @@
-//! The tamper-evident audit log (DOMAIN.md §5): what an event records, how a record is encoded and
+//! The tamper-evident audit log (docs/security.md): what an event records, how a record is encoded and
 //! chained, and how a chain is verified. Pure: the writer task (app.rs) and the store adapters do
 //! the I/O; `protocol::audit` is the port requests hand events to.
 //!
@@ -69,7 +69,7 @@ impl EventType {
 }
 
 /// One security event as a request or a command reports it. `actor` is an account id, a client id
-/// or `admin` — never an ID number (DOMAIN.md §4).
+/// or `admin` — never an ID number (docs/privacy.md).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditEvent {
     pub event: Option<EventType>,

@@ -276,7 +276,7 @@ impl Scope {
     }
 }
 
-/// SHA-256 of a client secret. Raw secrets are never stored (DESIGN.md §2).
+/// SHA-256 of a client secret. Raw secrets are never stored (docs/design.md).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SecretHash(pub [u8; 32]);
 
@@ -332,7 +332,7 @@ pub struct ClientSettings {
     pub access_token_secs: Option<u32>,
     /// ID-token lifetime in seconds (60 to 86 400).
     pub id_token_secs: Option<u32>,
-    /// The client may receive the full mobile number with the `phone` scope (DOMAIN.md §4: masked
+    /// The client may receive the full mobile number with the `phone` scope (docs/privacy.md: masked
     /// unless an administrator allowed it for a stated purpose).
     pub full_phone: bool,
     /// Resource indicators (RFC 8707) the client may ask tokens for; absolute URIs.

@@ -2,6 +2,11 @@
 //! China Standard Time (UTC+8, no daylight saving), the zone in which birth dates are written.
 
 /// A proleptic Gregorian calendar date.
+/// What is wrong with a date ("no 30 February in 2023").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DateError(pub String);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date {
     pub year: i32,
@@ -19,15 +24,15 @@ impl Date {
     }
 
     /// A real calendar date, or what is wrong with it ("no 30 February").
-    pub fn new(year: i32, month: u8, day: u8) -> Result<Self, String> {
+    pub fn new(year: i32, month: u8, day: u8) -> Result<Self, DateError> {
         if !(1..=12).contains(&month) {
-            return Err(format!("month {month:02} does not exist"));
+            return Err(DateError(format!("month {month:02} does not exist")));
         }
         if day == 0 || day > days_in_month(year, month) {
-            return Err(format!(
+            return Err(DateError(format!(
                 "no {day} {} in {year}",
                 MONTHS[usize::from(month) - 1]
-            ));
+            )));
         }
         Ok(Self { year, month, day })
     }
@@ -85,12 +90,12 @@ impl Date {
     }
 
     /// `YYYY-MM-DD`.
-    pub fn parse_iso(raw: &str) -> Result<Self, String> {
+    pub fn parse_iso(raw: &str) -> Result<Self, DateError> {
         let parts: Vec<&str> = raw.split('-').collect();
         let [y, m, d] = parts.as_slice() else {
-            return Err(format!("{raw:?} is not a date (YYYY-MM-DD)"));
+            return Err(DateError(format!("{raw:?} is not a date (YYYY-MM-DD)")));
         };
-        let bad = || format!("{raw:?} is not a date (YYYY-MM-DD)");
+        let bad = || DateError(format!("{raw:?} is not a date (YYYY-MM-DD)"));
         if y.len() != 4 || m.len() != 2 || d.len() != 2 {
             return Err(bad());
         }
@@ -200,16 +205,16 @@ mod tests {
     #[test]
     fn impossible_dates_say_why() {
         assert_eq!(
-            Date::new(1990, 2, 30).unwrap_err(),
+            Date::new(1990, 2, 30).unwrap_err().to_string(),
             "no 30 February in 1990"
         );
         assert_eq!(
-            Date::new(1900, 2, 29).unwrap_err(),
+            Date::new(1900, 2, 29).unwrap_err().to_string(),
             "no 29 February in 1900"
         );
         Date::new(2000, 2, 29).unwrap();
         assert_eq!(
-            Date::new(1990, 13, 1).unwrap_err(),
+            Date::new(1990, 13, 1).unwrap_err().to_string(),
             "month 13 does not exist"
         );
     }

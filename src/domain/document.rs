@@ -1,4 +1,4 @@
-//! Identity documents of natural persons (DOMAIN.md §1). An account holds one or more; each is unique
+//! Identity documents of natural persons (docs/identifiers.md). An account holds one or more; each is unique
 //! on (kind, issuing country, normalised number). Eighteen-digit MOD 11-2 numbers classify themselves:
 //! `81/82/83` + `0000` are Hong Kong / Macao / Taiwan residence permits, a leading `9` the 2023
 //! foreign permanent-residence card, anything else a resident ID card.
@@ -206,7 +206,7 @@ impl Document {
         format!("{}|{}|{}", self.kind.as_str(), self.country, self.number)
     }
 
-    /// First 3 and last 4 for long numbers, first 1 and last 2 for short ones (DOMAIN.md §4).
+    /// First 3 and last 4 for long numbers, first 1 and last 2 for short ones (docs/privacy.md).
     pub fn masked(&self) -> String {
         if self.number.len() >= 10 {
             mask(&self.number, 3, 4)

@@ -1,6 +1,6 @@
-//! National identifiers (DOMAIN.md §1): the resident identity number (GB 11643-1999), the unified
+//! National identifiers (docs/identifiers.md): the resident identity number (GB 11643-1999), the unified
 //! social credit code (GB 32100-2015) and mainland mobile numbers, with the masked forms used for
-//! display (DOMAIN.md §4: first 3 and last 4, never first 6 + last 4).
+//! display (docs/privacy.md: first 3 and last 4, never first 6 + last 4).
 //!
 //! Parsing normalises (`x` -> `X`, lower -> upper case, `+86` dropped) and every error says exactly
 //! what is wrong. `Debug` of these types prints the masked form, so a stray `{:?}` in a log line
@@ -276,7 +276,7 @@ impl CreditCode {
 }
 
 impl fmt::Debug for CreditCode {
-    /// Not personal data (DOMAIN.md §3), so shown whole.
+    /// Not personal data (docs/organisations.md), so shown whole.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CreditCode({})", self.0)
     }

@@ -21,15 +21,18 @@ impl Alg {
         }
     }
 
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, UnknownAlg> {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == raw)
-            .ok_or_else(|| {
-                format!("{raw:?} is not a supported signing algorithm (RS256, ES256, EdDSA)")
-            })
+            .ok_or_else(|| UnknownAlg(raw.to_owned()))
     }
 }
+
+/// A name that is not one of [`Alg::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a supported signing algorithm (RS256, ES256, EdDSA)")]
+pub struct UnknownAlg(pub String);
 
 impl fmt::Display for Alg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

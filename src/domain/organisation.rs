@@ -1,4 +1,4 @@
-//! Organisations and the people who act for them (DOMAIN.md §3). An organisation is keyed by its
+//! Organisations and the people who act for them (docs/organisations.md). An organisation is keyed by its
 //! unified social credit code. Person accounts hold roles in it: legal representative, administrator
 //! (authorised by the legal representative) and agent (经办人: for all business or listed service
 //! items, always with an expiry).

@@ -1,4 +1,4 @@
-//! The password policy of classified protection level 3 (DOMAIN.md §5): at least `min_length`
+//! The password policy of classified protection level 3 (docs/security.md): at least `min_length`
 //! characters from at least `min_classes` of lower case, upper case, digits and other characters; not
 //! containing the holder's ID number or phone number. Reuse of recent passwords needs the stored
 //! hashes and is checked by the caller.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::crypto::signing::{Alg, KeyRing};
+use crate::crypto::signing::{Alg, KeyRing, SigningError};
 pub use crate::domain::audit::{AuditEvent, EventType};
 use crate::domain::audit::{CHECKPOINT_TYP, ChainError, ChainWalk, CheckpointRecord};
 use crate::store::{Store, StoreError};
@@ -25,10 +25,10 @@ pub fn checkpoint(
     seq: i64,
     hash: &[u8],
     now_ms: i64,
-) -> Result<CheckpointRecord, String> {
+) -> Result<CheckpointRecord, SigningError> {
     let key = ring
         .signer(alg, now_ms / 1000)
-        .ok_or_else(|| format!("no {alg} signing key is active"))?;
+        .ok_or(SigningError::NoActiveKey(alg))?;
     let claims = serde_json::json!({
         "iss": issuer,
         "seq": seq,
@@ -52,17 +52,23 @@ pub async fn checkpoint_head(
     issuer: &str,
     after: i64,
     now_ms: i64,
-) -> Result<Option<i64>, String> {
-    let (seq, hash) = store.audit_head().await.map_err(|e| e.to_string())?;
+) -> Result<Option<i64>, CheckpointError> {
+    let (seq, hash) = store.audit_head().await?;
     if seq == 0 || seq <= after {
         return Ok(None);
     }
     let record = checkpoint(ring, alg, issuer, seq, &hash, now_ms)?;
-    store
-        .insert_checkpoint(&record)
-        .await
-        .map_err(|e| e.to_string())?;
+    store.insert_checkpoint(&record).await?;
     Ok(Some(seq))
+}
+
+/// Why a checkpoint was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot sign the checkpoint")]
+    Sign(#[from] SigningError),
+    #[error("cannot store the checkpoint")]
+    Store(#[from] StoreError),
 }
 
 /// Retention: where pruning may cut for records older than `cut_ms` — the newest checkpoint signed
@@ -89,18 +95,14 @@ pub struct Verified {
 /// Walks the chain from record `from` (1: all; otherwise the record before it is trusted), then
 /// checks every checkpoint at or after `from`: its signature by one of the server's keys, its claims
 /// against its row, and its hash against the record it names. Names the first bad record.
-pub async fn verify(
-    store: &dyn Store,
-    ring: &KeyRing,
-    from: i64,
-) -> Result<Result<Verified, ChainError>, StoreError> {
+pub async fn verify(store: &dyn Store, ring: &KeyRing, from: i64) -> Result<Verified, VerifyError> {
     const PAGE: i64 = 1000;
     let all_checkpoints = store.checkpoints().await?;
     // Records before `first` were pruned by retention, which keeps the record of a signed
     // checkpoint as the first: that checkpoint vouches for it (and so for its link backwards).
     let first = store.audit_first().await?.unwrap_or(1);
     if first > 1 && !all_checkpoints.iter().any(|c| c.seq == first) {
-        return Ok(Err(ChainError::Missing(first - 1)));
+        return Err(ChainError::Missing(first - 1).into());
     }
     let from = from.max(first);
     let trusted_before = if from == 1 {
@@ -114,7 +116,7 @@ pub async fn verify(
     } else {
         match store.audit_records(from - 1, 1).await?.first() {
             Some(r) if r.seq == from - 1 => Some(r.hash.clone()),
-            _ => return Ok(Err(ChainError::Missing(from - 1))),
+            _ => return Err(ChainError::Missing(from - 1).into()),
         }
     };
     let mut walk = match trusted_before {
@@ -129,9 +131,7 @@ pub async fn verify(
     let mut seen = std::collections::HashMap::new();
     loop {
         let page = store.audit_records(walk.last() + 1, PAGE).await?;
-        if let Err(e) = walk.check(&page) {
-            return Ok(Err(e));
-        }
+        walk.check(&page)?;
         for r in &page {
             if checkpoints.iter().any(|c| c.seq == r.seq) {
                 seen.insert(r.seq, r.hash.clone());
@@ -142,7 +142,7 @@ pub async fn verify(
         }
     }
     for c in &checkpoints {
-        let bad = |why: &str| Ok(Err(ChainError::Checkpoint(c.seq, why.to_owned())));
+        let bad = |why: &str| Err(ChainError::Checkpoint(c.seq, why.to_owned()).into());
         let mut validation = jsonwebtoken::Validation::default();
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
@@ -165,11 +165,21 @@ pub async fn verify(
         }
     }
     let (head_seq, head_hash) = store.audit_head().await?;
-    Ok(walk.finish(head_seq, &head_hash).map(|last| Verified {
+    let last = walk.finish(head_seq, &head_hash)?;
+    Ok(Verified {
         first: from,
         last,
         checkpoints: checkpoints.len(),
-    }))
+    })
+}
+
+/// Why `audit verify` did not vouch for the log: it is broken, or it could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("audit log broken: {0}")]
+    Broken(#[from] ChainError),
+    #[error("cannot read the audit log")]
+    Store(#[from] StoreError),
 }
 
 /// Where a request came from, copied into its audit records.

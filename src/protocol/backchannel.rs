@@ -9,17 +9,18 @@
 use serde_json::json;
 
 use crate::crypto::random_token;
-use crate::crypto::signing::{Alg, KeyRing};
+use crate::crypto::signing::{Alg, KeyRing, SigningError};
 use crate::crypto::subject::{SubjectCodec, sector_of};
 use crate::domain::client::{Client, ClientId};
-use crate::store::{OutboxRecord, Store, StoreError};
+use crate::store::{ClientStore, OutboxRecord, OutboxStore, StoreError};
 
 /// The event that marks a logout token (§2.4).
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// Queues a logout for every client of the ended session `sid` of `account_id` that asked for one.
 pub async fn enqueue(
-    store: &dyn Store,
+    registry: &dyn ClientStore,
+    outbox: &dyn OutboxStore,
     subjects: &SubjectCodec,
     sid: &str,
     account_id: &str,
@@ -31,7 +32,7 @@ pub async fn enqueue(
         let Ok(id) = ClientId::parse(client_id) else {
             continue;
         };
-        let Some(client) = store.client(&id).await? else {
+        let Some(client) = registry.client(&id).await? else {
             continue;
         };
         let Some(uri) = client.settings().backchannel_logout_uri.clone() else {
@@ -51,7 +52,7 @@ pub async fn enqueue(
             created_at: now,
             updated_at: now,
         };
-        store.enqueue_logout(&record).await?;
+        outbox.enqueue_logout(&record).await?;
         queued += 1;
     }
     Ok(queued)
@@ -65,11 +66,11 @@ pub fn logout_token(
     client: &Client,
     record: &OutboxRecord,
     now: i64,
-) -> Result<String, String> {
+) -> Result<String, SigningError> {
     let alg = client.settings().id_token_alg.unwrap_or(default_alg);
     let key = ring
         .signer(alg, now)
-        .ok_or_else(|| format!("no {alg} signing key is active"))?;
+        .ok_or(SigningError::NoActiveKey(alg))?;
     let mut claims = json!({
         "iss": issuer,
         "aud": client.id().as_str(),
@@ -85,6 +86,19 @@ pub fn logout_token(
     key.sign_jwt("logout+jwt", &claims)
 }
 
+/// Why a delivery attempt failed (recorded in the outbox row as text).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("the client no longer exists")]
+    ClientGone,
+    #[error("cannot sign the logout token")]
+    Sign(#[from] SigningError),
+    #[error("answered {0}")]
+    Status(u16),
+    #[error("not delivered")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Retry policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
@@ -96,7 +110,7 @@ pub struct Retry {
 /// The record after an attempt: delivered, rescheduled with backoff, or given up.
 pub fn settle(
     mut record: OutboxRecord,
-    outcome: Result<(), String>,
+    outcome: Result<(), DeliveryError>,
     retry: Retry,
     now: i64,
 ) -> OutboxRecord {
@@ -108,7 +122,7 @@ pub fn settle(
             record.last_error = None;
         }
         Err(e) => {
-            record.last_error = Some(e);
+            record.last_error = Some(crate::telemetry::ErrorChain(&e).to_string());
             if record.attempts >= retry.max_attempts {
                 record.status = "failed".into();
             } else {
@@ -152,13 +166,13 @@ mod tests {
             max_secs: 60,
             max_attempts: 4,
         };
-        let r = settle(record(), Err("down".into()), retry, 100);
+        let r = settle(record(), Err(DeliveryError::Status(503)), retry, 100);
         assert_eq!((r.status.as_str(), r.next_attempt_at), ("pending", 105));
-        let r = settle(r, Err("down".into()), retry, 105);
+        let r = settle(r, Err(DeliveryError::Status(503)), retry, 105);
         assert_eq!(r.next_attempt_at, 115);
-        let r = settle(r, Err("down".into()), retry, 115);
+        let r = settle(r, Err(DeliveryError::Status(503)), retry, 115);
         assert_eq!(r.next_attempt_at, 135);
-        let r = settle(r, Err("down".into()), retry, 135);
+        let r = settle(r, Err(DeliveryError::Status(503)), retry, 135);
         assert_eq!((r.status.as_str(), r.attempts), ("failed", 4));
         let ok = settle(record(), Ok(()), retry, 7);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Which claims about a person go to which client (OIDC Core §5.4, DOMAIN.md §4).
+//! Which claims about a person go to which client (OIDC Core §5.4, docs/privacy.md).
 //!
 //! - `profile`: `name`, `gender` (from the resident ID number's 17th digit).
 //! - `phone`: `phone_number` masked (`138****1234`) unless the client was allowed the full number,
@@ -52,7 +52,7 @@ pub const CLAIMS: [&str; 21] = [
     "org",
 ];
 
-/// The organisation a person acts for (DOMAIN.md §3): `sub` stays the person; the token carries
+/// The organisation a person acts for (docs/organisations.md): `sub` stays the person; the token carries
 /// `org: {credit_code, name, role, delegation: {scope, exp, granted_by}}`. The credit code is not
 /// personal data; `granted_by` is the grantor's pairwise `sub` in the same sector, never an internal id.
 pub fn org_claim(

@@ -18,7 +18,11 @@ pub const END_SESSION: &str = "/logout";
 
 pub fn document(issuer: &str) -> Value {
     let base = issuer.trim_end_matches('/');
-    let assertion_algs = [&super::token::ASYMMETRIC[..], &super::token::HMAC[..]].concat();
+    let assertion_algs = [
+        &super::client_auth::ASYMMETRIC[..],
+        &super::client_auth::HMAC[..],
+    ]
+    .concat();
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{base}{AUTHORIZE}"),

@@ -8,6 +8,7 @@ use crate::crypto::MasterKey;
 use crate::crypto::pii::Sealer;
 use crate::crypto::signing::{Alg, KeyRing, SigningKey};
 use crate::store::{SigningKeyRecord, Store, StoreError};
+use crate::telemetry::ErrorChain;
 
 /// Channel on which nodes hear that the signing keys changed.
 pub const KEYS_CHANNEL: &str = "keys";
@@ -67,14 +68,14 @@ impl Keys {
     pub async fn reload(&self, _now: i64) -> Result<(), StoreError> {
         let mut parsed = Vec::new();
         for r in self.store.signing_keys().await? {
-            let alg = Alg::parse(&r.alg).map_err(StoreError::Corrupt)?;
+            let alg = Alg::parse(&r.alg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let der = self
                 .sealer
                 .open(&context(&r.kid), &r.private_sealed)
                 .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", r.kid)))?;
             parsed.push(
                 SigningKey::from_pkcs8(&r.kid, alg, &der, r.created_at, r.not_before, r.retired_at)
-                    .map_err(StoreError::Corrupt)?,
+                    .map_err(|e| StoreError::Corrupt(ErrorChain(&e).to_string()))?,
             );
         }
         let ring = Arc::new(KeyRing::new(parsed, self.longest_token));
@@ -91,7 +92,8 @@ impl Keys {
         now: i64,
         not_before: i64,
     ) -> Result<SigningKeyRecord, StoreError> {
-        let der = SigningKey::generate(alg).map_err(StoreError::Backend)?;
+        let der =
+            SigningKey::generate(alg).map_err(|e| StoreError::backend("key generation", e))?;
         let kid = format!(
             "{}-{}",
             alg.as_str().to_ascii_lowercase(),
@@ -140,7 +142,7 @@ impl Keys {
             .iter()
             .any(|k| k.alg == key.alg && k.kid != kid && k.retired_at.is_none());
         if !successor {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::failed(format!(
                 "{kid} is the last {} key: run `yihao keys rotate --alg {}` first",
                 key.alg, key.alg
             )));

@@ -29,7 +29,14 @@ pub struct Limited {
     pub first: bool,
 }
 
-/// Counts one hit for `subject` at `now`; `Err(Limited)` once the window's count passes the limit.
+/// The answer of a rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Limited(Limited),
+}
+
+/// Counts one hit for `subject` at `now`; `Limited` once the window's count passes the limit.
 /// `subject` must not carry personal data in the clear (it becomes a key in Redis): pass an address,
 /// a client id or a keyed hash.
 pub async fn hit(
@@ -37,9 +44,9 @@ pub async fn hit(
     rule: Rule,
     subject: &str,
     now: i64,
-) -> Result<Result<(), Limited>, StoreError> {
+) -> Result<Verdict, StoreError> {
     if rule.limit == 0 {
-        return Ok(Ok(()));
+        return Ok(Verdict::Allowed);
     }
     let window = i64::try_from(rule.window_secs.max(1)).unwrap_or(i64::MAX);
     let bucket = now.div_euclid(window);
@@ -50,13 +57,13 @@ pub async fn hit(
         let retry_after = u64::try_from((bucket + 1) * window - now)
             .unwrap_or(1)
             .max(1);
-        return Ok(Err(Limited {
+        return Ok(Verdict::Limited(Limited {
             retry_after,
             rule: rule.name,
             first: count == i64::from(rule.limit) + 1,
         }));
     }
-    Ok(Ok(()))
+    Ok(Verdict::Allowed)
 }
 
 /// Checks several rules for one request; the first that is over wins (all are counted).
@@ -64,13 +71,13 @@ pub async fn hit_all(
     ephemeral: &dyn Ephemeral,
     checks: &[(Rule, &str)],
     now: i64,
-) -> Result<Result<(), Limited>, StoreError> {
-    let mut outcome = Ok(());
+) -> Result<Verdict, StoreError> {
+    let mut outcome = Verdict::Allowed;
     for (rule, subject) in checks {
-        if let Err(limited) = hit(ephemeral, *rule, subject, now).await?
-            && outcome.is_ok()
+        if let Verdict::Limited(limited) = hit(ephemeral, *rule, subject, now).await?
+            && outcome == Verdict::Allowed
         {
-            outcome = Err(limited);
+            outcome = Verdict::Limited(limited);
         }
     }
     Ok(outcome)

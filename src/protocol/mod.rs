@@ -1,5 +1,9 @@
-//! OAuth 2.0 / OpenID Connect rules: one file per grant or check as they land (authorize, token
-//! grants, client authentication, ID token, userinfo, introspection, revocation, logout, discovery).
+//! OAuth 2.0 / OpenID Connect rules, one file per endpoint, grant or check: the authorization request
+//! ([`authorize`]) and what it needs next ([`interaction`], [`login`]), client authentication
+//! ([`client_auth`]), the token endpoint ([`token_endpoint`], [`grants`], [`issuer`], [`pkce`]),
+//! introspection and revocation ([`introspect`], [`revoke`], [`token_lookup`]), bearer tokens and
+//! userinfo ([`bearer`], [`userinfo`]), sessions and logout ([`session`], [`backchannel`]), keys,
+//! discovery, rate limits, audit, accounts and the legacy import.
 //!
 //! Never imports axum, http, sqlx or redis, and never reads the clock: inputs are decoded parameters,
 //! domain values, ports and `now`. Errors are [`OAuthError`]s; `web/error.rs` turns them into
@@ -9,17 +13,28 @@ pub mod accounts;
 pub mod audit;
 pub mod authorize;
 pub mod backchannel;
+pub mod bearer;
 pub mod claims;
+pub mod client_auth;
 pub mod discovery;
 pub mod form;
+pub mod grants;
 pub mod import;
+pub mod interaction;
+pub mod introspect;
+pub mod issuer;
 pub mod keys;
-pub mod lifecycle;
 pub mod limits;
+pub mod login;
+pub mod pkce;
+pub mod revoke;
 pub mod session;
-pub mod token;
+pub mod token_endpoint;
+pub mod token_lookup;
+pub mod userinfo;
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A request parameter's value; an empty one counts as absent (RFC 6749 §3.1: "Parameters sent
 /// without a value MUST be treated as if they were omitted from the request.").
@@ -93,12 +108,15 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// The cause of a server error, kept with its source chain for the log.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 /// An OAuth error: `code` and `description` go to the client; `cause` goes to the log only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
-    pub cause: Option<String>,
+    pub cause: Option<Cause>,
     /// Rate limited: answer 429 with `Retry-After` (RFC 6585 §4) after this many seconds.
     pub retry_after: Option<u64>,
 }
@@ -128,11 +146,11 @@ impl OAuthError {
     }
 
     /// A server error whose cause is logged; the client learns only that the server failed.
-    pub fn server(cause: impl fmt::Display) -> Self {
+    pub fn server(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
             code: ErrorCode::ServerError,
             description: "the server could not complete the request".into(),
-            cause: Some(cause.to_string()),
+            cause: Some(Arc::new(cause)),
             retry_after: None,
         }
     }
@@ -144,4 +162,28 @@ impl fmt::Display for OAuthError {
     }
 }
 
-impl std::error::Error for OAuthError {}
+impl std::error::Error for OAuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two errors are equal when the client sees them alike (code, description, retry); the cause is
+/// for the log and takes no part.
+impl PartialEq for OAuthError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.description == other.description
+            && self.retry_after == other.retry_after
+    }
+}
+
+impl Eq for OAuthError {}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::server(e)
+    }
+}

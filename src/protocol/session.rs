@@ -18,14 +18,14 @@ use super::audit::{AuditEvent, AuditSink, EventType};
 use super::authorize::AuthorizeRequest;
 use crate::crypto::random_token;
 use crate::crypto::subject::SubjectCodec;
-use crate::store::{Ephemeral, SessionRecord, Store, StoreError};
+use crate::store::{ClientStore, Ephemeral, OutboxStore, SessionRecord, SessionStore, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub account_id: String,
     /// When the person last authenticated (OIDC Core §2 `auth_time`).
     pub auth_time: i64,
-    /// The assurance level reached by the login (DOMAIN.md §2: min(account level, method ceiling)).
+    /// The assurance level reached by the login (docs/assurance.md: min(account level, method ceiling)).
     pub level: u8,
     /// RFC 8176 authentication methods.
     pub amr: Vec<String>,
@@ -69,7 +69,7 @@ pub async fn save(
     session: &Session,
     policy: SessionPolicy,
 ) -> Result<(), StoreError> {
-    let value = serde_json::to_vec(session).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let value = serde_json::to_vec(session).map_err(|e| StoreError::backend("cannot encode", e))?;
     ephemeral
         .put(
             &session_key(sid),
@@ -145,7 +145,11 @@ impl EndReason {
 
 /// The ports ending a session touches.
 pub struct Sessions<'a> {
-    pub store: &'a dyn Store,
+    /// The durable session rows.
+    pub rows: &'a dyn SessionStore,
+    /// The clients to notify, and the outbox their logouts go through.
+    pub clients: &'a dyn ClientStore,
+    pub outbox: &'a dyn OutboxStore,
     pub ephemeral: &'a dyn Ephemeral,
     pub subjects: &'a SubjectCodec,
     pub audit: &'a dyn AuditSink,
@@ -154,7 +158,7 @@ pub struct Sessions<'a> {
 impl Sessions<'_> {
     /// Records a new session durably (after [`create`]): who, where from, which service.
     pub async fn record(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        self.store.insert_session(record).await
+        self.rows.insert_session(record).await
     }
 
     /// Ends a session everywhere: marks its row ended (once, across nodes and the CLI), queues a
@@ -163,16 +167,17 @@ impl Sessions<'_> {
     /// Returns whether this call ended it; ending an ended or unknown session changes nothing.
     pub async fn end(&self, sid: &str, reason: EndReason, now: i64) -> Result<bool, StoreError> {
         let ended = self
-            .store
+            .rows
             .end_session_record(sid, reason.as_str(), now)
             .await?;
         if let Some(row) = &ended {
             super::backchannel::enqueue(
-                self.store,
+                self.clients,
+                self.outbox,
                 self.subjects,
                 sid,
                 &row.account_id,
-                &row.client_ids(),
+                &row.clients,
                 now,
             )
             .await?;
@@ -188,7 +193,7 @@ impl Sessions<'_> {
                         .target(sid)
                         .details(serde_json::json!({
                             "reason": reason.as_str(),
-                            "clients": row.client_ids(),
+                            "clients": row.clients,
                         })),
                 )
                 .await?;
@@ -204,7 +209,7 @@ impl Sessions<'_> {
         now: i64,
     ) -> Result<usize, StoreError> {
         let mut ended = 0;
-        for row in self.store.sessions_of(account_id, false).await? {
+        for row in self.rows.sessions_of(account_id, false).await? {
             if self.end(&row.sid, reason, now).await? {
                 ended += 1;
             }
@@ -223,12 +228,12 @@ impl Sessions<'_> {
         since: i64,
         now: i64,
     ) -> Result<usize, StoreError> {
-        for sid in self.store.sessions_ended_since(since).await? {
+        for sid in self.rows.sessions_ended_since(since).await? {
             end(self.ephemeral, &sid).await?;
         }
         let mut expired = 0;
         let due = self
-            .store
+            .rows
             .sessions_due(now, policy.idle_secs as i64, 200)
             .await?;
         for row in due {
@@ -237,7 +242,7 @@ impl Sessions<'_> {
                 _ => None,
             };
             match live {
-                Some(s) => self.store.touch_session(&row.sid, &s.clients, now).await?,
+                Some(s) => self.rows.touch_session(&row.sid, &s.clients, now).await?,
                 None => {
                     if self.end(&row.sid, EndReason::Expired, now).await? {
                         expired += 1;
@@ -274,7 +279,8 @@ pub async fn save_interaction(
     id: &str,
     interaction: &Interaction,
 ) -> Result<(), StoreError> {
-    let value = serde_json::to_vec(interaction).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let value =
+        serde_json::to_vec(interaction).map_err(|e| StoreError::backend("cannot encode", e))?;
     ephemeral
         .put(
             &interaction_key(id),
@@ -323,7 +329,7 @@ pub async fn save_logout(
     id: &str,
     pending: &PendingLogout,
 ) -> Result<(), StoreError> {
-    let value = serde_json::to_vec(pending).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let value = serde_json::to_vec(pending).map_err(|e| StoreError::backend("cannot encode", e))?;
     ephemeral
         .put(
             &logout_key(id),
@@ -388,27 +394,37 @@ pub async fn issue_code(
     ttl: Duration,
 ) -> Result<String, StoreError> {
     let code = random_token();
-    let value = serde_json::to_vec(grant).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let value = serde_json::to_vec(grant).map_err(|e| StoreError::backend("cannot encode", e))?;
     ephemeral.put(&code_key(&code), &value, ttl).await?;
     Ok(code)
 }
 
-/// Takes a code once (atomic on every adapter). `Err(Some(jti))` when it was already used: the
-/// access token the first use issued, to revoke.
-pub async fn redeem_code(
-    ephemeral: &dyn Ephemeral,
-    code: &str,
-) -> Result<Result<CodeGrant, Option<String>>, StoreError> {
+/// What presenting a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was live; it is now spent.
+    Grant(Box<CodeGrant>),
+    /// The code was redeemed before: `first_jti` names the access token its first use issued, to
+    /// revoke (RFC 6749 §4.1.2).
+    Replayed { first_jti: String },
+    /// Never issued, expired, or too old to remember.
+    Unknown,
+}
+
+/// Takes a code once (atomic on every adapter).
+pub async fn redeem_code(ephemeral: &dyn Ephemeral, code: &str) -> Result<Redeemed, StoreError> {
     if code.len() > 128 {
-        return Ok(Err(None));
+        return Ok(Redeemed::Unknown);
     }
-    match ephemeral.take(&code_key(code)).await? {
-        Some(raw) => Ok(serde_json::from_slice(&raw).map_err(|_| None)),
-        None => Ok(Err(ephemeral
-            .get(&used_code_key(code))
-            .await?
-            .and_then(|v| String::from_utf8(v).ok()))),
+    if let Some(raw) = ephemeral.take(&code_key(code)).await? {
+        return Ok(serde_json::from_slice(&raw)
+            .map_or(Redeemed::Unknown, |g| Redeemed::Grant(Box::new(g))));
     }
+    let first_use = ephemeral.get(&used_code_key(code)).await?;
+    Ok(match first_use.and_then(|v| String::from_utf8(v).ok()) {
+        Some(first_jti) => Redeemed::Replayed { first_jti },
+        None => Redeemed::Unknown,
+    })
 }
 
 /// Remembers what a redeemed code issued, so a replay can revoke it (RFC 6749 §4.1.2).

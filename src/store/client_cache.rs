@@ -10,21 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{ClientStore, Store, StoreResult};
+use super::{ClientLookup, ClientStore, Store, StoreResult};
 use crate::domain::client::{Client, ClientId};
-
-/// Reads a registered client: the store itself, or the in-memory registry in front of it.
-#[async_trait]
-pub trait ClientLookup: Send + Sync {
-    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
-}
-
-#[async_trait]
-impl<T: ClientStore + ?Sized> ClientLookup for T {
-    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-        ClientStore::client(self, id).await
-    }
-}
 
 /// Channel on which running nodes hear that a client changed (payload: the client_id).
 pub const CLIENTS_CHANNEL: &str = "clients";

@@ -182,10 +182,10 @@ impl Ephemeral for MemoryEphemeral {
         let current: i64 = std::str::from_utf8(&entry.value)
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| StoreError::Backend(format!("{key} does not hold a counter")))?;
+            .ok_or_else(|| StoreError::failed(format!("{key} does not hold a counter")))?;
         let next = current
             .checked_add(1)
-            .ok_or_else(|| StoreError::Backend(format!("{key} counter overflow")))?;
+            .ok_or_else(|| StoreError::failed(format!("{key} counter overflow")))?;
         entry.value = next.to_string().into_bytes();
         Ok(next)
     }

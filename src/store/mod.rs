@@ -26,11 +26,15 @@ pub mod sql;
 mod sql_accounts;
 mod sql_audit;
 mod sql_orgs;
-mod sql_sessions;
+pub(crate) mod sql_sessions;
 pub mod sqlite;
 
+/// Any error, as the source of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A storage failure. `Conflict` and `NotFound` are outcomes callers act on; `Unavailable` means the
-/// backend did not answer; `Corrupt` means stored data no longer parses (a bug or tampering).
+/// backend did not answer; `Corrupt` means stored data no longer parses (a bug or tampering);
+/// `Backend` is any other failure. The driver's error, where there is one, is the `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} already exists")]
@@ -39,10 +43,44 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
-    #[error("backend unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Backend(String),
+    #[error("backend unavailable: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    #[error("{context}")]
+    Backend {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure: what was being done, and the driver's error.
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The backend did not answer.
+    pub fn unavailable(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A failure with no underlying error.
+    pub fn failed(context: impl Into<String>) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: None,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -86,6 +124,20 @@ pub trait ClientStore: Send + Sync {
     async fn clients(&self) -> StoreResult<Vec<Client>>;
     /// Deletes a client; `false` when there was none.
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
+}
+
+/// Reads a registered client: the store itself, or the in-memory registry in front of it
+/// ([`client_cache::ClientCache`]). The protocol reads clients through this port only.
+#[async_trait]
+pub trait ClientLookup: Send + Sync {
+    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+}
+
+#[async_trait]
+impl<T: ClientStore + ?Sized> ClientLookup for T {
+    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        ClientStore::client(self, id).await
+    }
 }
 
 /// An `accounts` row: personal numbers only sealed and blind-indexed (see `crypto::pii`).
@@ -363,8 +415,8 @@ pub trait AuditStore: Send + Sync {
     async fn prune_audit(&self, keep_from: i64) -> StoreResult<u64>;
 }
 
-/// A `sessions` row: one single sign-on session, durably (the live one is in the ephemeral store).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// One single sign-on session, durably (the live one is in the ephemeral store).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// The public session id (a hash of the cookie secret).
     pub sid: String,
@@ -373,8 +425,8 @@ pub struct SessionRecord {
     pub channel: String,
     /// The client the person signed in at.
     pub client_id: String,
-    /// The clients that received tokens in the session, a JSON array.
-    pub clients: String,
+    /// The clients that received tokens in the session.
+    pub clients: Vec<String>,
     /// The peer address the login came from.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -389,13 +441,6 @@ pub struct SessionRecord {
     pub ended_at: Option<i64>,
     /// Why it ended: `logout`, `admin`, `password_changed`, `expired`, `replaced`.
     pub end_reason: Option<String>,
-}
-
-impl SessionRecord {
-    /// The clients that received tokens in the session.
-    pub fn client_ids(&self) -> Vec<String> {
-        serde_json::from_str(&self.clients).unwrap_or_default()
-    }
 }
 
 /// The durable session index.

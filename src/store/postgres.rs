@@ -22,8 +22,9 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn open(config: &DatabaseConfig) -> StoreResult<Self> {
+        // The driver's error may quote the URL: only its redacted text goes on, not the error.
         let options = PgConnectOptions::from_str(&config.url).map_err(|e| {
-            StoreError::Backend(format!(
+            StoreError::failed(format!(
                 "database.url: {}",
                 crate::config::redact_url(&e.to_string())
             ))

@@ -32,7 +32,7 @@ pub struct RedisEphemeral {
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("redis: {e}"))
+    StoreError::unavailable("redis", e)
 }
 
 fn millis(ttl: Duration) -> u64 {
@@ -43,8 +43,8 @@ impl RedisEphemeral {
     /// Prepares the connection without waiting for Redis: a node whose Redis is briefly away starts,
     /// reports it on `/readyz`, and serves once Redis answers.
     pub fn open(config: &CacheConfig) -> StoreResult<Self> {
-        let client = Client::open(config.url.as_str())
-            .map_err(|e| StoreError::Backend(format!("cache.url: {e}")))?;
+        let client =
+            Client::open(config.url.as_str()).map_err(|e| StoreError::backend("cache.url", e))?;
         let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(connect_timeout))
@@ -52,7 +52,7 @@ impl RedisEphemeral {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
-            .map_err(|e| StoreError::Backend(format!("cache.url: {e}")))?;
+            .map_err(|e| StoreError::backend("cache.url", e))?;
         Ok(Self {
             client,
             conn,
@@ -78,7 +78,10 @@ impl RedisEphemeral {
         };
         match tokio::time::timeout(timeout, connect).await {
             Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable("redis: subscribe timed out".into())),
+            Err(_) => Err(StoreError::Unavailable {
+                context: "redis: subscribe timed out".into(),
+                source: None,
+            }),
         }
     }
 }
@@ -153,7 +156,7 @@ impl Ephemeral for RedisEphemeral {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| match e.kind() {
-                redis::ErrorKind::Server(_) => StoreError::Backend(format!("{key}: {e}")),
+                redis::ErrorKind::Server(_) => StoreError::backend(key.to_owned(), e),
                 _ => unavailable(e),
             })
     }

@@ -154,14 +154,15 @@ impl ClientRow {
             auth_method: AuthMethod::parse(&self.auth_method)
                 .map_err(|e| corrupt(&e.to_string()))?,
             redirect_uris: list(&self.redirect_uris, RedirectUri::parse)
-                .map_err(|e| corrupt(&e))?,
+                .map_err(|e| corrupt(&e.to_string()))?,
             post_logout_redirect_uris: list(
                 &self.post_logout_redirect_uris,
                 RedirectUri::parse_post_logout,
             )
-            .map_err(|e| corrupt(&e))?,
-            grant_types: list(&self.grant_types, GrantType::parse).map_err(|e| corrupt(&e))?,
-            scopes: list(&self.scopes, Scope::parse).map_err(|e| corrupt(&e))?,
+            .map_err(|e| corrupt(&e.to_string()))?,
+            grant_types: list(&self.grant_types, GrantType::parse)
+                .map_err(|e| corrupt(&e.to_string()))?,
+            scopes: list(&self.scopes, Scope::parse).map_err(|e| corrupt(&e.to_string()))?,
             first_party: self.first_party,
             settings: ClientSettings {
                 id_token_alg: self
@@ -169,7 +170,7 @@ impl ClientRow {
                     .as_deref()
                     .map(Alg::parse)
                     .transpose()
-                    .map_err(|e| corrupt(&e))?,
+                    .map_err(|e| corrupt(&e.to_string()))?,
                 access_token_secs: self.access_token_secs.and_then(|s| u32::try_from(s).ok()),
                 id_token_secs: self.id_token_secs.and_then(|s| u32::try_from(s).ok()),
                 full_phone: self.full_phone,
@@ -178,7 +179,7 @@ impl ClientRow {
                     .as_deref()
                     .map(Alg::parse)
                     .transpose()
-                    .map_err(|e| corrupt(&e))?,
+                    .map_err(|e| corrupt(&e.to_string()))?,
                 resources: serde_json::from_str(&self.resources)
                     .map_err(|e| corrupt(&e.to_string()))?,
                 jwks: self.jwks.clone(),
@@ -296,14 +297,14 @@ pub(crate) fn db_error(what: impl FnOnce() -> String, e: sqlx::Error) -> StoreEr
             StoreError::Conflict(named.map_or_else(what, |(_, name)| name.to_owned()))
         }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::unavailable(what(), e)
         }
-        _ => StoreError::Backend(e.to_string()),
+        _ => StoreError::backend(what(), e),
     }
 }
 
 pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
-    StoreError::Backend(format!("migration failed: {e}"))
+    StoreError::backend("migration failed", e)
 }
 
 /// Implements [`Store`](super::Store) for an adapter struct with `pool` (reads) and `writer`

@@ -1,5 +1,51 @@
 //! [`SessionStore`](super::SessionStore) for the SQL engines, written once (see [`super::sql`]).
 
+/// A `sessions` row as stored: the clients that received tokens are a JSON array in one column.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    sid: String,
+    account_id: String,
+    channel: String,
+    client_id: String,
+    clients: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    level: i64,
+    amr: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ended_at: Option<i64>,
+    end_reason: Option<String>,
+}
+
+impl From<SessionRow> for super::SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            sid: r.sid,
+            account_id: r.account_id,
+            channel: r.channel,
+            client_id: r.client_id,
+            // Written only by `insert_session` and `touch_session`, always a JSON array.
+            clients: serde_json::from_str(&r.clients).unwrap_or_default(),
+            ip: r.ip,
+            user_agent: r.user_agent,
+            level: r.level,
+            amr: r.amr,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+            ended_at: r.ended_at,
+            end_reason: r.end_reason,
+        }
+    }
+}
+
+/// The JSON column of a client list.
+pub(crate) fn clients_column(clients: &[String]) -> String {
+    serde_json::Value::from(clients).to_string()
+}
+
 /// Implements `SessionStore` for an adapter with `pool` and `writer` fields.
 macro_rules! sql_session_store {
     ($adapter:ty) => {
@@ -18,7 +64,7 @@ macro_rules! sql_session_store {
                 .bind(&r.account_id)
                 .bind(&r.channel)
                 .bind(&r.client_id)
-                .bind(&r.clients)
+                .bind($crate::store::sql_sessions::clients_column(&r.clients))
                 .bind(&r.ip)
                 .bind(&r.user_agent)
                 .bind(r.level)
@@ -40,8 +86,7 @@ macro_rules! sql_session_store {
                 clients: &[String],
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                let clients = serde_json::to_string(clients)
-                    .map_err(|e| $crate::store::StoreError::Backend(e.to_string()))?;
+                let clients = $crate::store::sql_sessions::clients_column(clients);
                 sqlx::query(
                     "UPDATE sessions SET clients = $2, last_seen_at = $3 \
                      WHERE sid = $1 AND ended_at IS NULL",
@@ -59,10 +104,11 @@ macro_rules! sql_session_store {
                 &self,
                 sid: &str,
             ) -> $crate::store::StoreResult<Option<$crate::store::SessionRecord>> {
-                sqlx::query_as("SELECT * FROM sessions WHERE sid = $1")
+                sqlx::query_as::<_, $crate::store::sql_sessions::SessionRow>("SELECT * FROM sessions WHERE sid = $1")
                     .bind(sid)
                     .fetch_optional(&self.pool)
                     .await
+                    .map(|row| row.map(Into::into))
                     .map_err(|e| $crate::store::sql::db_error(|| "session".into(), e))
             }
 
@@ -71,7 +117,7 @@ macro_rules! sql_session_store {
                 account_id: &str,
                 include_ended: bool,
             ) -> $crate::store::StoreResult<Vec<$crate::store::SessionRecord>> {
-                sqlx::query_as(
+                sqlx::query_as::<_, $crate::store::sql_sessions::SessionRow>(
                     "SELECT * FROM sessions WHERE account_id = $1 AND ($2 OR ended_at IS NULL) \
                      ORDER BY created_at DESC, sid",
                 )
@@ -79,6 +125,7 @@ macro_rules! sql_session_store {
                 .bind(include_ended)
                 .fetch_all(&self.pool)
                 .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err(|e| $crate::store::sql::db_error(|| "sessions".into(), e))
             }
 
@@ -89,7 +136,7 @@ macro_rules! sql_session_store {
                 now: i64,
             ) -> $crate::store::StoreResult<Option<$crate::store::SessionRecord>> {
                 // Compare-and-set: of two callers ending one session, one gets the row.
-                sqlx::query_as(
+                sqlx::query_as::<_, $crate::store::sql_sessions::SessionRow>(
                     "UPDATE sessions SET ended_at = $3, end_reason = $2 \
                      WHERE sid = $1 AND ended_at IS NULL RETURNING *",
                 )
@@ -98,6 +145,7 @@ macro_rules! sql_session_store {
                 .bind(now)
                 .fetch_optional(&self.writer)
                 .await
+                .map(|row| row.map(Into::into))
                 .map_err(|e| $crate::store::sql::db_error(|| "session".into(), e))
             }
 
@@ -107,7 +155,7 @@ macro_rules! sql_session_store {
                 idle_secs: i64,
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::SessionRecord>> {
-                sqlx::query_as(
+                sqlx::query_as::<_, $crate::store::sql_sessions::SessionRow>(
                     "SELECT * FROM sessions WHERE ended_at IS NULL \
                      AND (last_seen_at <= $2 OR expires_at <= $1) ORDER BY last_seen_at LIMIT $3",
                 )
@@ -116,6 +164,7 @@ macro_rules! sql_session_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
                 .map_err(|e| $crate::store::sql::db_error(|| "sessions".into(), e))
             }
 

@@ -24,7 +24,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn open(config: &DatabaseConfig) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(&config.url)
-            .map_err(|e| StoreError::Backend(format!("database.url: {e}")))?
+            .map_err(|e| StoreError::backend("database.url", e))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -36,9 +36,8 @@ impl SqliteStore {
             .parent()
             .filter(|d| on_disk && !d.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::backend(format!("cannot create {}", dir.display()), e))?;
         }
         let open = |max: u32, min: u32| {
             SqlitePoolOptions::new()
@@ -47,7 +46,7 @@ impl SqliteStore {
                 .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
                 .connect_with(options.clone())
         };
-        let cannot = |e| StoreError::Unavailable(format!("cannot open SQLite database: {e}"));
+        let cannot = |e| StoreError::unavailable("cannot open SQLite database", e);
         // The writer first: it creates the file and switches it to WAL.
         let writer = open(1, 1).await.map_err(cannot)?;
         let pool = open(config.max_connections, config.min_connections)

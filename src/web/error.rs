@@ -1,14 +1,35 @@
-//! The one place that maps errors to HTTP responses. OAuth errors become RFC 6749 §5.2 JSON bodies
-//! (`invalid_client` -> 401 with `WWW-Authenticate`); a server error is logged with its cause and the
-//! client sees only `server_error`. Later: authorize errors redirect only after the redirect URI
-//! matched (`AuthorizeError::{ShowToUser, RedirectToClient}`).
+//! Every HTTP error response is built here:
+//! - OAuth errors as RFC 6749 §5.2 JSON (`invalid_client` -> 401 with `WWW-Authenticate`, a rate
+//!   limit -> 429 with `Retry-After`);
+//! - bearer-token errors as RFC 6750 §3 (`WWW-Authenticate: Bearer`);
+//! - authorization errors, shown to the person until the client and its redirect URI are known,
+//!   redirected to the client after (RFC 6749 §4.1.2.1);
+//! - the strict-parameters refusals (400, 413, 415);
+//! - error pages for people, and 404.
+//!
+//! A server error is logged with its cause and the cause's sources; the client sees only
+//! `server_error`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::pages::{ErrorPage, Texts, render};
+use crate::protocol::authorize::AuthorizeError;
 use crate::protocol::{ErrorCode, OAuthError};
+use crate::telemetry::ErrorChain;
+
+fn log(e: &OAuthError, status: StatusCode) {
+    if let Some(cause) = &e.cause {
+        let cause = ErrorChain(cause.as_ref());
+        if status.is_server_error() {
+            tracing::error!(code = %e.code, cause = %cause, "request failed");
+        } else {
+            tracing::info!(code = %e.code, cause = %cause, "request refused");
+        }
+    }
+}
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
@@ -20,13 +41,7 @@ impl IntoResponse for OAuthError {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        if let Some(cause) = &self.cause {
-            if status.is_server_error() {
-                tracing::error!(code = %self.code, cause = %cause, "request failed");
-            } else {
-                tracing::info!(code = %self.code, cause = %cause, "request refused");
-            }
-        }
+        log(&self, status);
         let body = json!({ "error": self.code.as_str(), "error_description": self.description });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -46,6 +61,86 @@ impl IntoResponse for OAuthError {
             );
         }
         response
+    }
+}
+
+/// RFC 6750 §3: 401 with `WWW-Authenticate: Bearer` (with the error code when a token was given),
+/// 403 for insufficient_scope.
+pub fn bearer_error(e: OAuthError) -> Response {
+    let (status, challenge) = match e.code {
+        ErrorCode::InvalidRequest => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer realm=\"yihao\"".to_owned(),
+        ),
+        ErrorCode::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            "Bearer realm=\"yihao\", error=\"insufficient_scope\"".to_owned(),
+        ),
+        ErrorCode::ServerError => return e.into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            format!("Bearer realm=\"yihao\", error=\"{}\"", e.code.as_str()),
+        ),
+    };
+    log(&e, status);
+    let mut response = super::no_store_json(
+        status,
+        json!({"error": e.code.as_str(), "error_description": e.description}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// A refused request before any handler (strict parameters): `invalid_request` with `status`
+/// (400, 413 or 415).
+pub fn refused(status: StatusCode, description: String) -> Response {
+    let mut response = OAuthError::new(ErrorCode::InvalidRequest, description).into_response();
+    *response.status_mut() = status;
+    response
+}
+
+/// An error shown to the person (never redirected).
+pub fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
+    render(status, &ErrorPage { t, message })
+}
+
+/// A page for a server failure: the cause, with its sources, goes to the log only.
+pub fn server_error_page(t: &Texts, cause: &(dyn std::error::Error + 'static)) -> Response {
+    tracing::error!(cause = %ErrorChain(cause), "request failed");
+    error_page(
+        t,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        if t.chinese {
+            "服务器内部错误。"
+        } else {
+            "The server failed."
+        },
+    )
+}
+
+/// An authorization error: shown to the person, or sent to the client's redirect URI in the
+/// request's response mode with `state` and `iss` (RFC 9207).
+pub fn authorize_error(issuer: &str, t: &'static Texts, e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::ShowToUser(message) => error_page(t, StatusCode::BAD_REQUEST, &message),
+        AuthorizeError::RedirectToClient {
+            redirect_uri,
+            mode,
+            state,
+            error,
+        } => {
+            let mut fields = vec![
+                ("error", error.code.as_str()),
+                ("error_description", error.description.as_str()),
+            ];
+            if let Some(state) = &state {
+                fields.push(("state", state));
+            }
+            fields.push(("iss", issuer));
+            super::authorize::authorization_response(t, &redirect_uri, mode, &fields)
+        }
     }
 }
 

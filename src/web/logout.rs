@@ -15,11 +15,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use super::AppState;
-use super::oidc::{
-    BrowserBinding, cookie, find_client, genuine_form, pairs, server_error, set_cookie,
+use super::authorize::find_client;
+use super::cookies::{self, BrowserBinding, cookie, genuine_form, set_cookie};
+use super::error::{error_page, server_error_page};
+use super::pages::{
+    self, LoggedOutPage, LogoutPage, MessagePage, Texts, allow_form_target, render,
 };
-use super::pages::{self, LoggedOutPage, LogoutPage, MessagePage, Texts, error_page, render};
-use crate::app::{App, epoch_now};
+use super::request::{field, pairs, params};
+use crate::app::App;
 use crate::crypto::random_token;
 use crate::protocol::session::{self, PendingLogout};
 
@@ -31,11 +34,7 @@ pub async fn end_session(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let params = if method == Method::POST {
-        pairs(&body)
-    } else {
-        pairs(query.unwrap_or_default().as_bytes())
-    };
+    let params = params(&method, query.as_deref(), &body);
     let get = |name: &str| crate::protocol::param(&params, name);
     let ui_locales: Vec<String> = get("ui_locales")
         .unwrap_or("")
@@ -89,7 +88,7 @@ pub async fn end_session(
     };
     let client = match find_client(&app, client_id.as_deref()).await {
         Ok(c) => c,
-        Err(e) => return server_error(t, e),
+        Err(e) => return server_error_page(t, &e),
     };
     let redirect = match get("post_logout_redirect_uri") {
         None => None,
@@ -111,19 +110,15 @@ pub async fn end_session(
         },
     };
     let state = get("state").map(str::to_owned);
-    let now = epoch_now();
-    let current = match cookie(&app, &headers, "yihao_session") {
-        Some(secret) => match session::load(
-            app.ephemeral.as_ref(),
-            &secret,
-            super::oidc::policy(&app),
-            now,
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(e) => return server_error(t, e),
-        },
+    let now = app.now();
+    let secret = cookie(&app, &headers, cookies::SESSION);
+    let current = match secret {
+        Some(secret) => {
+            match session::load(app.ephemeral.as_ref(), &secret, app.session_policy(), now).await {
+                Ok(s) => s,
+                Err(e) => return server_error_page(t, &e),
+            }
+        }
         None => None,
     };
     let tied = match (&hint, &current) {
@@ -145,7 +140,7 @@ pub async fn end_session(
         ui_locales,
     };
     if let Err(e) = session::save_logout(app.ephemeral.as_ref(), &id, &pending).await {
-        return server_error(t, e);
+        return server_error_page(t, &e);
     }
     let mut response = render(
         StatusCode::OK,
@@ -156,7 +151,7 @@ pub async fn end_session(
         },
     );
     if let Some(uri) = &redirect {
-        super::oidc::allow_form_target(&mut response, uri);
+        allow_form_target(&mut response, uri);
     }
     browser.apply(&mut response);
     response
@@ -165,12 +160,12 @@ pub async fn end_session(
 /// `POST /logout/confirm`.
 pub async fn confirm(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = pairs(&body);
-    let get = |name: &str| super::oidc::field(&form, name);
+    let get = |name: &str| field(&form, name);
     let t0 = pages::texts(&[], &headers);
     let pending = match session::take_logout(app.ephemeral.as_ref(), get("interaction")).await {
         Ok(Some(p)) => p,
         Ok(None) => return error_page(t0, StatusCode::BAD_REQUEST, t0.expired),
-        Err(e) => return server_error(t0, e),
+        Err(e) => return server_error_page(t0, &e),
     };
     let t = pages::texts(&pending.ui_locales, &headers);
     if !genuine_form(&app, &headers, get("csrf"), &pending.csrf, &pending.browser) {
@@ -186,7 +181,7 @@ pub async fn confirm(State(app): State<AppState>, headers: HeaderMap, body: Byte
             },
         );
     }
-    let sid = cookie(&app, &headers, "yihao_session").map(|secret| session::sid_of(&secret));
+    let sid = cookie(&app, &headers, cookies::SESSION).map(|secret| session::sid_of(&secret));
     finish(&app, t, sid, pending.redirect, pending.state).await
 }
 
@@ -237,10 +232,10 @@ async fn finish(
     if let Some(sid) = &sid {
         let ended = app
             .sessions()
-            .end(sid, session::EndReason::Logout, epoch_now())
+            .end(sid, session::EndReason::Logout, app.now())
             .await;
         if let Err(e) = ended {
-            return server_error(t, e);
+            return server_error_page(t, &e);
         }
         tracing::info!(sid = %sid, "session ended by logout");
     }
@@ -288,7 +283,7 @@ async fn finish(
     };
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(app, "yihao_session", "", Some(0)),
+        set_cookie(app, cookies::SESSION, "", Some(0)),
     );
     response
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -67,7 +67,7 @@ pub async fn observe(State(app): State<AppState>, mut req: Request, next: Next) 
 type Headers = SetResponseHeaderLayer<HeaderValue>;
 type SecurityHeaders = Stack<Headers, Stack<Headers, Stack<Headers, Stack<Headers, Identity>>>>;
 
-/// DESIGN.md §4: no framing (`frame-ancestors 'none'`, `X-Frame-Options`), no MIME sniffing, no
+/// docs/design.md: no framing (`frame-ancestors 'none'`, `X-Frame-Options`), no MIME sniffing, no
 /// Referer leaking codes or tokens, a CSP without inline script. A handler that sets one of these
 /// itself (a page that needs another CSP) keeps its own. HSTS is added when TLS is served directly.
 pub fn security_headers() -> ServiceBuilder<SecurityHeaders> {
@@ -112,16 +112,12 @@ pub fn hsts(tls: &crate::config::TlsConfig) -> Option<SetResponseHeaderLayer<Hea
 /// authorization requests) with no charset but UTF-8; anything else is refused with 415. The body
 /// limit layer outside this one has already bounded the body's size.
 pub async fn strict_params(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    use crate::protocol::{ErrorCode, OAuthError, form};
+    use super::error::refused as refuse;
+    use crate::protocol::form;
     let server = &app.config.server;
     let limits = form::Limits {
         bytes: server.param_limit_bytes,
         count: server.param_limit_count,
-    };
-    let refuse = |status: axum::http::StatusCode, description: String| {
-        let mut response = OAuthError::new(ErrorCode::InvalidRequest, description).into_response();
-        *response.status_mut() = status;
-        response
     };
     if let Some(query) = req.uri().query()
         && let Err(e) = form::decode(query.as_bytes(), limits)

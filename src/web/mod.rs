@@ -1,12 +1,15 @@
-//! HTTP with axum: the router (one line per route), middleware, health and metrics endpoints, and
-//! the one mapping of errors to responses ([`error`]). Handlers are extract -> protocol -> respond;
-//! they hold no rules of their own.
+//! HTTP with axum: the router (one line per route), one file per endpoint group ([`metadata`],
+//! [`authorize`], [`interaction`], [`token`], [`userinfo`], [`logout`], [`health`]), request and
+//! cookie helpers ([`request`], [`cookies`]), pages ([`pages`]), middleware, and every error
+//! response ([`error`]). Handlers are extract -> protocol -> respond; they hold no rules of their
+//! own and read the time only from the app's clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::protocol::discovery;
@@ -15,13 +18,19 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 
+pub mod authorize;
 pub mod client_ip;
+pub mod cookies;
 pub mod error;
 pub mod health;
+pub mod interaction;
 pub mod logout;
+pub mod metadata;
 pub mod middleware;
-pub mod oidc;
 pub mod pages;
+pub mod request;
+pub mod token;
+pub mod userinfo;
 
 /// The shared state every handler receives.
 pub type AppState = Arc<App>;
@@ -38,30 +47,33 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::discovery),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(oidc::discovery),
+            get(metadata::discovery),
         )
-        .route(discovery::JWKS, get(oidc::jwks))
+        .route(discovery::JWKS, get(metadata::jwks))
         .route(
             discovery::AUTHORIZE,
-            get(oidc::authorize).post(oidc::authorize),
+            get(authorize::authorize).post(authorize::authorize),
         )
-        .route("/login", post(oidc::login))
-        .route("/consent", post(oidc::consent))
-        .route("/select-org", post(oidc::select_org))
-        .route(discovery::TOKEN, post(oidc::token))
-        .route(discovery::INTROSPECT, post(oidc::introspect))
+        .route("/login", post(interaction::login))
+        .route("/consent", post(interaction::consent))
+        .route("/select-org", post(interaction::select_org))
+        .route(discovery::TOKEN, post(token::token))
+        .route(discovery::INTROSPECT, post(token::introspect))
         .route(
             discovery::END_SESSION,
             get(logout::end_session).post(logout::end_session),
         )
         .route("/logout/confirm", post(logout::confirm))
-        .route(discovery::REVOKE, post(oidc::revoke))
+        .route(discovery::REVOKE, post(token::revoke))
         .route(
             discovery::USERINFO,
-            get(oidc::userinfo).post(oidc::userinfo),
+            get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route("/static/yihao.css", get(pages::stylesheet))
         .route("/static/form_post.js", get(pages::form_post_script))
@@ -94,4 +106,14 @@ pub fn with_middleware(routes: Router<AppState>, app: AppState) -> Router {
         app,
         middleware::observe,
     ))
+}
+
+/// A JSON answer that is never cached (RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma:
+/// no-cache" on responses carrying tokens or other sensitive information).
+pub fn no_store_json(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }

@@ -226,9 +226,23 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
-/// An error shown to the person (never redirected).
-pub fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
-    render(status, &ErrorPage { t, message })
+/// The CSP of a login or consent page: its form posts to this server, whose answer redirects to the
+/// client; browsers apply `form-action` to that redirect too, so the client's origin must be allowed.
+pub fn allow_form_target(response: &mut Response, redirect_uri: &str) {
+    let target = match url::Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => return,
+    };
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self' {target}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
 }
 
 pub async fn stylesheet() -> Response {

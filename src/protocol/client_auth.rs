@@ -1,28 +1,17 @@
-//! The token endpoint for `authorization_code` (RFC 6749 §4.1.3-4.1.4, OIDC Core §3.1.3), client
-//! authentication (RFC 6749 §2.3.1), and the tokens: the ID token (OIDC Core §2) and the access token
-//! as a signed JWT (RFC 9068) that department systems verify offline.
-
-use std::time::Duration;
+//! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, `none` for public clients, and JWT assertions
+//! (RFC 7523 §2.2; OIDC Core §9 `private_key_jwt` and `client_secret_jwt`). A client uses the one
+//! method it registered; a failure is audited with the client id as presented.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256, Sha512};
+use serde_json::Value;
 
-use super::accounts::Identities;
-use super::audit::{Audit, AuditEvent, EventType};
-use super::claims::user_claims;
-use super::session::{self, CodeGrant};
 use super::{ErrorCode, OAuthError};
-use crate::config::TokensConfig;
 use crate::crypto::client_secret::ClientSecretBox;
-use crate::crypto::signing::{Alg, KeyRing, SigningKey};
-use crate::crypto::subject::{SubjectCodec, sector_of};
-use crate::crypto::{random_token, secret_matches};
-use crate::domain::account::AccountId;
-use crate::domain::client::{AuthMethod, Client, ClientId, GrantType};
-use crate::store::Ephemeral;
-use crate::store::client_cache::ClientLookup;
+use crate::crypto::secret_matches;
+use crate::domain::client::{AuthMethod, Client, ClientId};
+use crate::store::{ClientLookup, Ephemeral};
 
 /// Credentials as the client presented them.
 #[derive(Debug, Default)]
@@ -104,7 +93,7 @@ pub struct AssertionContext<'a> {
     pub secrets: &'a ClientSecretBox,
     pub ephemeral: &'a dyn Ephemeral,
     /// Acceptable `aud` values: the issuer and the endpoint URLs (RFC 7523 §3).
-    pub audiences: Vec<String>,
+    pub audiences: &'a [String],
 }
 
 /// Algorithms for `private_key_jwt`: asymmetric only.
@@ -229,7 +218,7 @@ async fn authenticate_assertion(
         client_id,
         algorithms,
         &keys,
-        &ctx.audiences,
+        ctx.audiences,
         now,
     )?;
     let ttl = std::time::Duration::from_secs(u64::try_from(exp - now + 60).unwrap_or(60).max(60));
@@ -385,369 +374,15 @@ pub async fn authenticate_client(
     Ok(client)
 }
 
-/// What the token issuer needs.
-pub struct TokenIssuer<'a> {
-    pub issuer: &'a str,
-    pub ring: &'a KeyRing,
-    pub subjects: &'a SubjectCodec,
-    pub tokens: &'a TokensConfig,
-    /// Every issue, refresh, revocation and detected replay is audited.
-    pub audit: Audit<'a>,
-}
-
-fn signer(ring: &KeyRing, alg: Alg, now: i64) -> Result<&SigningKey, OAuthError> {
-    ring.signer(alg, now)
-        .ok_or_else(|| OAuthError::server(format!("no {alg} signing key is active")))
-}
-
-/// OIDC Core §3.1.3.6: the left half of the hash of the access token, with the hash of the ID
-/// token's algorithm (SHA-512 for Ed25519, as node-oidc-provider and the openidconnect crate do).
-pub fn at_hash(alg: Alg, access_token: &str) -> String {
-    let digest: Vec<u8> = match alg {
-        Alg::RS256 | Alg::ES256 => Sha256::digest(access_token.as_bytes()).to_vec(),
-        Alg::EdDSA => Sha512::digest(access_token.as_bytes()).to_vec(),
-    };
-    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
-}
-
-/// The token response (RFC 6749 §5.1) and the access token's `jti`.
-pub struct Issued {
-    pub body: Value,
-    pub jti: String,
-    /// The person's claims the ID token carries (for the audit log's attribute release).
-    pub released: Vec<String>,
-}
-
-impl TokenIssuer<'_> {
-    /// Audits tokens issued to `client` (for `account`, unless a machine token): token_refreshed for the
-    /// refresh grant, token_issued otherwise, with grant type, scope and
-    /// access-token id; and, when the ID token carries a person's claims, their release.
-    pub async fn audit_issue(
-        &self,
-        client: &Client,
-        account: Option<&crate::domain::account::Account>,
-        grant_type: &str,
-        body: &Value,
-        jti: &str,
-        released: &[String],
-    ) -> Result<(), OAuthError> {
-        let actor = account.map_or(client.id().as_str(), |a| a.id.as_str());
-        let base = |e: AuditEvent| e.actor(actor).client(client.id().as_str());
-        let event = if grant_type == "refresh_token" {
-            EventType::TokenRefreshed
-        } else {
-            EventType::TokenIssued
-        };
-        self.audit
-            .record(base(AuditEvent::success(event)).details(json!({
-                "grant_type": grant_type,
-                "scope": body["scope"],
-                "jti": jti,
-            })))
-            .await?;
-        if !released.is_empty() {
-            self.audit
-                .record(
-                    base(AuditEvent::success(EventType::AttributeRelease))
-                        .details(json!({ "via": "id_token", "claims": released })),
-                )
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// The access-token lifetime for `client`: its own, or the server's.
-    pub fn access_secs(&self, client: &Client) -> u64 {
-        client
-            .settings()
-            .access_token_secs
-            .map_or(self.tokens.access_token_secs, u64::from)
-    }
-
-    fn alg(configured: &str) -> Result<Alg, OAuthError> {
-        Alg::parse(configured).map_err(OAuthError::server)
-    }
-
-    /// Signs access-token claims (RFC 9068 `typ: at+jwt`) with the client's algorithm or the default.
-    pub fn sign_access(
-        &self,
-        client: &Client,
-        claims: &Value,
-        now: i64,
-    ) -> Result<String, OAuthError> {
-        let alg = match client.settings().access_token_alg {
-            Some(alg) => alg,
-            None => Self::alg(&self.tokens.access_token_alg)?,
-        };
-        signer(self.ring, alg, now)?
-            .sign_jwt("at+jwt", claims)
-            .map_err(OAuthError::server)
-    }
-
-    pub fn refresh_policy(&self) -> super::lifecycle::RefreshPolicy {
-        super::lifecycle::RefreshPolicy {
-            idle_secs: self.tokens.refresh_idle_secs as i64,
-            absolute_secs: self.tokens.refresh_absolute_secs as i64,
-        }
-    }
-
-    /// Signs the access token (RFC 9068 §2.2) and, for `openid` requests, the ID token (OIDC Core
-    /// §2) for `grant`'s account and `client`.
-    pub fn issue(
-        &self,
-        grant: &CodeGrant,
-        client: &Client,
-        id_claims: Map<String, Value>,
-        now: i64,
-    ) -> Result<Issued, OAuthError> {
-        let sub = self.subjects.encode(&sector_of(client), &grant.account_id);
-        let jti = random_token();
-        let mut released = Vec::new();
-        let access_secs = self.access_secs(client) as i64;
-        let acr = format!("urn:yihao:loa:{}", grant.level);
-        let mut access = json!({
-            "iss": self.issuer,
-            "sub": sub,
-            "aud": client.id().as_str(),
-            "client_id": client.id().as_str(),
-            "scope": grant.scopes.join(" "),
-            "jti": jti,
-            "iat": now,
-            "exp": now + access_secs,
-            "auth_time": grant.auth_time,
-            "acr": acr,
-        });
-        if let Some(org) = &grant.org {
-            access["org"] = org.clone();
-        }
-        let access_token = self.sign_access(client, &access, now)?;
-        let mut body = json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": access_secs,
-            "scope": grant.scopes.join(" "),
-        });
-        if grant.scopes.iter().any(|s| s == "openid") {
-            // OIDC Dynamic Registration §2: the client's id_token_signed_response_alg, else the default.
-            let alg = match client.settings().id_token_alg {
-                Some(alg) => alg,
-                None => Self::alg(&self.tokens.id_token_alg)?,
-            };
-            let key = signer(self.ring, alg, now)?;
-            let id_secs = client
-                .settings()
-                .id_token_secs
-                .map_or(self.tokens.id_token_secs, u64::from);
-            let mut claims = json!({
-                "iss": self.issuer,
-                "sub": sub,
-                "aud": client.id().as_str(),
-                "azp": client.id().as_str(),
-                "exp": now + id_secs as i64,
-                "iat": now,
-                "auth_time": grant.auth_time,
-                "acr": acr,
-                "amr": grant.amr,
-                "sid": grant.sid,
-                "at_hash": at_hash(key.alg, &access_token),
-            });
-            if let Some(nonce) = &grant.nonce {
-                claims["nonce"] = Value::from(nonce.as_str());
-            }
-            if let Some(org) = &grant.org {
-                claims["org"] = org.clone();
-                released.push("org".to_owned());
-            }
-            released.extend(id_claims.keys().cloned());
-            if let Value::Object(map) = &mut claims {
-                map.extend(id_claims);
-            }
-            body["id_token"] =
-                Value::from(key.sign_jwt("JWT", &claims).map_err(OAuthError::server)?);
-        }
-        Ok(Issued {
-            body,
-            jti,
-            released,
-        })
-    }
-}
-
-/// RFC 7636 §4.6: "BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge", the verifier
-/// 43 to 128 unreserved characters (§4.1). A verifier without a challenge is refused too: it would
-/// mean the code was requested without PKCE (RFC 9700 §4.8.2, PKCE downgrade).
-pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
-    match (challenge, verifier) {
-        (Some(challenge), Some(verifier)) => {
-            let valid_shape = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if !valid_shape
-                || !bool::from(subtle::ConstantTimeEq::ct_eq(
-                    computed.as_bytes(),
-                    challenge.as_bytes(),
-                ))
-            {
-                return Err(invalid_grant(
-                    "code_verifier does not match the code_challenge",
-                ));
-            }
-            Ok(())
-        }
-        (Some(_), None) => Err(invalid_grant("code_verifier is missing")),
-        (None, Some(_)) => Err(invalid_grant(
-            "code_verifier sent but no code_challenge was",
-        )),
-        (None, None) => Ok(()),
-    }
-}
-
-fn invalid_grant(description: &str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidGrant, description)
-}
-
-/// RFC 6749 §4.1.3 with RFC 7636 §4.6: redeems a code for `client`. A code used twice is refused
-/// and what its first use issued is revoked (RFC 6749 §4.1.2: "If an authorization code is used more
-/// than once, the authorization server MUST deny the request and SHOULD revoke (when possible) all
-/// tokens previously issued based on that authorization code.").
-pub async fn exchange_code(
-    issuer: &TokenIssuer<'_>,
-    ids: &Identities,
-    ephemeral: &dyn Ephemeral,
-    client: &Client,
-    params: &[(String, String)],
-    now: i64,
-) -> Result<Value, OAuthError> {
-    let get = |name: &str| super::param(params, name);
-    if !client.grant_types().contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use authorization_code",
-        ));
-    }
-    let code =
-        get("code").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is missing"))?;
-    let grant = match session::redeem_code(ephemeral, code)
-        .await
-        .map_err(OAuthError::server)?
-    {
-        Ok(grant) => grant,
-        Err(first_use) => {
-            if let Some(jti) = first_use {
-                session::revoke_jti(
-                    ephemeral,
-                    &jti,
-                    Duration::from_secs(issuer.access_secs(client)),
-                )
-                .await
-                .map_err(OAuthError::server)?;
-                tracing::warn!(client = %client.id(), "authorization code replayed; its access token is revoked");
-                issuer
-                    .audit
-                    .record(
-                        AuditEvent::failure(EventType::CodeReplay, "code_replayed")
-                            .actor(client.id().as_str())
-                            .client(client.id().as_str())
-                            .details(json!({ "revoked_jti": jti })),
-                    )
-                    .await?;
-            }
-            return Err(invalid_grant(
-                "the code is invalid, expired or already used",
-            ));
-        }
-    };
-    if grant.client_id != client.id().as_str() {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
-    // RFC 6749 §4.1.3: redirect_uri is REQUIRED if it was in the authorization request, and must be identical.
-    if get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return Err(invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    check_pkce(grant.code_challenge.as_deref(), get("code_verifier"))?;
-    let account_id = AccountId::parse(&grant.account_id).map_err(OAuthError::server)?;
-    let account = ids
-        .account(&account_id)
-        .await
-        .map_err(OAuthError::server)?
-        .ok_or_else(|| invalid_grant("the account no longer exists"))?;
-    if account.status != crate::domain::account::AccountStatus::Active {
-        return Err(invalid_grant("the account is not active"));
-    }
-    let all = user_claims(&account, &grant.scopes, client.settings().full_phone);
-    let id_claims: Map<String, Value> = all
-        .into_iter()
-        .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
-        .collect();
-    let issued = issuer.issue(&grant, client, id_claims, now)?;
-    let mut body = issued.body;
-    if super::lifecycle::wants_refresh(client, &grant) {
-        let refresh = super::lifecycle::issue_refresh(
-            ids.store.as_ref(),
-            &grant,
-            None,
-            issuer.refresh_policy(),
-            now,
-        )
-        .await?;
-        body["refresh_token"] = Value::from(refresh);
-    }
-    session::remember_redeemed(
-        ephemeral,
-        code,
-        &issued.jti,
-        Duration::from_secs(issuer.access_secs(client)),
-    )
-    .await
-    .map_err(OAuthError::server)?;
-    issuer
-        .audit_issue(
-            client,
-            Some(&account),
-            "authorization_code",
-            &body,
-            &issued.jti,
-            &issued.released,
-        )
-        .await?;
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// RFC 7636 Appendix B.
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
     fn pairs(raw: &[(&str, &str)]) -> Vec<(String, String)> {
         raw.iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    #[test]
-    fn pkce_follows_rfc_7636() {
-        assert!(check_pkce(Some(CHALLENGE), Some(VERIFIER)).is_ok());
-        assert!(check_pkce(None, None).is_ok());
-        for (challenge, verifier) in [
-            (Some(CHALLENGE), None),
-            (None, Some(VERIFIER)),
-            (Some(CHALLENGE), Some(&VERIFIER[1..])),
-            // The plain method's "verifier == challenge" is not S256.
-            (Some(CHALLENGE), Some(CHALLENGE)),
-        ] {
-            assert_eq!(
-                check_pkce(challenge, verifier).unwrap_err().code,
-                ErrorCode::InvalidGrant
-            );
-        }
     }
 
     #[test]
@@ -779,16 +414,6 @@ mod tests {
     }
 
     proptest! {
-        /// Only the verifier whose S256 hash is the challenge passes.
-        #[test]
-        fn pkce_accepts_only_the_verifier(verifier in "[A-Za-z0-9._~-]{0,130}") {
-            prop_assert_eq!(
-                check_pkce(Some(CHALLENGE), Some(&verifier)).is_ok(),
-                verifier == VERIFIER
-            );
-        }
-
-        /// Any parameters and any Authorization bytes: an answer, never a panic; a repeated name
         /// other than `resource` is always refused.
         #[test]
         fn presented_reads_anything(

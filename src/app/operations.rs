@@ -1,0 +1,147 @@
+//! The protocol operations over this node's ports: each builds the protocol's view of the app (the
+//! narrow ports an operation uses, the settings it needs) for one request. Handlers call these and
+//! then one method of what they return.
+
+use std::time::Duration;
+
+use super::App;
+use crate::crypto::signing::KeyRing;
+use crate::protocol::audit::{Audit, RequestContext};
+use crate::protocol::bearer::BearerCheck;
+use crate::protocol::client_auth::AssertionContext;
+use crate::protocol::discovery;
+use crate::protocol::grants::GrantPorts;
+use crate::protocol::interaction::Interactions;
+use crate::protocol::issuer::TokenIssuer;
+use crate::protocol::limits;
+use crate::protocol::login::PasswordLogin;
+use crate::protocol::session::{SessionPolicy, Sessions};
+use crate::protocol::token_endpoint::TokenEndpoint;
+
+/// RFC 7523 §3: "The JWT MUST contain an "aud" (audience) claim containing a value that identifies
+/// the authorization server as an intended audience": the issuer, or the endpoint's URL.
+pub(super) fn assertion_audiences(issuer: &str) -> Vec<String> {
+    let base = issuer.trim_end_matches('/');
+    vec![
+        issuer.to_owned(),
+        format!("{base}{}", discovery::TOKEN),
+        format!("{base}{}", discovery::INTROSPECT),
+        format!("{base}{}", discovery::REVOKE),
+    ]
+}
+
+impl App {
+    /// Seconds since the epoch by this app's clock: the `now` handed to the rules.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The configured idle and absolute session limits.
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle_secs: self.config.session.idle_secs,
+            absolute_secs: self.config.session.absolute_secs,
+        }
+    }
+
+    /// Session ending and sweeping over this node's ports.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            rows: self.store.as_ref(),
+            clients: self.store.as_ref(),
+            outbox: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            subjects: &self.subjects,
+            audit: &self.audit,
+        }
+    }
+
+    /// The audit sink with a request's context.
+    pub fn audit<'a>(&'a self, context: &'a RequestContext) -> Audit<'a> {
+        Audit {
+            sink: &self.audit,
+            context,
+        }
+    }
+
+    /// The stages of an authorization request (login, consent, organisation, code).
+    pub fn interactions<'a>(&'a self, ring: &'a KeyRing) -> Interactions<'a> {
+        Interactions {
+            issuer: &self.config.server.issuer,
+            ring,
+            subjects: &self.subjects,
+            ephemeral: self.ephemeral.as_ref(),
+            consents: self.store.as_ref(),
+            orgs: self.store.as_ref(),
+            sessions: self.store.as_ref(),
+            policy: self.session_policy(),
+            code_ttl: Duration::from_secs(self.config.tokens.code_secs),
+        }
+    }
+
+    /// Password login for a request from `context`.
+    pub fn password_login<'a>(&'a self, context: &'a RequestContext) -> PasswordLogin<'a> {
+        PasswordLogin {
+            identities: &self.identities,
+            ephemeral: self.ephemeral.as_ref(),
+            sessions: self.sessions(),
+            audit: self.audit(context),
+            limits: &self.config.limits,
+            policy: self.session_policy(),
+            absolute_secs: i64::try_from(self.config.session.absolute_secs).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The token issuer of this node, over `ring`, auditing with the request's context.
+    pub fn token_issuer<'a>(
+        &'a self,
+        ring: &'a KeyRing,
+        context: &'a RequestContext,
+    ) -> TokenIssuer<'a> {
+        TokenIssuer {
+            issuer: &self.config.server.issuer,
+            ring,
+            subjects: &self.subjects,
+            tokens: &self.config.tokens,
+            audit: self.audit(context),
+        }
+    }
+
+    /// The token, introspection and revocation endpoints for one request.
+    pub fn token_endpoint<'a>(
+        &'a self,
+        ring: &'a KeyRing,
+        context: &'a RequestContext,
+    ) -> TokenEndpoint<'a> {
+        TokenEndpoint {
+            issuer: self.token_issuer(ring, context),
+            clients: &self.clients,
+            assertions: AssertionContext {
+                keys: &self.client_keys,
+                secrets: &self.client_secrets,
+                ephemeral: self.ephemeral.as_ref(),
+                audiences: &self.assertion_audiences,
+            },
+            ports: GrantPorts {
+                identities: &self.identities,
+                ephemeral: self.ephemeral.as_ref(),
+                refresh: self.store.as_ref(),
+            },
+            limit: limits::Rule {
+                name: "token_client",
+                limit: self.config.limits.token_per_client_per_sec,
+                window_secs: 1,
+            },
+        }
+    }
+
+    /// Validation of bearer access tokens over `ring`.
+    pub fn bearer<'a>(&'a self, ring: &'a KeyRing) -> BearerCheck<'a> {
+        BearerCheck {
+            issuer: &self.config.server.issuer,
+            ring,
+            ephemeral: self.ephemeral.as_ref(),
+            clients: &self.clients,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The grants of the token endpoint (RFC 6749 §3.2), one file each: `authorization_code`
+//! ([`code`]), `refresh_token` ([`refresh`]) and `client_credentials` ([`client_credentials`]).
+//! [`grant`] picks one by `grant_type`.
+
+pub mod client_credentials;
+pub mod code;
+pub mod refresh;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::accounts::Identities;
+use super::issuer::TokenIssuer;
+use super::{ErrorCode, OAuthError};
+use crate::domain::client::Client;
+use crate::store::{Ephemeral, RefreshStore};
+
+/// What the grants read and write besides the issuer.
+pub struct GrantPorts<'a> {
+    pub identities: &'a Identities,
+    pub ephemeral: &'a dyn Ephemeral,
+    pub refresh: &'a dyn RefreshStore,
+}
+
+/// RFC 6749 §5.2: `unsupported_grant_type` "The authorization grant type is not supported by the
+/// authorization server."; a missing `grant_type` is `invalid_request`.
+pub async fn grant(
+    issuer: &TokenIssuer<'_>,
+    ports: &GrantPorts<'_>,
+    client: &Client,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<Value, OAuthError> {
+    match super::param(params, "grant_type") {
+        Some("authorization_code") => code::exchange_code(issuer, ports, client, params, now).await,
+        Some("refresh_token") => {
+            refresh::refresh_grant(issuer, ports, client, params, issuer.refresh_policy(), now)
+                .await
+        }
+        Some("client_credentials") => {
+            client_credentials::client_credentials(issuer, client, params, now).await
+        }
+        None => Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "grant_type is missing",
+        )),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "this grant type is not supported",
+        )),
+    }
+}
+
+pub(crate) fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, description)
+}
+
+/// Refresh tokens are stored as their SHA-256 (a 256-bit random token needs no slow hash).
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

@@ -1,0 +1,611 @@
+//! What an authorization request needs next: a login, a consent, a choice of organisation, or its
+//! code. The rules are pure functions of the request, the session and `now` ([`login_needed`],
+//! [`consent_needed`], [`organisation_needed`]); [`Interactions`] gathers the facts they need from
+//! the stores, one stage at a time, and carries out what they decide (recording consent, issuing the
+//! code).
+//!
+//! OIDC Core §3.1.2.1: "prompt=login: The Authorization Server SHOULD prompt the End-User for
+//! reauthentication"; "max_age: ... If the elapsed time is greater than this value, the OP MUST
+//! attempt to actively re-authenticate the End-User"; "none: The Authorization Server MUST NOT
+//! display any authentication or consent user interface pages. An error is returned if an End-User
+//! is not already authenticated or the Client does not have pre-configured consent".
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::audit::{Audit, AuditEvent, EventType};
+use super::authorize::AuthorizeRequest;
+use super::claims::org_claim;
+use super::login::PASSWORD_CEILING;
+use super::session::{self, CodeGrant, Session, SessionPolicy};
+use super::{ErrorCode, OAuthError};
+use crate::crypto::signing::KeyRing;
+use crate::crypto::subject::{SubjectCodec, sector_of};
+use crate::domain::account::AccountId;
+use crate::domain::client::Client;
+use crate::domain::organisation::{Membership, OrgStatus, Organisation};
+use crate::store::{ConsentStore, Ephemeral, OrgStore, SessionStore, StoreError};
+
+/// The outcome of one stage: go on to the next stage, show a page, or answer the client with an
+/// error because `prompt=none` forbids the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    Continue,
+    Login,
+    Consent,
+    ChooseOrganisation,
+    Refuse {
+        code: ErrorCode,
+        description: &'static str,
+    },
+}
+
+impl Stage {
+    fn page_or_refuse(
+        request: &AuthorizeRequest,
+        page: Self,
+        code: ErrorCode,
+        description: &'static str,
+    ) -> Self {
+        if request.prompt.none {
+            Self::Refuse { code, description }
+        } else {
+            page
+        }
+    }
+}
+
+/// The session an authorization request arrives with.
+#[derive(Debug, Clone, Copy)]
+pub enum Current<'a> {
+    /// No live session in this browser.
+    None,
+    /// The browser's session from an earlier login.
+    Existing(&'a Session),
+    /// The person has just authenticated for this very request.
+    JustSignedIn(&'a Session),
+}
+
+/// Stage 1: must the person authenticate (again)? `hint_matches` says whether `id_token_hint`, if
+/// any, names the session's person.
+pub fn login_needed(
+    request: &AuthorizeRequest,
+    current: Current<'_>,
+    hint_matches: bool,
+    now: i64,
+) -> Stage {
+    let needed = match current {
+        Current::None => true,
+        // Whatever level the login just reached is what this request gets (acr_values are
+        // voluntary, OIDC Core §3.1.2.1), and asking again would loop.
+        Current::JustSignedIn(_) => false,
+        Current::Existing(s) => {
+            request.prompt.login
+                || request.prompt.select_account
+                || request.max_age.is_some_and(|m| now - s.auth_time > m)
+                // acr_values above the session's level need a step-up, when a password can reach it.
+                || request
+                    .min_level()
+                    .is_some_and(|l| l > s.level && s.level < PASSWORD_CEILING)
+                || !hint_matches
+        }
+    };
+    if !needed {
+        return Stage::Continue;
+    }
+    Stage::page_or_refuse(
+        request,
+        Stage::Login,
+        ErrorCode::LoginRequired,
+        "the person must log in",
+    )
+}
+
+/// Stage 2: must the person consent? A first-party client needs no consent unless `prompt=consent`
+/// asks for it; a third-party client needs every requested scope agreed to before.
+pub fn consent_needed(
+    request: &AuthorizeRequest,
+    consented: &[String],
+    first_party: bool,
+) -> Stage {
+    let covered = request.scopes.iter().all(|s| consented.contains(s));
+    if !request.prompt.consent && (first_party || covered) {
+        return Stage::Continue;
+    }
+    Stage::page_or_refuse(
+        request,
+        Stage::Consent,
+        ErrorCode::ConsentRequired,
+        "the person must consent",
+    )
+}
+
+/// Stage 3: for `org` requests from a person who holds roles, whom do they act for
+/// (docs/organisations.md)?
+pub fn organisation_needed(request: &AuthorizeRequest, choices: usize) -> Stage {
+    if choices == 0 || !request.scopes.iter().any(|x| x == "org") {
+        return Stage::Continue;
+    }
+    Stage::page_or_refuse(
+        request,
+        Stage::ChooseOrganisation,
+        ErrorCode::InteractionRequired,
+        "the person must choose whom to act for",
+    )
+}
+
+/// What the request needs next, with what the page or the code needs.
+#[derive(Debug)]
+pub enum Next {
+    Login,
+    Consent {
+        account_id: String,
+    },
+    ChooseOrganisation {
+        account_id: String,
+        choices: Vec<(Organisation, Membership)>,
+    },
+    /// Issue the code in this session.
+    Code {
+        sid: String,
+        session: Session,
+    },
+    Refuse(OAuthError),
+}
+
+impl From<Stage> for Option<Next> {
+    fn from(stage: Stage) -> Self {
+        match stage {
+            Stage::Refuse { code, description } => {
+                Some(Next::Refuse(OAuthError::new(code, description)))
+            }
+            Stage::Login => Some(Next::Login),
+            _ => None,
+        }
+    }
+}
+
+/// The ports and settings of the interaction.
+pub struct Interactions<'a> {
+    pub issuer: &'a str,
+    pub ring: &'a KeyRing,
+    pub subjects: &'a SubjectCodec,
+    pub ephemeral: &'a dyn Ephemeral,
+    pub consents: &'a dyn ConsentStore,
+    pub orgs: &'a dyn OrgStore,
+    pub sessions: &'a dyn SessionStore,
+    pub policy: SessionPolicy,
+    /// How long a code lives.
+    pub code_ttl: Duration,
+}
+
+impl Interactions<'_> {
+    /// The live session of a browser's cookie secret, renewed for another idle period.
+    pub async fn session(
+        &self,
+        secret: Option<&str>,
+        now: i64,
+    ) -> Result<Option<(String, Session)>, StoreError> {
+        match secret {
+            Some(secret) => session::load(self.ephemeral, secret, self.policy, now).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Runs the stages for `request` at `client` with the browser's session (`fresh` when a login
+    /// for this request has just created it) and says what comes next.
+    pub async fn next(
+        &self,
+        client: &Client,
+        request: &AuthorizeRequest,
+        current: Option<(String, Session)>,
+        fresh: bool,
+        now: i64,
+    ) -> Result<Next, StoreError> {
+        let stage = match &current {
+            None => login_needed(request, Current::None, true, now),
+            Some((_, s)) if fresh => login_needed(request, Current::JustSignedIn(s), true, now),
+            Some((_, s)) => {
+                let hint_matches = self.hint_names(client, request, &s.account_id);
+                login_needed(request, Current::Existing(s), hint_matches, now)
+            }
+        };
+        if let Some(next) = Option::<Next>::from(stage) {
+            return Ok(next);
+        }
+        let Some((sid, session)) = current else {
+            return Ok(Next::Login);
+        };
+        let consented = self
+            .consents
+            .consented_scopes(&session.account_id, client.id().as_str())
+            .await?;
+        match consent_needed(request, &consented, client.first_party()) {
+            Stage::Continue => {}
+            Stage::Refuse { code, description } => {
+                return Ok(Next::Refuse(OAuthError::new(code, description)));
+            }
+            _ => {
+                return Ok(Next::Consent {
+                    account_id: session.account_id,
+                });
+            }
+        }
+        self.after_consent(request, sid, session, now).await
+    }
+
+    /// Stage 3 and the code: asks whom the person acts for when that is open, else the code.
+    pub async fn after_consent(
+        &self,
+        request: &AuthorizeRequest,
+        sid: String,
+        session: Session,
+        now: i64,
+    ) -> Result<Next, StoreError> {
+        let choices = if request.scopes.iter().any(|x| x == "org") {
+            self.org_choices(&session.account_id, now).await?
+        } else {
+            Vec::new()
+        };
+        Ok(match organisation_needed(request, choices.len()) {
+            Stage::Continue => Next::Code { sid, session },
+            Stage::Refuse { code, description } => Next::Refuse(OAuthError::new(code, description)),
+            _ => Next::ChooseOrganisation {
+                account_id: session.account_id,
+                choices,
+            },
+        })
+    }
+
+    /// True unless `id_token_hint` is given and does not name the session's person (or is not
+    /// ours). OIDC Core §3.1.2.1: an expired ID token is still a valid hint.
+    fn hint_names(&self, client: &Client, request: &AuthorizeRequest, account_id: &str) -> bool {
+        let Some(hint) = &request.id_token_hint else {
+            return true;
+        };
+        let mut validation = jsonwebtoken::Validation {
+            validate_exp: false,
+            validate_aud: false,
+            ..Default::default()
+        };
+        validation.set_issuer(&[self.issuer]);
+        match self.ring.verify::<Value>(hint, validation) {
+            Ok((_, claims)) => {
+                claims["sub"].as_str()
+                    == Some(
+                        self.subjects
+                            .encode(&sector_of(client), account_id)
+                            .as_str(),
+                    )
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The person's answer on the consent page, audited either way: a refusal is `access_denied`
+    /// for the client (RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the
+    /// request."); an agreement is recorded and the request goes on to stage 3.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn consent(
+        &self,
+        audit: &Audit<'_>,
+        client: &Client,
+        request: &AuthorizeRequest,
+        sid: String,
+        session: Session,
+        allowed: bool,
+        now: i64,
+    ) -> Result<Next, OAuthError> {
+        let event = if allowed {
+            AuditEvent::success(EventType::ConsentGiven)
+        } else {
+            AuditEvent::failure(EventType::ConsentRefused, "declined")
+        }
+        .actor(session.account_id.as_str())
+        .client(client.id().as_str())
+        .details(json!({ "scopes": request.scopes }));
+        audit.record(event).await?;
+        if !allowed {
+            return Ok(Next::Refuse(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the person declined",
+            )));
+        }
+        self.record_consent(&session.account_id, client, request, now)
+            .await?;
+        Ok(self.after_consent(request, sid, session, now).await?)
+    }
+
+    /// Adds the request's scopes to what the person agreed to release to the client.
+    pub async fn record_consent(
+        &self,
+        account_id: &str,
+        client: &Client,
+        request: &AuthorizeRequest,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let client_id = client.id().as_str();
+        let mut scopes = self
+            .consents
+            .consented_scopes(account_id, client_id)
+            .await?;
+        for scope in &request.scopes {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        scopes.sort();
+        self.consents
+            .save_consent(account_id, client_id, &scopes, now)
+            .await
+    }
+
+    /// The organisation roles an account holds now, in active organisations.
+    pub async fn org_choices(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Vec<(Organisation, Membership)>, StoreError> {
+        let Ok(account) = AccountId::parse(account_id) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for m in self.orgs.memberships_of(&account).await? {
+            if !m.is_active(now) {
+                continue;
+            }
+            if let Some(org) = self.orgs.org(&m.org_id).await?
+                && org.status == OrgStatus::Active
+            {
+                out.push((org, m));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the form value `chosen` ([`choice_value`], or `none`) stands for.
+    pub async fn choose_org(
+        &self,
+        client: &Client,
+        account_id: &str,
+        chosen: &str,
+        now: i64,
+    ) -> Result<Choice, StoreError> {
+        if chosen == "none" {
+            return Ok(Choice::Nobody);
+        }
+        let found = self
+            .org_choices(account_id, now)
+            .await?
+            .into_iter()
+            .find(|(o, m)| choice_value(o, m) == chosen);
+        let Some((org, m)) = found else {
+            return Ok(Choice::NotOffered);
+        };
+        let sector = sector_of(client);
+        let granted_by = m
+            .granted_by
+            .as_ref()
+            .map(|g| self.subjects.encode(&sector, g.as_str()));
+        Ok(Choice::Organisation(org_claim(&org, &m, granted_by)))
+    }
+
+    /// Issues the code for `request` in session `sid` (with the chosen `org` claim), and records
+    /// the client in the session so that logout reaches it, whichever node ends the session.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn issue_code(
+        &self,
+        client: &Client,
+        request: &AuthorizeRequest,
+        sid: &str,
+        mut session: Session,
+        org: Option<Value>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let grant = CodeGrant {
+            client_id: client.id().as_str().to_owned(),
+            redirect_uri: request.redirect_uri.clone(),
+            account_id: session.account_id.clone(),
+            scopes: request.scopes.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            auth_time: session.auth_time,
+            level: session.level,
+            amr: session.amr.clone(),
+            sid: sid.to_owned(),
+            claims_userinfo: request.claims_userinfo.clone(),
+            claims_id_token: request.claims_id_token.clone(),
+            org,
+        };
+        let code = session::issue_code(self.ephemeral, &grant, self.code_ttl).await?;
+        if !session.clients.iter().any(|c| c == client.id().as_str()) {
+            session.clients.push(client.id().as_str().to_owned());
+            session::save(self.ephemeral, sid, &session, self.policy).await?;
+            self.sessions
+                .touch_session(sid, &session.clients, now)
+                .await?;
+        }
+        Ok(code)
+    }
+}
+
+/// The form value naming one organisation role.
+pub fn choice_value(org: &Organisation, m: &Membership) -> String {
+    format!("{}|{}", org.id, m.role.as_str())
+}
+
+/// Whom the person chose to act for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Choice {
+    /// Themselves.
+    Nobody,
+    /// The `org` claim of the role chosen.
+    Organisation(Value),
+    /// A value the page did not offer (or a role that ended meanwhile).
+    NotOffered,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::authorize::{Prompt, ResponseMode};
+
+    fn request(scopes: &[&str]) -> AuthorizeRequest {
+        AuthorizeRequest {
+            client_id: "tax".into(),
+            redirect_uri: "https://tax.example/cb".into(),
+            response_mode: ResponseMode::Query,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt: Prompt::default(),
+            max_age: None,
+            login_hint: None,
+            id_token_hint: None,
+            acr_values: Vec::new(),
+            ui_locales: Vec::new(),
+            claims_userinfo: Vec::new(),
+            claims_id_token: Vec::new(),
+        }
+    }
+
+    fn session(auth_time: i64, level: u8) -> Session {
+        Session {
+            account_id: "a".into(),
+            auth_time,
+            level,
+            amr: vec!["pwd".into()],
+            created_at: auth_time,
+            clients: Vec::new(),
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn no_session_asks_for_a_login_or_refuses_with_prompt_none() {
+        let mut r = request(&["openid"]);
+        assert_eq!(login_needed(&r, Current::None, true, NOW), Stage::Login);
+        r.prompt.none = true;
+        assert_eq!(
+            login_needed(&r, Current::None, true, NOW),
+            Stage::Refuse {
+                code: ErrorCode::LoginRequired,
+                description: "the person must log in"
+            }
+        );
+    }
+
+    #[test]
+    fn a_session_is_reused_unless_the_request_asks_for_a_fresh_login() {
+        let s = session(NOW - 100, 2);
+        let r = request(&["openid"]);
+        assert_eq!(
+            login_needed(&r, Current::Existing(&s), true, NOW),
+            Stage::Continue
+        );
+        let mut login = request(&["openid"]);
+        login.prompt.login = true;
+        assert_eq!(
+            login_needed(&login, Current::Existing(&s), true, NOW),
+            Stage::Login
+        );
+        let mut select = request(&["openid"]);
+        select.prompt.select_account = true;
+        assert_eq!(
+            login_needed(&select, Current::Existing(&s), true, NOW),
+            Stage::Login
+        );
+        // max_age bounds the age of the last authentication: 100 s old.
+        let mut aged = request(&["openid"]);
+        aged.max_age = Some(100);
+        assert_eq!(
+            login_needed(&aged, Current::Existing(&s), true, NOW),
+            Stage::Continue
+        );
+        aged.max_age = Some(99);
+        assert_eq!(
+            login_needed(&aged, Current::Existing(&s), true, NOW),
+            Stage::Login
+        );
+        // An id_token_hint for someone else.
+        assert_eq!(
+            login_needed(&r, Current::Existing(&s), false, NOW),
+            Stage::Login
+        );
+        // Having just signed in for this request, nothing asks again (no loop).
+        assert_eq!(
+            login_needed(&login, Current::JustSignedIn(&s), true, NOW),
+            Stage::Continue
+        );
+    }
+
+    #[test]
+    fn a_higher_level_asks_for_a_login_only_when_a_password_can_reach_it() {
+        let mut r = request(&["openid"]);
+        r.acr_values = vec!["urn:yihao:loa:2".into()];
+        assert_eq!(
+            login_needed(&r, Current::Existing(&session(NOW, 1)), true, NOW),
+            Stage::Login
+        );
+        assert_eq!(
+            login_needed(&r, Current::Existing(&session(NOW, 2)), true, NOW),
+            Stage::Continue
+        );
+        r.acr_values = vec!["urn:yihao:loa:3".into()];
+        assert_eq!(
+            login_needed(&r, Current::Existing(&session(NOW, 2)), true, NOW),
+            Stage::Continue,
+            "a password cannot reach level 3: the level reached is what the request gets"
+        );
+    }
+
+    #[test]
+    fn consent_is_asked_for_what_was_not_agreed_to() {
+        let r = request(&["openid", "profile"]);
+        let agreed = ["openid".to_owned(), "profile".to_owned()];
+        assert_eq!(consent_needed(&r, &agreed, false), Stage::Continue);
+        assert_eq!(consent_needed(&r, &agreed[..1], false), Stage::Consent);
+        assert_eq!(
+            consent_needed(&r, &[], true),
+            Stage::Continue,
+            "first party"
+        );
+        let mut asked = request(&["openid"]);
+        asked.prompt.consent = true;
+        assert_eq!(consent_needed(&asked, &agreed, true), Stage::Consent);
+        let mut silent = request(&["openid", "phone"]);
+        silent.prompt.none = true;
+        assert_eq!(
+            consent_needed(&silent, &agreed, false),
+            Stage::Refuse {
+                code: ErrorCode::ConsentRequired,
+                description: "the person must consent"
+            }
+        );
+    }
+
+    #[test]
+    fn the_organisation_is_chosen_only_for_org_requests_with_roles() {
+        assert_eq!(
+            organisation_needed(&request(&["openid", "org"]), 0),
+            Stage::Continue
+        );
+        assert_eq!(
+            organisation_needed(&request(&["openid"]), 2),
+            Stage::Continue
+        );
+        let mut r = request(&["openid", "org"]);
+        assert_eq!(organisation_needed(&r, 1), Stage::ChooseOrganisation);
+        r.prompt.none = true;
+        assert!(matches!(
+            organisation_needed(&r, 1),
+            Stage::Refuse {
+                code: ErrorCode::InteractionRequired,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,259 @@
+//! The forms of an interaction: `POST /login`, `POST /consent` and `POST /select-org`. Each form
+//! belongs to a pending authorization request (its interaction), carries its CSRF token and must
+//! come from the browser the page was shown in; then one protocol operation decides, and the
+//! request goes on (`web::authorize`).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::AppState;
+use super::authorize::{find_client, issue_code, proceed, show};
+use super::cookies::{self, cookie, genuine_form, set_cookie};
+use super::error::{error_page, server_error_page};
+use super::pages::{self, LoginPage, Texts, allow_form_target, render};
+use super::request::{self, field, pairs};
+use crate::app::App;
+use crate::domain::client::Client;
+use crate::domain::password::Password;
+use crate::protocol::accounts::LoginError;
+use crate::protocol::interaction::Choice;
+use crate::protocol::login::{Attempt, Refused};
+use crate::protocol::session::{self, Interaction, Session};
+
+/// Loads the interaction a form belongs to; `None` when it expired, or when the form's CSRF token
+/// or browser is not the one the page was made for.
+async fn interaction_for(
+    app: &App,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Option<(String, Interaction)> {
+    let id = field(form, "interaction");
+    let interaction = session::load_interaction(app.ephemeral.as_ref(), id)
+        .await
+        .ok()
+        .flatten()?;
+    genuine_form(
+        app,
+        headers,
+        field(form, "csrf"),
+        &interaction.csrf,
+        &interaction.browser,
+    )
+    .then(|| (id.to_owned(), interaction))
+}
+
+/// `POST /login`: the login form.
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let Some((id, interaction)) = interaction_for(&app, &headers, &form).await else {
+        return error_page(t0, StatusCode::BAD_REQUEST, t0.expired);
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let context = request::context(&headers, &extensions);
+    let previous = cookie(&app, &headers, cookies::SESSION);
+    let password = Password::new(field(&form, "password"));
+    let attempt = Attempt {
+        client: &client,
+        identifier: field(&form, "identifier"),
+        password: &password,
+        previous: previous.as_deref(),
+    };
+    let now = app.now();
+    let signed_in = match app.password_login(&context).login(&attempt, now).await {
+        Ok(signed_in) => signed_in,
+        Err(refused) => return refused_page(t, &client, &id, &interaction, &attempt, refused),
+    };
+    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    let current = Some((signed_in.sid, signed_in.session));
+    let mut response = proceed(
+        &app,
+        t,
+        &headers,
+        &client,
+        interaction.request,
+        current,
+        true,
+    )
+    .await;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
+    );
+    response
+}
+
+/// The login page again, saying why the login was refused: 429 with `Retry-After` when rate
+/// limited, 401 for wrong credentials, 503 when the hashing pool is full, 200 otherwise.
+fn refused_page(
+    t: &'static Texts,
+    client: &Client,
+    id: &str,
+    interaction: &Interaction,
+    attempt: &Attempt<'_>,
+    refused: Refused,
+) -> Response {
+    let (status, message, retry_after) = match refused {
+        Refused::Server(e) => return server_error_page(t, &e),
+        Refused::RateLimited { retry_after } => {
+            (StatusCode::TOO_MANY_REQUESTS, t.too_many, Some(retry_after))
+        }
+        Refused::Credentials(e) => match e {
+            LoginError::InvalidCredentials => {
+                (StatusCode::UNAUTHORIZED, t.invalid_credentials, None)
+            }
+            LoginError::LockedOut { .. } => (StatusCode::OK, t.locked_out, None),
+            LoginError::Unavailable(_) => (StatusCode::OK, t.unavailable, None),
+            LoginError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, t.busy, None),
+            LoginError::Store(e) => return server_error_page(t, &e),
+        },
+    };
+    let page = LoginPage {
+        t,
+        client_name: client.name(),
+        interaction: id,
+        csrf: &interaction.csrf,
+        identifier: attempt.identifier,
+        error: Some(message),
+    };
+    let mut response = render(status, &page);
+    allow_form_target(&mut response, &interaction.request.redirect_uri);
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// A form posted after login (consent, organisation choice), checked: its interaction, the live
+/// session of the person who logged in during it, and the client.
+struct AfterLogin {
+    t: &'static Texts,
+    interaction: Interaction,
+    sid: String,
+    session: Session,
+    client: Client,
+    now: i64,
+}
+
+async fn after_login(
+    app: &App,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<AfterLogin, Response> {
+    let t0 = pages::texts(&[], headers);
+    let (id, interaction) = interaction_for(app, headers, form)
+        .await
+        .ok_or_else(|| error_page(t0, StatusCode::BAD_REQUEST, t0.expired))?;
+    let t = pages::texts(&interaction.request.ui_locales, headers);
+    let now = app.now();
+    let ring = app.keys.ring();
+    let secret = cookie(app, headers, cookies::SESSION);
+    let current = app
+        .interactions(&ring)
+        .session(secret.as_deref(), now)
+        .await
+        .ok()
+        .flatten();
+    let Some((sid, session)) =
+        current.filter(|(_, s)| Some(&s.account_id) == interaction.account_id.as_ref())
+    else {
+        return Err(error_page(t, StatusCode::BAD_REQUEST, t.expired));
+    };
+    let client = match find_client(app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(error_page(t, StatusCode::BAD_REQUEST, t.expired)),
+        Err(e) => return Err(server_error_page(t, &e)),
+    };
+    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    Ok(AfterLogin {
+        t,
+        interaction,
+        sid,
+        session,
+        client,
+        now,
+    })
+}
+
+/// `POST /consent`: the consent form.
+pub async fn consent(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let form = pairs(&body);
+    let context = request::context(&headers, &extensions);
+    let step = match after_login(&app, &headers, &form).await {
+        Ok(step) => step,
+        Err(response) => return response,
+    };
+    let allowed = form
+        .iter()
+        .find(|(n, _)| n == "decision")
+        .is_some_and(|(_, v)| v == "allow");
+    let ring = app.keys.ring();
+    let request = step.interaction.request;
+    let next = app
+        .interactions(&ring)
+        .consent(
+            &app.audit(&context),
+            &step.client,
+            &request,
+            step.sid,
+            step.session,
+            allowed,
+            step.now,
+        )
+        .await;
+    match next {
+        Ok(next) => show(&app, step.t, &headers, &step.client, request, next).await,
+        Err(e) => server_error_page(step.t, &e),
+    }
+}
+
+/// `POST /select-org`: whom the person acts for, or `none`.
+pub async fn select_org(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = pairs(&body);
+    let AfterLogin {
+        t,
+        interaction,
+        sid,
+        session,
+        client,
+        now,
+    } = match after_login(&app, &headers, &form).await {
+        Ok(step) => step,
+        Err(response) => return response,
+    };
+    let chosen = form
+        .iter()
+        .find(|(n, _)| n == "org")
+        .map_or("none", |(_, v)| v.as_str());
+    let ring = app.keys.ring();
+    let choice = app
+        .interactions(&ring)
+        .choose_org(&client, &session.account_id, chosen, now)
+        .await;
+    let org = match choice {
+        Ok(Choice::Nobody) => None,
+        Ok(Choice::Organisation(claim)) => Some(claim),
+        Ok(Choice::NotOffered) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Err(e) => return server_error_page(t, &e),
+    };
+    issue_code(&app, t, &client, &interaction.request, &sid, session, org).await
+}
