@@ -126,7 +126,8 @@ async fn import(
     // One argon2id hash (the default OWASP parameters, made by yihao's own hasher) for everybody:
     // hashing a million passwords would measure argon2, not the import.
     let config = yihao::config::Config::load_with_env(None, []).map_err(|e| e.to_string())?;
-    let hash = yihao::crypto::password::PasswordHasher::new(&config.passwords)?
+    let hash = yihao::crypto::password::PasswordHasher::new(&config.passwords)
+        .map_err(|e| e.to_string())?
         .hash(&yihao::domain::password::Password::new("Scale#2026pass"))
         .await
         .map_err(|e| e.to_string())?;
@@ -183,7 +184,7 @@ async fn lookups(dir: &std::path::Path, url: &str, args: &ScaleArgs) -> Result<(
         ],
     )
     .map_err(|e| e.to_string())?;
-    let master = yihao::crypto::MasterKey::load(&config.keys)?;
+    let master = yihao::crypto::MasterKey::load(&config.keys).map_err(|e| e.to_string())?;
     let store = yihao::app::open_store(&config.database)
         .await
         .map_err(|e| e.to_string())?;

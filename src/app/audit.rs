@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::protocol::audit::{AuditEvent, AuditSink};
-use crate::store::{Store, StoreError};
+use crate::store::{AuditStore, StoreError};
 use crate::telemetry::ErrorChain;
 
 /// Events written per transaction at most.
@@ -36,7 +36,7 @@ pub struct Auditor {
 impl Auditor {
     /// Starts the writer for `node` (the name recorded with each record) over `store`.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AuditStore>,
         node: String,
         capacity: usize,
         full: prometheus_client::metrics::counter::Counter,
@@ -48,7 +48,7 @@ impl Auditor {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, node: String, mut rx: mpsc::Receiver<Pending>) {
+async fn write_batches(store: Arc<dyn AuditStore>, node: String, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let events: Vec<(AuditEvent, i64)> =

@@ -304,7 +304,7 @@ impl Admin {
             store.migrate().await.context("database")?;
         }
         let ephemeral = open_ephemeral(&config.cache).context("cache")?;
-        let master_key = MasterKey::load(&config.keys).map_err(anyhow::Error::msg)?;
+        let master_key = MasterKey::load(&config.keys)?;
         let identities =
             crate::app::identities(config, &master_key, store.clone(), ephemeral.clone())?;
         let keys = crate::app::start_keys(config, &master_key, store.clone(), now()).await?;

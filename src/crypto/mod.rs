@@ -46,10 +46,13 @@ impl MasterKey {
     /// The configured key, or else the development key in `keys.dev_dir`, generated on first use
     /// (readable by the owner only). Production configurations never reach the second branch:
     /// `Config::validate` refuses an empty `keys.master_key` there.
-    pub fn load(config: &KeysConfig) -> Result<Self, String> {
+    pub fn load(config: &KeysConfig) -> Result<Self, MasterKeyError> {
         if !config.master_key.is_empty() {
-            let bytes = decode_key(config.master_key.expose())
-                .map_err(|why| format!("keys.master_key: {why}"))?;
+            let bytes =
+                decode_key(config.master_key.expose()).map_err(|why| MasterKeyError::Bad {
+                    place: "keys.master_key".into(),
+                    why,
+                })?;
             return Ok(Self {
                 bytes,
                 development: false,
@@ -58,8 +61,10 @@ impl MasterKey {
         let path = config.dev_dir.join(DEV_MASTER_KEY_FILE);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let bytes =
-                    decode_key(text.trim()).map_err(|why| format!("{}: {why}", path.display()))?;
+                let bytes = decode_key(text.trim()).map_err(|why| MasterKeyError::Bad {
+                    place: path.display().to_string(),
+                    why,
+                })?;
                 Ok(Self {
                     bytes,
                     development: true,
@@ -68,15 +73,24 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
-                write_private(&path, STANDARD.encode(bytes).as_bytes())
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                write_private(&path, STANDARD.encode(bytes).as_bytes()).map_err(|source| {
+                    MasterKeyError::Io {
+                        doing: "write",
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?;
                 tracing::warn!(path = %path.display(), "generated a development master key");
                 Ok(Self {
                     bytes,
                     development: true,
                 })
             }
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => Err(MasterKeyError::Io {
+                doing: "read",
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
@@ -95,13 +109,25 @@ impl MasterKey {
     }
 }
 
-fn decode_key(text: &str) -> Result<[u8; 32], String> {
-    let bytes = STANDARD
-        .decode(text)
-        .map_err(|_| "is not base64".to_owned())?;
+/// Why the master key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    #[error("{place}: {why}")]
+    Bad { place: String, why: &'static str },
+    #[error("cannot {doing} {path}")]
+    Io {
+        doing: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn decode_key(text: &str) -> Result<[u8; 32], &'static str> {
+    let bytes = STANDARD.decode(text).map_err(|_| "is not base64")?;
     bytes
         .try_into()
-        .map_err(|_| "must be 32 bytes (44 base64 characters)".to_owned())
+        .map_err(|_| "must be 32 bytes (44 base64 characters)")
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -186,11 +212,13 @@ mod tests {
         assert!(
             MasterKey::load(&keys("short"))
                 .unwrap_err()
+                .to_string()
                 .contains("keys.master_key")
         );
         assert!(
             MasterKey::load(&keys(&STANDARD.encode([1u8; 16])))
                 .unwrap_err()
+                .to_string()
                 .contains("32 bytes")
         );
         assert!(

@@ -288,15 +288,20 @@ impl std::fmt::Debug for PasswordHasher {
     }
 }
 
+/// The argon2 parameters of `passwords.argon2_*` are refused by argon2.
+#[derive(Debug, thiserror::Error)]
+#[error("passwords.argon2_*: {0}")]
+pub struct HasherConfigError(argon2::Error);
+
 impl PasswordHasher {
-    pub fn new(config: &PasswordsConfig) -> Result<Self, String> {
+    pub fn new(config: &PasswordsConfig) -> Result<Self, HasherConfigError> {
         let params = Params::new(
             config.argon2_memory_kib,
             config.argon2_iterations,
             config.argon2_parallelism,
             None,
         )
-        .map_err(|e| format!("passwords.argon2_*: {e}"))?;
+        .map_err(HasherConfigError)?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),

@@ -129,8 +129,8 @@ impl AuditEvent {
     }
 }
 
-/// An `audit_log` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// A record of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     pub seq: i64,
     pub at_ms: i64,
@@ -310,8 +310,8 @@ impl Default for ChainWalk {
     }
 }
 
-/// An `audit_checkpoints` row: the head at a time, signed.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A checkpoint: the head at a time, signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointRecord {
     pub seq: i64,
     pub hash: Vec<u8>,

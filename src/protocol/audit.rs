@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::crypto::signing::{Alg, KeyRing, SigningError};
 pub use crate::domain::audit::{AuditEvent, EventType};
 use crate::domain::audit::{CHECKPOINT_TYP, ChainError, ChainWalk, CheckpointRecord};
-use crate::store::{Store, StoreError};
+use crate::store::{AuditStore, StoreError};
 
 /// Where requests hand their events: the writer acknowledges once the batch carrying the event is
 /// committed, so nothing acknowledged is lost.
@@ -46,7 +46,7 @@ pub fn checkpoint(
 /// Signs the chain's head and stores the checkpoint, unless the log is empty or the head has not
 /// moved past `after`; the sequence number signed.
 pub async fn checkpoint_head(
-    store: &dyn Store,
+    store: &dyn AuditStore,
     ring: &KeyRing,
     alg: Alg,
     issuer: &str,
@@ -95,7 +95,11 @@ pub struct Verified {
 /// Walks the chain from record `from` (1: all; otherwise the record before it is trusted), then
 /// checks every checkpoint at or after `from`: its signature by one of the server's keys, its claims
 /// against its row, and its hash against the record it names. Names the first bad record.
-pub async fn verify(store: &dyn Store, ring: &KeyRing, from: i64) -> Result<Verified, VerifyError> {
+pub async fn verify(
+    store: &dyn AuditStore,
+    ring: &KeyRing,
+    from: i64,
+) -> Result<Verified, VerifyError> {
     const PAGE: i64 = 1000;
     let all_checkpoints = store.checkpoints().await?;
     // Records before `first` were pruned by retention, which keeps the record of a signed

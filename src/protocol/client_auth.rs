@@ -83,7 +83,20 @@ fn basic_credentials(value: &[u8]) -> Result<(String, String), OAuthError> {
 /// limit and cached; `fresh` skips the cache (an assertion named a key id not seen before).
 #[async_trait::async_trait]
 pub trait ClientKeys: Send + Sync {
-    async fn fetch(&self, uri: &str, fresh: bool) -> Result<jsonwebtoken::jwk::JwkSet, String>;
+    async fn fetch(&self, uri: &str, fresh: bool) -> Result<jsonwebtoken::jwk::JwkSet, FetchError>;
+}
+
+/// Why a client's JWK Set could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("the request failed")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the server answered {0}")]
+    Status(u16),
+    #[error("the JWK Set is larger than 256 KiB")]
+    TooLarge,
+    #[error("not a JWK Set")]
+    NotJwks(#[source] serde_json::Error),
 }
 
 /// What JWT client authentication checks the assertion against.
@@ -128,7 +141,12 @@ async fn client_public_key(
             None => None,
         }
     };
-    let fetch_error = |e: String| invalid_client(&format!("cannot fetch the client's keys: {e}"));
+    let fetch_error = |e: FetchError| {
+        invalid_client(&format!(
+            "cannot fetch the client's keys: {}",
+            crate::telemetry::ErrorChain(&e)
+        ))
+    };
     let jwk = match (&settings.jwks, &settings.jwks_uri) {
         (Some(raw), _) => {
             let set: jsonwebtoken::jwk::JwkSet =

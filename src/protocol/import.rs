@@ -87,11 +87,28 @@ fn rejected(why: impl Into<String>) -> Outcome {
     Outcome::Rejected(why.into())
 }
 
-fn person(fields: &PersonFields, now: i64) -> Result<Person, String> {
+/// Why a line is rejected: said in the report, next to the line number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Rejection(String);
+
+impl From<&str> for Rejection {
+    fn from(why: &str) -> Self {
+        Self(why.to_owned())
+    }
+}
+
+impl From<String> for Rejection {
+    fn from(why: String) -> Self {
+        Self(why)
+    }
+}
+
+fn person(fields: &PersonFields, now: i64) -> Result<Person, Rejection> {
     let number = fields.id_number.as_deref().ok_or("id_number is missing")?;
     let document = match fields.doc_type.as_deref() {
         Some(kind) => Document::parse(
-            DocumentKind::parse(kind).map_err(|e| e.0)?,
+            DocumentKind::parse(kind).map_err(|e| Rejection(e.0))?,
             fields.country.as_deref(),
             number,
             now,
@@ -120,7 +137,7 @@ fn person(fields: &PersonFields, now: i64) -> Result<Person, String> {
     })
 }
 
-fn password(fields: &PasswordFields) -> Result<StoredHash, String> {
+fn password(fields: &PasswordFields) -> Result<StoredHash, Rejection> {
     let parsed = match fields.format.as_str() {
         "argon2id" | "bcrypt" | "pbkdf2_sha256" => {
             StoredHash::parse(&fields.hash).filter(|h| h.scheme() == fields.format)
@@ -140,15 +157,20 @@ fn password(fields: &PasswordFields) -> Result<StoredHash, String> {
                     );
                 }
                 (Some(other), _) => {
-                    return Err(format!(
+                    return Err(Rejection(format!(
                         "password.salt_position {other:?} is not prefix or suffix"
-                    ));
+                    )));
                 }
             };
             StoredHash::salted(digest, position, salt.as_bytes(), &fields.hash)
         }
     };
-    parsed.ok_or_else(|| format!("password.hash is not a valid {} hash", fields.format))
+    parsed.ok_or_else(|| {
+        Rejection(format!(
+            "password.hash is not a valid {} hash",
+            fields.format
+        ))
+    })
 }
 
 /// A legacy id already mapped to another account is the line's conflict; other errors stop the import.
@@ -183,7 +205,7 @@ impl Identities {
         }
         let hash = match parsed.password.as_ref().map(password).transpose() {
             Ok(h) => h,
-            Err(why) => return Ok(rejected(why)),
+            Err(why) => return Ok(rejected(why.0)),
         };
         match parsed.kind.as_deref().unwrap_or("person") {
             "person" => {
@@ -197,7 +219,7 @@ impl Identities {
                 };
                 let person = match person(&fields, now) {
                     Ok(p) => p,
-                    Err(why) => return Ok(rejected(why)),
+                    Err(why) => return Ok(rejected(why.0)),
                 };
                 self.import_person(source, user_id, person, hash.as_ref(), now)
                     .await
@@ -257,12 +279,12 @@ impl Identities {
                 let mut changed = added;
                 if let Some(hash) = hash
                     && self
-                        .store
+                        .accounts
                         .password_hash(existing.id.as_str())
                         .await?
                         .is_none()
                 {
-                    self.store
+                    self.accounts
                         .set_password(existing.id.as_str(), &hash.encode(), now, 0)
                         .await?;
                     changed = true;
@@ -321,7 +343,7 @@ impl Identities {
         hash: Option<&StoredHash>,
         now: i64,
     ) -> Result<Outcome, AccountError> {
-        let org = match self.store.org_by_code(&code).await? {
+        let org = match self.orgs.org_by_code(&code).await? {
             Some(org) if org.name != org_name.trim() => {
                 return Ok(Outcome::Conflict(format!(
                     "credit code registered under another name ({})",
@@ -334,7 +356,7 @@ impl Identities {
                 match self.create_org(id, code.clone(), org_name, now).await {
                     Ok(org) => org,
                     Err(AccountError::Taken(_)) => self
-                        .store
+                        .orgs
                         .org_by_code(&code)
                         .await?
                         .ok_or_else(|| AccountError::NotFound(code.to_string()))?,
@@ -351,7 +373,7 @@ impl Identities {
             return Ok(outcome);
         };
         let holds = self
-            .store
+            .orgs
             .members(&org.id)
             .await?
             .iter()

@@ -7,14 +7,14 @@ use std::sync::{Arc, RwLock};
 use crate::crypto::MasterKey;
 use crate::crypto::pii::Sealer;
 use crate::crypto::signing::{Alg, KeyRing, SigningKey};
-use crate::store::{SigningKeyRecord, Store, StoreError};
+use crate::store::{KeyStore, SigningKeyRecord, StoreError};
 use crate::telemetry::ErrorChain;
 
 /// Channel on which nodes hear that the signing keys changed.
 pub const KEYS_CHANNEL: &str = "keys";
 
 pub struct Keys {
-    store: Arc<dyn Store>,
+    store: Arc<dyn KeyStore>,
     sealer: Sealer,
     publish_before_use: i64,
     longest_token: i64,
@@ -28,7 +28,7 @@ fn context(kid: &str) -> String {
 impl Keys {
     /// Loads the keys, making an immediately active key for every algorithm that has none.
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn KeyStore>,
         master: &MasterKey,
         publish_before_use_secs: u64,
         longest_token_secs: u64,

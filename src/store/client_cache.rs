@@ -10,20 +10,20 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{ClientLookup, ClientStore, Store, StoreResult};
+use super::{ClientLookup, ClientStore, StoreResult};
 use crate::domain::client::{Client, ClientId};
 
 /// Channel on which running nodes hear that a client changed (payload: the client_id).
 pub const CLIENTS_CHANNEL: &str = "clients";
 
 pub struct ClientCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ClientStore>,
     clients: RwLock<HashMap<String, Client>>,
 }
 
 impl ClientCache {
     /// An empty cache over `store`; [`ClientCache::reload`] fills it.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn ClientStore>) -> Self {
         Self {
             store,
             clients: RwLock::default(),

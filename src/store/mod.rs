@@ -23,10 +23,6 @@ pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod sql;
-mod sql_accounts;
-mod sql_audit;
-mod sql_orgs;
-pub(crate) mod sql_sessions;
 pub mod sqlite;
 
 /// Any error, as the source of a [`StoreError`].

@@ -8,7 +8,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
-use super::sql::sql_store;
 use super::{StoreError, StoreResult};
 use crate::config::DatabaseConfig;
 
@@ -41,4 +40,10 @@ impl PostgresStore {
     }
 }
 
-sql_store!(PostgresStore, Postgres, "postgres");
+// The SQL written once for both engines, compiled here for Postgres (see `sql_engine/mod.rs`).
+type Adapter = PostgresStore;
+type Db = Postgres;
+const BACKEND: &str = "postgres";
+#[path = "sql_engine/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "the same SQL code, compiled once per engine")]
+mod sql_engine;

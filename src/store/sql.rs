@@ -1,7 +1,6 @@
-//! What the SQL adapters share: the portable statements, the row types and their conversion to
-//! domain values, the error mapping, and [`sql_store!`], which writes the one implementation of
-//! [`Store`](super::Store) for each engine's pool type. The SQL is portable (`$N` placeholders, which
-//! sqlx-sqlite binds by position; TEXT ids; BIGINT epoch seconds), so it is written once.
+//! What the SQL adapters share, compiled once: the portable statements, the row types and their
+//! conversion to domain values, and the error mapping. The code that runs the statements is in
+//! `store/sql_engine/`, compiled once per engine (see its module documentation).
 
 use crate::domain::client::{
     AuthMethod, Channel, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
@@ -196,11 +195,6 @@ impl ClientRow {
     }
 }
 
-/// Names an adapter's engine, so code written once can spell its query types.
-pub(crate) trait Engine {
-    type Db: sqlx::Database;
-}
-
 /// An `organisations` row.
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrgRow {
@@ -307,383 +301,114 @@ pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::backend("migration failed", e)
 }
 
-/// Implements [`Store`](super::Store) for an adapter struct with `pool` (reads) and `writer`
-/// (writes) fields of type `sqlx::Pool<$db>` and a `MIGRATOR` static. SQLite admits one writer at a
-/// time: its adapter gives `writer` a single connection, so writers queue in the pool instead of
-/// sleeping on SQLITE_BUSY; PostgreSQL uses one pool for both. The bodies are the same for every engine; only the pool type differs.
-macro_rules! sql_store {
-    ($adapter:ty, $db:ty, $backend:literal) => {
-        impl $crate::store::sql::Engine for $adapter {
-            type Db = $db;
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $adapter {
-            fn backend(&self) -> &'static str {
-                $backend
-            }
-
-            async fn ping(&self) -> $crate::store::StoreResult<()> {
-                sqlx::query("SELECT 1")
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "ping".into(), e))?;
-                Ok(())
-            }
-
-            async fn migrate(&self) -> $crate::store::StoreResult<()> {
-                MIGRATOR
-                    .run(&self.pool)
-                    .await
-                    .map_err($crate::store::sql::migrate_error)
-            }
-
-            async fn close(&self) {
-                self.writer.close().await;
-                self.pool.close().await;
-            }
-        }
-
-        $crate::store::sql_accounts::sql_account_store!($adapter);
-        $crate::store::sql_orgs::sql_org_store!($adapter);
-        $crate::store::sql_sessions::sql_session_store!($adapter);
-        $crate::store::sql_audit::sql_audit_store!($adapter);
-
-        #[async_trait::async_trait]
-        impl $crate::store::OutboxStore for $adapter {
-            async fn enqueue_logout(&self, r: &$crate::store::OutboxRecord) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO logout_outbox (id, client_id, uri, sub, sid, status, attempts, next_attempt_at, \
-                     claimed_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&r.id)
-                .bind(&r.client_id)
-                .bind(&r.uri)
-                .bind(&r.sub)
-                .bind(&r.sid)
-                .bind(&r.status)
-                .bind(r.attempts)
-                .bind(r.next_attempt_at)
-                .bind(r.claimed_until)
-                .bind(&r.last_error)
-                .bind(r.created_at)
-                .bind(r.updated_at)
-                .execute(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| "logout delivery".into(), e))?;
-                Ok(())
-            }
-
-            async fn claim_logouts(&self, now: i64, lease_secs: i64, limit: i64) -> $crate::store::StoreResult<Vec<$crate::store::OutboxRecord>> {
-                // The outer conditions are re-checked on each row when another node updated it first
-                // (PostgreSQL re-evaluates them on the new row version), so a row is claimed once.
-                sqlx::query_as(
-                    "UPDATE logout_outbox SET claimed_until = $2 WHERE id IN (SELECT id FROM logout_outbox \
-                     WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
-                     ORDER BY next_attempt_at LIMIT $3) AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1) \
-                     RETURNING *",
-                )
-                .bind(now)
-                .bind(now + lease_secs)
-                .bind(limit)
-                .fetch_all(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| "logout outbox".into(), e))
-            }
-
-            async fn settle_logout(&self, r: &$crate::store::OutboxRecord) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE logout_outbox SET status = $2, attempts = $3, next_attempt_at = $4, claimed_until = NULL, \
-                     last_error = $5, updated_at = $6 WHERE id = $1",
-                )
-                .bind(&r.id)
-                .bind(&r.status)
-                .bind(r.attempts)
-                .bind(r.next_attempt_at)
-                .bind(&r.last_error)
-                .bind(r.updated_at)
-                .execute(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| "logout delivery".into(), e))?;
-                Ok(())
-            }
-
-            async fn logout_deliveries(&self, client_id: &str) -> $crate::store::StoreResult<Vec<$crate::store::OutboxRecord>> {
-                sqlx::query_as("SELECT * FROM logout_outbox WHERE client_id = $1 ORDER BY created_at DESC, id")
-                    .bind(client_id)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "logout outbox".into(), e))
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::RefreshStore for $adapter {
-            async fn insert_refresh(&self, r: &$crate::store::RefreshRecord) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, account_id, grant_json, issued_at, \
-                     expires_at, family_expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&r.token_hash)
-                .bind(&r.family_id)
-                .bind(&r.client_id)
-                .bind(&r.account_id)
-                .bind(&r.grant_json)
-                .bind(r.issued_at)
-                .bind(r.expires_at)
-                .bind(r.family_expires_at)
-                .bind(r.used_at)
-                .bind(r.revoked_at)
-                .execute(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))?;
-                Ok(())
-            }
-
-            async fn rotate_refresh(&self, token_hash: &[u8], now: i64) -> $crate::store::StoreResult<$crate::store::Rotation> {
-                let err = |e| $crate::store::sql::db_error(|| "refresh token".into(), e);
-                let rotated: Option<$crate::store::RefreshRecord> = sqlx::query_as(
-                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
-                     AND revoked_at IS NULL AND expires_at > $2 AND family_expires_at > $2 RETURNING *",
-                )
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(err)?;
-                if let Some(r) = rotated {
-                    return Ok($crate::store::Rotation::Rotated(r));
-                }
-                let existing: Option<$crate::store::RefreshRecord> = sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err(err)?;
-                match existing {
-                    Some(r) if r.used_at.is_some() => {
-                        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-                            .bind(&r.family_id)
-                            .bind(now)
-                            .execute(&self.writer)
-                            .await
-                            .map_err(err)?;
-                        Ok($crate::store::Rotation::Reused(r))
-                    }
-                    _ => Ok($crate::store::Rotation::Invalid),
-                }
-            }
-
-            async fn refresh(&self, token_hash: &[u8]) -> $crate::store::StoreResult<Option<$crate::store::RefreshRecord>> {
-                sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))
-            }
-
-            async fn revoke_family(&self, family_id: &str, now: i64) -> $crate::store::StoreResult<u64> {
-                let done = sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-                    .bind(family_id)
-                    .bind(now)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))?;
-                Ok(done.rows_affected())
-            }
-
-            async fn revoke_account_refresh(&self, account_id: &str, now: i64) -> $crate::store::StoreResult<u64> {
-                let done = sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL")
-                    .bind(account_id)
-                    .bind(now)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "refresh token".into(), e))?;
-                Ok(done.rows_affected())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::ConsentStore for $adapter {
-            async fn consented_scopes(&self, account_id: &str, client_id: &str) -> $crate::store::StoreResult<Vec<String>> {
-                let scopes: Option<String> = sqlx::query_scalar("SELECT scopes FROM consents WHERE account_id = $1 AND client_id = $2")
-                    .bind(account_id)
-                    .bind(client_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "consent".into(), e))?;
-                match scopes {
-                    None => Ok(Vec::new()),
-                    Some(json) => serde_json::from_str(&json)
-                        .map_err(|e| $crate::store::StoreError::Corrupt(format!("consent {account_id}/{client_id}: {e}"))),
-                }
-            }
-
-            async fn save_consent(&self, account_id: &str, client_id: &str, scopes: &[String], now: i64) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO consents (account_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-                )
-                .bind(account_id)
-                .bind(client_id)
-                .bind(serde_json::to_string(scopes).unwrap_or_default())
-                .bind(now)
-                .execute(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| "consent".into(), e))?;
-                Ok(())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::KeyStore for $adapter {
-            async fn insert_signing_key(&self, k: &$crate::store::SigningKeyRecord) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, private_sealed, created_at, not_before, retired_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&k.kid)
-                .bind(&k.alg)
-                .bind(&k.private_sealed)
-                .bind(k.created_at)
-                .bind(k.not_before)
-                .bind(k.retired_at)
-                .execute(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| format!("signing key {}", k.kid), e))?;
-                Ok(())
-            }
-
-            async fn signing_keys(&self) -> $crate::store::StoreResult<Vec<$crate::store::SigningKeyRecord>> {
-                sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| "signing keys".into(), e))
-            }
-
-            async fn retire_signing_key(&self, kid: &str, at: i64) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $2 \
-                     THEN $2 ELSE retired_at END WHERE kid = $1",
-                )
-                .bind(kid)
-                .bind(at)
-                .execute(&self.writer)
-                .await
-                .map_err(|e| $crate::store::sql::db_error(|| format!("signing key {kid}"), e))?;
-                Ok(done.rows_affected() > 0)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::ClientStore for $adapter {
-            async fn insert_client(
-                &self,
-                client: &$crate::domain::client::Client,
-            ) -> $crate::store::StoreResult<()> {
-                bind_client(sqlx::query($crate::store::sql::INSERT_CLIENT), client)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| {
-                        $crate::store::sql::db_error(|| format!("client {}", client.id()), e)
-                    })?;
-                Ok(())
-            }
-
-            async fn update_client(
-                &self,
-                client: &$crate::domain::client::Client,
-            ) -> $crate::store::StoreResult<()> {
-                let done = bind_client(sqlx::query($crate::store::sql::UPDATE_CLIENT), client)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| {
-                        $crate::store::sql::db_error(|| format!("client {}", client.id()), e)
-                    })?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::store::StoreError::NotFound(format!(
-                        "client {}",
-                        client.id()
-                    )));
-                }
-                Ok(())
-            }
-
-            async fn client(
-                &self,
-                id: &$crate::domain::client::ClientId,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::client::Client>> {
-                let row: Option<$crate::store::sql::ClientRow> =
-                    sqlx::query_as($crate::store::sql::SELECT_CLIENT)
-                        .bind(id.as_str())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(|e| $crate::store::sql::db_error(|| format!("client {id}"), e))?;
-                row.map($crate::store::sql::ClientRow::into_client)
-                    .transpose()
-            }
-
-            async fn clients(
-                &self,
-            ) -> $crate::store::StoreResult<Vec<$crate::domain::client::Client>> {
-                let rows: Vec<$crate::store::sql::ClientRow> =
-                    sqlx::query_as($crate::store::sql::SELECT_CLIENTS)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(|e| $crate::store::sql::db_error(|| "clients".into(), e))?;
-                rows.into_iter()
-                    .map($crate::store::sql::ClientRow::into_client)
-                    .collect()
-            }
-
-            async fn delete_client(
-                &self,
-                id: &$crate::domain::client::ClientId,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
-                    .bind(id.as_str())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| $crate::store::sql::db_error(|| format!("client {id}"), e))?;
-                Ok(done.rows_affected() > 0)
-            }
-        }
-
-        /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$28).
-        fn bind_client<'q>(
-            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
-            client: &$crate::domain::client::Client,
-        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
-            let r = $crate::store::sql::ClientRow::from_client(client);
-            query
-                .bind(r.id)
-                .bind(r.name)
-                .bind(r.auth_method)
-                .bind(r.redirect_uris)
-                .bind(r.post_logout_redirect_uris)
-                .bind(r.grant_types)
-                .bind(r.scopes)
-                .bind(r.first_party)
-                .bind(r.secret_hash)
-                .bind(r.previous_secret_hash)
-                .bind(r.previous_secret_expires_at)
-                .bind(r.created_at)
-                .bind(r.updated_at)
-                .bind(r.id_token_signed_response_alg)
-                .bind(r.access_token_secs)
-                .bind(r.id_token_secs)
-                .bind(r.full_phone)
-                .bind(r.access_token_signed_response_alg)
-                .bind(r.resources)
-                .bind(r.jwks)
-                .bind(r.jwks_uri)
-                .bind(r.backchannel_logout_uri)
-                .bind(r.backchannel_logout_session_required)
-                .bind(r.frontchannel_logout_uri)
-                .bind(r.frontchannel_logout_session_required)
-                .bind(r.secret_sealed)
-                .bind(r.previous_secret_sealed)
-                .bind(r.channel)
-        }
-    };
+/// A `sessions` row as stored: the clients that received tokens are a JSON array in one column.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    sid: String,
+    account_id: String,
+    channel: String,
+    client_id: String,
+    clients: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    level: i64,
+    amr: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ended_at: Option<i64>,
+    end_reason: Option<String>,
 }
-pub(crate) use sql_store;
+
+impl From<SessionRow> for super::SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            sid: r.sid,
+            account_id: r.account_id,
+            channel: r.channel,
+            client_id: r.client_id,
+            // Written only by `insert_session` and `touch_session`, always a JSON array.
+            clients: serde_json::from_str(&r.clients).unwrap_or_default(),
+            ip: r.ip,
+            user_agent: r.user_agent,
+            level: r.level,
+            amr: r.amr,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+            ended_at: r.ended_at,
+            end_reason: r.end_reason,
+        }
+    }
+}
+
+/// The JSON column of a client list.
+pub(crate) fn clients_column(clients: &[String]) -> String {
+    serde_json::Value::from(clients).to_string()
+}
+
+/// An `audit_log` row as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    seq: i64,
+    at_ms: i64,
+    node: String,
+    event: String,
+    result: String,
+    actor: Option<String>,
+    target: Option<String>,
+    client_id: Option<String>,
+    channel: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    acr: Option<String>,
+    request_id: Option<String>,
+    reason: Option<String>,
+    details: Option<String>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl From<AuditRow> for crate::domain::audit::AuditRecord {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            node: r.node,
+            event: r.event,
+            result: r.result,
+            actor: r.actor,
+            target: r.target,
+            client_id: r.client_id,
+            channel: r.channel,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            acr: r.acr,
+            request_id: r.request_id,
+            reason: r.reason,
+            details: r.details,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+/// An `audit_checkpoints` row as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckpointRow {
+    seq: i64,
+    hash: Vec<u8>,
+    at_ms: i64,
+    jws: String,
+}
+
+impl From<CheckpointRow> for crate::domain::audit::CheckpointRecord {
+    fn from(r: CheckpointRow) -> Self {
+        Self {
+            seq: r.seq,
+            hash: r.hash,
+            at_ms: r.at_ms,
+            jws: r.jws,
+        }
+    }
+}

@@ -8,7 +8,6 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
-use super::sql::sql_store;
 use super::{StoreError, StoreResult};
 use crate::config::DatabaseConfig;
 
@@ -56,4 +55,10 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, Sqlite, "sqlite");
+// The SQL written once for both engines, compiled here for Sqlite (see `sql_engine/mod.rs`).
+type Adapter = SqliteStore;
+type Db = Sqlite;
+const BACKEND: &str = "sqlite";
+#[path = "sql_engine/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "the same SQL code, compiled once per engine")]
+mod sql_engine;

@@ -33,6 +33,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         let detail = match result {
             Ok(()) => json!({ "status": "up", "backend": backend }),
             Err(problem) => {
+                let problem = crate::telemetry::ErrorChain(&problem).to_string();
                 tracing::warn!(component = name, backend, problem = %problem, "not ready");
                 down.push(name);
                 json!({ "status": "down", "backend": backend, "error": problem })
@@ -53,11 +54,20 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     response
 }
 
-async fn probe(check: impl Future<Output = StoreResult<()>>) -> Result<(), String> {
+/// Why a backend is not ready.
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error(transparent)]
+    Failed(crate::store::StoreError),
+    #[error("no answer within {} ms", PROBE_TIMEOUT.as_millis())]
+    Timeout,
+}
+
+async fn probe(check: impl Future<Output = StoreResult<()>>) -> Result<(), ProbeError> {
     match tokio::time::timeout(PROBE_TIMEOUT, check).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
+        Ok(Err(e)) => Err(ProbeError::Failed(e)),
+        Err(_) => Err(ProbeError::Timeout),
     }
 }
 

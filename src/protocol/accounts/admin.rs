@@ -36,7 +36,7 @@ impl Identities {
             None => None,
         };
         let (record, documents) = self.seal(&account);
-        self.store
+        self.accounts
             .create_account(&record, &documents, hash.as_deref(), &[])
             .await?;
         Ok(account)
@@ -65,7 +65,7 @@ impl Identities {
         };
         let (record, documents) = self.seal(&account);
         let legacy = self.legacy_record(&account.id, legacy.0, legacy.1);
-        self.store
+        self.accounts
             .create_account(&record, &documents, hash, &[legacy])
             .await?;
         Ok(account)
@@ -86,13 +86,13 @@ impl Identities {
         self.policy().check(password, &account.personal_numbers())?;
         let keep = self.passwords.history.saturating_sub(1);
         let mut recent: Vec<String> = self
-            .store
+            .accounts
             .password_hash(id.as_str())
             .await?
             .into_iter()
             .collect();
         recent.extend(
-            self.store
+            self.accounts
                 .password_history(id.as_str())
                 .await?
                 .into_iter()
@@ -104,7 +104,7 @@ impl Identities {
             }
         }
         let hash = self.hasher.hash(password).await?;
-        self.store
+        self.accounts
             .set_password(id.as_str(), &hash, now, keep as i64)
             .await?;
         Ok(())
@@ -141,7 +141,7 @@ impl Identities {
         change(&mut account);
         account.updated_at = now;
         let (record, _) = self.seal(&account);
-        self.store.update_account(&record).await?;
+        self.accounts.update_account(&record).await?;
         Ok(account)
     }
 
@@ -152,7 +152,7 @@ impl Identities {
         document: &Document,
         now: i64,
     ) -> Result<(), AccountError> {
-        self.store
+        self.accounts
             .add_document(&self.seal_document(id.as_str(), document, now))
             .await?;
         Ok(())
@@ -166,7 +166,7 @@ impl Identities {
         user_id: &str,
     ) -> Result<bool, AccountError> {
         Ok(self
-            .store
+            .accounts
             .add_legacy_id(&self.legacy_record(id, source, user_id))
             .await?)
     }

@@ -24,7 +24,7 @@ impl Identities {
         }
         let stored = match &found {
             Some(id) => self
-                .store
+                .accounts
                 .password_hash(id.as_str())
                 .await
                 .map_err(|e| LoginError::Store(e.into()))?,
@@ -52,7 +52,7 @@ impl Identities {
             match self.hasher.hash(password).await {
                 Ok(fresh) => {
                     if let Err(e) = self
-                        .store
+                        .accounts
                         .replace_password_hash(id.as_str(), &stored, &fresh)
                         .await
                     {

@@ -26,7 +26,9 @@ use crate::domain::document::{Document, DocumentKind};
 use crate::domain::identifiers::{CreditCode, IdentifierError, Phone};
 use crate::domain::organisation::{Membership, OrgId, Organisation, Role};
 use crate::domain::password::{Password, PasswordPolicy, PolicyError};
-use crate::store::{AccountRecord, DocumentRecord, Ephemeral, LegacyIdRecord, Store, StoreError};
+use crate::store::{
+    AccountRecord, AccountStore, DocumentRecord, Ephemeral, LegacyIdRecord, OrgStore, StoreError,
+};
 
 /// Blind-index purposes: one per kind of value, so equal digits in two roles do not collide.
 const DOCUMENT: &str = "document";
@@ -95,7 +97,8 @@ pub struct NewAccount {
 
 /// Accounts and organisations over the stores, with the keys and policy they need.
 pub struct Identities {
-    pub store: Arc<dyn Store>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub orgs: Arc<dyn OrgStore>,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub pii: Arc<Pii>,
     pub hasher: Arc<PasswordHasher>,
@@ -120,10 +123,10 @@ impl Identities {
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError> {
-        let Some(record) = self.store.account(id.as_str()).await? else {
+        let Some(record) = self.accounts.account(id.as_str()).await? else {
             return Ok(None);
         };
-        let documents = self.store.account_documents(id.as_str()).await?;
+        let documents = self.accounts.account_documents(id.as_str()).await?;
         Ok(Some(self.open(record, documents)?))
     }
 
@@ -143,12 +146,12 @@ impl Identities {
     ) -> Result<Option<AccountId>, AccountError> {
         let found = match Lookup::parse(identifier, now) {
             Some(Lookup::Document(doc)) => {
-                self.store
+                self.accounts
                     .account_id_by_document(&self.document_index(&doc).0)
                     .await?
             }
             Some(Lookup::Phone(phone)) => {
-                self.store
+                self.accounts
                     .account_id_by_phone(&self.phone_index(&phone).0)
                     .await?
             }
@@ -165,7 +168,7 @@ impl Identities {
         document: &Document,
     ) -> Result<Option<Account>, AccountError> {
         match self
-            .store
+            .accounts
             .account_id_by_document(&self.document_index(document).0)
             .await?
         {

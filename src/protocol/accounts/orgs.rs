@@ -12,7 +12,7 @@ impl Identities {
         now: i64,
     ) -> Result<Organisation, AccountError> {
         let org = Organisation::new(id, code, name, now)?;
-        self.store.create_org(&org).await?;
+        self.orgs.create_org(&org).await?;
         Ok(org)
     }
 
@@ -28,7 +28,12 @@ impl Identities {
         if m.org_id != org.id {
             return Err(IdentifierError("the membership names another organisation".into()).into());
         }
-        if self.store.account(m.account_id.as_str()).await?.is_none() {
+        if self
+            .accounts
+            .account(m.account_id.as_str())
+            .await?
+            .is_none()
+        {
             return Err(AccountError::NotFound(format!("account {}", m.account_id)));
         }
         if let Some(grantor) = &m.granted_by {
@@ -38,7 +43,7 @@ impl Identities {
                 Role::Agent => &[Role::LegalRepresentative, Role::Administrator],
             };
             let holds = self
-                .store
+                .orgs
                 .memberships_of(grantor)
                 .await?
                 .into_iter()
@@ -53,7 +58,7 @@ impl Identities {
                 .into());
             }
         }
-        self.store.grant(&m).await?;
+        self.orgs.grant(&m).await?;
         Ok(m)
     }
 }

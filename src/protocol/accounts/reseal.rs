@@ -9,7 +9,11 @@ impl Identities {
     pub async fn reseal_batch(&self, batch: i64) -> Result<u64, AccountError> {
         let version = i64::from(self.pii.active_version());
         let mut done = 0;
-        for a in self.store.accounts_sealed_otherwise(version, batch).await? {
+        for a in self
+            .accounts
+            .accounts_sealed_otherwise(version, batch)
+            .await?
+        {
             let Some(sealed) = &a.phone_sealed else {
                 continue;
             };
@@ -19,7 +23,7 @@ impl Identities {
                 .open(&context, sealed)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if self
-                .store
+                .accounts
                 .reseal_phone(&a.id, sealed, &self.pii.seal(&context, &plain), version)
                 .await?
             {
@@ -27,7 +31,7 @@ impl Identities {
             }
         }
         for d in self
-            .store
+            .accounts
             .documents_sealed_otherwise(version, batch)
             .await?
         {
@@ -52,7 +56,7 @@ impl Identities {
             let number_sealed = self.pii.seal(&context, &number);
             let alias_sealed = alias.map(|a| self.pii.seal(&format!("{context}:alias"), &a));
             if self
-                .store
+                .accounts
                 .reseal_document(
                     &d.number_index,
                     &number_sealed,
@@ -65,7 +69,7 @@ impl Identities {
             }
         }
         for r in self
-            .store
+            .accounts
             .legacy_ids_sealed_otherwise(version, batch)
             .await?
         {
@@ -80,7 +84,7 @@ impl Identities {
                 .open(&context, &r.user_sealed)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if self
-                .store
+                .accounts
                 .reseal_legacy_id(
                     &r.source,
                     &r.user_index,

@@ -162,7 +162,7 @@ impl Identities {
         user_id: &str,
     ) -> Result<Option<AccountId>, AccountError> {
         let found = self
-            .store
+            .accounts
             .account_id_by_legacy_id(source, &self.legacy_index(source, user_id).0)
             .await?;
         found
@@ -173,7 +173,7 @@ impl Identities {
     /// The `(source, user id)` pairs an account had in department systems.
     pub async fn legacy_ids(&self, id: &AccountId) -> Result<Vec<(String, String)>, AccountError> {
         let mut out = Vec::new();
-        for r in self.store.legacy_ids(id.as_str()).await? {
+        for r in self.accounts.legacy_ids(id.as_str()).await? {
             let index: [u8; 32] = r
                 .user_index
                 .as_slice()

@@ -1,0 +1,84 @@
+//! The back-channel logout outbox ([`OutboxStore`](crate::store::OutboxStore)): rows claimed with a lease, so one node sends each.
+
+use super::Adapter;
+
+#[async_trait::async_trait]
+impl crate::store::OutboxStore for Adapter {
+    async fn enqueue_logout(
+        &self,
+        r: &crate::store::OutboxRecord,
+    ) -> crate::store::StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO logout_outbox (id, client_id, uri, sub, sid, status, attempts, next_attempt_at, \
+             claimed_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&r.id)
+        .bind(&r.client_id)
+        .bind(&r.uri)
+        .bind(&r.sub)
+        .bind(&r.sid)
+        .bind(&r.status)
+        .bind(r.attempts)
+        .bind(r.next_attempt_at)
+        .bind(r.claimed_until)
+        .bind(&r.last_error)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "logout delivery".into(), e))?;
+        Ok(())
+    }
+
+    async fn claim_logouts(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<crate::store::OutboxRecord>> {
+        // The outer conditions are re-checked on each row when another node updated it first
+        // (PostgreSQL re-evaluates them on the new row version), so a row is claimed once.
+        sqlx::query_as(
+            "UPDATE logout_outbox SET claimed_until = $2 WHERE id IN (SELECT id FROM logout_outbox \
+             WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
+             ORDER BY next_attempt_at LIMIT $3) AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1) \
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(now + lease_secs)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "logout outbox".into(), e))
+    }
+
+    async fn settle_logout(&self, r: &crate::store::OutboxRecord) -> crate::store::StoreResult<()> {
+        sqlx::query(
+            "UPDATE logout_outbox SET status = $2, attempts = $3, next_attempt_at = $4, claimed_until = NULL, \
+             last_error = $5, updated_at = $6 WHERE id = $1",
+        )
+        .bind(&r.id)
+        .bind(&r.status)
+        .bind(r.attempts)
+        .bind(r.next_attempt_at)
+        .bind(&r.last_error)
+        .bind(r.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "logout delivery".into(), e))?;
+        Ok(())
+    }
+
+    async fn logout_deliveries(
+        &self,
+        client_id: &str,
+    ) -> crate::store::StoreResult<Vec<crate::store::OutboxRecord>> {
+        sqlx::query_as(
+            "SELECT * FROM logout_outbox WHERE client_id = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(client_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "logout outbox".into(), e))
+    }
+}
