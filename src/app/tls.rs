@@ -7,7 +7,7 @@
 //!   with, new ones get the new pair. A pair that does not load (unreadable, not PEM, key not the
 //!   certificate's) is logged and the current one stays in use.
 //! - Handshakes run in their own tasks with a time limit, so a slow or silent client cannot hold up
-//!   the accept loop; at most [`MAX_HANDSHAKES`] are in progress at once.
+//!   the accept loop; at most `MAX_HANDSHAKES` are in progress at once.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use crate::domain::client::{
 };
 use crate::domain::jose::Alg;
 use crate::protocol::audit::EventType;
-use crate::store::Store;
+use crate::store::ClientStore;
 
 use crate::store::client_cache::CLIENTS_CHANNEL;
 
@@ -147,7 +147,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
     Ok(())
 }
 
-async fn find_client(store: &dyn Store, id: &str) -> anyhow::Result<Client> {
+async fn find_client(store: &dyn ClientStore, id: &str) -> anyhow::Result<Client> {
     let id = ClientId::parse(id)?;
     store
         .client(&id)

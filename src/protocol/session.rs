@@ -110,7 +110,7 @@ pub async fn get(ephemeral: &dyn Ephemeral, sid: &str) -> Result<Option<Session>
         .and_then(|raw| serde_json::from_slice(&raw).ok()))
 }
 
-/// Removes the live session only (its durable row is ended by [`end_session`]).
+/// Removes the live session only (its durable row is ended by [`Sessions::end`]).
 pub async fn end(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreError> {
     ephemeral.delete(&session_key(sid)).await
 }

@@ -45,5 +45,8 @@ type Adapter = PostgresStore;
 type Db = Postgres;
 const BACKEND: &str = "postgres";
 #[path = "sql_engine/mod.rs"]
-#[allow(clippy::duplicate_mod, reason = "the same SQL code, compiled once per engine")]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the same SQL code, compiled once per engine"
+)]
 mod sql_engine;

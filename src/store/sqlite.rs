@@ -60,5 +60,8 @@ type Adapter = SqliteStore;
 type Db = Sqlite;
 const BACKEND: &str = "sqlite";
 #[path = "sql_engine/mod.rs"]
-#[allow(clippy::duplicate_mod, reason = "the same SQL code, compiled once per engine")]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the same SQL code, compiled once per engine"
+)]
 mod sql_engine;

@@ -1,7 +1,7 @@
 //! Accounts, passwords and organisations: the rules between the domain types and the store ports,
-//! by concern: sealing and opening records ([`seal`]), password login with lockout ([`login`]),
-//! administration ([`admin`]), organisations ([`orgs`]) and re-sealing under a new key version
-//! ([`reseal`]). This file holds the types and the look-ups.
+//! by concern: sealing and opening records (`seal.rs`), password login with lockout (`login.rs`),
+//! administration (`admin.rs`), organisations (`orgs.rs`) and re-sealing under a new key version
+//! (`reseal.rs`). This file holds the types and the look-ups.
 //!
 //! Personal numbers are sealed and blind-indexed here before they reach a store, and opened here
 //! when read back. Password checks run on the bounded hashing pool; lockout counts live in the
