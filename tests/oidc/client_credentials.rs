@@ -1,0 +1,121 @@
+//! The client_credentials grant: machine tokens limited to the client's scopes and resources.
+
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
+use serde_json::Value;
+use yihao::domain::client::{
+    AuthMethod, ClientId as YClientId, ClientSpec, GrantType, Scope as YScope,
+};
+
+use crate::{SECRET, post_form, register, rp_http, setup};
+
+#[tokio::test]
+async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_and_resources() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let spec = ClientSpec {
+        id: YClientId::parse("dept").unwrap(),
+        name: "部门系统".into(),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: ["records.read", "records.write"]
+            .map(|s| YScope::parse(s).unwrap())
+            .to_vec(),
+        first_party: false,
+        settings: yihao::domain::client::ClientSettings {
+            resources: vec!["https://records.example.gov.cn/".into()],
+            ..Default::default()
+        },
+    };
+    register(app, spec).await;
+    let http = rp_http();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let dept = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("dept".into()),
+        Some(ClientSecret::new(SECRET.into())),
+    );
+    let tokens = dept
+        .exchange_client_credentials()
+        .unwrap()
+        .add_scope(Scope::new("records.read".into()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            access.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "dept");
+    assert_eq!(claims["client_id"], "dept");
+    assert_eq!(claims["scope"], "records.read");
+    let (_, r) = post_form(
+        &s,
+        "/token",
+        ("dept", SECRET),
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://records.example.gov.cn/"),
+        ],
+    )
+    .await;
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r["access_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "https://records.example.gov.cn/");
+    assert_eq!(
+        claims["scope"], "records.read records.write",
+        "all allowed scopes when none asked"
+    );
+    let (_, bad) = post_form(
+        &s,
+        "/token",
+        ("dept", SECRET),
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://other.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(bad["error"], "invalid_target");
+    let (_, bad) = post_form(
+        &s,
+        "/token",
+        ("dept", SECRET),
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!(bad["error"], "invalid_scope");
+    let (_, bad) = post_form(
+        &s,
+        "/token",
+        ("hall", SECRET),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(bad["error"], "unauthorized_client");
+    // The resource server (here: the same client) introspects the token.
+    let (_, active) = post_form(&s, "/introspect", ("dept", SECRET), &[("token", &access)]).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], "dept");
+}

@@ -1,0 +1,215 @@
+//! Acting for an organisation: the chooser after login, and the `org` claim in ID token, access token
+//! and userinfo.
+
+use serde_json::Value;
+use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
+use yihao::domain::document::Document;
+use yihao::protocol::accounts::NewAccount;
+
+use crate::{Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, hidden, redirect_params, setup};
+
+#[tokio::test]
+async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it() {
+    use yihao::domain::identifiers::CreditCode;
+    use yihao::domain::organisation::{Membership, OrgId, Role, Scope as OrgScope};
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let ids = &app.identities;
+    let person = ids.find(ID_NUMBER, 1).await.unwrap().unwrap().id;
+    let boss = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    let boss_account = NewAccount {
+        documents: vec![Document::national("440305200002290029", 1_700_000_000).unwrap()],
+        name: PersonName::parse("李四").unwrap(),
+        phone: None,
+        email: None,
+        evidence: Evidence::new(
+            Level::new(2).unwrap(),
+            ProofMethod::RegisterCheck,
+            "register",
+            1,
+        )
+        .unwrap(),
+    };
+    ids.create_account(boss.clone(), boss_account, None, 1)
+        .await
+        .unwrap();
+    let org = ids
+        .create_org(
+            OrgId::parse("o-1").unwrap(),
+            CreditCode::parse("91512081MA62K0260E").unwrap(),
+            "测试有限公司",
+            1,
+        )
+        .await
+        .unwrap();
+    let now = yihao::app::epoch_now();
+    let lr = Membership::grant(
+        org.id.clone(),
+        boss.clone(),
+        Role::LegalRepresentative,
+        OrgScope::All,
+        None,
+        None,
+        now,
+    )
+    .unwrap();
+    ids.grant(&org, lr, now).await.unwrap();
+    let items = OrgScope::parse(&["tax.declare".into()]).unwrap();
+    let agent = Membership::grant(
+        org.id.clone(),
+        person,
+        Role::Agent,
+        items,
+        Some(now + 86_400),
+        Some(boss.clone()),
+        now,
+    )
+    .unwrap();
+    ids.grant(&org, agent, now).await.unwrap();
+
+    let browser = Browser::new();
+    let http = reqwest::Client::new();
+    let url = authorize_url(
+        &s.base,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("scope", "openid org")],
+    );
+    let page = browser.get(&url).await.text().await.unwrap();
+    let chooser = browser
+        .login(&s.base, &page, ID_NUMBER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        chooser.contains("action=\"/select-org\"") && chooser.contains("测试有限公司（经办人）"),
+        "{chooser}"
+    );
+    let choice = "o-1|agent".to_owned();
+    let response = browser
+        .post(
+            &format!("{}/select-org", s.base),
+            &[
+                ("interaction", &hidden(&chooser, "interaction")),
+                ("csrf", &hidden(&chooser, "csrf")),
+                ("org", &choice),
+            ],
+        )
+        .await;
+    let code = redirect_params(&response)["code"].clone();
+    let tokens: Value = http
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payload = |jwt: &str| -> Value {
+        serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                jwt.split('.').nth(1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let id_token = payload(tokens["id_token"].as_str().unwrap());
+    let org_claim = &id_token["org"];
+    assert_eq!(org_claim["credit_code"], "91512081MA62K0260E");
+    assert_eq!(org_claim["name"], "测试有限公司");
+    assert_eq!(org_claim["role"], "agent");
+    assert_eq!(
+        org_claim["delegation"]["scope"],
+        serde_json::json!(["tax.declare"])
+    );
+    assert_eq!(org_claim["delegation"]["exp"], now + 86_400);
+    let granted_by = org_claim["delegation"]["granted_by"].as_str().unwrap();
+    assert_ne!(
+        granted_by,
+        boss.as_str(),
+        "the grantor appears as a pairwise sub, not an internal id"
+    );
+    assert_eq!(
+        payload(tokens["access_token"].as_str().unwrap())["org"],
+        *org_claim,
+        "department systems see it offline"
+    );
+    let info: Value = http
+        .get(format!("{}/userinfo", s.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["org"], *org_claim);
+    assert_eq!(info["sub"], id_token["sub"], "sub stays the person");
+
+    // Choosing "myself" gives tokens without an organisation; prompt=none cannot ask.
+    let chooser = browser.get(&url).await.text().await.unwrap();
+    let response = browser
+        .post(
+            &format!("{}/select-org", s.base),
+            &[
+                ("interaction", &hidden(&chooser, "interaction")),
+                ("csrf", &hidden(&chooser, "csrf")),
+                ("org", "none"),
+            ],
+        )
+        .await;
+    let code = redirect_params(&response)["code"].clone();
+    let tokens: Value = http
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        payload(tokens["id_token"].as_str().unwrap())
+            .get("org")
+            .is_none()
+    );
+    let none = authorize_url(
+        &s.base,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("scope", "openid org"), ("prompt", "none")],
+    );
+    assert_eq!(
+        redirect_params(&browser.get(&none).await)["error"],
+        "interaction_required"
+    );
+    // A role not held is refused.
+    let chooser = browser.get(&url).await.text().await.unwrap();
+    let forged = browser
+        .post(
+            &format!("{}/select-org", s.base),
+            &[
+                ("interaction", &hidden(&chooser, "interaction")),
+                ("csrf", &hidden(&chooser, "csrf")),
+                ("org", "o-1|legal_representative"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+}

@@ -1,0 +1,325 @@
+//! What the authorization request asks of the person: `prompt`, `max_age`, `id_token_hint`,
+//! `acr_values`, and the login page itself (language, hint, failures, forged forms).
+
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{AuthorizationCode, CsrfToken, Nonce, TokenResponse};
+use serde_json::Value;
+use yihao::domain::account::ProofMethod;
+
+use crate::{
+    Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, hidden, redirect_params, relying_party,
+    setup,
+};
+
+#[tokio::test]
+async fn prompt_none_without_a_session_is_login_required_and_with_one_gives_a_code() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let response = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "none")],
+        ))
+        .await;
+    let params = redirect_params(&response);
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], "st");
+    assert_eq!(params["iss"], s.base);
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await;
+    let params = redirect_params(
+        &browser
+            .get(&authorize_url(
+                &s.base,
+                "tax",
+                "http://127.0.0.1:9/tax",
+                &[("prompt", "none")],
+            ))
+            .await,
+    );
+    assert!(params.contains_key("code"), "{params:?}");
+    // "hall" needs consent, which prompt=none cannot ask for.
+    let params = redirect_params(
+        &browser
+            .get(&authorize_url(
+                &s.base,
+                "hall",
+                "http://127.0.0.1:9/cb",
+                &[("prompt", "none")],
+            ))
+            .await,
+    );
+    assert_eq!(params["error"], "consent_required");
+}
+
+#[tokio::test]
+async fn prompt_login_max_age_and_select_account_ask_for_the_password_again() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await;
+    for extra in [
+        ("prompt", "login"),
+        ("max_age", "0"),
+        ("prompt", "select_account"),
+    ] {
+        if extra.1 == "0" {
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+        let response = browser
+            .get(&authorize_url(
+                &s.base,
+                "tax",
+                "http://127.0.0.1:9/tax",
+                &[extra],
+            ))
+            .await;
+        assert_eq!(response.status(), 200, "{extra:?}");
+        assert!(
+            response.text().await.unwrap().contains("action=\"/login\""),
+            "{extra:?}"
+        );
+    }
+    // prompt=consent shows the consent page even to a first-party client.
+    let page = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[("prompt", "consent")],
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action=\"/consent\""));
+}
+
+#[tokio::test]
+async fn the_login_page_speaks_english_on_request_prefills_the_hint_and_reveals_nothing_on_failure()
+{
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        "hall",
+        "http://127.0.0.1:9/cb",
+        &[("ui_locales", "en"), ("login_hint", "13812341234")],
+    );
+    let page = browser.get(&url).await.text().await.unwrap();
+    assert!(
+        page.contains("lang=\"en\"") && page.contains("Log in"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"13812341234\""));
+    assert!(!page.contains("<script"), "no script on the login page");
+    let zh = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[],
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("lang=\"zh-CN\""));
+    let wrong = browser
+        .login(&s.base, &page, ID_NUMBER, "Wrong-pass1!")
+        .await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_text = wrong.text().await.unwrap();
+    let unknown = browser
+        .login(&s.base, &page, "440305200002290029", "Wrong-pass1!")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let message = |p: &str| {
+        p.split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        message(&wrong_text),
+        message(&unknown),
+        "known and unknown accounts fail alike"
+    );
+    // A forged form (CSRF token from elsewhere) is refused.
+    let forged = browser
+        .post(
+            &format!("{}/login", s.base),
+            &[
+                ("interaction", &hidden(&page, "interaction")),
+                ("csrf", "forged"),
+                ("identifier", ID_NUMBER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    // Without the CSRF cookie (another browser) the form is refused too.
+    let other = Browser::new();
+    assert_eq!(
+        other
+            .login(&s.base, &page, ID_NUMBER, PASSWORD)
+            .await
+            .status(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_hint_for_someone_else_asks_for_a_login() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let (hall, http) = relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
+    let (url, _, nonce) = hall
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let code = browser.authorize(&s.base, url.as_str()).await["code"].clone();
+    let tokens = hall
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let hint = tokens.id_token().unwrap().to_string();
+    let _ = nonce;
+    // The hint names the session's person: no login form.
+    let ok = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[
+                ("id_token_hint", &hint),
+                ("prompt", "none"),
+                ("scope", "openid"),
+            ],
+        ))
+        .await;
+    assert!(redirect_params(&ok).contains_key("code"));
+    // A hint from another sector (another client's sub) does not match: login_required with prompt=none.
+    let other = Browser::new();
+    let (tax, http) = relying_party(
+        &s.base,
+        "other",
+        Some(SECRET),
+        "https://other.example.gov.cn/cb",
+    )
+    .await;
+    let (url, _, _) = tax
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let code = other.authorize(&s.base, url.as_str()).await["code"].clone();
+    let foreign = tax
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap()
+        .id_token()
+        .unwrap()
+        .to_string();
+    let refused = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[
+                ("id_token_hint", &foreign),
+                ("prompt", "none"),
+                ("scope", "openid"),
+            ],
+        ))
+        .await;
+    assert_eq!(redirect_params(&refused)["error"], "login_required");
+}
+
+#[tokio::test]
+async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without_looping() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    // A self-declared (level 1) account.
+    crate::common::create_person(
+        app,
+        "440305200002290029",
+        "李四",
+        1,
+        ProofMethod::SelfDeclared,
+        Some(PASSWORD),
+    )
+    .await;
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("acr_values", "urn:yihao:loa:2")],
+    );
+    let page = browser.get(&url).await.text().await.unwrap();
+    let response = browser
+        .login(&s.base, &page, "440305200002290029", PASSWORD)
+        .await;
+    assert!(
+        response.status().is_redirection(),
+        "the login page came back: a loop"
+    );
+    let code = redirect_params(&response)["code"].clone();
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            tokens["id_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["acr"], "urn:yihao:loa:1",
+        "the relying party sees the level actually reached"
+    );
+}
