@@ -2,6 +2,8 @@
 //! JSON output, configuration layering, and `serve` stopping cleanly on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ impl Run {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_yihao"));
+        let mut cmd = common::process::yihao_bin();
         cmd.args(args).current_dir(self.dir.path());
         for (name, _) in std::env::vars() {
             if name.starts_with("YIHAO_") {
@@ -481,14 +483,6 @@ fn administrative_changes_are_audited_and_the_log_verifies() {
     assert!(err.contains("--since"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_healthy(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -510,7 +504,7 @@ fn wait_healthy(port: u16) -> bool {
 #[test]
 fn serve_runs_on_embedded_defaults_and_exits_zero_on_sigterm() {
     let run = Run::new();
-    let port = free_port();
+    let port = common::free_port();
     let bind = format!("127.0.0.1:{port}");
     let child = run
         .cmd(&["serve"])
@@ -541,20 +535,9 @@ fn serve_runs_on_embedded_defaults_and_exits_zero_on_sigterm() {
 impl Run {
     /// Runs with `input` on standard input.
     fn with_stdin(&self, args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
-        use std::io::Write;
         let mut cmd = self.cmd(args);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        cmd.envs(env.iter().copied());
+        common::process::output_with_input(cmd, Some(input))
     }
 
     fn json_stdin(&self, args: &[&str], input: &str) -> Value {
@@ -975,7 +958,7 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
         std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
     };
     install(&first);
-    let port = free_port();
+    let port = common::free_port();
     let bind = format!("127.0.0.1:{port}");
     let issuer = format!("https://localhost:{port}");
     let env = [

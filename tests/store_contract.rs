@@ -10,15 +10,12 @@ use std::time::Duration;
 use yihao::app::{open_ephemeral, open_store};
 use yihao::crypto::hash_secret;
 use yihao::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+    AuthMethod, Client, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
 };
 use yihao::store::{Ephemeral, Notice, Store, StoreError};
 
 fn client(id: &str, now: i64) -> Client {
     let spec = ClientSpec {
-        id: ClientId::parse(id).unwrap(),
-        name: format!("服务 {id}"),
-        auth_method: AuthMethod::ClientSecretBasic,
         redirect_uris: vec![
             RedirectUri::parse("https://hall.example.gov.cn/cb").unwrap(),
             RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
@@ -26,13 +23,13 @@ fn client(id: &str, now: i64) -> Client {
         post_logout_redirect_uris: vec![
             RedirectUri::parse("https://hall.example.gov.cn/bye").unwrap(),
         ],
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: vec![
-            Scope::parse("openid").unwrap(),
-            Scope::parse("profile").unwrap(),
-        ],
-        first_party: true,
-        settings: yihao::domain::client::ClientSettings::default(),
+        ..common::clients::web(
+            id,
+            "https://hall.example.gov.cn/cb",
+            AuthMethod::ClientSecretBasic,
+            &["openid", "profile"],
+            true,
+        )
     };
     let secrets = ClientSecrets::hashed(hash_secret("s3cret"), None);
     Client::register(spec, Some(secrets), now).unwrap()

@@ -1,12 +1,19 @@
 //! Test support: backends for the contract suites, the in-process [`TestApp`] (requests through
-//! `tower::ServiceExt::oneshot`), [`spawn_app`] on a real port, and a [`Proxy`] that can cut a
-//! backend off and bring it back.
+//! `tower::ServiceExt::oneshot`), [`spawn_app`] and [`spawn_issuer`] on a real port, and a [`Proxy`]
+//! that can cut a backend off and bring it back. In modules: the person's [`browser`], the [`people`]
+//! to sign in as, the [`clients`] to register and their requests, and the `yihao` binary as a
+//! [`process`].
 //!
 //! SQLite and the in-process cache are always used. PostgreSQL and Redis are used when
 //! `YIHAO_TEST_DATABASE_URL` / `YIHAO_TEST_REDIS_URL` are set; a set URL whose server does not answer
 //! fails the test (it never silently skips). Each PostgreSQL test gets its own schema and each Redis
 //! test its own key prefix, so tests run in parallel.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod browser;
+pub mod clients;
+pub mod people;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -400,31 +407,19 @@ pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
     }
 }
 
-/// Registers a person (resident ID `number`) at real-name `level` reached by `method`, with an optional
-/// password; returns the account id.
-pub async fn create_person(
-    app: &App,
-    number: &str,
-    name: &str,
-    level: u8,
-    method: yihao::domain::account::ProofMethod,
-    password: Option<&str>,
-) -> yihao::domain::account::AccountId {
-    use yihao::domain::account::{AccountId, Evidence, Level, PersonName};
-    let new = yihao::protocol::accounts::NewAccount {
-        documents: vec![
-            yihao::domain::document::Document::national(number, 1_700_000_000).unwrap(),
-        ],
-        name: PersonName::parse(name).unwrap(),
-        phone: None,
-        email: None,
-        evidence: Evidence::new(Level::new(level).unwrap(), method, "test", 1).unwrap(),
-    };
-    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    let password = password.map(yihao::domain::password::Password::new);
-    app.identities
-        .create_account(id.clone(), new, password.as_ref(), 1)
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Verifies the app's audit chain from its first record: the last record verified, or what is wrong.
+pub async fn verify_audit(app: &App) -> Result<i64, yihao::domain::audit::ChainError> {
+    yihao::protocol::audit::verify(app.store.as_ref(), &app.keys.ring(), 1)
         .await
-        .unwrap();
-    id
+        .unwrap()
+        .map(|v| v.last)
 }

@@ -2,11 +2,10 @@
 //! client_secret_jwt (through a secret rotation); each assertion authenticates once.
 
 use serde_json::Value;
-use yihao::domain::client::{
-    AuthMethod, Client, ClientId as YClientId, ClientSpec, GrantType, Scope as YScope,
-};
+use yihao::domain::client::{AuthMethod, Client, ClientId, ClientSpec};
 
-use crate::setup;
+use crate::common::clients::machine;
+use crate::{SECRET, register, setup};
 
 /// A department system's key pair, its public JWK, and assertions signed with it.
 struct MachineKey {
@@ -81,20 +80,10 @@ async fn private_key_jwt_authenticates_once_per_assertion_from_inline_keys_or_a_
         ),
     ] {
         let spec = ClientSpec {
-            id: YClientId::parse(id).unwrap(),
-            name: id.into(),
-            auth_method: AuthMethod::PrivateKeyJwt,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::ClientCredentials],
-            scopes: vec![YScope::parse("records.read").unwrap()],
-            first_party: false,
             settings,
+            ..machine(id, AuthMethod::PrivateKeyJwt, &["records.read"])
         };
-        app.store
-            .insert_client(&Client::register(spec, None, 0).unwrap())
-            .await
-            .unwrap();
+        register(app, spec, SECRET).await;
     }
     let token_url = format!("{}/token", s.base);
     let http = reqwest::Client::new();
@@ -191,15 +180,8 @@ async fn client_secret_jwt_signs_with_the_secret_and_survives_a_rotation() {
     let s = setup(|_| {}).await;
     let app = &s._server.test_app.app;
     let spec = ClientSpec {
-        id: YClientId::parse("dept-hmac").unwrap(),
         name: "HMAC department".into(),
-        auth_method: AuthMethod::ClientSecretJwt,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::ClientCredentials],
-        scopes: vec![YScope::parse("records.read").unwrap()],
-        first_party: false,
-        settings: Default::default(),
+        ..machine("dept-hmac", AuthMethod::ClientSecretJwt, &["records.read"])
     };
     let first = app.client_secrets.store(
         &spec.id,
@@ -212,13 +194,10 @@ async fn client_secret_jwt_signs_with_the_secret_and_survives_a_rotation() {
     // A private_key_jwt client, to show an HMAC assertion never authenticates it.
     let machine = MachineKey::new("pk-1");
     let mut pk = spec.clone();
-    pk.id = YClientId::parse("dept-pk").unwrap();
+    pk.id = ClientId::parse("dept-pk").unwrap();
     pk.auth_method = AuthMethod::PrivateKeyJwt;
     pk.settings.jwks = Some(serde_json::json!({"keys": [machine.jwk.clone()]}).to_string());
-    app.store
-        .insert_client(&Client::register(pk, None, 0).unwrap())
-        .await
-        .unwrap();
+    register(app, pk, SECRET).await;
 
     let token_url = format!("{}/token", s.base);
     let http = reqwest::Client::new();

@@ -3,10 +3,9 @@
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
 use serde_json::Value;
-use yihao::domain::client::{
-    AuthMethod, ClientId as YClientId, ClientSpec, GrantType, Scope as YScope,
-};
+use yihao::domain::client::{AuthMethod, ClientSpec};
 
+use crate::common::clients::machine;
 use crate::{SECRET, post_form, register, rp_http, setup};
 
 #[tokio::test]
@@ -14,22 +13,18 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
     let s = setup(|_| {}).await;
     let app = &s._server.test_app.app;
     let spec = ClientSpec {
-        id: YClientId::parse("dept").unwrap(),
         name: "部门系统".into(),
-        auth_method: AuthMethod::ClientSecretBasic,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::ClientCredentials],
-        scopes: ["records.read", "records.write"]
-            .map(|s| YScope::parse(s).unwrap())
-            .to_vec(),
-        first_party: false,
         settings: yihao::domain::client::ClientSettings {
             resources: vec!["https://records.example.gov.cn/".into()],
             ..Default::default()
         },
+        ..machine(
+            "dept",
+            AuthMethod::ClientSecretBasic,
+            &["records.read", "records.write"],
+        )
     };
-    register(app, spec).await;
+    register(app, spec, SECRET).await;
     let http = rp_http();
     let metadata =
         CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &http)
@@ -60,7 +55,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
     assert_eq!(claims["client_id"], "dept");
     assert_eq!(claims["scope"], "records.read");
     let (_, r) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("dept", SECRET),
         &[
@@ -88,7 +83,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
         "all allowed scopes when none asked"
     );
     let (_, bad) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("dept", SECRET),
         &[
@@ -99,7 +94,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
     .await;
     assert_eq!(bad["error"], "invalid_target");
     let (_, bad) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("dept", SECRET),
         &[("grant_type", "client_credentials"), ("scope", "openid")],
@@ -107,7 +102,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
     .await;
     assert_eq!(bad["error"], "invalid_scope");
     let (_, bad) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("hall", SECRET),
         &[("grant_type", "client_credentials")],
@@ -115,7 +110,13 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
     .await;
     assert_eq!(bad["error"], "unauthorized_client");
     // The resource server (here: the same client) introspects the token.
-    let (_, active) = post_form(&s, "/introspect", ("dept", SECRET), &[("token", &access)]).await;
+    let (_, active) = post_form(
+        &s.base,
+        "/introspect",
+        ("dept", SECRET),
+        &[("token", &access)],
+    )
+    .await;
     assert_eq!(active["active"], true);
     assert_eq!(active["client_id"], "dept");
 }

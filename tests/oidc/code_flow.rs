@@ -267,11 +267,11 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         resources: vec![],
         ..Default::default()
     };
-    register(app, spec).await;
+    register(app, spec, SECRET).await;
     let browser = Browser::new();
     let code = code_for(&s, &browser, "fast", "http://127.0.0.1:9/fast", &[]).await;
     let (status, tokens) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("fast", SECRET),
         &[
@@ -323,7 +323,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
     )
     .await;
     let (status, tokens) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("fast", SECRET),
         &[

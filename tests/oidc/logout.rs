@@ -201,11 +201,7 @@ async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
     .await;
     let app = s._server.test_app.app.clone();
     // The relying party's address, not listening yet: it is down.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let mut spec = client_spec(
         "bc",
         "http://127.0.0.1:9/bc",
@@ -214,7 +210,7 @@ async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
     );
     spec.settings.backchannel_logout_uri = Some(format!("http://127.0.0.1:{port}/backchannel"));
     spec.settings.backchannel_logout_session_required = true;
-    register(&app, spec).await;
+    register(&app, spec, SECRET).await;
     let browser = Browser::new();
     browser
         .authorize(
@@ -300,7 +296,7 @@ async fn front_channel_logout_loads_each_clients_page_then_continues() {
     );
     spec.settings.frontchannel_logout_uri = Some("http://127.0.0.1:9/fc-logout".into());
     spec.settings.frontchannel_logout_session_required = true;
-    register(app, spec).await;
+    register(app, spec, SECRET).await;
     let browser = Browser::new();
     browser
         .authorize(

@@ -37,20 +37,12 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::Value;
-use yihao::crypto::hash_secret;
-use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
-use yihao::domain::client::{
-    AuthMethod, Client, ClientId as YClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri,
-    Scope as YScope,
-};
-use yihao::domain::document::Document;
-use yihao::domain::identifiers::Phone;
-use yihao::domain::password::Password;
-use yihao::protocol::accounts::NewAccount;
+use yihao::domain::client::{AuthMethod, ClientSpec, RedirectUri};
 
-const ID_NUMBER: &str = "11010519491231002X";
-const PHONE: &str = "13812341234";
-const PASSWORD: &str = "Str0ng-pass!";
+use common::browser::{Browser, hidden, redirect_params};
+use common::clients::{post_form, register};
+use common::people::{ID_NUMBER, NAME, PASSWORD, PHONE, Person};
+
 const SECRET: &str = "hall-secret-of-at-least-some-length";
 
 struct Setup {
@@ -59,188 +51,71 @@ struct Setup {
     base: String,
 }
 
+/// A service of people's browsers with every scope and a post-logout URI.
 fn client_spec(id: &str, redirect: &str, auth: AuthMethod, first_party: bool) -> ClientSpec {
     ClientSpec {
-        id: YClientId::parse(id).unwrap(),
-        name: format!("服务 {id}"),
-        auth_method: auth,
-        redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
         post_logout_redirect_uris: vec![
             RedirectUri::parse_post_logout("http://127.0.0.1:9/bye").unwrap(),
         ],
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: [
-            "openid",
-            "profile",
-            "phone",
-            "email",
-            "idcard",
-            "org",
-            "offline_access",
-        ]
-        .map(|s| YScope::parse(s).unwrap())
-        .to_vec(),
-        first_party,
-        settings: yihao::domain::client::ClientSettings::default(),
+        ..common::clients::web(
+            id,
+            redirect,
+            auth,
+            &[
+                "openid",
+                "profile",
+                "phone",
+                "email",
+                "idcard",
+                "org",
+                "offline_access",
+            ],
+            first_party,
+        )
     }
 }
 
+/// A server on a real port (adjusted by `configure`) with the clients "hall" (client_secret_basic,
+/// needs consent), "tax" (client_secret_post, first party, the same host), "other" (another host)
+/// and "app" (public), and the test person with a mobile number.
 async fn setup(configure: impl FnOnce(&mut yihao::config::Config)) -> Setup {
     let server = common::spawn_issuer(configure).await;
     let app = &server.test_app.app;
-    let secrets = || Some(ClientSecrets::hashed(hash_secret(SECRET), None));
-    for (spec, secrets) in [
-        (
-            client_spec(
-                "hall",
-                "http://127.0.0.1:9/cb",
-                AuthMethod::ClientSecretBasic,
-                false,
-            ),
-            secrets(),
+    for spec in [
+        client_spec(
+            "hall",
+            "http://127.0.0.1:9/cb",
+            AuthMethod::ClientSecretBasic,
+            false,
         ),
-        (
-            client_spec(
-                "tax",
-                "http://127.0.0.1:9/tax",
-                AuthMethod::ClientSecretPost,
-                true,
-            ),
-            secrets(),
+        client_spec(
+            "tax",
+            "http://127.0.0.1:9/tax",
+            AuthMethod::ClientSecretPost,
+            true,
         ),
-        (
-            client_spec(
-                "other",
-                "https://other.example.gov.cn/cb",
-                AuthMethod::ClientSecretBasic,
-                true,
-            ),
-            secrets(),
+        client_spec(
+            "other",
+            "https://other.example.gov.cn/cb",
+            AuthMethod::ClientSecretBasic,
+            true,
         ),
-        (
-            client_spec("app", "http://127.0.0.1/app", AuthMethod::None, true),
-            None,
-        ),
+        client_spec("app", "http://127.0.0.1/app", AuthMethod::None, true),
     ] {
-        app.store
-            .insert_client(&Client::register(spec, secrets, 0).unwrap())
-            .await
-            .unwrap();
+        register(app, spec, SECRET).await;
     }
-    let new = NewAccount {
-        documents: vec![Document::national(ID_NUMBER, 1_700_000_000).unwrap()],
-        name: PersonName::parse("张三").unwrap(),
-        phone: Some(Phone::parse(PHONE).unwrap()),
-        email: None,
-        evidence: Evidence::new(
-            Level::new(2).unwrap(),
-            ProofMethod::RegisterCheck,
-            "register",
-            1,
-        )
-        .unwrap(),
-    };
-    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    app.identities
-        .create_account(id, new, Some(&Password::new(PASSWORD)), 1)
-        .await
-        .unwrap();
+    Person {
+        phone: Some(PHONE),
+        source: "register",
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
     let base = server.base.clone();
     Setup {
         _server: server,
         base,
     }
-}
-
-/// The person's browser: keeps cookies, does not follow redirects.
-struct Browser {
-    http: reqwest::Client,
-}
-
-impl Browser {
-    fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self { http }
-    }
-
-    async fn get(&self, url: &str) -> reqwest::Response {
-        self.http.get(url).send().await.unwrap()
-    }
-
-    async fn post(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(url).form(form).send().await.unwrap()
-    }
-
-    /// Submits the login form of `page`.
-    async fn login(
-        &self,
-        base: &str,
-        page: &str,
-        identifier: &str,
-        password: &str,
-    ) -> reqwest::Response {
-        let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
-        self.post(
-            &format!("{base}/login"),
-            &[
-                ("interaction", &i),
-                ("csrf", &c),
-                ("identifier", identifier),
-                ("password", password),
-            ],
-        )
-        .await
-    }
-
-    async fn consent(&self, base: &str, page: &str, decision: &str) -> reqwest::Response {
-        let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
-        self.post(
-            &format!("{base}/consent"),
-            &[("interaction", &i), ("csrf", &c), ("decision", decision)],
-        )
-        .await
-    }
-
-    /// Follows an authorization request through login and consent to the redirect's parameters.
-    async fn authorize(&self, base: &str, url: &str) -> HashMap<String, String> {
-        let mut response = self.get(url).await;
-        loop {
-            if response.status().is_redirection() {
-                return redirect_params(&response);
-            }
-            let body = response.text().await.unwrap();
-            response = if body.contains("action=\"/login\"") {
-                self.login(base, &body, ID_NUMBER, PASSWORD).await
-            } else if body.contains("action=\"/consent\"") {
-                self.consent(base, &body, "allow").await
-            } else {
-                panic!("unexpected page: {body}");
-            };
-        }
-    }
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
-
-fn redirect_params(response: &reqwest::Response) -> HashMap<String, String> {
-    let location = response.headers()["location"].to_str().unwrap();
-    let url = url::Url::parse(location).unwrap();
-    let mut params: HashMap<String, String> = url.query_pairs().into_owned().collect();
-    if let Some(fragment) = url.fragment() {
-        params.extend(url::form_urlencoded::parse(fragment.as_bytes()).into_owned());
-    }
-    params
 }
 
 fn rp_http() -> openidconnect::reqwest::Client {
@@ -372,7 +247,7 @@ async fn tokens_with_refresh(s: &Setup, browser: &Browser) -> Value {
     )
     .await;
     let (status, body) = post_form(
-        s,
+        &s.base,
         "/token",
         ("hall", SECRET),
         &[
@@ -433,33 +308,4 @@ async fn verify_logout_token(base: &str, token: &str, audience: &str) -> Value {
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
         .claims
-}
-
-/// Registers a client; secret-based ones get SECRET.
-async fn register(app: &yihao::app::App, spec: ClientSpec) {
-    let secrets = spec
-        .auth_method
-        .uses_secret()
-        .then(|| ClientSecrets::hashed(hash_secret(SECRET), None));
-    app.store
-        .insert_client(&Client::register(spec, secrets, 0).unwrap())
-        .await
-        .unwrap();
-}
-
-/// Posts a form to an endpoint with Basic authentication and returns status and JSON.
-async fn post_form(
-    s: &Setup,
-    path: &str,
-    client: (&str, &str),
-    form: &[(&str, &str)],
-) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", s.base))
-        .basic_auth(client.0, Some(client.1))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }

@@ -2,37 +2,24 @@
 //! and userinfo.
 
 use serde_json::Value;
-use yihao::domain::account::{AccountId, Evidence, Level, PersonName, ProofMethod};
-use yihao::domain::document::Document;
-use yihao::protocol::accounts::NewAccount;
 
+use crate::common::people::{Person, grant};
 use crate::{Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, hidden, redirect_params, setup};
 
 #[tokio::test]
 async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it() {
     use yihao::domain::identifiers::CreditCode;
-    use yihao::domain::organisation::{Membership, OrgId, Role, Scope as OrgScope};
+    use yihao::domain::organisation::{OrgId, Role, Scope as OrgScope};
     let s = setup(|_| {}).await;
     let app = &s._server.test_app.app;
     let ids = &app.identities;
     let person = ids.find(ID_NUMBER, 1).await.unwrap().unwrap().id;
-    let boss = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    let boss_account = NewAccount {
-        documents: vec![Document::national("440305200002290029", 1_700_000_000).unwrap()],
-        name: PersonName::parse("李四").unwrap(),
-        phone: None,
-        email: None,
-        evidence: Evidence::new(
-            Level::new(2).unwrap(),
-            ProofMethod::RegisterCheck,
-            "register",
-            1,
-        )
-        .unwrap(),
-    };
-    ids.create_account(boss.clone(), boss_account, None, 1)
-        .await
-        .unwrap();
+    let boss = Person {
+        source: "register",
+        ..Person::new("440305200002290029", "李四")
+    }
+    .create(app, None)
+    .await;
     let org = ids
         .create_org(
             OrgId::parse("o-1").unwrap(),
@@ -43,29 +30,31 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         .await
         .unwrap();
     let now = yihao::app::epoch_now();
-    let lr = Membership::grant(
-        org.id.clone(),
-        boss.clone(),
+    grant(
+        ids,
+        &org,
+        &boss,
         Role::LegalRepresentative,
         OrgScope::All,
         None,
         None,
         now,
     )
+    .await
     .unwrap();
-    ids.grant(&org, lr, now).await.unwrap();
     let items = OrgScope::parse(&["tax.declare".into()]).unwrap();
-    let agent = Membership::grant(
-        org.id.clone(),
-        person,
+    grant(
+        ids,
+        &org,
+        &person,
         Role::Agent,
         items,
         Some(now + 86_400),
         Some(boss.clone()),
         now,
     )
+    .await
     .unwrap();
-    ids.grant(&org, agent, now).await.unwrap();
 
     let browser = Browser::new();
     let http = reqwest::Client::new();

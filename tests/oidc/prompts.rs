@@ -6,6 +6,7 @@ use openidconnect::{AuthorizationCode, CsrfToken, Nonce, TokenResponse};
 use serde_json::Value;
 use yihao::domain::account::ProofMethod;
 
+use crate::common::people::Person;
 use crate::{
     Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, hidden, redirect_params, relying_party,
     setup,
@@ -265,14 +266,12 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
     let s = setup(|_| {}).await;
     let app = &s._server.test_app.app;
     // A self-declared (level 1) account.
-    crate::common::create_person(
-        app,
-        "440305200002290029",
-        "李四",
-        1,
-        ProofMethod::SelfDeclared,
-        Some(PASSWORD),
-    )
+    Person {
+        level: 1,
+        method: ProofMethod::SelfDeclared,
+        ..Person::new("440305200002290029", "李四")
+    }
+    .create(app, Some(PASSWORD))
     .await;
     let browser = Browser::new();
     let url = authorize_url(

@@ -28,7 +28,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     );
     // Narrowing is allowed; widening is not.
     let (status, narrow) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("hall", SECRET),
         &[
@@ -42,7 +42,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     assert_eq!(narrow["scope"], "openid");
     let r3 = narrow["refresh_token"].as_str().unwrap().to_owned();
     let (_, wide) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("hall", SECRET),
         &[
@@ -54,11 +54,12 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     .await;
     assert_eq!(wide["error"], "invalid_scope");
     // A refused request does not spend the token.
-    let (_, still_live) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", &r3)]).await;
+    let (_, still_live) =
+        post_form(&s.base, "/introspect", ("hall", SECRET), &[("token", &r3)]).await;
     assert_eq!(still_live["active"], true);
     // Reuse of r1 (already rotated) revokes every token of the family, including the newest.
     let (_, reuse) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("hall", SECRET),
         &[
@@ -68,21 +69,28 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     )
     .await;
     assert_eq!(reuse["error"], "invalid_grant");
-    let (status, after) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", &r3)]).await;
+    let (status, after) =
+        post_form(&s.base, "/introspect", ("hall", SECRET), &[("token", &r3)]).await;
     assert_eq!(status, 200);
     assert_eq!(after["active"], false, "the family is revoked");
     // Another client cannot spend or revoke hall's refresh tokens.
     let fresh = tokens_with_refresh(&s, &browser).await;
     let token = fresh["refresh_token"].as_str().unwrap();
     let (_, foreign) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("other", SECRET),
         &[("grant_type", "refresh_token"), ("refresh_token", token)],
     )
     .await;
     assert_eq!(foreign["error"], "invalid_grant");
-    let (_, still) = post_form(&s, "/introspect", ("hall", SECRET), &[("token", token)]).await;
+    let (_, still) = post_form(
+        &s.base,
+        "/introspect",
+        ("hall", SECRET),
+        &[("token", token)],
+    )
+    .await;
     assert_eq!(still["active"], true);
     assert_eq!(still["token_type"], "refresh_token");
 }

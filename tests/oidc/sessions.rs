@@ -4,8 +4,9 @@
 use serde_json::Value;
 use yihao::domain::client::AuthMethod;
 
+use crate::common::process::{output_with_input, yihao_bin};
 use crate::{
-    Browser, ID_NUMBER, authorize_url, backchannel_receiver, client_spec, redirect_params,
+    Browser, ID_NUMBER, SECRET, authorize_url, backchannel_receiver, client_spec, redirect_params,
     register, setup, verify_logout_token,
 };
 
@@ -17,23 +18,12 @@ async fn yihao_cli(app: &yihao::app::App, args: &[&str], stdin: Option<&str>) ->
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let stdin = stdin.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yihao"))
-            .args(&args)
+        let mut cmd = yihao_bin();
+        cmd.args(&args)
             .env("YIHAO_DATABASE__URL", db)
             .env("YIHAO_KEYS__DEV_DIR", keys)
-            .env("YIHAO_LOG__LEVEL", "warn")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        drop(input);
-        let out = child.wait_with_output().unwrap();
+            .env("YIHAO_LOG__LEVEL", "warn");
+        let out = output_with_input(cmd, stdin.as_deref());
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -64,7 +54,7 @@ async fn administrators_list_and_end_sessions_and_a_password_change_signs_out_ev
     );
     spec.settings.backchannel_logout_uri = Some(rp_uri);
     spec.settings.channel = yihao::domain::client::Channel::Kiosk;
-    register(&app, spec).await;
+    register(&app, spec, SECRET).await;
     let browser = Browser::new();
     let sign_in = |client: &'static str, redirect: &'static str| {
         let url = authorize_url(&s.base, client, redirect, &[("scope", "openid")]);

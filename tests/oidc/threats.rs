@@ -322,7 +322,7 @@ async fn threat_access_token_in_a_url_query_is_refused() {
     let browser = Browser::new();
     let code = code_for(&s, &browser, "hall", "http://127.0.0.1:9/cb", &[]).await;
     let (status, tokens) = post_form(
-        &s,
+        &s.base,
         "/token",
         ("hall", SECRET),
         &[
