@@ -1,12 +1,10 @@
 //! The client_credentials grant: machine tokens limited to the client's scopes and resources.
 
-use openidconnect::core::{CoreClient, CoreProviderMetadata};
-use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
-use serde_json::Value;
+use openidconnect::{OAuth2TokenResponse, Scope};
 use yihao::domain::client::{AuthMethod, ClientSpec};
 
 use crate::common::clients::machine;
-use crate::{SECRET, post_form, register, rp_http, setup};
+use crate::{SECRET, jwt_part, post_form, register, rp_client, setup};
 
 #[tokio::test]
 async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_and_resources() {
@@ -25,16 +23,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
         )
     };
     register(app, spec, SECRET).await;
-    let http = rp_http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(s.base.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let dept = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("dept".into()),
-        Some(ClientSecret::new(SECRET.into())),
-    );
+    let (dept, http) = rp_client(&s.base, "dept", Some(SECRET)).await;
     let tokens = dept
         .exchange_client_credentials()
         .unwrap()
@@ -43,14 +32,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
         .await
         .unwrap();
     let access = tokens.access_token().secret().clone();
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            access.split('.').nth(1).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let claims = jwt_part(&access, 1);
     assert_eq!(claims["sub"], "dept");
     assert_eq!(claims["client_id"], "dept");
     assert_eq!(claims["scope"], "records.read");
@@ -64,19 +46,7 @@ async fn client_credentials_give_machine_tokens_limited_to_the_clients_scopes_an
         ],
     )
     .await;
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            r["access_token"]
-                .as_str()
-                .unwrap()
-                .split('.')
-                .nth(1)
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let claims = jwt_part(r["access_token"].as_str().unwrap(), 1);
     assert_eq!(claims["aud"], "https://records.example.gov.cn/");
     assert_eq!(
         claims["scope"], "records.read records.write",

@@ -3,14 +3,15 @@
 //! the fragment and form_post response modes, client_secret_post, public clients, the claims
 //! parameter, and a client's own algorithm and token lifetimes.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim};
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, TokenResponse};
+use openidconnect::TokenResponse;
+use openidconnect::core::CoreGenderClaim;
 use serde_json::Value;
 use yihao::domain::client::AuthMethod;
 
 use crate::{
-    Browser, ID_NUMBER, PHONE, SECRET, authorize_url, client_spec, code_flow, code_for, post_form,
-    redirect_params, register, relying_party, setup,
+    Browser, ID_NUMBER, PHONE, SECRET, authorize_url, client_spec, code_flow, code_for, jwt_part,
+    post_form, redirect_params, register, relying_party, rp_exchange, rp_request, setup,
+    tax_exchange,
 };
 
 #[tokio::test]
@@ -55,25 +56,14 @@ async fn a_second_client_gets_sso_without_the_login_form_and_a_pairwise_sub() {
     // "tax" is first-party (no consent) and shares the host 127.0.0.1 with "hall"; "other" does not.
     let (tax, http) = relying_party(&s.base, "tax", Some(SECRET), "http://127.0.0.1:9/tax").await;
     let tax = tax.set_auth_type(openidconnect::AuthType::RequestBody);
-    let (url, _, nonce) = tax
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .url();
+    let (url, _, nonce) = rp_request(&tax);
     let response = browser.get(url.as_str()).await;
     assert!(
         response.status().is_redirection(),
         "the login form was shown again"
     );
     let code = redirect_params(&response)["code"].clone();
-    let tokens = tax
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = rp_exchange(&tax, &http, code).await;
     let claims = tokens
         .id_token()
         .unwrap()
@@ -91,20 +81,9 @@ async fn a_second_client_gets_sso_without_the_login_form_and_a_pairwise_sub() {
         "https://other.example.gov.cn/cb",
     )
     .await;
-    let (url, _, nonce) = other
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .url();
+    let (url, _, nonce) = rp_request(&other);
     let code = redirect_params(&browser.get(url.as_str()).await)["code"].clone();
-    let tokens = other
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = rp_exchange(&other, &http, code).await;
     let claims = tokens
         .id_token()
         .unwrap()
@@ -163,39 +142,19 @@ async fn client_secret_post_public_clients_pkce_and_the_claims_parameter() {
     let http = reqwest::Client::new();
     // client_secret_post.
     let code = code_for(&s, &browser, "tax", "http://127.0.0.1:9/tax", &[]).await;
-    let r: Value = http
-        .post(format!("{}/token", s.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/tax"),
-            ("client_id", "tax"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = tax_exchange(&s, &code).await;
     assert!(r["access_token"].is_string(), "{r}");
     // A public client (none) with PKCE, from a loopback port of its choice (RFC 8252 §7.3).
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let redirect = "http://127.0.0.1:50123/app";
     let claims = r#"{"id_token":{"name":null}}"#;
-    let code = code_for(
-        &s,
-        &browser,
-        "app",
-        redirect,
-        &[
-            ("code_challenge", challenge),
-            ("code_challenge_method", "S256"),
-            ("claims", claims),
-        ],
-    )
-    .await;
+    let app_request = [
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("claims", claims),
+    ];
+    let code = code_for(&s, &browser, "app", redirect, &app_request).await;
     let exchange = |v: &str, code: &str| {
         http.post(format!("{}/token", s.base))
             .form(&[
@@ -214,18 +173,7 @@ async fn client_secret_post_public_clients_pkce_and_the_claims_parameter() {
         .await
         .unwrap();
     assert_eq!(wrong["error"], "invalid_grant");
-    let code = code_for(
-        &s,
-        &browser,
-        "app",
-        redirect,
-        &[
-            ("code_challenge", challenge),
-            ("code_challenge_method", "S256"),
-            ("claims", claims),
-        ],
-    )
-    .await;
+    let code = code_for(&s, &browser, "app", redirect, &app_request).await;
     let ok: Value = exchange(verifier, &code)
         .await
         .unwrap()
@@ -233,14 +181,7 @@ async fn client_secret_post_public_clients_pkce_and_the_claims_parameter() {
         .await
         .unwrap();
     let id_token = ok["id_token"].as_str().unwrap();
-    let payload: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            id_token.split('.').nth(1).unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let payload = jwt_part(id_token, 1);
     assert_eq!(
         payload["name"], "张三",
         "claims parameter: name in the ID token"
@@ -282,35 +223,25 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
     )
     .await;
     assert_eq!(status, 200, "{tokens}");
-    let part = |jwt: &str, i: usize| -> Value {
-        serde_json::from_slice(
-            &base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                jwt.split('.').nth(i).unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap()
-    };
     let id_token = tokens["id_token"].as_str().unwrap();
-    assert_eq!(part(id_token, 0)["alg"], "EdDSA");
-    let id = part(id_token, 1);
+    assert_eq!(jwt_part(id_token, 0)["alg"], "EdDSA");
+    let id = jwt_part(id_token, 1);
     assert_eq!(
         id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(),
         300
     );
-    let access = part(tokens["access_token"].as_str().unwrap(), 1);
+    let access = jwt_part(tokens["access_token"].as_str().unwrap(), 1);
     assert_eq!(
         access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap(),
         120
     );
     assert_eq!(tokens["expires_in"], 120);
     assert_eq!(
-        part(tokens["access_token"].as_str().unwrap(), 0)["typ"],
+        jwt_part(tokens["access_token"].as_str().unwrap(), 0)["typ"],
         "at+jwt"
     );
     assert_eq!(
-        part(tokens["access_token"].as_str().unwrap(), 0)["alg"],
+        jwt_part(tokens["access_token"].as_str().unwrap(), 0)["alg"],
         "RS256"
     );
     // This client was allowed the full mobile number.

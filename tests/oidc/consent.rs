@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use crate::{
-    Browser, ID_NUMBER, PASSWORD, PHONE, SECRET, authorize_url, code_for, redirect_params, setup,
+    Browser, ID_NUMBER, PASSWORD, PHONE, authorize_url, code_for, redirect_params, setup,
+    tax_exchange,
 };
 
 #[tokio::test]
@@ -73,21 +74,7 @@ async fn restricted_claims_need_their_scope() {
         &[("scope", "openid idcard email")],
     )
     .await;
-    let r: Value = http
-        .post(format!("{}/token", s.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/tax"),
-            ("client_id", "tax"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = tax_exchange(&s, &code).await;
     let info: Value = http
         .get(format!("{}/userinfo", s.base))
         .bearer_auth(r["access_token"].as_str().unwrap())

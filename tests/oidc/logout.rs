@@ -1,48 +1,58 @@
 //! Logout: RP-initiated (with and without a hint tying it to the session), back-channel (surviving a
 //! relying party that is down and a restart) and front-channel.
 
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, TokenResponse};
+use openidconnect::TokenResponse;
 use yihao::domain::client::AuthMethod;
 
 use crate::{
     Browser, SECRET, Setup, authorize_url, backchannel_receiver, client_spec, hidden,
-    redirect_params, register, relying_party, setup, verify_logout_token,
+    redirect_params, register, rp_sign_in, setup, verify_logout_token,
 };
 
-/// Confirms the logout offered on `page`.
-async fn confirm_logout(s: &Setup, browser: &Browser, page: &str) -> reqwest::Response {
+/// Answers the logout confirmation offered on `page` with `decision` ("logout" or "stay").
+async fn confirm_logout(
+    s: &Setup,
+    browser: &Browser,
+    page: &str,
+    decision: &str,
+) -> reqwest::Response {
     browser
         .post(
             &format!("{}/logout/confirm", s.base),
             &[
                 ("interaction", &hidden(page, "interaction")),
                 ("csrf", &hidden(page, "csrf")),
-                ("decision", "logout"),
+                ("decision", decision),
             ],
         )
         .await
+}
+
+/// The person signs in at `client` (scope openid) in a new browser, then logs out without a hint
+/// and confirms: the confirmation's answer.
+async fn sign_in_then_log_out(s: &Setup, client: &str, redirect: &str) -> reqwest::Response {
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, client, redirect, &[("scope", "openid")]),
+        )
+        .await;
+    // Log out (no hint: confirm).
+    let page = browser
+        .get(&format!("{}/logout", s.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    confirm_logout(s, &browser, &page, "logout").await
 }
 
 #[tokio::test]
 async fn rp_initiated_logout_ends_the_session_and_returns_with_state() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
-    let (hall, http) = relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
-    let (url, _, nonce) = hall
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .url();
-    let code = browser.authorize(&s.base, url.as_str()).await["code"].clone();
-    let tokens = hall
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    let (hall, tokens, nonce) = rp_sign_in(&s, &browser, "hall", "http://127.0.0.1:9/cb").await;
     let id_token = tokens.id_token().unwrap();
     id_token.claims(&hall.id_token_verifier(), &nonce).unwrap();
     let logout = |extra: &[(&str, &str)]| {
@@ -115,16 +125,7 @@ async fn a_logout_that_cannot_be_tied_to_the_session_asks_first() {
     let page = page.text().await.unwrap();
     assert!(page.contains("action=\"/logout/confirm\""), "{page}");
     // Staying keeps the session.
-    let stay = browser
-        .post(
-            &format!("{}/logout/confirm", s.base),
-            &[
-                ("interaction", &hidden(&page, "interaction")),
-                ("csrf", &hidden(&page, "csrf")),
-                ("decision", "stay"),
-            ],
-        )
-        .await;
+    let stay = confirm_logout(&s, &browser, &page, "stay").await;
     assert_eq!(stay.status(), 200);
     let still = browser
         .get(&authorize_url(
@@ -142,20 +143,11 @@ async fn a_logout_that_cannot_be_tied_to_the_session_asks_first() {
         .text()
         .await
         .unwrap();
-    let forged = Browser::new()
-        .post(
-            &format!("{}/logout/confirm", s.base),
-            &[
-                ("interaction", &hidden(&page, "interaction")),
-                ("csrf", &hidden(&page, "csrf")),
-                ("decision", "logout"),
-            ],
-        )
-        .await;
+    let forged = confirm_logout(&s, &Browser::new(), &page, "logout").await;
     assert_eq!(forged.status(), 400);
     // Confirming ends it.
     let page = browser.get(&format!("{}/logout?client_id=hall&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fbye&state=x", s.base)).await.text().await.unwrap();
-    let out = confirm_logout(&s, &browser, &page).await;
+    let out = confirm_logout(&s, &browser, &page, "logout").await;
     assert_eq!(out.headers()["location"], "http://127.0.0.1:9/bye?state=x");
     let gone = browser
         .get(&authorize_url(
@@ -211,26 +203,7 @@ async fn back_channel_logout_survives_a_down_relying_party_and_a_restart() {
     spec.settings.backchannel_logout_uri = Some(format!("http://127.0.0.1:{port}/backchannel"));
     spec.settings.backchannel_logout_session_required = true;
     register(&app, spec, SECRET).await;
-    let browser = Browser::new();
-    browser
-        .authorize(
-            &s.base,
-            &authorize_url(
-                &s.base,
-                "bc",
-                "http://127.0.0.1:9/bc",
-                &[("scope", "openid")],
-            ),
-        )
-        .await;
-    // Log out (no hint: confirm).
-    let page = browser
-        .get(&format!("{}/logout", s.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let out = confirm_logout(&s, &browser, &page).await;
+    let out = sign_in_then_log_out(&s, "bc", "http://127.0.0.1:9/bc").await;
     assert_eq!(out.status(), 200);
     // Node 1 tries and fails while the RP is down.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -297,25 +270,7 @@ async fn front_channel_logout_loads_each_clients_page_then_continues() {
     spec.settings.frontchannel_logout_uri = Some("http://127.0.0.1:9/fc-logout".into());
     spec.settings.frontchannel_logout_session_required = true;
     register(app, spec, SECRET).await;
-    let browser = Browser::new();
-    browser
-        .authorize(
-            &s.base,
-            &authorize_url(
-                &s.base,
-                "fc",
-                "http://127.0.0.1:9/fc",
-                &[("scope", "openid")],
-            ),
-        )
-        .await;
-    let page = browser
-        .get(&format!("{}/logout", s.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let out = confirm_logout(&s, &browser, &page).await;
+    let out = sign_in_then_log_out(&s, "fc", "http://127.0.0.1:9/fc").await;
     assert_eq!(out.status(), 200);
     let csp = out.headers()["content-security-policy"]
         .to_str()

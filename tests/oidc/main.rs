@@ -30,11 +30,12 @@ use std::collections::HashMap;
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreUserInfoClaims,
+    CoreProviderMetadata, CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::Value;
 use yihao::domain::client::{AuthMethod, ClientSpec, RedirectUri};
@@ -118,6 +119,16 @@ async fn setup(configure: impl FnOnce(&mut yihao::config::Config)) -> Setup {
     }
 }
 
+/// The relying party's client, as discovery configures it.
+type RpClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
 fn rp_http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -125,22 +136,12 @@ fn rp_http() -> openidconnect::reqwest::Client {
         .unwrap()
 }
 
-async fn relying_party(
+/// Client `id` of the provider at `base`, configured by discovery, and its HTTP client.
+async fn rp_client(
     base: &str,
     id: &str,
     secret: Option<&str>,
-    redirect: &str,
-) -> (
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    openidconnect::reqwest::Client,
-) {
+) -> (RpClient, openidconnect::reqwest::Client) {
     let http = rp_http();
     let metadata =
         CoreProviderMetadata::discover_async(IssuerUrl::new(base.to_owned()).unwrap(), &http)
@@ -150,9 +151,60 @@ async fn relying_party(
         metadata,
         ClientId::new(id.to_owned()),
         secret.map(|s| ClientSecret::new(s.to_owned())),
-    )
-    .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).unwrap());
+    );
     (client, http)
+}
+
+/// A relying party: [`rp_client`] with its redirect URI.
+async fn relying_party(
+    base: &str,
+    id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+) -> (RpClient, openidconnect::reqwest::Client) {
+    let (client, http) = rp_client(base, id, secret).await;
+    let client = client.set_redirect_uri(RedirectUrl::new(redirect.to_owned()).unwrap());
+    (client, http)
+}
+
+/// The relying party's authorization request for a code (random state and nonce): URL, state, nonce.
+fn rp_request(client: &RpClient) -> (url::Url, CsrfToken, Nonce) {
+    client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url()
+}
+
+/// The relying party exchanges `code` for tokens.
+async fn rp_exchange(
+    client: &RpClient,
+    http: &openidconnect::reqwest::Client,
+    code: String,
+) -> CoreTokenResponse {
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(http)
+        .await
+        .unwrap()
+}
+
+/// The person signs in at relying party `id` (secret [`SECRET`]) through `browser`: the relying
+/// party, its tokens and the nonce it sent.
+async fn rp_sign_in(
+    s: &Setup,
+    browser: &Browser,
+    id: &str,
+    redirect: &str,
+) -> (RpClient, CoreTokenResponse, Nonce) {
+    let (client, http) = relying_party(&s.base, id, Some(SECRET), redirect).await;
+    let (url, _, nonce) = rp_request(&client);
+    let code = browser.authorize(&s.base, url.as_str()).await["code"].clone();
+    let tokens = rp_exchange(&client, &http, code).await;
+    (client, tokens, nonce)
 }
 
 /// The whole flow for one ID-token algorithm; returns what the RP saw.
@@ -308,4 +360,35 @@ async fn verify_logout_token(base: &str, token: &str, audience: &str) -> Value {
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
         .claims
+}
+
+/// Exchanges `code` as "tax" (client_secret_post, redirect URI http://127.0.0.1:9/tax): the answer.
+async fn tax_exchange(s: &Setup, code: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:9/tax"),
+            ("client_id", "tax"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Part `i` of a JWT (0: header, 1: claims), decoded.
+fn jwt_part(jwt: &str, i: usize) -> Value {
+    serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jwt.split('.').nth(i).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
 }

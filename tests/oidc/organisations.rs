@@ -4,7 +4,24 @@
 use serde_json::Value;
 
 use crate::common::people::{Person, grant};
-use crate::{Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, hidden, redirect_params, setup};
+use crate::{
+    Browser, ID_NUMBER, PASSWORD, Setup, authorize_url, hidden, jwt_part, redirect_params, setup,
+    tax_exchange,
+};
+
+/// Chooses `org` ("<org id>|<role>" or "none") on the organisation `chooser` page.
+async fn choose(s: &Setup, browser: &Browser, chooser: &str, org: &str) -> reqwest::Response {
+    browser
+        .post(
+            &format!("{}/select-org", s.base),
+            &[
+                ("interaction", &hidden(chooser, "interaction")),
+                ("csrf", &hidden(chooser, "csrf")),
+                ("org", org),
+            ],
+        )
+        .await
+}
 
 #[tokio::test]
 async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it() {
@@ -76,43 +93,10 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         "{chooser}"
     );
     let choice = "o-1|agent".to_owned();
-    let response = browser
-        .post(
-            &format!("{}/select-org", s.base),
-            &[
-                ("interaction", &hidden(&chooser, "interaction")),
-                ("csrf", &hidden(&chooser, "csrf")),
-                ("org", &choice),
-            ],
-        )
-        .await;
+    let response = choose(&s, &browser, &chooser, &choice).await;
     let code = redirect_params(&response)["code"].clone();
-    let tokens: Value = http
-        .post(format!("{}/token", s.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/tax"),
-            ("client_id", "tax"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let payload = |jwt: &str| -> Value {
-        serde_json::from_slice(
-            &base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                jwt.split('.').nth(1).unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap()
-    };
-    let id_token = payload(tokens["id_token"].as_str().unwrap());
+    let tokens = tax_exchange(&s, &code).await;
+    let id_token = jwt_part(tokens["id_token"].as_str().unwrap(), 1);
     let org_claim = &id_token["org"];
     assert_eq!(org_claim["credit_code"], "91512081MA62K0260E");
     assert_eq!(org_claim["name"], "测试有限公司");
@@ -129,7 +113,7 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         "the grantor appears as a pairwise sub, not an internal id"
     );
     assert_eq!(
-        payload(tokens["access_token"].as_str().unwrap())["org"],
+        jwt_part(tokens["access_token"].as_str().unwrap(), 1)["org"],
         *org_claim,
         "department systems see it offline"
     );
@@ -147,34 +131,11 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
 
     // Choosing "myself" gives tokens without an organisation; prompt=none cannot ask.
     let chooser = browser.get(&url).await.text().await.unwrap();
-    let response = browser
-        .post(
-            &format!("{}/select-org", s.base),
-            &[
-                ("interaction", &hidden(&chooser, "interaction")),
-                ("csrf", &hidden(&chooser, "csrf")),
-                ("org", "none"),
-            ],
-        )
-        .await;
+    let response = choose(&s, &browser, &chooser, "none").await;
     let code = redirect_params(&response)["code"].clone();
-    let tokens: Value = http
-        .post(format!("{}/token", s.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/tax"),
-            ("client_id", "tax"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = tax_exchange(&s, &code).await;
     assert!(
-        payload(tokens["id_token"].as_str().unwrap())
+        jwt_part(tokens["id_token"].as_str().unwrap(), 1)
             .get("org")
             .is_none()
     );
@@ -190,15 +151,6 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
     );
     // A role not held is refused.
     let chooser = browser.get(&url).await.text().await.unwrap();
-    let forged = browser
-        .post(
-            &format!("{}/select-org", s.base),
-            &[
-                ("interaction", &hidden(&chooser, "interaction")),
-                ("csrf", &hidden(&chooser, "csrf")),
-                ("org", "o-1|legal_representative"),
-            ],
-        )
-        .await;
+    let forged = choose(&s, &browser, &chooser, "o-1|legal_representative").await;
     assert_eq!(forged.status(), 400);
 }

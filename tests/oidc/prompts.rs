@@ -1,15 +1,13 @@
 //! What the authorization request asks of the person: `prompt`, `max_age`, `id_token_hint`,
 //! `acr_values`, and the login page itself (language, hint, failures, forged forms).
 
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, TokenResponse};
-use serde_json::Value;
+use openidconnect::TokenResponse;
 use yihao::domain::account::ProofMethod;
 
 use crate::common::people::Person;
 use crate::{
-    Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, hidden, redirect_params, relying_party,
-    setup,
+    Browser, ID_NUMBER, PASSWORD, authorize_url, hidden, jwt_part, redirect_params, rp_sign_in,
+    setup, tax_exchange,
 };
 
 #[tokio::test]
@@ -189,23 +187,8 @@ async fn the_login_page_speaks_english_on_request_prefills_the_hint_and_reveals_
 async fn an_id_token_hint_for_someone_else_asks_for_a_login() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
-    let (hall, http) = relying_party(&s.base, "hall", Some(SECRET), "http://127.0.0.1:9/cb").await;
-    let (url, _, nonce) = hall
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .url();
-    let code = browser.authorize(&s.base, url.as_str()).await["code"].clone();
-    let tokens = hall
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    let (_, tokens, _) = rp_sign_in(&s, &browser, "hall", "http://127.0.0.1:9/cb").await;
     let hint = tokens.id_token().unwrap().to_string();
-    let _ = nonce;
     // The hint names the session's person: no login form.
     let ok = browser
         .get(&authorize_url(
@@ -222,30 +205,8 @@ async fn an_id_token_hint_for_someone_else_asks_for_a_login() {
     assert!(redirect_params(&ok).contains_key("code"));
     // A hint from another sector (another client's sub) does not match: login_required with prompt=none.
     let other = Browser::new();
-    let (tax, http) = relying_party(
-        &s.base,
-        "other",
-        Some(SECRET),
-        "https://other.example.gov.cn/cb",
-    )
-    .await;
-    let (url, _, _) = tax
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .url();
-    let code = other.authorize(&s.base, url.as_str()).await["code"].clone();
-    let foreign = tax
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap()
-        .id_token()
-        .unwrap()
-        .to_string();
+    let (_, tokens, _) = rp_sign_in(&s, &other, "other", "https://other.example.gov.cn/cb").await;
+    let foreign = tokens.id_token().unwrap().to_string();
     let refused = browser
         .get(&authorize_url(
             &s.base,
@@ -289,34 +250,8 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
         "the login page came back: a loop"
     );
     let code = redirect_params(&response)["code"].clone();
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/token", s.base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/tax"),
-            ("client_id", "tax"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            tokens["id_token"]
-                .as_str()
-                .unwrap()
-                .split('.')
-                .nth(1)
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let tokens = tax_exchange(&s, &code).await;
+    let claims = jwt_part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(
         claims["acr"], "urn:yihao:loa:1",
         "the relying party sees the level actually reached"

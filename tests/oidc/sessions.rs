@@ -35,6 +35,14 @@ async fn yihao_cli(app: &yihao::app::App, args: &[&str], stdin: Option<&str>) ->
     .unwrap()
 }
 
+/// `yihao session list` for the test person, with `extra` arguments, as JSON.
+async fn session_list(app: &yihao::app::App, extra: &[&str]) -> Value {
+    let mut args = vec!["session", "list", "--account", ID_NUMBER];
+    args.extend_from_slice(extra);
+    args.extend(["--output", "json"]);
+    serde_json::from_str(&yihao_cli(app, &args, None).await).unwrap()
+}
+
 #[tokio::test]
 async fn administrators_list_and_end_sessions_and_a_password_change_signs_out_everywhere() {
     let s = setup(|c| {
@@ -73,22 +81,7 @@ async fn administrators_list_and_end_sessions_and_a_password_change_signs_out_ev
             .contains_key("code")
     );
 
-    let listed: Value = serde_json::from_str(
-        &yihao_cli(
-            &app,
-            &[
-                "session",
-                "list",
-                "--account",
-                ID_NUMBER,
-                "--output",
-                "json",
-            ],
-            None,
-        )
-        .await,
-    )
-    .unwrap();
+    let listed = session_list(&app, &[]).await;
     let sessions = listed.as_array().unwrap();
     assert_eq!(sessions.len(), 1, "{listed}");
     let listed = &sessions[0];
@@ -132,23 +125,7 @@ async fn administrators_list_and_end_sessions_and_a_password_change_signs_out_ev
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let all: Value = serde_json::from_str(
-        &yihao_cli(
-            &app,
-            &[
-                "session",
-                "list",
-                "--account",
-                ID_NUMBER,
-                "--all",
-                "--output",
-                "json",
-            ],
-            None,
-        )
-        .await,
-    )
-    .unwrap();
+    let all = session_list(&app, &["--all"]).await;
     assert_eq!(all[0]["state"], "ended:admin");
     assert_eq!(all[0]["end_reason"], "admin");
 
@@ -170,23 +147,7 @@ async fn administrators_list_and_end_sessions_and_a_password_change_signs_out_ev
         .unwrap();
     let claims = verify_logout_token(&s.base, &token, "kiosk").await;
     assert_ne!(claims["sid"], sid.as_str(), "the new session's logout");
-    let all: Value = serde_json::from_str(
-        &yihao_cli(
-            &app,
-            &[
-                "session",
-                "list",
-                "--account",
-                ID_NUMBER,
-                "--all",
-                "--output",
-                "json",
-            ],
-            None,
-        )
-        .await,
-    )
-    .unwrap();
+    let all = session_list(&app, &["--all"]).await;
     let renewed = all
         .as_array()
         .unwrap()

@@ -8,9 +8,24 @@ use yihao::crypto::hash_secret;
 use yihao::domain::client::{AuthMethod, Client, ClientSecrets};
 
 use crate::{
-    Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, client_spec, code_for, hidden, post_form,
-    redirect_params, setup,
+    Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, client_spec, code_for, hidden,
+    post_form, redirect_params, setup,
 };
+
+/// A code for "hall" bound to the S256 `challenge`.
+async fn hall_code_for(s: &Setup, browser: &Browser, challenge: &PkceCodeChallenge) -> String {
+    code_for(
+        s,
+        browser,
+        "hall",
+        "http://127.0.0.1:9/cb",
+        &[
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await
+}
 
 /// Redirect manipulation (RFC 9700 §4.1): anything but the registered URI, exactly, is shown to the
 /// person and never redirected to — including through the error path (no open redirector).
@@ -107,17 +122,7 @@ async fn threat_code_injection_is_refused() {
         };
     let fresh = || async {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let code = code_for(
-            &s,
-            &browser,
-            "hall",
-            "http://127.0.0.1:9/cb",
-            &[
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .await;
+        let code = hall_code_for(&s, &browser, &challenge).await;
         (code, verifier.secret().to_owned())
     };
     let (_, other_verifier) = PkceCodeChallenge::new_random_sha256();
@@ -208,17 +213,7 @@ async fn threat_pkce_downgrade_is_refused() {
             .send()
     };
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
-    let with_challenge = code_for(
-        &s,
-        &browser,
-        "hall",
-        "http://127.0.0.1:9/cb",
-        &[
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
+    let with_challenge = hall_code_for(&s, &browser, &challenge).await;
     let r = exchange(with_challenge, None).await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
     let without = code_for(&s, &browser, "hall", "http://127.0.0.1:9/cb", &[]).await;
