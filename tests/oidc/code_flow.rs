@@ -9,9 +9,9 @@ use serde_json::Value;
 use yihao::domain::client::AuthMethod;
 
 use crate::{
-    Browser, ID_NUMBER, PHONE, SECRET, authorize_url, client_spec, code_flow, code_for, jwt_part,
-    post_form, redirect_params, register, relying_party, rp_exchange, rp_request, setup,
-    tax_exchange,
+    Browser, ID_NUMBER, PHONE, SECRET, authorize_url, client_spec, code_exchange, code_flow,
+    code_for, jwt_part, redirect_params, register, relying_party, rp_exchange, rp_request, setup,
+    tax_exchange, userinfo,
 };
 
 #[tokio::test]
@@ -211,17 +211,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
     register(app, spec, SECRET).await;
     let browser = Browser::new();
     let code = code_for(&s, &browser, "fast", "http://127.0.0.1:9/fast", &[]).await;
-    let (status, tokens) = post_form(
-        &s.base,
-        "/token",
-        ("fast", SECRET),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/fast"),
-        ],
-    )
-    .await;
+    let (status, tokens) = code_exchange(&s, "fast", "http://127.0.0.1:9/fast", &code).await;
     assert_eq!(status, 200, "{tokens}");
     let id_token = tokens["id_token"].as_str().unwrap();
     assert_eq!(jwt_part(id_token, 0)["alg"], "EdDSA");
@@ -253,24 +243,10 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         &[("scope", "openid phone")],
     )
     .await;
-    let (status, tokens) = post_form(
-        &s.base,
-        "/token",
-        ("fast", SECRET),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/fast"),
-        ],
-    )
-    .await;
+    let (status, tokens) = code_exchange(&s, "fast", "http://127.0.0.1:9/fast", &code).await;
     assert_eq!(status, 200, "{tokens}");
-    let info: Value = reqwest::Client::new()
-        .get(format!("{}/userinfo", s.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
+    let info: Value = userinfo(&s, tokens["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::{
     Browser, ID_NUMBER, PASSWORD, PHONE, authorize_url, code_for, redirect_params, setup,
-    tax_exchange,
+    tax_exchange, userinfo,
 };
 
 #[tokio::test]
@@ -75,12 +75,8 @@ async fn restricted_claims_need_their_scope() {
     )
     .await;
     let r = tax_exchange(&s, &code).await;
-    let info: Value = http
-        .get(format!("{}/userinfo", s.base))
-        .bearer_auth(r["access_token"].as_str().unwrap())
-        .send()
+    let info: Value = userinfo(&s, r["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

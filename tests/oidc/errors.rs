@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{Browser, SECRET, authorize_url, code_for, redirect_params, setup};
+use crate::{Browser, SECRET, authorize_url, code_for, redirect_params, setup, userinfo};
 
 #[tokio::test]
 async fn authorize_errors_are_shown_or_redirected_as_the_rfc_says() {
@@ -161,18 +161,13 @@ async fn token_endpoint_errors_and_code_replay_revocation() {
     assert_eq!(ok.headers()["cache-control"], "no-store");
     let body: Value = ok.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let userinfo = |token: String| {
-        http.get(format!("{}/userinfo", s.base))
-            .bearer_auth(token)
-            .send()
-    };
-    assert_eq!(userinfo(access.clone()).await.unwrap().status(), 200);
+    assert_eq!(userinfo(&s, &access).await.status(), 200);
     let replay = token(grant(&code), Some(("hall", SECRET))).await.unwrap();
     assert_eq!(
         replay.json::<Value>().await.unwrap()["error"],
         "invalid_grant"
     );
-    let revoked = userinfo(access).await.unwrap();
+    let revoked = userinfo(&s, &access).await;
     assert_eq!(
         revoked.status(),
         401,
@@ -193,9 +188,8 @@ async fn token_endpoint_errors_and_code_replay_revocation() {
         .await
         .unwrap();
     assert_eq!(
-        userinfo(body["id_token"].as_str().unwrap().to_owned())
+        userinfo(&s, body["id_token"].as_str().unwrap())
             .await
-            .unwrap()
             .status(),
         401
     );

@@ -1,6 +1,6 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009) of access and refresh tokens.
 
-use crate::{Browser, SECRET, post_form, setup, tokens_with_refresh};
+use crate::{Browser, SECRET, post_form, setup, tokens_with_refresh, userinfo};
 
 #[tokio::test]
 async fn introspection_and_revocation_of_both_token_kinds() {
@@ -76,13 +76,7 @@ async fn introspection_and_revocation_of_both_token_kinds() {
     )
     .await;
     assert_eq!(r["active"], false);
-    let userinfo = reqwest::Client::new()
-        .get(format!("{}/userinfo", s.base))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(userinfo.status(), 401);
+    assert_eq!(userinfo(&s, &access).await.status(), 401);
     // The refresh token, with a wrong hint (honoured but not trusted): its family ends.
     let (status, _) = post_form(
         &s.base,

@@ -298,17 +298,7 @@ async fn tokens_with_refresh(s: &Setup, browser: &Browser) -> Value {
         &[("scope", "openid profile offline_access")],
     )
     .await;
-    let (status, body) = post_form(
-        &s.base,
-        "/token",
-        ("hall", SECRET),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ],
-    )
-    .await;
+    let (status, body) = code_exchange(s, "hall", "http://127.0.0.1:9/cb", &code).await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body["refresh_token"].is_string(),
@@ -362,6 +352,22 @@ async fn verify_logout_token(base: &str, token: &str, audience: &str) -> Value {
         .claims
 }
 
+/// Exchanges `code` as `client` (Basic authentication with [`SECRET`]) for the redirect URI
+/// `redirect`: status and answer.
+async fn code_exchange(s: &Setup, client: &str, redirect: &str, code: &str) -> (u16, Value) {
+    post_form(
+        &s.base,
+        "/token",
+        (client, SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+        ],
+    )
+    .await
+}
+
 /// Exchanges `code` as "tax" (client_secret_post, redirect URI http://127.0.0.1:9/tax): the answer.
 async fn tax_exchange(s: &Setup, code: &str) -> Value {
     reqwest::Client::new()
@@ -391,4 +397,14 @@ fn jwt_part(jwt: &str, i: usize) -> Value {
         .unwrap(),
     )
     .unwrap()
+}
+
+/// `GET /userinfo` with `token` in the Authorization header.
+async fn userinfo(s: &Setup, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/userinfo", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }

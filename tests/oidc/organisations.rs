@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::common::people::{Person, grant};
 use crate::{
     Browser, ID_NUMBER, PASSWORD, Setup, authorize_url, hidden, jwt_part, redirect_params, setup,
-    tax_exchange,
+    tax_exchange, userinfo,
 };
 
 /// Chooses `org` ("<org id>|<role>" or "none") on the organisation `chooser` page.
@@ -74,7 +74,6 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
     .unwrap();
 
     let browser = Browser::new();
-    let http = reqwest::Client::new();
     let url = authorize_url(
         &s.base,
         "tax",
@@ -117,12 +116,8 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         *org_claim,
         "department systems see it offline"
     );
-    let info: Value = http
-        .get(format!("{}/userinfo", s.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
+    let info: Value = userinfo(&s, tokens["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

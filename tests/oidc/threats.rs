@@ -8,8 +8,8 @@ use yihao::crypto::hash_secret;
 use yihao::domain::client::{AuthMethod, Client, ClientSecrets};
 
 use crate::{
-    Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, client_spec, code_for, hidden,
-    post_form, redirect_params, setup,
+    Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, client_spec, code_exchange,
+    code_for, hidden, redirect_params, setup, userinfo,
 };
 
 /// A code for "hall" bound to the S256 `challenge`.
@@ -316,25 +316,10 @@ async fn threat_access_token_in_a_url_query_is_refused() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
     let code = code_for(&s, &browser, "hall", "http://127.0.0.1:9/cb", &[]).await;
-    let (status, tokens) = post_form(
-        &s.base,
-        "/token",
-        ("hall", SECRET),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ],
-    )
-    .await;
+    let (status, tokens) = code_exchange(&s, "hall", "http://127.0.0.1:9/cb", &code).await;
     assert_eq!(status, 200, "{tokens}");
     let token = tokens["access_token"].as_str().unwrap();
-    let header = reqwest::Client::new()
-        .get(format!("{}/userinfo", s.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let header = userinfo(&s, token).await;
     assert_eq!(header.status(), 200);
     let query = reqwest::get(format!("{}/userinfo?access_token={token}", s.base))
         .await
