@@ -11,6 +11,8 @@ use yihao::app::App;
 use yihao::domain::audit::ChainError;
 use yihao::protocol::audit::{AuditEvent, AuditSink, EventType};
 
+use common::verify_audit;
+
 /// A node on `database`, with its folder or schema kept alive by the caller.
 async fn node(
     tc: &common::TestConfig,
@@ -33,14 +35,6 @@ async fn write(app: &App, n: usize, tag: &str) {
             )
             .await
             .unwrap();
-    }
-}
-
-async fn verify(app: &App) -> Result<i64, ChainError> {
-    match yihao::protocol::audit::verify(app.store.as_ref(), &app.keys.ring(), 1).await {
-        Ok(v) => Ok(v.last),
-        Err(yihao::protocol::audit::VerifyError::Broken(e)) => Err(e),
-        Err(e) => panic!("{e}"),
     }
 }
 
@@ -91,9 +85,9 @@ async fn tampered(
     let app = node(tc, database, "node-a").await;
     write(&app, 20, "p").await;
     checkpoint(&app).await;
-    assert_eq!(verify(&app).await, Ok(20));
+    assert_eq!(verify_audit(&app).await, Ok(20));
     sql(database, tamper).await;
-    assert_eq!(verify(&app).await, Err(expected));
+    assert_eq!(verify_audit(&app).await, Err(expected));
 }
 
 /// Recomputes every hash from `from` on (and the head) as an attacker with the algorithm would.
@@ -193,7 +187,7 @@ macro_rules! audit_suite {
                 sql(&db, &["UPDATE audit_log SET actor = 'someone-else' WHERE seq = 5"]).await;
                 rewrite_from(&app, &db, 5).await;
                 assert_eq!(
-                    verify(&app).await,
+                    verify_audit(&app).await,
                     Err(ChainError::Checkpoint(
                         20,
                         "the chain was rewritten: the record's hash is not the signed one".into()
@@ -232,7 +226,7 @@ macro_rules! audit_suite {
                 for w in writers {
                     w.await.unwrap();
                 }
-                assert_eq!(verify(&a).await, Ok(400));
+                assert_eq!(verify_audit(&a).await, Ok(400));
                 let records = a.store.audit_records(1, 1000).await.unwrap();
                 for name in ["node-a", "node-b"] {
                     assert_eq!(records.iter().filter(|r| r.node == name).count(), 200);
@@ -240,7 +234,7 @@ macro_rules! audit_suite {
                 drop((a, b));
                 let again = node(&tc, &db, "node-a").await;
                 write(&again, 3, "after-restart").await;
-                assert_eq!(verify(&again).await, Ok(403));
+                assert_eq!(verify_audit(&again).await, Ok(403));
             }
         }
     };

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
-use yihao::crypto::hash_secret;
-use yihao::domain::account::ProofMethod;
-use yihao::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
-};
+use yihao::domain::client::{AuthMethod, ClientSpec, GrantType};
+
+use common::clients::{post_form, register, web};
+use common::people::{ID_NUMBER, NAME, PASSWORD, Person};
 
 const DRIVER_VAR: &str = "YIHAO_TEST_CHROMEDRIVER";
+const SECRET: &str = "browser-test-secret";
 
 /// chromedriver on a free port, stopped on drop.
 struct Driver {
@@ -40,11 +40,7 @@ impl Drop for Driver {
 
 impl Driver {
     async fn start(path: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::free_port();
         let child = Command::new(path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -64,6 +60,7 @@ impl Driver {
                 Instant::now() < deadline,
                 "chromedriver did not become ready"
             );
+            // Real time: waiting for chromedriver or the page, another process.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().unwrap();
@@ -157,6 +154,7 @@ impl Driver {
                 "no element {css} on {}",
                 self.current_url().await
             );
+            // Real time: waiting for chromedriver or the page, another process.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -205,6 +203,7 @@ impl Driver {
                 "{css} never showed the expected text on {}",
                 self.current_url().await
             );
+            // Real time: waiting for chromedriver or the page, another process.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -217,6 +216,7 @@ impl Driver {
                 return url;
             }
             assert!(Instant::now() < deadline, "stuck at {url}");
+            // Real time: waiting for chromedriver or the page, another process.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -224,17 +224,15 @@ impl Driver {
 
 fn spec(id: &str, redirect: &str, first_party: bool) -> ClientSpec {
     ClientSpec {
-        id: ClientId::parse(id).unwrap(),
         name: format!("{id} 服务"),
-        auth_method: AuthMethod::ClientSecretBasic,
-        redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
-        post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
-        scopes: ["openid", "profile"]
-            .map(|s| Scope::parse(s).unwrap())
-            .to_vec(),
-        first_party,
-        settings: yihao::domain::client::ClientSettings::default(),
+        ..web(
+            id,
+            redirect,
+            AuthMethod::ClientSecretBasic,
+            &["openid", "profile"],
+            first_party,
+        )
     }
 }
 
@@ -257,30 +255,12 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
     });
     let server = common::spawn_issuer(|_| {}).await;
     let app = &server.test_app.app;
-    let secrets = || {
-        Some(ClientSecrets::hashed(
-            hash_secret("browser-test-secret"),
-            None,
-        ))
-    };
     let redirect = format!("{rp_base}/cb");
-    app.store
-        .insert_client(&Client::register(spec("hall", &redirect, false), secrets(), 0).unwrap())
-        .await
-        .unwrap();
-    app.store
-        .insert_client(&Client::register(spec("tax", &redirect, true), secrets(), 0).unwrap())
-        .await
-        .unwrap();
-    common::create_person(
-        app,
-        "11010519491231002X",
-        "张三",
-        2,
-        ProofMethod::RegisterCheck,
-        Some("Str0ng-pass!"),
-    )
-    .await;
+    register(app, spec("hall", &redirect, false), SECRET).await;
+    register(app, spec("tax", &redirect, true), SECRET).await;
+    Person::new(ID_NUMBER, NAME)
+        .create(app, Some(PASSWORD))
+        .await;
 
     let browser = Driver::start(&driver_path).await;
     let authorize = |client: &str| {
@@ -295,14 +275,14 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
     // Every field has its label (accessibility).
     browser.find("label[for=identifier]").await;
     browser.find("label[for=password]").await;
-    browser.type_into("#identifier", "11010519491231002X").await;
+    browser.type_into("#identifier", ID_NUMBER).await;
     browser.type_into("#password", "Wrong-pass1!").await;
     browser.click("button[type=submit]").await;
     // A failed login says so.
     browser
         .wait_for_text("p.error", |t| t.contains("不正确"))
         .await;
-    browser.type_into("#password", "Str0ng-pass!").await;
+    browser.type_into("#password", PASSWORD).await;
     browser.click("button[type=submit]").await;
     browser.wait_for_text("h1", |t| t == "授权确认").await;
     browser.click("button[value=allow]").await;
@@ -312,20 +292,17 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
         url.query_pairs().into_owned().collect();
     assert_eq!(params["state"], "browser");
     assert_eq!(params["iss"], server.base);
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/token", server.base))
-        .basic_auth("hall", Some("browser-test-secret"))
-        .form(&[
+    let (_, tokens) = post_form(
+        &server.base,
+        "/token",
+        ("hall", SECRET),
+        &[
             ("grant_type", "authorization_code"),
             ("code", params["code"].as_str()),
             ("redirect_uri", redirect.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(tokens["id_token"].is_string(), "{tokens}");
 
     // Single sign-on: the second client's request comes straight back with a code.

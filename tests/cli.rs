@@ -2,6 +2,8 @@
 //! JSON output, configuration layering, and `serve` stopping cleanly on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ impl Run {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_yihao"));
+        let mut cmd = common::process::yihao_bin();
         cmd.args(args).current_dir(self.dir.path());
         for (name, _) in std::env::vars() {
             if name.starts_with("YIHAO_") {
@@ -481,14 +483,6 @@ fn administrative_changes_are_audited_and_the_log_verifies() {
     assert!(err.contains("--since"), "{err}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_healthy(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -501,6 +495,7 @@ fn wait_healthy(port: u16) -> bool {
                 return true;
             }
         }
+        // Real time: waiting for another process to listen.
         std::thread::sleep(Duration::from_millis(50));
     }
     false
@@ -510,7 +505,7 @@ fn wait_healthy(port: u16) -> bool {
 #[test]
 fn serve_runs_on_embedded_defaults_and_exits_zero_on_sigterm() {
     let run = Run::new();
-    let port = free_port();
+    let port = common::free_port();
     let bind = format!("127.0.0.1:{port}");
     let child = run
         .cmd(&["serve"])
@@ -541,20 +536,9 @@ fn serve_runs_on_embedded_defaults_and_exits_zero_on_sigterm() {
 impl Run {
     /// Runs with `input` on standard input.
     fn with_stdin(&self, args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
-        use std::io::Write;
         let mut cmd = self.cmd(args);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        cmd.envs(env.iter().copied());
+        common::process::output_with_input(cmd, Some(input))
     }
 
     fn json_stdin(&self, args: &[&str], input: &str) -> Value {
@@ -975,7 +959,7 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
         std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
     };
     install(&first);
-    let port = free_port();
+    let port = common::free_port();
     let bind = format!("127.0.0.1:{port}");
     let issuer = format!("https://localhost:{port}");
     let env = [
@@ -1016,12 +1000,40 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
 
     let mut server = run.cmd(&["serve"]);
     server.envs(env).env("YIHAO_LOG__FORMAT", "json");
-    let child = server
+    let mut child = server
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id().to_string();
+    // The server's log, line by line as it is written, and whole at the end.
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines_tx.send(line);
+        }
+        all
+    });
+    // Waits until the server logs a line containing `needle`.
+    let logged = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => panic!("the server never logged {needle:?}"),
+            }
+        }
+    };
     // A new client per request: a new connection, so a new handshake.
     let client = |trusted: &rcgen::CertifiedKey<rcgen::KeyPair>, http1: bool| {
         let root = reqwest::Certificate::from_pem(trusted.cert.pem().as_bytes()).unwrap();
@@ -1038,6 +1050,7 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
     let mut served = None;
     while served.is_none() && Instant::now() < deadline {
         served = client(&first, false).get(&url).send().await.ok();
+        // Real time: the server is another process.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let h2 = served.expect("never served over TLS");
@@ -1064,17 +1077,21 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
                 .success()
         );
     };
-    // A broken pair (the second certificate with the first key) is refused; the first stays.
+    // A broken pair (the second certificate with the first key) is refused; the first stays. The
+    // log line says the SIGHUP was handled, so the first certificate answering after it is the
+    // rule at work, not a reload that had not happened yet.
     std::fs::write(&cert, second.cert.pem()).unwrap();
     hangup();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    logged("TLS certificate not reloaded");
     assert!(client(&first, false).get(&url).send().await.is_ok());
+    assert!(client(&second, false).get(&url).send().await.is_err());
     // A good pair is served to new connections.
     install(&second);
     hangup();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut reloaded = false;
     while !reloaded && Instant::now() < deadline {
+        // Real time: the server is another process.
         tokio::time::sleep(Duration::from_millis(50)).await;
         reloaded = client(&second, false).get(&url).send().await.is_ok();
     }
@@ -1088,9 +1105,9 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
             .unwrap()
             .success()
     );
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{log}");
+    let status = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("TLS certificate not reloaded"), "{log}");
     assert!(log.contains("TLS certificate reloaded"), "{log}");
 }

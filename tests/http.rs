@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -153,10 +154,13 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     );
 }
 
-fn slow_routes() -> Router<AppState> {
+/// `/slow`: says it has started (to `started`), then takes half a second, as a slow handler would.
+fn slow_routes(started: Arc<tokio::sync::Notify>) -> Router<AppState> {
     Router::new().route(
         "/slow",
-        get(|| async {
+        get(move || async move {
+            started.notify_one();
+            // A slow handler: still running when the shutdown starts.
             tokio::time::sleep(Duration::from_millis(500)).await;
             "done"
         }),
@@ -170,6 +174,7 @@ async fn a_request_slower_than_the_limit_gets_408() {
         .routes(Router::new().route(
             "/slower",
             get(|| async {
+                // Slower than the 1-second request limit under test.
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 "late"
             }),
@@ -325,11 +330,16 @@ async fn parameters_must_be_utf8_bounded_and_in_a_form_body() {
 
 #[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish_then_stops_serving() {
-    let app = TestApp::builder().routes(slow_routes()).build().await;
+    let started = Arc::new(tokio::sync::Notify::new());
+    let app = TestApp::builder()
+        .routes(slow_routes(started.clone()))
+        .build()
+        .await;
     let mut server = spawn_app(app).await;
     let url = format!("{}/slow", server.base);
     let in_flight = tokio::spawn(async move { reqwest::get(url).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Shut down once the request is in the handler.
+    started.notified().await;
     server.shutdown();
     let response = in_flight
         .await
@@ -358,6 +368,7 @@ async fn readyz_until(app: &TestApp, want: StatusCode) -> serde_json::Value {
             assert_eq!(status, want, "{body}");
             return body;
         }
+        // Real time: readiness follows a backend that another task stops and starts.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -8,60 +8,29 @@ mod common;
 use std::sync::Arc;
 
 use yihao::app::{open_ephemeral, open_store};
-use yihao::domain::account::{AccountStatus, Evidence, Level, PersonName, ProofMethod};
-use yihao::domain::document::Document;
-use yihao::domain::identifiers::{CreditCode, Phone};
+use yihao::domain::account::AccountStatus;
+use yihao::domain::identifiers::CreditCode;
 use yihao::domain::organisation::{OrgId, Role, Scope};
 use yihao::domain::password::Password;
 use yihao::protocol::accounts::{AccountError, Identities, LoginError, NewAccount};
 use yihao::protocol::import::Outcome;
 use yihao::store::Store;
 
+use common::people::{Person, grant, new_id};
+
 /// 2026-11-27 12:00 UTC.
 const NOW: i64 = 1_795_780_800;
 
+/// A person at real-name level 2 from the population register, all recorded at [`NOW`].
 fn new_account(number: &str, name: &str, phone: Option<&str>) -> NewAccount {
-    NewAccount {
-        documents: vec![Document::national(number, NOW).unwrap()],
-        name: PersonName::parse(name).unwrap(),
-        phone: phone.map(|p| Phone::parse(p).unwrap()),
-        email: None,
-        evidence: Evidence::new(
-            Level::new(2).unwrap(),
-            ProofMethod::RegisterCheck,
-            "population register",
-            NOW,
-        )
-        .unwrap(),
+    Person {
+        phone,
+        source: "population register",
+        document_at: NOW,
+        verified_at: NOW,
+        ..Person::new(number, name)
     }
-}
-
-/// Builds the membership and grants it.
-#[allow(clippy::too_many_arguments)]
-async fn grant(
-    ids: &Identities,
-    org: &yihao::domain::organisation::Organisation,
-    account: &yihao::domain::account::AccountId,
-    role: Role,
-    scope: Scope,
-    expires_at: Option<i64>,
-    granted_by: Option<yihao::domain::account::AccountId>,
-    now: i64,
-) -> Result<yihao::domain::organisation::Membership, AccountError> {
-    let m = yihao::domain::organisation::Membership::grant(
-        org.id.clone(),
-        account.clone(),
-        role,
-        scope,
-        expires_at,
-        granted_by,
-        now,
-    )?;
-    ids.grant(org, m, now).await
-}
-
-fn new_id() -> yihao::domain::account::AccountId {
-    yihao::domain::account::AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap()
+    .account()
 }
 
 /// What a backend test needs: the identities, the store, and what must outlive them.

@@ -10,15 +10,12 @@ use std::time::Duration;
 use yihao::app::{open_ephemeral, open_store};
 use yihao::crypto::hash_secret;
 use yihao::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
+    AuthMethod, Client, ClientSecrets, ClientSpec, GrantType, RedirectUri, Scope,
 };
 use yihao::store::{Ephemeral, Notice, Store, StoreError};
 
 fn client(id: &str, now: i64) -> Client {
     let spec = ClientSpec {
-        id: ClientId::parse(id).unwrap(),
-        name: format!("服务 {id}"),
-        auth_method: AuthMethod::ClientSecretBasic,
         redirect_uris: vec![
             RedirectUri::parse("https://hall.example.gov.cn/cb").unwrap(),
             RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
@@ -26,13 +23,13 @@ fn client(id: &str, now: i64) -> Client {
         post_logout_redirect_uris: vec![
             RedirectUri::parse("https://hall.example.gov.cn/bye").unwrap(),
         ],
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: vec![
-            Scope::parse("openid").unwrap(),
-            Scope::parse("profile").unwrap(),
-        ],
-        first_party: true,
-        settings: yihao::domain::client::ClientSettings::default(),
+        ..common::clients::web(
+            id,
+            "https://hall.example.gov.cn/cb",
+            AuthMethod::ClientSecretBasic,
+            &["openid", "profile"],
+            true,
+        )
     };
     let secrets = ClientSecrets::hashed(hash_secret("s3cret"), None);
     Client::register(spec, Some(secrets), now).unwrap()
@@ -543,6 +540,7 @@ mod ephemeral_contract {
     pub async fn values_expire(e: &dyn Ephemeral) {
         e.put("short", b"v", SHORT).await.unwrap();
         e.put("long", b"v", LONG).await.unwrap();
+        // Real time: the adapter's own TTL (Redis PX, the memory store's Instant) is what expires it.
         tokio::time::sleep(PAST_SHORT).await;
         assert_eq!(e.get("short").await.unwrap(), None);
         assert_eq!(e.take("short").await.unwrap(), None);
@@ -573,6 +571,7 @@ mod ephemeral_contract {
         assert!(e.put_if_absent("jti", b"a", SHORT).await.unwrap());
         assert!(!e.put_if_absent("jti", b"b", SHORT).await.unwrap());
         assert_eq!(e.get("jti").await.unwrap().as_deref(), Some(&b"a"[..]));
+        // Real time: the adapter's own TTL (Redis PX, the memory store's Instant) is what expires it.
         tokio::time::sleep(PAST_SHORT).await;
         assert!(
             e.put_if_absent("jti", b"c", SHORT).await.unwrap(),
@@ -583,6 +582,7 @@ mod ephemeral_contract {
     pub async fn counters_count_atomically_within_their_window(e: Arc<dyn Ephemeral>) {
         assert_eq!(e.increment("n", SHORT).await.unwrap(), 1);
         assert_eq!(e.increment("n", SHORT).await.unwrap(), 2);
+        // Real time: the adapter's own TTL (Redis PX, the memory store's Instant) is what expires it.
         tokio::time::sleep(PAST_SHORT).await;
         assert_eq!(
             e.increment("n", SHORT).await.unwrap(),
@@ -709,6 +709,7 @@ async fn memory_expiry_reclaims_memory_without_reads() {
     assert_eq!(store.held(), 1001);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while store.held() > 1 && tokio::time::Instant::now() < deadline {
+        // Real time: the memory store's sweeper task frees entries on its own timer.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(store.held(), 1, "expired entries were not swept");

@@ -6,26 +6,17 @@
 mod common;
 
 use serde_json::Value;
-use yihao::crypto::hash_secret;
-use yihao::domain::account::ProofMethod;
-use yihao::domain::client::{
-    AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
-    RedirectUri, Scope,
-};
+use yihao::domain::client::{AuthMethod, ClientSpec};
+
+use common::browser::{Browser, redirect_params};
+use common::clients::{client, machine, post_form, register, web};
+use common::people::{ID_NUMBER, NAME, PASSWORD, Person};
 
 const SECRET: &str = "two-node-secret";
 
+/// A form post as "hall": the JSON answer.
 async fn post(base: &str, path: &str, form: &[(&str, &str)]) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .basic_auth("hall", Some(SECRET))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    post_form(base, path, ("hall", SECRET), form).await.1
 }
 
 /// Two nodes on one fresh PostgreSQL schema and one Redis, with one master key; node B answers with
@@ -64,74 +55,29 @@ async fn two_nodes_share_refresh_rotation_and_revocation() {
     };
     let app = &a.test_app.app;
     let spec = ClientSpec {
-        id: ClientId::parse("hall").unwrap(),
         name: "hall".into(),
-        auth_method: AuthMethod::ClientSecretBasic,
-        redirect_uris: vec![RedirectUri::parse("http://127.0.0.1:9/cb").unwrap()],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: ["openid", "offline_access"]
-            .map(|s| Scope::parse(s).unwrap())
-            .to_vec(),
-        first_party: true,
-        settings: ClientSettings::default(),
+        ..web(
+            "hall",
+            "http://127.0.0.1:9/cb",
+            AuthMethod::ClientSecretBasic,
+            &["openid", "offline_access"],
+            true,
+        )
     };
-    let secrets = Some(ClientSecrets::hashed(hash_secret(SECRET), None));
-    app.store
-        .insert_client(&Client::register(spec, secrets, 0).unwrap())
-        .await
-        .unwrap();
-    common::create_person(
-        app,
-        "11010519491231002X",
-        "张三",
-        2,
-        ProofMethod::RegisterCheck,
-        Some("Str0ng-pass!"),
-    )
-    .await;
+    register(app, spec, SECRET).await;
+    Person::new(ID_NUMBER, NAME)
+        .create(app, Some(PASSWORD))
+        .await;
 
     // Log in on node A (login form, no consent: first party).
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser = Browser::new();
     let url = format!(
         "{}/authorize?client_id=hall&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&response_type=code&scope=openid%20offline_access",
         a.base
     );
-    let page = browser
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let hidden = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).unwrap() + marker.len();
-        page[start..].split('"').next().unwrap().to_owned()
-    };
-    let done = browser
-        .post(format!("{}/login", a.base))
-        .form(&[
-            ("interaction", hidden("interaction")),
-            ("csrf", hidden("csrf")),
-            ("identifier", "11010519491231002X".into()),
-            ("password", "Str0ng-pass!".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(done.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let page = browser.get(&url).await.text().await.unwrap();
+    let done = browser.login(&a.base, &page, ID_NUMBER, PASSWORD).await;
+    let code = redirect_params(&done)["code"].clone();
     // The code is redeemed on node B: codes live in the shared Redis.
     let tokens = post(
         &b.base,
@@ -179,15 +125,14 @@ async fn two_nodes_share_refresh_rotation_and_revocation() {
 
 /// client_credentials for `dept` on `base` with `secret`: the HTTP status.
 async fn machine_token(base: &str, secret: &str) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{base}/token"))
-        .basic_auth("dept", Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    post_form(
+        base,
+        "/token",
+        ("dept", secret),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .0
 }
 
 /// Polls until `want` (at most 5 s); returns what was seen last.
@@ -198,6 +143,7 @@ async fn status_becomes(base: &str, secret: &str, want: u16) -> u16 {
         if got == want || std::time::Instant::now() > deadline {
             return got;
         }
+        // Real time: the other node hears the change through Redis.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -216,25 +162,8 @@ async fn a_client_change_reaches_every_node_that_holds_it() {
         return;
     };
     let store = &a.test_app.app.store;
-    let spec = ClientSpec {
-        id: ClientId::parse("dept").unwrap(),
-        name: "dept".into(),
-        auth_method: AuthMethod::ClientSecretBasic,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::ClientCredentials],
-        scopes: vec![Scope::parse("records.read").unwrap()],
-        first_party: false,
-        settings: ClientSettings::default(),
-    };
-    let with_secret = |secret: &str| {
-        Client::register(
-            spec.clone(),
-            Some(ClientSecrets::hashed(hash_secret(secret), None)),
-            0,
-        )
-        .unwrap()
-    };
+    let spec = machine("dept", AuthMethod::ClientSecretBasic, &["records.read"]);
+    let with_secret = |secret: &str| client(spec.clone(), secret);
     store.insert_client(&with_secret(SECRET)).await.unwrap();
     // Registered after start: read from the store on first use, then held.
     assert_eq!(machine_token(&a.base, SECRET).await, 200);

@@ -1,12 +1,19 @@
 //! Test support: backends for the contract suites, the in-process [`TestApp`] (requests through
-//! `tower::ServiceExt::oneshot`), [`spawn_app`] on a real port, and a [`Proxy`] that can cut a
-//! backend off and bring it back.
+//! `tower::ServiceExt::oneshot`), [`spawn_app`] and [`spawn_issuer`] on a real port, and a [`Proxy`]
+//! that can cut a backend off and bring it back. In modules: the person's [`browser`], the [`people`]
+//! to sign in as, the [`clients`] to register and their requests, and the `yihao` binary as a
+//! [`process`].
 //!
 //! SQLite and the in-process cache are always used. PostgreSQL and Redis are used when
 //! `YIHAO_TEST_DATABASE_URL` / `YIHAO_TEST_REDIS_URL` are set; a set URL whose server does not answer
 //! fails the test (it never silently skips). Each PostgreSQL test gets its own schema and each Redis
 //! test its own key prefix, so tests run in parallel.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod browser;
+pub mod clients;
+pub mod people;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 use tower::ServiceExt;
 use yihao::app::App;
+use yihao::clock::ManualClock;
 use yihao::config::{CacheConfig, Config, DatabaseConfig};
 use yihao::web::AppState;
 
@@ -141,6 +149,7 @@ pub fn not_configured(var: &str) {
 pub struct TestAppBuilder {
     config: TestConfig,
     extra: Option<Router<AppState>>,
+    clock: Option<Arc<ManualClock>>,
 }
 
 pub struct TestApp {
@@ -154,6 +163,7 @@ impl TestApp {
         TestAppBuilder {
             config: test_config(),
             extra: None,
+            clock: None,
         }
     }
 
@@ -184,6 +194,11 @@ impl TestAppBuilder {
         f(&mut self.config.config);
         self
     }
+    /// The app reads this clock instead of the system's: the test sets and advances it.
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
     /// Routes merged into the server's own (e.g. a deliberately slow handler).
     pub fn routes(mut self, extra: Router<AppState>) -> Self {
         self.extra = Some(extra);
@@ -191,7 +206,12 @@ impl TestAppBuilder {
     }
 
     pub async fn build(self) -> TestApp {
-        let app = App::build(self.config.config.clone()).await.unwrap();
+        let config = self.config.config.clone();
+        let app = match self.clock {
+            Some(clock) => App::build_with_clock(config, clock).await,
+            None => App::build(config).await,
+        }
+        .unwrap();
         let mut routes = yihao::web::routes();
         if let Some(extra) = self.extra {
             routes = routes.merge(extra);
@@ -299,6 +319,7 @@ impl Proxy {
                 Err(e) if tries < 50 => {
                     tries += 1;
                     let _ = e;
+                    // Real time: the port may not be free again at once.
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
@@ -367,19 +388,28 @@ pub fn resident_id(i: u32) -> String {
 
 /// A server on a real port whose issuer is its own address, configured by `configure`.
 pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
+    spawn_issuer_on(configure, None).await
+}
+
+/// [`spawn_issuer`] on `clock` (the system's when `None`).
+pub async fn spawn_issuer_on(
+    configure: impl FnOnce(&mut Config),
+    clock: Option<Arc<ManualClock>>,
+) -> Spawned {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let issuer = base.clone();
-    let test_app = TestApp::builder()
-        .configure(|c| {
-            c.server.issuer = issuer;
-            c.passwords.argon2_memory_kib = 64;
-            c.passwords.argon2_iterations = 1;
-            configure(c);
-        })
-        .build()
-        .await;
+    let mut builder = TestApp::builder().configure(|c| {
+        c.server.issuer = issuer;
+        c.passwords.argon2_memory_kib = 64;
+        c.passwords.argon2_iterations = 1;
+        configure(c);
+    });
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    let test_app = builder.build().await;
     let background = yihao::app::spawn_background(test_app.app.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(yihao::app::serve_until(
@@ -400,31 +430,26 @@ pub async fn spawn_issuer(configure: impl FnOnce(&mut Config)) -> Spawned {
     }
 }
 
-/// Registers a person (resident ID `number`) at real-name `level` reached by `method`, with an optional
-/// password; returns the account id.
-pub async fn create_person(
-    app: &App,
-    number: &str,
-    name: &str,
-    level: u8,
-    method: yihao::domain::account::ProofMethod,
-    password: Option<&str>,
-) -> yihao::domain::account::AccountId {
-    use yihao::domain::account::{AccountId, Evidence, Level, PersonName};
-    let new = yihao::protocol::accounts::NewAccount {
-        documents: vec![
-            yihao::domain::document::Document::national(number, 1_700_000_000).unwrap(),
-        ],
-        name: PersonName::parse(name).unwrap(),
-        phone: None,
-        email: None,
-        evidence: Evidence::new(Level::new(level).unwrap(), method, "test", 1).unwrap(),
-    };
-    let id = AccountId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
-    let password = password.map(yihao::domain::password::Password::new);
-    app.identities
-        .create_account(id.clone(), new, password.as_ref(), 1)
-        .await
-        .unwrap();
-    id
+/// The time on a relying party's own machine, for the assertions it signs: the wall clock (the
+/// servers these tests sign for run on the system clock unless a test gives them a `ManualClock`).
+pub fn client_clock() -> i64 {
+    yihao::clock::system_ms() / 1000
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Verifies the app's audit chain from its first record: the last record verified, or what is wrong.
+pub async fn verify_audit(app: &App) -> Result<i64, yihao::domain::audit::ChainError> {
+    match yihao::protocol::audit::verify(app.store.as_ref(), &app.keys.ring(), 1).await {
+        Ok(v) => Ok(v.last),
+        Err(yihao::protocol::audit::VerifyError::Broken(e)) => Err(e),
+        Err(e) => panic!("the audit log cannot be read: {e}"),
+    }
 }

@@ -1,0 +1,106 @@
+//! Introspection (RFC 7662) and revocation (RFC 7009) of access and refresh tokens.
+
+use crate::{Browser, SECRET, post_form, setup, tokens_with_refresh, userinfo};
+
+#[tokio::test]
+async fn introspection_and_revocation_of_both_token_kinds() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let tokens = tokens_with_refresh(&s, &browser).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, active) = post_form(
+        &s.base,
+        "/introspect",
+        ("hall", SECRET),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(active["active"], true);
+    for field in ["scope", "client_id", "sub", "exp", "iat", "iss", "jti"] {
+        assert!(active.get(field).is_some(), "{field} missing: {active}");
+    }
+    // Foreign: another client learns nothing about hall's token.
+    let (_, foreign) = post_form(
+        &s.base,
+        "/introspect",
+        ("other", SECRET),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(foreign, serde_json::json!({"active": false}));
+    // Malformed and unknown.
+    for junk in ["junk", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
+        let (_, r) = post_form(&s.base, "/introspect", ("hall", SECRET), &[("token", junk)]).await;
+        assert_eq!(r, serde_json::json!({"active": false}), "{junk}");
+    }
+    // Expired: a token this server signed an hour ago.
+    let ring = s._server.test_app.app.keys.ring();
+    let now = s._server.test_app.app.now();
+    let expired = ring
+        .signer(yihao::domain::jose::Alg::ES256, now)
+        .unwrap()
+        .sign_jwt("at+jwt", &serde_json::json!({"iss": s.base, "sub": "x", "client_id": "hall", "jti": "old", "iat": now - 3600, "exp": now - 1800}))
+        .unwrap();
+    let (_, r) = post_form(
+        &s.base,
+        "/introspect",
+        ("hall", SECRET),
+        &[("token", &expired)],
+    )
+    .await;
+    assert_eq!(r["active"], false);
+    // Without client authentication: 401.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/introspect", s.base))
+        .form(&[("token", &access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    // Revocation (RFC 7009): the access token, on every node through the shared store.
+    let (status, _) = post_form(
+        &s.base,
+        "/revoke",
+        ("hall", SECRET),
+        &[("token", &access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, r) = post_form(
+        &s.base,
+        "/introspect",
+        ("hall", SECRET),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(r["active"], false);
+    assert_eq!(userinfo(&s, &access).await.status(), 401);
+    // The refresh token, with a wrong hint (honoured but not trusted): its family ends.
+    let (status, _) = post_form(
+        &s.base,
+        "/revoke",
+        ("hall", SECRET),
+        &[("token", &refresh), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, r) = post_form(
+        &s.base,
+        "/token",
+        ("hall", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(r["error"], "invalid_grant");
+    // Unknown tokens are answered 200 too.
+    let (status, _) = post_form(
+        &s.base,
+        "/revoke",
+        ("hall", SECRET),
+        &[("token", "never-issued")],
+    )
+    .await;
+    assert_eq!(status, 200);
+}

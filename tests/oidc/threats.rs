@@ -1,0 +1,450 @@
+//! RFC 9700 (OAuth 2.0 Security Best Current Practice): one named test per threat the server defends
+//! against. The README's security section lists them; some threats are covered by tests in other
+//! modules of this binary (code replay, refresh-token replay), named there.
+
+use openidconnect::PkceCodeChallenge;
+use serde_json::Value;
+use yihao::crypto::hash_secret;
+use yihao::domain::client::{AuthMethod, Client, ClientSecrets};
+
+use crate::{
+    Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, client_spec, code_exchange,
+    code_for, hidden, redirect_params, setup, userinfo,
+};
+
+/// A code for "hall" bound to the S256 `challenge`.
+async fn hall_code_for(s: &Setup, browser: &Browser, challenge: &PkceCodeChallenge) -> String {
+    code_for(
+        s,
+        browser,
+        "hall",
+        "http://127.0.0.1:9/cb",
+        &[
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await
+}
+
+/// Redirect manipulation (RFC 9700 §4.1): anything but the registered URI, exactly, is shown to the
+/// person and never redirected to — including through the error path (no open redirector).
+#[tokio::test]
+async fn threat_redirect_uri_manipulation_is_shown_not_redirected() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    for manipulated in [
+        "http://127.0.0.1:9/cb/extra",
+        "http://127.0.0.1:9/cbx",
+        "http://127.0.0.1:9/c",
+        "http://127.0.0.1:9/cb/../evil",
+        "http://127.0.0.1:9/evil/../cb",
+        "http://evil@127.0.0.1:9/cb",
+        "http://127.0.0.1:9@evil.example/cb",
+        "http://127.0.0.1:9/cb#frag",
+        "HTTP://127.0.0.1:9/CB",
+        "http://127.0.0.1:9/%63b",
+        "http://127.0.0.1:9/cb?x=1",
+        "http://127.0.0.1:10/cb",
+        "https://evil.example/cb",
+    ] {
+        // Each with an error the server would otherwise report by redirect (an unknown scope).
+        for extra in [vec![], vec![("response_type", "token")]] {
+            let r = browser
+                .get(&authorize_url(&s.base, "hall", manipulated, &extra))
+                .await;
+            assert_eq!(r.status(), 400, "{manipulated} {extra:?}");
+            assert!(
+                r.headers().get("location").is_none(),
+                "{manipulated}: redirected"
+            );
+        }
+    }
+}
+
+/// Mix-up (RFC 9700 §4.4, RFC 9207): every authorization response names the issuer, errors too.
+#[tokio::test]
+async fn threat_mix_up_is_prevented_by_iss_in_every_authorization_response() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let error = redirect_params(
+        &browser
+            .get(&authorize_url(
+                &s.base,
+                "hall",
+                "http://127.0.0.1:9/cb",
+                &[("prompt", "none")],
+            ))
+            .await,
+    );
+    assert_eq!(error["error"], "login_required");
+    assert_eq!(error["iss"], s.base);
+    let success = browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]),
+        )
+        .await;
+    assert!(success.contains_key("code"));
+    assert_eq!(success["iss"], s.base);
+}
+
+/// Code injection (RFC 9700 §4.5): a code is bound to its client, its redirect URI and its PKCE
+/// verifier; presented by another client, with another redirect URI or another verifier, it gives no
+/// token (and is spent: the legitimate client cannot use it afterwards either).
+#[tokio::test]
+async fn threat_code_injection_is_refused() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let http = reqwest::Client::new();
+    let exchange =
+        |client: &'static str, code: String, redirect: &'static str, verifier: String| {
+            let form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", redirect.to_owned()),
+                ("code_verifier", verifier),
+            ];
+            let request = http.post(format!("{}/token", s.base));
+            // `tax` authenticates in the body (client_secret_post), `hall` with Basic.
+            let request = if client == "tax" {
+                let mut form = form;
+                form.push(("client_id", "tax".to_owned()));
+                form.push(("client_secret", SECRET.to_owned()));
+                request.form(&form)
+            } else {
+                request.basic_auth(client, Some(SECRET)).form(&form)
+            };
+            async move {
+                let r = request.send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            }
+        };
+    let fresh = || async {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let code = hall_code_for(&s, &browser, &challenge).await;
+        (code, verifier.secret().to_owned())
+    };
+    let (_, other_verifier) = PkceCodeChallenge::new_random_sha256();
+    for why in ["another client", "another redirect URI", "another verifier"] {
+        let (code, verifier) = fresh().await;
+        let (status, body) = match why {
+            "another client" => {
+                exchange(
+                    "tax",
+                    code.clone(),
+                    "http://127.0.0.1:9/cb",
+                    verifier.clone(),
+                )
+                .await
+            }
+            "another redirect URI" => {
+                exchange(
+                    "hall",
+                    code.clone(),
+                    "http://127.0.0.1:9/tax",
+                    verifier.clone(),
+                )
+                .await
+            }
+            _ => {
+                exchange(
+                    "hall",
+                    code.clone(),
+                    "http://127.0.0.1:9/cb",
+                    other_verifier.secret().to_owned(),
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &Value::from("invalid_grant")),
+            "{why}: {body}"
+        );
+        assert!(body.get("access_token").is_none());
+        let (status, _) = exchange("hall", code, "http://127.0.0.1:9/cb", verifier).await;
+        assert_eq!(status, 400, "{why}: the injected code is spent");
+    }
+    let (code, verifier) = fresh().await;
+    let (status, body) = exchange("hall", code, "http://127.0.0.1:9/cb", verifier).await;
+    assert_eq!(status, 200, "the legitimate exchange works: {body}");
+}
+
+/// PKCE downgrade (RFC 9700 §4.8.2): a public client must send an S256 challenge; `plain` is not
+/// offered; a verifier for a code issued without a challenge, or none for one with, is refused.
+#[tokio::test]
+async fn threat_pkce_downgrade_is_refused() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let missing = redirect_params(
+        &browser
+            .get(&authorize_url(&s.base, "app", "http://127.0.0.1/app", &[]))
+            .await,
+    );
+    assert_eq!(missing["error"], "invalid_request", "{missing:?}");
+    let plain = redirect_params(
+        &browser
+            .get(&authorize_url(
+                &s.base,
+                "app",
+                "http://127.0.0.1/app",
+                &[
+                    ("code_challenge", &"a".repeat(43)),
+                    ("code_challenge_method", "plain"),
+                ],
+            ))
+            .await,
+    );
+    assert_eq!(plain["error"], "invalid_request", "{plain:?}");
+    let http = reqwest::Client::new();
+    let exchange = |code: String, verifier: Option<String>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", "http://127.0.0.1:9/cb".to_owned()),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        http.post(format!("{}/token", s.base))
+            .basic_auth("hall", Some(SECRET))
+            .form(&form)
+            .send()
+    };
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let with_challenge = hall_code_for(&s, &browser, &challenge).await;
+    let r = exchange(with_challenge, None).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let without = code_for(&s, &browser, "hall", "http://127.0.0.1:9/cb", &[]).await;
+    let r = exchange(without, Some("x".repeat(43))).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+/// CSRF on login and consent (RFC 9700 §4.7): forms carry a token bound to the browser that started
+/// the interaction; a forged token or another browser is refused.
+#[tokio::test]
+async fn threat_csrf_on_login_and_consent_is_refused() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let url = authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]);
+    let page = browser.get(&url).await.text().await.unwrap();
+    let interaction = hidden(&page, "interaction");
+    let forged = browser
+        .post(
+            &format!("{}/login", s.base),
+            &[
+                ("interaction", &interaction),
+                ("csrf", "forged"),
+                ("identifier", ID_NUMBER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400, "a forged login form");
+    let elsewhere = Browser::new()
+        .post(
+            &format!("{}/login", s.base),
+            &[
+                ("interaction", &interaction),
+                ("csrf", &hidden(&page, "csrf")),
+                ("identifier", ID_NUMBER),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status(),
+        400,
+        "the login form posted from another browser"
+    );
+    let consent = browser.login(&s.base, &page, ID_NUMBER, PASSWORD).await;
+    let consent = consent.text().await.unwrap();
+    assert!(consent.contains("action=\"/consent\""));
+    let forged = browser
+        .post(
+            &format!("{}/consent", s.base),
+            &[
+                ("interaction", &hidden(&consent, "interaction")),
+                ("csrf", "forged"),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400, "a forged consent");
+}
+
+/// Clickjacking (RFC 9700 §4.16) and token leakage through Referer (§4.2.4): every page forbids
+/// framing and sends no referrer.
+#[tokio::test]
+async fn threat_clickjacking_and_referer_leakage_are_prevented_by_headers() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let login = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[],
+        ))
+        .await;
+    let form_post = Browser::new();
+    let mut pages = vec![login];
+    pages.push(
+        form_post
+            .get(&authorize_url(
+                &s.base,
+                "hall",
+                "http://127.0.0.1:9/cb",
+                &[("response_mode", "form_post"), ("prompt", "none")],
+            ))
+            .await,
+    );
+    for page in pages {
+        let h = page.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+    }
+}
+
+/// Access tokens in URLs (RFC 9700 §2.4: "MUST NOT" send them in a query): a token that works in the
+/// Authorization header is refused in the query.
+#[tokio::test]
+async fn threat_access_token_in_a_url_query_is_refused() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let code = code_for(&s, &browser, "hall", "http://127.0.0.1:9/cb", &[]).await;
+    let (status, tokens) = code_exchange(&s, "hall", "http://127.0.0.1:9/cb", &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap();
+    let header = userinfo(&s, token).await;
+    assert_eq!(header.status(), 200);
+    let query = reqwest::get(format!("{}/userinfo?access_token={token}", s.base))
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 401);
+    assert!(
+        query.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+}
+
+/// Parameter smuggling (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more
+/// than once"): a repeated client_id or redirect_uri is shown to the person (which one is meant is
+/// unknown, so nothing is redirected), any other repeated authorization parameter is an error at the
+/// registered redirect URI, and a repeated token parameter is `invalid_request`; only RFC 8707's
+/// `resource` may repeat.
+#[tokio::test]
+async fn threat_duplicate_parameters_are_refused() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let url = authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]);
+    for repeated in [
+        "&client_id=hall",
+        "&client_id=app",
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
+    ] {
+        let r = browser.get(&format!("{url}{repeated}")).await;
+        assert_eq!(r.status(), 400, "{repeated}");
+        assert!(r.headers().get("location").is_none(), "{repeated}");
+        assert!(r.text().await.unwrap().contains("repeated"), "{repeated}");
+    }
+    let error = redirect_params(&browser.get(&format!("{url}&state=other")).await);
+    assert_eq!(error["error"], "invalid_request");
+    assert!(error["error_description"].contains("state"), "{error:?}");
+    let token = |body: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/token", s.base))
+            .basic_auth("hall", Some(SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    for body in [
+        "grant_type=client_credentials&grant_type=client_credentials",
+        "grant_type=client_credentials&scope=a&scope=b",
+        "grant_type=client_credentials&client_id=hall&client_id=hall",
+    ] {
+        let r = token(body).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let error: Value = r.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{body}");
+        assert_eq!(error["error_description"], "a parameter is repeated");
+    }
+    // `resource` may repeat (RFC 8707 §2); the answer is about the resources, not the repetition.
+    let r =
+        token("grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb")
+            .await
+            .unwrap();
+    let error: Value = r.json().await.unwrap();
+    assert_ne!(
+        error["error_description"], "a parameter is repeated",
+        "{error}"
+    );
+}
+
+/// Client impersonation (RFC 6749 §10.2, RFC 9700 §2.5): a public client cannot get machine
+/// tokens, and a confidential client's id alone (no secret) authenticates nobody.
+#[tokio::test]
+async fn threat_public_client_impersonation_is_refused() {
+    let s = setup(|_| {}).await;
+    let http = reqwest::Client::new();
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        http.post(format!("{}/token", s.base)).form(&form).send()
+    };
+    let public = post(vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", "app"),
+    ])
+    .await
+    .unwrap();
+    assert!(public.status() == 400 || public.status() == 401);
+    let error = public.json::<Value>().await.unwrap()["error"].clone();
+    assert!(
+        error == "unauthorized_client" || error == "invalid_client",
+        "{error}"
+    );
+    let id_only = post(vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", "hall"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(id_only.status(), 401);
+    assert_eq!(
+        id_only.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+}
+
+/// Too-long lifetimes (RFC 9700 §4.10.3, §4.14): codes live at most 10 minutes, tokens at most a
+/// day, in the server's configuration and in each client's registration.
+#[test]
+fn threat_too_long_lifetimes_are_refused() {
+    for (key, value) in [
+        ("YIHAO_TOKENS__CODE_SECS", "3600"),
+        ("YIHAO_TOKENS__ACCESS_TOKEN_SECS", "2592000"),
+        ("YIHAO_TOKENS__ID_TOKEN_SECS", "2592000"),
+    ] {
+        let err = yihao::config::Config::load_with_env(None, [(key, value)]).unwrap_err();
+        assert!(err.to_string().contains("tokens."), "{key}: {err}");
+    }
+    let mut spec = client_spec(
+        "long",
+        "http://127.0.0.1:9/cb",
+        AuthMethod::ClientSecretBasic,
+        false,
+    );
+    spec.settings.access_token_secs = Some(30 * 86_400);
+    let err = Client::register(
+        spec,
+        Some(ClientSecrets::hashed(hash_secret(SECRET), None)),
+        0,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("86400"), "{err}");
+}
