@@ -46,8 +46,7 @@ impl TokenEndpoint<'_> {
         authorization: Option<&[u8]>,
         now: i64,
     ) -> Result<Value, OAuthError> {
-        let client = self.client(params, authorization, now).await?;
-        let token = token_param(params)?;
+        let (client, token) = self.client_and_token(params, authorization, now).await?;
         let ports = &self.ports;
         super::introspect::introspect(
             &self.issuer,
@@ -67,8 +66,7 @@ impl TokenEndpoint<'_> {
         authorization: Option<&[u8]>,
         now: i64,
     ) -> Result<Value, OAuthError> {
-        let client = self.client(params, authorization, now).await?;
-        let token = token_param(params)?;
+        let (client, token) = self.client_and_token(params, authorization, now).await?;
         let ports = &self.ports;
         super::revoke::revoke(
             &self.issuer,
@@ -80,6 +78,17 @@ impl TokenEndpoint<'_> {
         )
         .await?;
         Ok(json!({}))
+    }
+
+    /// The authenticated client and the `token` its request names.
+    async fn client_and_token<'p>(
+        &self,
+        params: &'p [(String, String)],
+        authorization: Option<&[u8]>,
+        now: i64,
+    ) -> Result<(Client, &'p str), OAuthError> {
+        let client = self.client(params, authorization, now).await?;
+        Ok((client, token_param(params)?))
     }
 
     /// The authenticated client, within its rate limit.

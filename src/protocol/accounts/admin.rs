@@ -17,17 +17,7 @@ impl Identities {
                 IdentifierError("an account needs at least one identity document".into()).into(),
             );
         }
-        let account = Account {
-            id,
-            name: new.name,
-            documents: new.documents,
-            phone: new.phone,
-            email: new.email,
-            evidence: new.evidence,
-            status: AccountStatus::Active,
-            created_at: now,
-            updated_at: now,
-        };
+        let account = new.into_account(id, now);
         let hash = match password {
             Some(p) => {
                 self.policy().check(p, &account.personal_numbers())?;
@@ -52,17 +42,7 @@ impl Identities {
         legacy: (&str, &str),
         now: i64,
     ) -> Result<Account, AccountError> {
-        let account = Account {
-            id,
-            name: new.name,
-            documents: new.documents,
-            phone: new.phone,
-            email: new.email,
-            evidence: new.evidence,
-            status: AccountStatus::Active,
-            created_at: now,
-            updated_at: now,
-        };
+        let account = new.into_account(id, now);
         let (record, documents) = self.seal(&account);
         let legacy = self.legacy_record(&account.id, legacy.0, legacy.1);
         self.accounts

@@ -95,6 +95,23 @@ pub struct NewAccount {
     pub evidence: Evidence,
 }
 
+impl NewAccount {
+    /// The active account this description makes, created at `now`.
+    fn into_account(self, id: AccountId, now: i64) -> Account {
+        Account {
+            id,
+            name: self.name,
+            documents: self.documents,
+            phone: self.phone,
+            email: self.email,
+            evidence: self.evidence,
+            status: AccountStatus::Active,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Accounts and organisations over the stores, with the keys and policy they need.
 pub struct Identities {
     pub accounts: Arc<dyn AccountStore>,

@@ -3,21 +3,11 @@
 
 use serde_json::{Value, json};
 
+use super::super::claims::SCOPES;
 use super::super::issuer::TokenIssuer;
 use super::super::{ErrorCode, OAuthError};
 use crate::crypto::random_token;
 use crate::domain::client::{Client, GrantType};
-
-/// Scopes about a person: never granted to a machine client.
-const PERSON_SCOPES: [&str; 7] = [
-    "openid",
-    "profile",
-    "phone",
-    "email",
-    "idcard",
-    "org",
-    "offline_access",
-];
 
 /// The pure part of a client_credentials request (RFC 6749 §4.4.2): may the client use the grant,
 /// which scopes (its own, never a person's; all of them when none are named), and for which
@@ -44,7 +34,8 @@ pub fn read_client_credentials(
         .scopes()
         .iter()
         .map(|s| s.as_str())
-        .filter(|s| !PERSON_SCOPES.contains(s))
+        // Every scope the server knows is about a person: a machine client gets only its own.
+        .filter(|s| !SCOPES.contains(s))
         .collect();
     let scopes: Vec<String> = match get_all("scope").first() {
         None => allowed.iter().map(|s| (*s).to_owned()).collect(),

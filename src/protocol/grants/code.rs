@@ -4,16 +4,14 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::super::audit::{AuditEvent, EventType};
-use super::super::claims::user_claims;
 use super::super::issuer::TokenIssuer;
 use super::super::pkce::check_pkce;
 use super::super::session::{self, Redeemed};
 use super::super::{ErrorCode, OAuthError};
-use super::{GrantPorts, invalid_grant};
-use crate::domain::account::AccountId;
+use super::{GrantPorts, id_token_claims, invalid_grant};
 use crate::domain::client::{Client, GrantType};
 
 /// RFC 6749 §4.1.3 with RFC 7636 §4.6: redeems a code for `client`. A code used twice is refused
@@ -80,21 +78,11 @@ pub async fn exchange_code(
         ));
     }
     check_pkce(grant.code_challenge.as_deref(), get("code_verifier"))?;
-    let account_id = AccountId::parse(&grant.account_id).map_err(OAuthError::server)?;
-    let account = ports
-        .identities
-        .account(&account_id)
-        .await
-        .map_err(OAuthError::server)?
-        .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+    let account = ports.account_of(&grant).await?;
     if account.status != crate::domain::account::AccountStatus::Active {
         return Err(invalid_grant("the account is not active"));
     }
-    let all = user_claims(&account, &grant.scopes, client.settings().full_phone);
-    let id_claims: Map<String, Value> = all
-        .into_iter()
-        .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
-        .collect();
+    let id_claims = id_token_claims(&account, &grant, client);
     let issued = issuer.issue(&grant, client, id_claims, now)?;
     let mut body = issued.body;
     if super::refresh::wants_refresh(client, &grant) {

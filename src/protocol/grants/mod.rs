@@ -6,12 +6,15 @@ pub mod client_credentials;
 pub mod code;
 pub mod refresh;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::accounts::Identities;
+use super::claims::user_claims;
 use super::issuer::TokenIssuer;
+use super::session::CodeGrant;
 use super::{ErrorCode, OAuthError};
+use crate::domain::account::{Account, AccountId};
 use crate::domain::client::Client;
 use crate::store::{Ephemeral, RefreshStore};
 
@@ -49,6 +52,31 @@ pub async fn grant(
             "this grant type is not supported",
         )),
     }
+}
+
+impl GrantPorts<'_> {
+    /// The account a grant stands for, as it is now (its status is the caller's to judge).
+    pub(crate) async fn account_of(&self, grant: &CodeGrant) -> Result<Account, OAuthError> {
+        let id = AccountId::parse(&grant.account_id).map_err(OAuthError::server)?;
+        self.identities
+            .account(&id)
+            .await
+            .map_err(OAuthError::server)?
+            .ok_or_else(|| invalid_grant("the account no longer exists"))
+    }
+}
+
+/// The person's claims the ID token carries: those of the granted scopes that the `claims`
+/// parameter asked for in the ID token (OIDC Core §5.5).
+pub(crate) fn id_token_claims(
+    account: &Account,
+    grant: &CodeGrant,
+    client: &Client,
+) -> Map<String, Value> {
+    user_claims(account, &grant.scopes, client.settings().full_phone)
+        .into_iter()
+        .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
+        .collect()
 }
 
 pub(crate) fn invalid_grant(description: &str) -> OAuthError {

@@ -3,16 +3,15 @@
 //! atomic update in the store, and every check that can refuse runs before it, so a refused request
 //! does not spend the token.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::super::audit::{AuditEvent, EventType};
-use super::super::claims::user_claims;
 use super::super::issuer::TokenIssuer;
 use super::super::session::CodeGrant;
 use super::super::{ErrorCode, OAuthError};
-use super::{GrantPorts, invalid_grant, token_hash};
+use super::{GrantPorts, id_token_claims, invalid_grant, token_hash};
 use crate::crypto::random_token;
-use crate::domain::account::{AccountId, AccountStatus};
+use crate::domain::account::AccountStatus;
 use crate::domain::client::{Client, GrantType};
 use crate::store::{RefreshRecord, RefreshStore, Rotation};
 
@@ -140,13 +139,7 @@ pub async fn refresh_grant(
             ));
         }
     };
-    let account_id = AccountId::parse(&grant.account_id).map_err(OAuthError::server)?;
-    let account = ports
-        .identities
-        .account(&account_id)
-        .await
-        .map_err(OAuthError::server)?
-        .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+    let account = ports.account_of(&grant).await?;
     if account.status != AccountStatus::Active {
         store
             .revoke_family(&record.family_id, now)
@@ -156,11 +149,7 @@ pub async fn refresh_grant(
     }
     // OIDC Core §12.2: the refreshed ID token keeps the original authentication's claims, without nonce.
     grant.nonce = None;
-    let id_claims: Map<String, Value> =
-        user_claims(&account, &grant.scopes, client.settings().full_phone)
-            .into_iter()
-            .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
-            .collect();
+    let id_claims = id_token_claims(&account, &grant, client);
     let issued = issuer.issue(&grant, client, id_claims, now)?;
     let mut body = issued.body;
     let next = issue_refresh(
