@@ -15,6 +15,7 @@ use crate::protocol::interaction::Interactions;
 use crate::protocol::issuer::TokenIssuer;
 use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
+use crate::protocol::logout::Logouts;
 use crate::protocol::session::{SessionPolicy, Sessions};
 use crate::protocol::token_endpoint::TokenEndpoint;
 
@@ -132,6 +133,18 @@ impl App {
                 limit: self.config.limits.token_per_client_per_sec,
                 window_secs: 1,
             },
+        }
+    }
+
+    /// RP-Initiated and Front-Channel Logout over `ring`.
+    pub fn logouts<'a>(&'a self, ring: &'a KeyRing) -> Logouts<'a> {
+        Logouts {
+            issuer: &self.config.server.issuer,
+            ring,
+            clients: &self.clients,
+            ephemeral: self.ephemeral.as_ref(),
+            sessions: self.sessions(),
+            policy: self.session_policy(),
         }
     }
 

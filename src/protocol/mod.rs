@@ -26,6 +26,7 @@ pub mod issuer;
 pub mod keys;
 pub mod limits;
 pub mod login;
+pub mod logout;
 pub mod pkce;
 pub mod revoke;
 pub mod session;

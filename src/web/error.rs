@@ -106,6 +106,12 @@ pub fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
     render(status, &ErrorPage { t, message })
 }
 
+/// The page for a form whose interaction expired, or that came from another browser or without its
+/// CSRF token: 400, saying only that the page expired.
+pub fn expired(t: &Texts) -> Response {
+    error_page(t, StatusCode::BAD_REQUEST, t.expired)
+}
+
 /// A page for a server failure: the cause, with its sources, goes to the log only.
 pub fn server_error_page(t: &Texts, cause: &(dyn std::error::Error + 'static)) -> Response {
     tracing::error!(cause = %ErrorChain(cause), "request failed");
@@ -142,6 +148,12 @@ pub fn authorize_error(issuer: &str, t: &'static Texts, e: AuthorizeError) -> Re
             super::authorize::authorization_response(t, &redirect_uri, mode, &fields)
         }
     }
+}
+
+/// A page that could not be rendered: 500 in plain text (the page itself is what failed).
+pub fn render_failed(e: &askama::Error) -> Response {
+    tracing::error!(error = %ErrorChain(e), "cannot render a page");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
 /// Unknown paths: 404 with a JSON body naming the problem.

@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::AppState;
 use super::authorize::{find_client, issue_code, proceed, show};
 use super::cookies::{self, cookie, genuine_form, set_cookie};
-use super::error::{error_page, server_error_page};
+use super::error::{expired, server_error_page};
 use super::pages::{self, LoginPage, Texts, allow_form_target, render};
 use super::request::{self, field, pairs};
 use crate::app::App;
@@ -54,12 +54,12 @@ pub async fn login(
     let form = pairs(&body);
     let t0 = pages::texts(&[], &headers);
     let Some((id, interaction)) = interaction_for(&app, &headers, &form).await else {
-        return error_page(t0, StatusCode::BAD_REQUEST, t0.expired);
+        return expired(t0);
     };
     let t = pages::texts(&interaction.request.ui_locales, &headers);
     let client = match find_client(&app, Some(&interaction.request.client_id)).await {
         Ok(Some(c)) => c,
-        Ok(None) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Ok(None) => return expired(t),
         Err(e) => return server_error_page(t, &e),
     };
     let context = request::context(&headers, &extensions);
@@ -157,7 +157,7 @@ async fn after_login(
     let t0 = pages::texts(&[], headers);
     let (id, interaction) = interaction_for(app, headers, form)
         .await
-        .ok_or_else(|| error_page(t0, StatusCode::BAD_REQUEST, t0.expired))?;
+        .ok_or_else(|| expired(t0))?;
     let t = pages::texts(&interaction.request.ui_locales, headers);
     let now = app.now();
     let ring = app.keys.ring();
@@ -171,11 +171,11 @@ async fn after_login(
     let Some((sid, session)) =
         current.filter(|(_, s)| Some(&s.account_id) == interaction.account_id.as_ref())
     else {
-        return Err(error_page(t, StatusCode::BAD_REQUEST, t.expired));
+        return Err(expired(t));
     };
     let client = match find_client(app, Some(&interaction.request.client_id)).await {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(error_page(t, StatusCode::BAD_REQUEST, t.expired)),
+        Ok(None) => return Err(expired(t)),
         Err(e) => return Err(server_error_page(t, &e)),
     };
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
@@ -252,7 +252,7 @@ pub async fn select_org(State(app): State<AppState>, headers: HeaderMap, body: B
     let org = match choice {
         Ok(Choice::Nobody) => None,
         Ok(Choice::Organisation(claim)) => Some(claim),
-        Ok(Choice::NotOffered) => return error_page(t, StatusCode::BAD_REQUEST, t.expired),
+        Ok(Choice::NotOffered) => return expired(t),
         Err(e) => return server_error_page(t, &e),
     };
     issue_code(&app, t, &client, &interaction.request, &sid, session, org).await

@@ -219,10 +219,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render a page");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
+        Err(e) => super::error::render_failed(&e),
     }
 }
 
