@@ -487,7 +487,7 @@ impl Config {
             ));
         }
         if let Err(e) = crate::web::client_ip::parse_proxies(&self.server.trusted_proxies) {
-            return Err(ConfigError::new("server.trusted_proxies", e));
+            return Err(ConfigError::new("server.trusted_proxies", e.to_string()));
         }
         if self.audit.retention_days < 180 {
             return Err(ConfigError::new(

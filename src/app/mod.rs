@@ -169,7 +169,7 @@ impl App {
             clock.clone(),
         );
         let trusted_proxies = crate::web::client_ip::parse_proxies(&config.server.trusted_proxies)
-            .map_err(anyhow::Error::msg)?;
+            .context("server.trusted_proxies")?;
         let clients = crate::store::client_cache::ClientCache::new(store.clone());
         clients.reload().await.context("database")?;
         let assertion_audiences = operations::assertion_audiences(&config.server.issuer);

@@ -313,7 +313,9 @@ pub fn check(
     }
     let (claims_userinfo, claims_id_token) = match get("claims") {
         None => (Vec::new(), Vec::new()),
-        Some(raw) => parse_claims(raw).map_err(|d| fail(ErrorCode::InvalidRequest, &d))?,
+        Some(raw) => {
+            parse_claims(raw).map_err(|e| fail(ErrorCode::InvalidRequest, &e.to_string()))?
+        }
     };
     Ok(AuthorizeRequest {
         client_id: client_id.to_owned(),
@@ -340,18 +342,27 @@ pub fn check(
 }
 
 /// OIDC Core §5.5: `{"userinfo": {"name": null, ...}, "id_token": {...}}`; names only.
-fn parse_claims(raw: &str) -> Result<(Vec<String>, Vec<String>), String> {
+fn parse_claims(raw: &str) -> Result<(Vec<String>, Vec<String>), ClaimsError> {
     let value: serde_json::Value =
-        serde_json::from_str(raw).map_err(|_| "claims is not a JSON object".to_owned())?;
-    let obj = value.as_object().ok_or("claims is not a JSON object")?;
-    let names = |key: &str| -> Result<Vec<String>, String> {
+        serde_json::from_str(raw).map_err(|_| ClaimsError::NotAnObject)?;
+    let obj = value.as_object().ok_or(ClaimsError::NotAnObject)?;
+    let names = |key: &'static str| -> Result<Vec<String>, ClaimsError> {
         match obj.get(key) {
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
             Some(serde_json::Value::Object(m)) => Ok(m.keys().cloned().collect()),
-            Some(_) => Err(format!("claims.{key} is not an object")),
+            Some(_) => Err(ClaimsError::MemberNotAnObject(key)),
         }
     };
     Ok((names("userinfo")?, names("id_token")?))
+}
+
+/// What is wrong with a `claims` parameter.
+#[derive(Debug, thiserror::Error)]
+enum ClaimsError {
+    #[error("claims is not a JSON object")]
+    NotAnObject,
+    #[error("claims.{0} is not an object")]
+    MemberNotAnObject(&'static str),
 }
 
 /// Exact match (RFC 9700 §4.1.3), except that a native public client's loopback IP redirect matches

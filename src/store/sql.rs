@@ -122,12 +122,9 @@ impl ClientRow {
         fn list<T>(
             raw: &str,
             parse: impl Fn(&str) -> Result<T, crate::domain::client::ClientError>,
-        ) -> Result<Vec<T>, String> {
-            let items: Vec<String> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-            items
-                .iter()
-                .map(|s| parse(s).map_err(|e| e.to_string()))
-                .collect()
+        ) -> Result<Vec<T>, Box<dyn std::error::Error>> {
+            let items: Vec<String> = serde_json::from_str(raw)?;
+            Ok(items.iter().map(|s| parse(s)).collect::<Result<_, _>>()?)
         }
         let hash = |bytes: Vec<u8>| -> Result<SecretHash, StoreError> {
             bytes

@@ -33,8 +33,17 @@ impl Block {
     }
 }
 
+/// An entry of `server.trusted_proxies` that is not an address or a CIDR block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{0:?} is not an address or CIDR block")]
+    NotAnAddress(String),
+    #[error("{entry:?}: the prefix must be 0 to {max}")]
+    Prefix { entry: String, max: u8 },
+}
+
 /// Parses `server.trusted_proxies`: `ADDRESS` or `ADDRESS/PREFIX`.
-pub fn parse_proxies(raw: &[String]) -> Result<Vec<Block>, String> {
+pub fn parse_proxies(raw: &[String]) -> Result<Vec<Block>, ProxyError> {
     raw.iter()
         .map(|entry| {
             let (addr, prefix) = match entry.split_once('/') {
@@ -44,7 +53,7 @@ pub fn parse_proxies(raw: &[String]) -> Result<Vec<Block>, String> {
             let addr: IpAddr = addr
                 .trim()
                 .parse()
-                .map_err(|_| format!("{entry:?} is not an address or CIDR block"))?;
+                .map_err(|_| ProxyError::NotAnAddress(entry.clone()))?;
             let max = if addr.is_ipv4() { 32 } else { 128 };
             let prefix = match prefix {
                 None => max,
@@ -53,7 +62,10 @@ pub fn parse_proxies(raw: &[String]) -> Result<Vec<Block>, String> {
                     .parse::<u8>()
                     .ok()
                     .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("{entry:?}: the prefix must be 0 to {max}"))?,
+                    .ok_or_else(|| ProxyError::Prefix {
+                        entry: entry.clone(),
+                        max,
+                    })?,
             };
             Ok(Block { addr, prefix })
         })
