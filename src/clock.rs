@@ -3,8 +3,11 @@
 //! background tasks ask the app's clock and hand the rules `now` as a parameter; `protocol` and
 //! `domain` never read a clock, so expiry, lockout and rate windows are tested without sleeping.
 //!
-//! Adapters of the ephemeral store keep their own TTL timers (`Instant`) for cleaning up; which
-//! value is live is always decided by `now` where it matters to a rule.
+//! Token expiry is decided on `now` too: jsonwebtoken's own `exp` check (which would read the
+//! system clock) is turned off wherever a token is verified, and `protocol::expired` decides.
+//! What lives in the ephemeral store (live sessions' idle time, codes, interactions, revoked token
+//! ids) expires by the store's own TTL, a real timer; the rules that depend on time (absolute
+//! session limits, lockouts, rate windows, refresh families) read `now`.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -88,6 +88,6 @@ impl AuditSink for Auditor {
         }
         wait.await
             .map_err(|_| stopped())?
-            .map_err(|e| StoreError::unavailable("audit log", e))
+            .map_err(|e| StoreError::unavailable("the audit batch was not written", e))
     }
 }

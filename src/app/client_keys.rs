@@ -68,7 +68,10 @@ impl crate::protocol::client_auth::ClientKeys for HttpClientKeys {
             .await
             .map_err(|e| FetchError::Transport(Box::new(e.without_url())))?;
         if !response.status().is_success() {
-            return Err(FetchError::Status(response.status().as_u16()));
+            return Err(FetchError::Status {
+                uri: uri.to_owned(),
+                status: response.status().to_string(),
+            });
         }
         let body = response
             .bytes()

@@ -9,8 +9,9 @@ use std::time::Duration;
 use super::App;
 use crate::telemetry::ErrorChain;
 
-/// Starts the background work of a serving node: the key reloader, the logout deliverer and the
-/// session sweeper. Returns their handles (tests stop a "node" by aborting them).
+/// Starts the background work of a serving node: the key reloader, the client reloader, the logout
+/// deliverer, the session sweeper and the audit checkpointer. Returns their handles (tests stop a
+/// "node" by aborting them).
 pub fn spawn_background(app: Arc<App>) -> Vec<tokio::task::AbortHandle> {
     vec![
         spawn_key_reloader(app.clone()),
@@ -87,13 +88,13 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
                     since = now - MARGIN_SECS;
                     tracing::info!(expired, "sessions expired");
                 }
-                Err(e) => tracing::warn!(error = %e, "session sweep failed; retrying"),
+                Err(e) => tracing::warn!(error = %ErrorChain(&e), "session sweep failed; retrying"),
             }
             if now - pruned_at >= PRUNE_EVERY_SECS {
                 pruned_at = now;
                 let before = now.saturating_sub(app.config.session.keep_ended_secs as i64);
                 if let Err(e) = app.store.prune_sessions(before).await {
-                    tracing::warn!(error = %e, "cannot prune ended sessions");
+                    tracing::warn!(error = %ErrorChain(&e), "cannot prune ended sessions");
                 }
             }
         }
@@ -122,7 +123,7 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
             let due = match app.store.claim_logouts(now, cfg.timeout_secs as i64 * 2 + 5, 20).await {
                 Ok(d) => d,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the logout outbox");
+                    tracing::warn!(error = %ErrorChain(&e), "cannot read the logout outbox");
                     continue;
                 }
             };
@@ -141,7 +142,7 @@ pub fn spawn_logout_deliverer(app: Arc<App>) -> tokio::task::AbortHandle {
                     tracing::info!(client = %settled.client_id, attempts = settled.attempts, status = %settled.status, error = ?settled.last_error, "back-channel logout not delivered yet");
                 }
                 if let Err(e) = app.store.settle_logout(&settled).await {
-                    tracing::warn!(error = %e, "cannot record a logout delivery");
+                    tracing::warn!(error = %ErrorChain(&e), "cannot record a logout delivery");
                 }
             }
         }
@@ -179,7 +180,7 @@ async fn deliver(
     if sent.status().is_success() {
         Ok(())
     } else {
-        Err(DeliveryError::Status(sent.status().as_u16()))
+        Err(DeliveryError::Status(sent.status().to_string()))
     }
 }
 
@@ -195,7 +196,7 @@ impl Watch {
         let subscription = match app.ephemeral.subscribe(channel).await {
             Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot subscribe to {what} changes; reloading on the timer only");
+                tracing::warn!(error = %ErrorChain(&e), "cannot subscribe to {what} changes; reloading on the timer only");
                 None
             }
         };
@@ -231,8 +232,8 @@ pub fn spawn_key_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
         let mut watch = Watch::start(&app, crate::protocol::keys::KEYS_CHANNEL, "key", period).await;
         loop {
             watch.next().await;
-            if let Err(e) = app.keys.reload(app.now()).await {
-                tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
+            if let Err(e) = app.keys.reload().await {
+                tracing::warn!(error = %ErrorChain(&e), "could not reload signing keys; keeping the current ones");
             }
         }
     })
@@ -250,7 +251,7 @@ pub fn spawn_client_reloader(app: Arc<App>) -> tokio::task::AbortHandle {
             if let Some(crate::store::Notice::Message(id)) = watch.next().await {
                 app.clients.forget(&String::from_utf8_lossy(&id));
             } else if let Err(e) = app.clients.reload().await {
-                tracing::warn!(error = %e, "could not reload clients; keeping the ones held");
+                tracing::warn!(error = %ErrorChain(&e), "could not reload clients; keeping the ones held");
             }
         }
     })

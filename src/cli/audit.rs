@@ -142,8 +142,7 @@ pub(super) async fn run(
                 0,
                 super::now_ms(),
             )
-            .await
-            .map_err(anyhow::Error::msg)?;
+            .await?;
             let Some(seq) = signed else {
                 bail!("the audit log is empty: nothing to sign");
             };

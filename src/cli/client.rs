@@ -141,7 +141,10 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
             .publish(CLIENTS_CHANNEL, id.as_str().as_bytes())
             .await
         {
-            eprintln!("warning: client saved, but running nodes were not notified: {e}");
+            eprintln!(
+                "warning: client saved, but running nodes were not notified: {}",
+                crate::telemetry::ErrorChain(&e)
+            );
         }
     }
     Ok(())

@@ -129,7 +129,8 @@ fn key_json(k: &SigningKey, now: i64) -> Value {
 async fn notify(admin: &Admin) {
     if let Err(e) = admin.ephemeral.publish(KEYS_CHANNEL, b"changed").await {
         eprintln!(
-            "warning: running nodes were not notified ({e}); they reload within keys.reload_secs"
+            "warning: running nodes were not notified ({}); they reload within keys.reload_secs",
+            crate::telemetry::ErrorChain(&e)
         );
     }
 }

@@ -66,8 +66,8 @@ pub enum SigningError {
     UnknownKey,
     #[error("the token's algorithm is not its key's")]
     WrongAlgorithm,
-    #[error("the token is not valid")]
-    Invalid(#[source] jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Invalid(jsonwebtoken::errors::Error),
 }
 
 enum Pair {

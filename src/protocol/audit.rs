@@ -180,7 +180,7 @@ pub async fn verify(
 /// Why `audit verify` did not vouch for the log: it is broken, or it could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("audit log broken: {0}")]
+    #[error("audit log broken")]
     Broken(#[from] ChainError),
     #[error("cannot read the audit log")]
     Store(#[from] StoreError),

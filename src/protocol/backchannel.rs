@@ -91,12 +91,14 @@ pub fn logout_token(
 pub enum DeliveryError {
     #[error("the client no longer exists")]
     ClientGone,
-    #[error("cannot sign the logout token")]
+    #[error(transparent)]
     Sign(#[from] SigningError),
+    /// The relying party's answer, when not 2xx (e.g. `503 Service Unavailable`).
     #[error("answered {0}")]
-    Status(u16),
-    #[error("not delivered")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Status(String),
+    /// The HTTP client's error (its URL already removed).
+    #[error(transparent)]
+    Transport(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Retry policy.
@@ -122,7 +124,7 @@ pub fn settle(
             record.last_error = None;
         }
         Err(e) => {
-            record.last_error = Some(crate::telemetry::ErrorChain(&e).to_string());
+            record.last_error = Some(e.to_string());
             if record.attempts >= retry.max_attempts {
                 record.status = "failed".into();
             } else {
@@ -166,13 +168,33 @@ mod tests {
             max_secs: 60,
             max_attempts: 4,
         };
-        let r = settle(record(), Err(DeliveryError::Status(503)), retry, 100);
+        let r = settle(
+            record(),
+            Err(DeliveryError::Status("503 Service Unavailable".into())),
+            retry,
+            100,
+        );
         assert_eq!((r.status.as_str(), r.next_attempt_at), ("pending", 105));
-        let r = settle(r, Err(DeliveryError::Status(503)), retry, 105);
+        let r = settle(
+            r,
+            Err(DeliveryError::Status("503 Service Unavailable".into())),
+            retry,
+            105,
+        );
         assert_eq!(r.next_attempt_at, 115);
-        let r = settle(r, Err(DeliveryError::Status(503)), retry, 115);
+        let r = settle(
+            r,
+            Err(DeliveryError::Status("503 Service Unavailable".into())),
+            retry,
+            115,
+        );
         assert_eq!(r.next_attempt_at, 135);
-        let r = settle(r, Err(DeliveryError::Status(503)), retry, 135);
+        let r = settle(
+            r,
+            Err(DeliveryError::Status("503 Service Unavailable".into())),
+            retry,
+            135,
+        );
         assert_eq!((r.status.as_str(), r.attempts), ("failed", 4));
         let ok = settle(record(), Ok(()), retry, 7);
         assert_eq!(

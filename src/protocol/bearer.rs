@@ -37,7 +37,10 @@ fn invalid(description: &str) -> OAuthError {
 /// The token of an `Authorization` header value `Bearer <token>` (RFC 6750 §2.1; the scheme is
 /// case-insensitive); `invalid_request` when there is none (§3.1).
 pub fn token_of(authorization: Option<&[u8]>) -> Result<&str, OAuthError> {
+    // An HTTP header value of visible ASCII (and tabs): RFC 9110 §5.5; anything else carries no token.
+    let visible = |v: &[u8]| v.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b));
     authorization
+        .filter(|v| visible(v))
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
@@ -48,16 +51,18 @@ pub fn token_of(authorization: Option<&[u8]>) -> Result<&str, OAuthError> {
 }
 
 impl BearerCheck<'_> {
-    /// Validates the bearer token of `authorization`: signature, issuer, expiry (no leeway), `typ`,
-    /// revocation, then `required_scope` (`insufficient_scope`, RFC 6750 §3.1), then its client.
+    /// Validates the bearer token of `authorization` at `now`: signature, issuer, expiry (no leeway),
+    /// `typ`, revocation, then `required_scope` (`insufficient_scope`, RFC 6750 §3.1), then its client.
     pub async fn validate(
         &self,
         authorization: Option<&[u8]>,
         required_scope: Option<&str>,
+        now: i64,
     ) -> Result<AccessToken, OAuthError> {
         let token = token_of(authorization)?;
         let mut validation = jsonwebtoken::Validation {
             validate_aud: false,
+            validate_exp: false,
             leeway: 0,
             ..Default::default()
         };
@@ -66,7 +71,9 @@ impl BearerCheck<'_> {
         let (header, claims) = self
             .ring
             .verify::<Value>(token, validation)
-            .map_err(|_| invalid("the access token is invalid or expired"))?;
+            .ok()
+            .filter(|(_, claims)| !super::expired(claims, now, 0))
+            .ok_or_else(|| invalid("the access token is invalid or expired"))?;
         // RFC 9068 §4: the typ header MUST be checked so ID tokens are not taken for access tokens.
         if header.typ.as_deref() != Some("at+jwt") {
             return Err(invalid("not an access token"));

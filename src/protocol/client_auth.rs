@@ -89,10 +89,11 @@ pub trait ClientKeys: Send + Sync {
 /// Why a client's JWK Set could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("the request failed")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("the server answered {0}")]
-    Status(u16),
+    /// The HTTP client's error (its URL already removed).
+    #[error(transparent)]
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+    #[error("{uri} answered {status}")]
+    Status { uri: String, status: String },
     #[error("the JWK Set is larger than 256 KiB")]
     TooLarge,
     #[error("not a JWK Set")]
@@ -141,12 +142,8 @@ async fn client_public_key(
             None => None,
         }
     };
-    let fetch_error = |e: FetchError| {
-        invalid_client(&format!(
-            "cannot fetch the client's keys: {}",
-            crate::telemetry::ErrorChain(&e)
-        ))
-    };
+    let fetch_error =
+        |e: FetchError| invalid_client(&format!("cannot fetch the client's keys: {e}"));
     let jwk = match (&settings.jwks, &settings.jwks_uri) {
         (Some(raw), _) => {
             let set: jsonwebtoken::jwk::JwkSet =
@@ -285,8 +282,10 @@ pub fn verify_assertion(
     if !algorithms.contains(&header.alg) {
         return Err(invalid_client("the assertion's algorithm is not accepted"));
     }
+    const LEEWAY: i64 = 30;
     let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.leeway = 30;
+    // `exp` is checked below on `now`, with the same leeway.
+    validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.set_issuer(&[client_id]);
     validation.sub = Some(client_id.to_owned());
@@ -303,7 +302,14 @@ pub fn verify_assertion(
         }
     }
     let claims = outcome?;
-    let exp = claims["exp"].as_i64().unwrap_or(0);
+    let Some(exp) = claims["exp"].as_i64() else {
+        return Err(invalid_client("client_assertion needs an integer exp"));
+    };
+    if super::expired(&claims, now, LEEWAY) {
+        return Err(invalid_client(
+            "client_assertion rejected: ExpiredSignature",
+        ));
+    }
     if exp - now > 300 {
         return Err(invalid_client(
             "client_assertion must expire within five minutes",

@@ -154,18 +154,6 @@ pub enum Next {
     Refuse(OAuthError),
 }
 
-impl From<Stage> for Option<Next> {
-    fn from(stage: Stage) -> Self {
-        match stage {
-            Stage::Refuse { code, description } => {
-                Some(Next::Refuse(OAuthError::new(code, description)))
-            }
-            Stage::Login => Some(Next::Login),
-            _ => None,
-        }
-    }
-}
-
 /// The ports and settings of the interaction.
 pub struct Interactions<'a> {
     pub issuer: &'a str,
@@ -203,19 +191,24 @@ impl Interactions<'_> {
         fresh: bool,
         now: i64,
     ) -> Result<Next, StoreError> {
-        let stage = match &current {
-            None => login_needed(request, Current::None, true, now),
-            Some((_, s)) if fresh => login_needed(request, Current::JustSignedIn(s), true, now),
-            Some((_, s)) => {
-                let hint_matches = self.hint_names(client, request, &s.account_id);
-                login_needed(request, Current::Existing(s), hint_matches, now)
-            }
+        let hint_matches = match &current {
+            Some((_, s)) if !fresh => self.hint_names(client, request, &s.account_id),
+            _ => true,
         };
-        if let Some(next) = Option::<Next>::from(stage) {
-            return Ok(next);
-        }
-        let Some((sid, session)) = current else {
-            return Ok(Next::Login);
+        let stage = match &current {
+            None => login_needed(request, Current::None, hint_matches, now),
+            Some((_, s)) if fresh => {
+                login_needed(request, Current::JustSignedIn(s), hint_matches, now)
+            }
+            Some((_, s)) => login_needed(request, Current::Existing(s), hint_matches, now),
+        };
+        let (sid, session) = match (stage, current) {
+            (Stage::Refuse { code, description }, _) => {
+                return Ok(Next::Refuse(OAuthError::new(code, description)));
+            }
+            (Stage::Continue, Some(current)) => current,
+            // Stage 1 continues only with a session; anything else is a login.
+            _ => return Ok(Next::Login),
         };
         let consented = self
             .consents

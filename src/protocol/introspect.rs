@@ -28,7 +28,7 @@ pub async fn introspect(
         ));
     }
     let inactive = json!({ "active": false });
-    match find(issuer, store, token).await? {
+    match find(issuer, store, token, now).await? {
         Found::Access(claims) => {
             let jti = claims["jti"].as_str().unwrap_or("");
             if !concerns(&claims, client)

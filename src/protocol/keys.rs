@@ -41,7 +41,7 @@ impl Keys {
             longest_token: i64::try_from(longest_token_secs).unwrap_or(i64::MAX / 4),
             ring: RwLock::new(Arc::new(KeyRing::new(Vec::new(), 0))),
         };
-        keys.reload(now).await?;
+        keys.reload().await?;
         let missing: Vec<Alg> = Alg::ALL
             .into_iter()
             .filter(|&alg| keys.ring().signer(alg, now).is_none())
@@ -51,7 +51,7 @@ impl Keys {
             tracing::info!(alg = %alg, "created a signing key");
         }
         if !missing.is_empty() {
-            keys.reload(now).await?;
+            keys.reload().await?;
         }
         Ok(keys)
     }
@@ -65,7 +65,7 @@ impl Keys {
     }
 
     /// Re-reads every key from the store and swaps the ring.
-    pub async fn reload(&self, _now: i64) -> Result<(), StoreError> {
+    pub async fn reload(&self) -> Result<(), StoreError> {
         let mut parsed = Vec::new();
         for r in self.store.signing_keys().await? {
             let alg = Alg::parse(&r.alg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -126,7 +126,7 @@ impl Keys {
         for kid in current {
             self.store.retire_signing_key(&kid, starts).await?;
         }
-        self.reload(now).await?;
+        self.reload().await?;
         Ok(record)
     }
 
@@ -148,7 +148,7 @@ impl Keys {
             )));
         }
         let done = self.store.retire_signing_key(kid, now).await?;
-        self.reload(now).await?;
+        self.reload().await?;
         Ok(done)
     }
 }

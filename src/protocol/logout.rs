@@ -35,18 +35,18 @@ pub enum LogoutError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// End this session at once (none: nothing to end), or ask the person first.
-    pub next: Next,
+    pub next: Ending,
     /// Where to send the browser afterwards, already checked against the client's registration.
     pub redirect: Option<String>,
     pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub enum Ending {
     /// The relying party proved the session (or there is none): end it without asking.
-    End { sid: Option<String> },
+    Now { sid: Option<String> },
     /// Ask the person whether to log out of yihao too.
-    Confirm,
+    AskFirst,
 }
 
 /// The ports and settings of logout.
@@ -86,13 +86,13 @@ impl Logouts<'_> {
             (Some(a), _) => Some(a),
             (None, b) => b,
         };
+        let client = match client_id.and_then(|id| ClientId::parse(id).ok()) {
+            Some(id) => self.clients.client(&id).await?,
+            None => None,
+        };
         let redirect = match get("post_logout_redirect_uri") {
             None => None,
             Some(uri) => {
-                let client = match client_id.and_then(|id| ClientId::parse(id).ok()) {
-                    Some(id) => self.clients.client(&id).await?,
-                    None => None,
-                };
                 let registered = client.is_some_and(|c| {
                     c.post_logout_redirect_uris()
                         .iter()
@@ -113,11 +113,11 @@ impl Logouts<'_> {
             _ => false,
         };
         let next = if tied || current.is_none() {
-            Next::End {
+            Ending::Now {
                 sid: current.map(|(sid, _)| sid),
             }
         } else {
-            Next::Confirm
+            Ending::AskFirst
         };
         Ok(Decision {
             next,

@@ -37,6 +37,16 @@ pub mod userinfo;
 use std::fmt;
 use std::sync::Arc;
 
+/// RFC 7519 §4.1.4: "the current date/time MUST be before the expiration date/time listed in the
+/// "exp" claim", with `leeway` seconds of tolerance. Decided on the caller's `now` (jsonwebtoken's
+/// own check would read the system clock, so callers turn it off). A missing or non-integer `exp`
+/// has expired.
+pub fn expired(claims: &serde_json::Value, now: i64, leeway: i64) -> bool {
+    claims["exp"]
+        .as_i64()
+        .is_none_or(|exp| exp < now.saturating_sub(leeway))
+}
+
 /// A request parameter's value; an empty one counts as absent (RFC 6749 §3.1: "Parameters sent
 /// without a value MUST be treated as if they were omitted from the request.").
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -23,7 +23,7 @@ pub async fn revoke(
     token: &str,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let revoked = match find(issuer, store, token).await? {
+    let revoked = match find(issuer, store, token, now).await? {
         Found::Access(claims) if concerns(&claims, client) => {
             let jti = claims["jti"].as_str().unwrap_or("");
             let left = claims["exp"].as_i64().unwrap_or(now) - now;

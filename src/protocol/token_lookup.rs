@@ -19,6 +19,7 @@ pub async fn find(
     issuer: &TokenIssuer<'_>,
     store: &dyn RefreshStore,
     token: &str,
+    now: i64,
 ) -> Result<Found, OAuthError> {
     if token.len() > 8192 {
         return Ok(Found::Nothing);
@@ -26,6 +27,7 @@ pub async fn find(
     if token.matches('.').count() == 2 {
         let mut validation = jsonwebtoken::Validation {
             validate_aud: false,
+            validate_exp: false,
             leeway: 0,
             ..Default::default()
         };
@@ -33,6 +35,7 @@ pub async fn find(
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         if let Ok((header, claims)) = issuer.ring.verify::<Value>(token, validation)
             && header.typ.as_deref() == Some("at+jwt")
+            && !super::expired(&claims, now, 0)
         {
             return Ok(Found::Access(claims));
         }

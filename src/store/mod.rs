@@ -1,13 +1,15 @@
 //! Storage ports and their adapters.
 //!
-//! - [`Store`]: the durable store (clients now; accounts, organisations, consents, refresh-token
-//!   families, keys and audit as later capabilities add them). Adapters: [`sqlite`], [`postgres`], both
-//!   written once in [`sql`] with portable SQL (`$N` placeholders, TEXT ids, BIGINT epoch seconds).
+//! - The durable ports, one per concern ([`ClientStore`], [`AccountStore`], [`OrgStore`],
+//!   [`KeyStore`], [`ConsentStore`], [`RefreshStore`], [`OutboxStore`], [`SessionStore`],
+//!   [`AuditStore`]), and [`Store`], all of them with the lifecycle, for the composition root.
+//!   Adapters: [`sqlite`], [`postgres`], sharing the portable SQL and row types of [`sql`] and the
+//!   code in `sql_engine/`, compiled once per engine.
 //! - [`Ephemeral`]: values with a time to live, atomic one-time take, counters with expiry and
 //!   publish/subscribe between nodes. Adapters: [`memory`] (in-process) and [`redis`].
 //!
-//! Only `app.rs` names an adapter; everything else holds `Arc<dyn Store>` / `Arc<dyn Ephemeral>`.
-//! Adapters may read the clock for TTLs; they hold no protocol rules.
+//! Only `app/` (and the CLI's `Admin`) names an adapter; every other consumer holds the ports it
+//! uses. Adapters keep their own timers for TTLs; they hold no protocol rules.
 
 use async_trait::async_trait;
 

@@ -117,6 +117,7 @@ fn refused_page(
             LoginError::LockedOut { .. } => (StatusCode::OK, t.locked_out, None),
             LoginError::Unavailable(_) => (StatusCode::OK, t.unavailable, None),
             LoginError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, t.busy, None),
+            // `PasswordLogin` reports store failures as `Refused::Server`; kept for completeness.
             LoginError::Store(e) => return server_error_page(t, &e),
         },
     };

@@ -16,7 +16,7 @@ use super::pages::{
 use super::request::{field, pairs, params};
 use crate::app::App;
 use crate::crypto::random_token;
-use crate::protocol::logout::{Decision, LogoutError, Next, return_to};
+use crate::protocol::logout::{Decision, Ending, LogoutError, return_to};
 use crate::protocol::session::{self, PendingLogout};
 
 /// `GET|POST /logout`.
@@ -51,7 +51,7 @@ pub async fn end_session(
         redirect,
         state,
     } = decision;
-    if let Next::End { sid } = next {
+    if let Ending::Now { sid } = next {
         return finish(&app, t, sid, redirect, state).await;
     }
     let id = random_token();

@@ -22,7 +22,7 @@ pub async fn userinfo(
     let result = async {
         let token = app
             .bearer(&ring)
-            .validate(authorization, Some("openid"))
+            .validate(authorization, Some("openid"), app.now())
             .await?;
         claims_of(&token, &app.subjects, &app.identities, &app.audit(&context)).await
     }

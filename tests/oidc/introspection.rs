@@ -1,6 +1,10 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009) of access and refresh tokens.
 
-use crate::{Browser, SECRET, post_form, setup, tokens_with_refresh, userinfo};
+use std::sync::Arc;
+
+use yihao::clock::ManualClock;
+
+use crate::{Browser, SECRET, post_form, setup, setup_on, tokens_with_refresh, userinfo};
 
 #[tokio::test]
 async fn introspection_and_revocation_of_both_token_kinds() {
@@ -103,4 +107,36 @@ async fn introspection_and_revocation_of_both_token_kinds() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// An access token lives until its `exp` on the server's clock, to the second (RFC 7519 §4.1.4): at
+/// `exp` it still works, one second later userinfo answers `invalid_token` and introspection
+/// `active: false`.
+#[tokio::test]
+async fn access_tokens_expire_on_the_servers_clock() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = setup_on(|c| c.tokens.access_token_secs = 300, Some(clock.clone())).await;
+    let browser = Browser::new();
+    let tokens = tokens_with_refresh(&s, &browser).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let introspect = |token: String| {
+        let base = s.base.clone();
+        async move { post_form(&base, "/introspect", ("hall", SECRET), &[("token", &token)]).await }
+    };
+    clock.advance(300);
+    assert_eq!(userinfo(&s, &access).await.status(), 200, "at exp");
+    assert_eq!(introspect(access.clone()).await.1["active"], true);
+    clock.advance(1);
+    let late = userinfo(&s, &access).await;
+    assert_eq!(late.status(), 401);
+    assert!(
+        late.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    assert_eq!(
+        introspect(access).await.1,
+        serde_json::json!({ "active": false })
+    );
 }

@@ -56,11 +56,11 @@ impl Identities {
                         .replace_password_hash(id.as_str(), &stored, &fresh)
                         .await
                     {
-                        tracing::warn!(account = %id, error = %e, "could not upgrade the password hash");
+                        tracing::warn!(account = %id, error = %crate::telemetry::ErrorChain(&e), "could not upgrade the password hash");
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(account = %id, error = %e, "could not upgrade the password hash")
+                    tracing::warn!(account = %id, error = %crate::telemetry::ErrorChain(&e), "could not upgrade the password hash")
                 }
             }
         }
