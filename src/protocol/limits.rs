@@ -29,6 +29,19 @@ pub struct Limited {
     pub first: bool,
 }
 
+/// The rate-limit subject of a client address: an IPv4 address itself, an IPv6 address by its /64
+/// (RFC 6177: a /64 is what one subscriber or site gets, so counting per /128 lets one client use
+/// 2^64 addresses). Anything else is counted as given.
+pub fn address_subject(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    }
+}
+
 /// The answer of a rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -81,4 +94,24 @@ pub async fn hit_all(
         }
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Security review 2 (issue 14): IPv6 sources were counted per /128.
+    #[test]
+    fn ipv6_sources_are_counted_per_64() {
+        assert_eq!(
+            address_subject("2001:db8:1:2:aaaa::1"),
+            address_subject("2001:db8:1:2:bbbb::9")
+        );
+        assert_eq!(address_subject("2001:db8:1:2::5"), "2001:db8:1:2::/64");
+        assert_ne!(
+            address_subject("2001:db8:1:2::1"),
+            address_subject("2001:db8:1:3::1")
+        );
+        assert_eq!(address_subject("203.0.113.5"), "203.0.113.5");
+    }
 }

@@ -172,8 +172,9 @@ impl PasswordLogin<'_> {
                 "all",
             ),
         ];
-        if let Some(ip) = &self.audit.context.ip {
-            checks.push((per_min("login_ip", l.login_per_ip_per_min), ip.as_str()));
+        let source = self.audit.context.ip.as_deref().map(limits::address_subject);
+        if let Some(source) = &source {
+            checks.push((per_min("login_ip", l.login_per_ip_per_min), source.as_str()));
         }
         let verdict = limits::hit_all(self.ephemeral, &checks, now)
             .await

@@ -79,21 +79,28 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Block]) -> IpAddr
     if !is_trusted(peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    // Each proxy appends the address it received from, so the header is read right to left, from
+    // the hop nearest to us: the first address a trusted proxy did not write is the client. Entries
+    // left of it were written by the client or by proxies we do not know, and prove nothing. An entry
+    // that does not parse ends the walk at the last hop known (a trusted proxy): the client cannot use
+    // garbage to make an earlier, forged entry count.
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or(""))
         .flat_map(|v| v.split(','))
-        .map_while(|a| a.trim().parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(**ip))
-        .or(forwarded.first())
-        .copied()
-        .unwrap_or(peer)
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            return client;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(client) {
+            return client;
+        }
+    }
+    client
 }
 
 /// The client address of the request being served (set by the `observe` middleware).
@@ -143,6 +150,35 @@ mod tests {
         assert_eq!(
             client_ip(ip("10.0.0.5"), &headers(&["not-an-address"]), &trusted),
             ip("10.0.0.5")
+        );
+    }
+
+    /// Security review 2 (issue 14): the client wrote `6.6.6.6, x` and the proxy appended the real
+    /// address; reading left to right up to the garbage made the forged 6.6.6.6 the client.
+    #[test]
+    fn forwarded_for_is_read_right_to_left_and_garbage_cannot_promote_a_forged_hop() {
+        let trusted = parse_proxies(&["10.0.0.0/8".into()]).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let peer = ip("10.0.0.1");
+        assert_eq!(
+            client_ip(peer, &headers(&["6.6.6.6, x, 203.0.113.5"]), &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client_ip(peer, &headers(&["6.6.6.6, x", "203.0.113.5"]), &trusted),
+            ip("203.0.113.5"),
+            "the same across two header lines"
+        );
+        // Garbage written by (or after) a trusted proxy: the walk stops at the last hop known.
+        assert_eq!(
+            client_ip(peer, &headers(&["6.6.6.6, x, 10.0.0.9"]), &trusted),
+            ip("10.0.0.9")
+        );
+        assert_eq!(client_ip(peer, &headers(&["6.6.6.6, x"]), &trusted), peer);
+        // Every hop trusted: the leftmost is the client.
+        assert_eq!(
+            client_ip(peer, &headers(&["10.0.0.7, 10.0.0.8"]), &trusted),
+            ip("10.0.0.7")
         );
     }
 
