@@ -132,8 +132,19 @@ impl TokenIssuer<'_> {
         id_claims: Map<String, Value>,
         now: i64,
     ) -> Result<Issued, OAuthError> {
+        self.issue_as(random_token(), grant, client, id_claims, now)
+    }
+
+    /// [`TokenIssuer::issue`] with the access token's `jti` chosen by the caller.
+    pub fn issue_as(
+        &self,
+        jti: String,
+        grant: &CodeGrant,
+        client: &Client,
+        id_claims: Map<String, Value>,
+        now: i64,
+    ) -> Result<Issued, OAuthError> {
         let sub = self.subjects.encode(&sector_of(client), &grant.account_id);
-        let jti = random_token();
         let mut released = Vec::new();
         let access_secs = self.access_secs(client) as i64;
         let acr = format!("urn:yihao:loa:{}", grant.level);

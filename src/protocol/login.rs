@@ -172,7 +172,12 @@ impl PasswordLogin<'_> {
                 "all",
             ),
         ];
-        let source = self.audit.context.ip.as_deref().map(limits::address_subject);
+        let source = self
+            .audit
+            .context
+            .ip
+            .as_deref()
+            .map(limits::address_subject);
         if let Some(source) = &source {
             checks.push((per_min("login_ip", l.login_per_ip_per_min), source.as_str()));
         }

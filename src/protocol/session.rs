@@ -399,44 +399,89 @@ pub async fn issue_code(
     Ok(code)
 }
 
+/// What a code's first redemption issues, named when the code is taken and recorded before anything
+/// is issued: a replay, even one racing the first exchange, knows what to revoke (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuance {
+    /// The access token's `jti`.
+    pub jti: String,
+    /// The refresh-token family, if the exchange starts one.
+    pub family: Option<String>,
+}
+
 /// What presenting a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed {
-    /// The code was live; it is now spent.
-    Grant(Box<CodeGrant>),
-    /// The code was redeemed before: `first_jti` names the access token its first use issued, to
-    /// revoke (RFC 6749 §4.1.2).
-    Replayed { first_jti: String },
+    /// The code was live; it is now spent, and `issuance` is what its exchange must issue.
+    Grant {
+        grant: Box<CodeGrant>,
+        issuance: Issuance,
+    },
+    /// The code was redeemed before: what its first use issued, to revoke.
+    Replayed(Issuance),
     /// Never issued, expired, or too old to remember.
     Unknown,
 }
 
-/// Takes a code once (atomic on every adapter).
-pub async fn redeem_code(ephemeral: &dyn Ephemeral, code: &str) -> Result<Redeemed, StoreError> {
+/// Takes a code once (atomic on every adapter) and records, for `remember` (the access token's
+/// lifetime), what its exchange will issue.
+pub async fn redeem_code(
+    ephemeral: &dyn Ephemeral,
+    code: &str,
+    remember: Duration,
+) -> Result<Redeemed, StoreError> {
     if code.len() > 128 {
         return Ok(Redeemed::Unknown);
     }
     if let Some(raw) = ephemeral.take(&code_key(code)).await? {
-        return Ok(serde_json::from_slice(&raw)
-            .map_or(Redeemed::Unknown, |g| Redeemed::Grant(Box::new(g))));
+        let Ok(grant) = serde_json::from_slice::<CodeGrant>(&raw) else {
+            return Ok(Redeemed::Unknown);
+        };
+        let issuance = Issuance {
+            jti: random_token(),
+            family: Some(random_token()),
+        };
+        let value =
+            serde_json::to_vec(&issuance).map_err(|e| StoreError::backend("cannot encode", e))?;
+        ephemeral
+            .put(&used_code_key(code), &value, remember)
+            .await?;
+        return Ok(Redeemed::Grant {
+            grant: Box::new(grant),
+            issuance,
+        });
     }
-    let first_use = ephemeral.get(&used_code_key(code)).await?;
-    Ok(match first_use.and_then(|v| String::from_utf8(v).ok()) {
-        Some(first_jti) => Redeemed::Replayed { first_jti },
-        None => Redeemed::Unknown,
-    })
+    let Some(first_use) = ephemeral.get(&used_code_key(code)).await? else {
+        return Ok(Redeemed::Unknown);
+    };
+    // A node of the previous release recorded the bare `jti`.
+    Ok(Redeemed::Replayed(
+        serde_json::from_slice(&first_use).unwrap_or_else(|_| Issuance {
+            jti: String::from_utf8_lossy(&first_use).into_owned(),
+            family: None,
+        }),
+    ))
 }
 
-/// Remembers what a redeemed code issued, so a replay can revoke it (RFC 6749 §4.1.2).
-pub async fn remember_redeemed(
+fn replayed_key(code: &str) -> String {
+    format!(
+        "code-replayed:{}",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(code.as_bytes()))
+    )
+}
+
+/// Marks a code as replayed, so an exchange of it still in flight revokes what it issued.
+pub async fn mark_replayed(
     ephemeral: &dyn Ephemeral,
     code: &str,
-    jti: &str,
     ttl: Duration,
 ) -> Result<(), StoreError> {
-    ephemeral
-        .put(&used_code_key(code), jti.as_bytes(), ttl)
-        .await
+    ephemeral.put(&replayed_key(code), b"1", ttl).await
+}
+
+/// Whether a replay of `code` was seen.
+pub async fn was_replayed(ephemeral: &dyn Ephemeral, code: &str) -> Result<bool, StoreError> {
+    Ok(ephemeral.get(&replayed_key(code)).await?.is_some())
 }
 
 fn revoked_key(jti: &str) -> String {

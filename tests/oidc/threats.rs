@@ -9,7 +9,7 @@ use yihao::domain::client::{AuthMethod, Client, ClientSecrets};
 
 use crate::{
     Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, client_spec, code_exchange,
-    code_for, hidden, redirect_params, setup, userinfo,
+    code_for, hidden, post_form, redirect_params, setup, userinfo,
 };
 
 /// A code for "hall" bound to the S256 `challenge`.
@@ -447,4 +447,53 @@ fn threat_too_long_lifetimes_are_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("86400"), "{err}");
+}
+
+/// Code replay (RFC 6749 §4.1.2: the server "SHOULD revoke (when possible) all tokens previously
+/// issued based on that authorization code"; security review 6): a replayed code revokes the access
+/// token and the refresh-token family its first use gave, so an attacker holding a code and a
+/// refresh token learns nothing by replaying it.
+#[tokio::test]
+async fn threat_code_replay_revokes_the_refresh_token_too() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let redirect = "http://127.0.0.1:9/cb";
+    let code = code_for(
+        &s,
+        &browser,
+        "hall",
+        redirect,
+        &[("scope", "openid offline_access")],
+    )
+    .await;
+    let (status, first) = code_exchange(&s, "hall", redirect, &code).await;
+    assert_eq!(status, 200, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let (replayed, body) = code_exchange(&s, "hall", redirect, &code).await;
+    assert_eq!(
+        (replayed, &body["error"]),
+        (400, &Value::from("invalid_grant"))
+    );
+    assert_eq!(userinfo(&s, access).await.status(), 401);
+    let (status, refreshed) = post_form(
+        &s.base,
+        "/token",
+        ("hall", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, &refreshed["error"]),
+        (400, &Value::from("invalid_grant")),
+        "{refreshed}"
+    );
+    let (_, introspected) = post_form(
+        &s.base,
+        "/introspect",
+        ("hall", SECRET),
+        &[("token", refresh)],
+    )
+    .await;
+    assert_eq!(introspected, serde_json::json!({ "active": false }));
 }

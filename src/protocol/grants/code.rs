@@ -35,32 +35,35 @@ pub async fn exchange_code(
     }
     let code =
         get("code").ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is missing"))?;
-    let grant = match session::redeem_code(ephemeral, code)
+    let access_ttl = Duration::from_secs(issuer.access_secs(client));
+    let redeemed = session::redeem_code(ephemeral, code, access_ttl)
         .await
-        .map_err(OAuthError::server)?
-    {
-        Redeemed::Grant(grant) => *grant,
+        .map_err(OAuthError::server)?;
+    let (grant, issuance) = match redeemed {
+        Redeemed::Grant { grant, issuance } => (*grant, issuance),
         Redeemed::Unknown => {
             return Err(invalid_grant(
                 "the code is invalid, expired or already used",
             ));
         }
-        Redeemed::Replayed { first_jti: jti } => {
-            session::revoke_jti(
-                ephemeral,
-                &jti,
-                Duration::from_secs(issuer.access_secs(client)),
-            )
-            .await
-            .map_err(OAuthError::server)?;
-            tracing::warn!(client = %client.id(), "authorization code replayed; its access token is revoked");
+        Redeemed::Replayed(first) => {
+            // First mark the replay, so an exchange of this code still in flight revokes what it
+            // issues after this; then revoke what the first use was to issue.
+            session::mark_replayed(ephemeral, code, access_ttl)
+                .await
+                .map_err(OAuthError::server)?;
+            revoke_issuance(ports, &first, access_ttl, now).await?;
+            tracing::warn!(client = %client.id(), "authorization code replayed; what it issued is revoked");
             issuer
                 .audit
                 .record(
                     AuditEvent::failure(EventType::CodeReplay, "code_replayed")
                         .actor(client.id().as_str())
                         .client(client.id().as_str())
-                        .details(json!({ "revoked_jti": jti })),
+                        .details(json!({
+                            "revoked_jti": first.jti,
+                            "revoked_family": first.family,
+                        })),
                 )
                 .await?;
             return Err(invalid_grant(
@@ -83,27 +86,32 @@ pub async fn exchange_code(
         return Err(invalid_grant("the account is not active"));
     }
     let id_claims = id_token_claims(&account, &grant, client);
-    let issued = issuer.issue(&grant, client, id_claims, now)?;
+    let issued = issuer.issue_as(issuance.jti.clone(), &grant, client, id_claims, now)?;
     let mut body = issued.body;
-    if super::refresh::wants_refresh(client, &grant) {
+    if super::refresh::wants_refresh(client, &grant)
+        && let Some(family) = &issuance.family
+    {
+        let policy = issuer.refresh_policy();
         let refresh = super::refresh::issue_refresh(
             ports.refresh,
             &grant,
-            None,
-            issuer.refresh_policy(),
+            Some((family.clone(), now + policy.absolute_secs)),
+            policy,
             now,
         )
         .await?;
         body["refresh_token"] = Value::from(refresh);
     }
-    session::remember_redeemed(
-        ephemeral,
-        code,
-        &issued.jti,
-        Duration::from_secs(issuer.access_secs(client)),
-    )
-    .await
-    .map_err(OAuthError::server)?;
+    // A replay that came while this exchange ran found nothing issued yet to revoke: revoke it here.
+    if session::was_replayed(ephemeral, code)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        revoke_issuance(ports, &issuance, access_ttl, now).await?;
+        return Err(invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    }
     issuer
         .audit_issue(
             client,
@@ -115,4 +123,25 @@ pub async fn exchange_code(
         )
         .await?;
     Ok(body)
+}
+
+/// Revokes what a code's exchange issued: its access token (until it would expire) and its refresh
+/// family.
+async fn revoke_issuance(
+    ports: &GrantPorts<'_>,
+    issuance: &session::Issuance,
+    access_ttl: Duration,
+    now: i64,
+) -> Result<(), OAuthError> {
+    session::revoke_jti(ports.ephemeral, &issuance.jti, access_ttl)
+        .await
+        .map_err(OAuthError::server)?;
+    if let Some(family) = &issuance.family {
+        ports
+            .refresh
+            .revoke_family(family, now)
+            .await
+            .map_err(OAuthError::server)?;
+    }
+    Ok(())
 }
