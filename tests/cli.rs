@@ -832,6 +832,10 @@ fn org_commands_register_people_acting_for_an_enterprise() {
         ],
         &[],
     );
+    // Suspending the organisation: nobody acts for it any more.
+    run.ok(&["org", "suspend", "91512081MA62K0260E"]);
+    let shown = run.json(&["org", "show", "91512081MA62K0260E", "--output", "json"]);
+    assert_eq!(shown["status"], "suspended", "{shown}");
 }
 
 #[test]

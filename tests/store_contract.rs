@@ -95,6 +95,71 @@ mod store_contract {
         assert_eq!(store.client(missing.id()).await.unwrap(), None);
     }
 
+    /// Refresh families: a live token is listed for its account, a used or revoked one is not, and
+    /// rotation of a used token revokes its family.
+    pub async fn refresh_families_rotate_and_list_live_tokens(store: &dyn Store) {
+        use yihao::store::{AccountRecord, RefreshRecord, Rotation};
+        let account = AccountRecord {
+            id: "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0002".into(),
+            name: "李四".into(),
+            phone_index: None,
+            phone_sealed: None,
+            email: None,
+            level: 2,
+            proof_method: "register_check".into(),
+            proof_source: "test".into(),
+            proof_at: 1,
+            status: "active".into(),
+            pii_version: 1,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store
+            .create_account(&account, &[], None, &[])
+            .await
+            .unwrap();
+        store.insert_client(&client("rt", 1)).await.unwrap();
+        let token = |hash: u8, family: &str| RefreshRecord {
+            token_hash: vec![hash; 32],
+            family_id: family.into(),
+            client_id: "rt".into(),
+            account_id: account.id.clone(),
+            grant_json: "{}".into(),
+            issued_at: 100,
+            expires_at: 1_000,
+            family_expires_at: 2_000,
+            used_at: None,
+            revoked_at: None,
+        };
+        store.insert_refresh(&token(1, "f1")).await.unwrap();
+        store.insert_refresh(&token(2, "f2")).await.unwrap();
+        let account_id = account.id.as_str();
+        let live = |now| async move {
+            let mut families: Vec<String> = store
+                .live_refresh_of(account_id, now)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.family_id)
+                .collect();
+            families.sort();
+            families
+        };
+        assert_eq!(live(500).await, ["f1", "f2"]);
+        assert!(live(1_000).await.is_empty(), "expired at expires_at");
+        assert!(matches!(
+            store.rotate_refresh(&[1; 32], 500).await.unwrap(),
+            Rotation::Rotated(_)
+        ));
+        assert_eq!(live(500).await, ["f2"], "a used token is not live");
+        assert!(matches!(
+            store.rotate_refresh(&[1; 32], 501).await.unwrap(),
+            Rotation::Reused(_)
+        ));
+        assert_eq!(store.revoke_family("f2", 502).await.unwrap(), 1);
+        assert!(live(503).await.is_empty());
+    }
+
     /// Durable sessions: recorded, touched, ended once (however many callers), swept when expired
     /// (back-channel logout queued for the clients that received tokens), pruned after retention.
     pub async fn sessions_end_once_expire_and_fan_out(shared: Arc<dyn Store>) {
@@ -388,6 +453,11 @@ macro_rules! store_suite {
             async fn sessions_end_once_expire_and_fan_out() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::sessions_end_once_expire_and_fan_out(s.clone()).await;
+            }
+            #[tokio::test]
+            async fn refresh_families_rotate_and_list_live_tokens() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::refresh_families_rotate_and_list_live_tokens(s.as_ref()).await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

@@ -59,7 +59,8 @@ pub enum OrgCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Take a role away.
+    /// Take a role away: the person's refresh tokens acting in it are revoked and their sessions
+    /// end (services are told by back-channel logout).
     RevokeMember {
         org: String,
         #[arg(long)]
@@ -67,6 +68,9 @@ pub enum OrgCommand {
         #[arg(long)]
         role: String,
     },
+    /// Suspend an organisation (deregistered, or its licence withdrawn): nobody acts for it any
+    /// more; its members' refresh tokens acting for it are revoked and their sessions end.
+    Suspend { org: String },
 }
 
 pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()> {
@@ -170,13 +174,17 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             let org = resolve(admin, &org).await?;
             let account = account_id(admin, &account, now).await?;
             let role = Role::parse(&role)?;
-            if !admin.store.revoke(&org.id, &account, role).await? {
+            let Some(withdrawn) = admin
+                .withdrawal()
+                .revoke_member(&org, &account, role, now)
+                .await?
+            else {
                 bail!(
                     "account {account} holds no {} role in {}",
                     role.as_str(),
                     org.credit_code
                 );
-            }
+            };
             let change = format!("revoke:{}:{account}", role.as_str());
             audit_admin(
                 admin,
@@ -186,9 +194,27 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             )
             .await?;
             eprintln!(
-                "revoked {} of account {account} in {}",
+                "revoked {} of account {account} in {}: {} refresh token famil(ies) revoked, {} session(s) ended",
                 role.as_str(),
-                org.credit_code
+                org.credit_code,
+                withdrawn.families,
+                withdrawn.sessions
+            );
+            Ok(())
+        }
+        OrgCommand::Suspend { org } => {
+            let org = resolve(admin, &org).await?;
+            let withdrawn = admin.withdrawal().suspend(&org, now).await?;
+            audit_admin(
+                admin,
+                EventType::AdminOrganisation,
+                org.id.as_str(),
+                "suspend",
+            )
+            .await?;
+            eprintln!(
+                "suspended {}: {} refresh token famil(ies) revoked, {} session(s) ended",
+                org.credit_code, withdrawn.families, withdrawn.sessions
             );
             Ok(())
         }

@@ -3,19 +3,24 @@
 use serde_json::{Value, json};
 
 use super::issuer::TokenIssuer;
+use super::roles::RoleCheck;
 use super::session::{self, CodeGrant};
 use super::token_lookup::{Found, concerns, find};
 use super::{ErrorCode, OAuthError};
 use crate::crypto::subject::sector_of;
-use crate::domain::client::Client;
-use crate::store::{Ephemeral, RefreshStore};
+use crate::domain::client::{Client, ClientId};
+use crate::store::{ClientLookup, Ephemeral, RefreshStore};
 
 /// RFC 7662 §2.2: `{"active": false}` for anything expired, revoked, malformed or not the
 /// client's business; the token's fields otherwise.
+/// A token acting for an organisation is active only while its role is held (security review 1).
+#[allow(clippy::too_many_arguments)]
 pub async fn introspect(
     issuer: &TokenIssuer<'_>,
     store: &dyn RefreshStore,
     ephemeral: &dyn Ephemeral,
+    clients: &dyn ClientLookup,
+    roles: &RoleCheck<'_>,
     client: &Client,
     token: &str,
     now: i64,
@@ -35,6 +40,11 @@ pub async fn introspect(
                 || session::is_revoked(ephemeral, jti)
                     .await
                     .map_err(OAuthError::server)?
+            {
+                return Ok(inactive);
+            }
+            if let Some(org) = claims.get("org").filter(|o| o.is_object())
+                && !access_role_held(issuer, clients, roles, &claims, org, now).await?
             {
                 return Ok(inactive);
             }
@@ -68,6 +78,14 @@ pub async fn introspect(
             }
             let grant: CodeGrant =
                 serde_json::from_str(&r.grant_json).map_err(OAuthError::server)?;
+            if let Some(org) = &grant.org
+                && !roles
+                    .holds(&r.account_id, org, now)
+                    .await
+                    .map_err(OAuthError::server)?
+            {
+                return Ok(inactive);
+            }
             Ok(json!({
                 "active": true,
                 "token_type": "refresh_token",
@@ -81,4 +99,31 @@ pub async fn introspect(
         }
         Found::Nothing => Ok(inactive),
     }
+}
+
+/// Whether the person behind an access token (its pairwise `sub`, in the sector of the client it was
+/// issued to) still holds the role its `org` claim names.
+async fn access_role_held(
+    issuer: &TokenIssuer<'_>,
+    clients: &dyn ClientLookup,
+    roles: &RoleCheck<'_>,
+    claims: &Value,
+    org: &Value,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    let issued_to = match claims["client_id"].as_str().map(ClientId::parse) {
+        Some(Ok(id)) => clients.client(&id).await.map_err(OAuthError::server)?,
+        _ => None,
+    };
+    let Some(issued_to) = issued_to else {
+        return Ok(false);
+    };
+    let sub = claims["sub"].as_str().unwrap_or("");
+    let Some(account_id) = issuer.subjects.decode(&sector_of(&issued_to), sub) else {
+        return Ok(false);
+    };
+    roles
+        .holds(&account_id, org, now)
+        .await
+        .map_err(OAuthError::server)
 }

@@ -29,6 +29,7 @@ pub mod login;
 pub mod logout;
 pub mod pkce;
 pub mod revoke;
+pub mod roles;
 pub mod session;
 pub mod token_endpoint;
 pub mod token_lookup;

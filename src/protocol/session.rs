@@ -129,6 +129,8 @@ pub enum EndReason {
     Expired,
     /// The same browser signed in again.
     Replaced,
+    /// A role the person held for an organisation ended (revoked, or the organisation suspended).
+    RoleEnded,
 }
 
 impl EndReason {
@@ -139,6 +141,7 @@ impl EndReason {
             Self::PasswordChanged => "password_changed",
             Self::Expired => "expired",
             Self::Replaced => "replaced",
+            Self::RoleEnded => "role_ended",
         }
     }
 }

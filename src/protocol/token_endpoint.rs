@@ -48,10 +48,15 @@ impl TokenEndpoint<'_> {
     ) -> Result<Value, OAuthError> {
         let (client, token) = self.client_and_token(params, authorization, now).await?;
         let ports = &self.ports;
+        let roles = super::roles::RoleCheck {
+            orgs: ports.identities.orgs.as_ref(),
+        };
         super::introspect::introspect(
             &self.issuer,
             ports.refresh,
             ports.ephemeral,
+            self.clients,
+            &roles,
             &client,
             token,
             now,

@@ -7,6 +7,7 @@ use super::accounts::Identities;
 use super::audit::{Audit, AuditEvent, EventType};
 use super::bearer::AccessToken;
 use super::claims::user_claims;
+use super::roles::RoleCheck;
 use super::{ErrorCode, OAuthError};
 use crate::crypto::subject::{SubjectCodec, sector_of};
 use crate::domain::account::{AccountId, AccountStatus};
@@ -19,6 +20,7 @@ pub async fn userinfo(
     subjects: &SubjectCodec,
     identities: &Identities,
     audit: &Audit<'_>,
+    now: i64,
 ) -> Result<Value, OAuthError> {
     let invalid = |d: &str| OAuthError::new(ErrorCode::InvalidToken, d);
     let client = &token.client;
@@ -33,6 +35,20 @@ pub async fn userinfo(
         .ok_or_else(|| invalid("unknown subject"))?;
     if account.status != AccountStatus::Active {
         return Err(invalid("the account is not active"));
+    }
+    // A token acting for an organisation vouches for the role only while it is held (security
+    // review 1).
+    if let Some(org) = token.claims.get("org").filter(|o| o.is_object()) {
+        let roles = RoleCheck {
+            orgs: identities.orgs.as_ref(),
+        };
+        if !roles
+            .holds(account.id.as_str(), org, now)
+            .await
+            .map_err(OAuthError::server)?
+        {
+            return Err(invalid("the organisation role of this token has ended"));
+        }
     }
     let scopes = &token.scopes;
     let mut body = json!({ "sub": token.sub });

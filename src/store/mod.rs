@@ -335,6 +335,8 @@ pub trait RefreshStore: Send + Sync {
     async fn refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
     /// Revokes every token of a family; the number revoked.
     async fn revoke_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
+    /// An account's live refresh tokens at `now` (not used, not revoked, not expired).
+    async fn live_refresh_of(&self, account_id: &str, now: i64) -> StoreResult<Vec<RefreshRecord>>;
     /// Revokes every live refresh token of an account (its password changed); the number revoked.
     async fn revoke_account_refresh(&self, account_id: &str, now: i64) -> StoreResult<u64>;
 }

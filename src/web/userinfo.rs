@@ -19,12 +19,20 @@ pub async fn userinfo(
     let context = request::context(&headers, &extensions);
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let ring = app.keys.ring();
+    let now = app.now();
     let result = async {
         let token = app
             .bearer(&ring)
-            .validate(authorization, Some("openid"), app.now())
+            .validate(authorization, Some("openid"), now)
             .await?;
-        claims_of(&token, &app.subjects, &app.identities, &app.audit(&context)).await
+        claims_of(
+            &token,
+            &app.subjects,
+            &app.identities,
+            &app.audit(&context),
+            now,
+        )
+        .await
     }
     .await;
     match result {

@@ -3,10 +3,14 @@
 
 use serde_json::Value;
 
+use yihao::domain::account::AccountId;
+use yihao::domain::identifiers::CreditCode;
+use yihao::domain::organisation::{OrgId, Organisation, Role, Scope as OrgScope};
+
 use crate::common::people::{Person, grant};
 use crate::{
-    Browser, ID_NUMBER, PASSWORD, Setup, authorize_url, hidden, jwt_part, redirect_params, setup,
-    tax_exchange, userinfo,
+    Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, hidden, jwt_part, redirect_params,
+    setup, tax_exchange, userinfo,
 };
 
 /// Chooses `org` ("<org id>|<role>" or "none") on the organisation `chooser` page.
@@ -23,11 +27,9 @@ async fn choose(s: &Setup, browser: &Browser, chooser: &str, org: &str) -> reqwe
         .await
 }
 
-#[tokio::test]
-async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it() {
-    use yihao::domain::identifiers::CreditCode;
-    use yihao::domain::organisation::{OrgId, Role, Scope as OrgScope};
-    let s = setup(|_| {}).await;
+/// "测试有限公司" (o-1) with a legal representative, and the test person as its agent for
+/// `tax.declare` for a day: the organisation, the person and the representative.
+async fn org_with_agent(s: &Setup) -> (Organisation, AccountId, AccountId) {
     let app = &s._server.test_app.app;
     let ids = &app.identities;
     let person = ids.find(ID_NUMBER, 1).await.unwrap().unwrap().id;
@@ -72,6 +74,14 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
     )
     .await
     .unwrap();
+    (org, person, boss)
+}
+
+#[tokio::test]
+async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it() {
+    let s = setup(|_| {}).await;
+    let now = s._server.test_app.app.now();
+    let (_, _, boss) = org_with_agent(&s).await;
 
     let browser = Browser::new();
     let url = authorize_url(
@@ -148,4 +158,138 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
     let chooser = browser.get(&url).await.text().await.unwrap();
     let forged = choose(&s, &browser, &chooser, "o-1|legal_representative").await;
     assert_eq!(forged.status(), 400);
+}
+
+/// Signs the test person in at "tax" acting as agent of o-1, with a refresh token.
+async fn sign_in_as_agent(s: &Setup, browser: &Browser) -> Value {
+    let url = authorize_url(
+        &s.base,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("scope", "openid org offline_access")],
+    );
+    let mut page = browser.get(&url).await.text().await.unwrap();
+    if page.contains("action=\"/login\"") {
+        page = browser
+            .login(&s.base, &page, ID_NUMBER, PASSWORD)
+            .await
+            .text()
+            .await
+            .unwrap();
+    }
+    let response = choose(s, browser, &page, "o-1|agent").await;
+    let code = redirect_params(&response)["code"].clone();
+    let tokens = tax_exchange(s, &code).await;
+    assert_eq!(
+        jwt_part(tokens["access_token"].as_str().unwrap(), 1)["org"]["role"],
+        "agent"
+    );
+    tokens
+}
+
+/// What a role's tokens can still do: (userinfo status, introspection active, refresh status).
+async fn what_the_tokens_do(s: &Setup, tokens: &Value) -> (u16, Value, u16) {
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let info = userinfo(s, access).await.status().as_u16();
+    // "tax" authenticates with client_secret_post.
+    let tax = |form: Vec<(&'static str, String)>| {
+        let base = s.base.clone();
+        async move {
+            let mut form = form;
+            form.push(("client_id", "tax".into()));
+            form.push(("client_secret", SECRET.into()));
+            let r = reqwest::Client::new()
+                .post(format!("{base}/{}", form[0].1))
+                .form(&form[1..])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, introspected) = tax(vec![
+        ("path", "introspect".into()),
+        ("token", access.into()),
+    ])
+    .await;
+    let (refreshed, _) = tax(vec![
+        ("path", "token".into()),
+        ("grant_type", "refresh_token".into()),
+        ("refresh_token", refresh.into()),
+    ])
+    .await;
+    (info, introspected["active"].clone(), refreshed)
+}
+
+/// Security review 1: a role outlived its revocation, as long as refresh tokens lived. Revoking the
+/// agent (or suspending the organisation) stops the role at once: userinfo refuses the access token,
+/// introspection calls it inactive, the refresh token is revoked, and the person's session ended.
+#[tokio::test]
+async fn threat_a_revoked_role_or_a_suspended_organisation_stops_at_once() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let (org, person, _) = org_with_agent(&s).await;
+    let withdrawal = || yihao::protocol::roles::Withdrawal {
+        orgs: app.store.as_ref(),
+        refresh: app.store.as_ref(),
+        sessions: app.sessions(),
+    };
+    let browser = Browser::new();
+    let tokens = sign_in_as_agent(&s, &browser).await;
+    assert_eq!(
+        what_the_tokens_do(&s, &tokens).await,
+        (200, Value::from(true), 200),
+        "while the role is held"
+    );
+    let tokens = sign_in_as_agent(&s, &browser).await;
+
+    let withdrawn = withdrawal()
+        .revoke_member(&org, &person, Role::Agent, app.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(withdrawn.sessions, 1, "{withdrawn:?}");
+    assert!(withdrawn.families >= 1, "{withdrawn:?}");
+    assert_eq!(
+        what_the_tokens_do(&s, &tokens).await,
+        (401, Value::from(false), 400)
+    );
+    let silent = authorize_url(
+        &s.base,
+        "tax",
+        "http://127.0.0.1:9/tax",
+        &[("prompt", "none")],
+    );
+    assert_eq!(
+        redirect_params(&browser.get(&silent).await)["error"],
+        "login_required",
+        "the session that carried the role ended"
+    );
+
+    // Granted again, then the organisation is suspended.
+    let now = app.now();
+    grant(
+        &app.identities,
+        &org,
+        &person,
+        Role::Agent,
+        OrgScope::All,
+        Some(now + 86_400),
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    let tokens = sign_in_as_agent(&s, &browser).await;
+    assert_eq!(
+        what_the_tokens_do(&s, &tokens).await,
+        (200, Value::from(true), 200)
+    );
+    let tokens = sign_in_as_agent(&s, &browser).await;
+    withdrawal().suspend(&org, app.now()).await.unwrap();
+    assert_eq!(
+        what_the_tokens_do(&s, &tokens).await,
+        (401, Value::from(false), 400)
+    );
 }

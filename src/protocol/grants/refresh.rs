@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::super::audit::{AuditEvent, EventType};
 use super::super::issuer::TokenIssuer;
+use super::super::roles::RoleCheck;
 use super::super::session::CodeGrant;
 use super::super::{ErrorCode, OAuthError};
 use super::{GrantPorts, id_token_claims, invalid_grant, token_hash};
@@ -146,6 +147,25 @@ pub async fn refresh_grant(
             .await
             .map_err(OAuthError::server)?;
         return Err(invalid_grant("the account is not active"));
+    }
+    // A role claimed for an organisation must still be held (security review 1).
+    if let Some(org) = &grant.org {
+        let roles = RoleCheck {
+            orgs: ports.identities.orgs.as_ref(),
+        };
+        if !roles
+            .holds(&grant.account_id, org, now)
+            .await
+            .map_err(OAuthError::server)?
+        {
+            store
+                .revoke_family(&record.family_id, now)
+                .await
+                .map_err(OAuthError::server)?;
+            return Err(invalid_grant(
+                "the organisation role of this login has ended",
+            ));
+        }
     }
     // OIDC Core §12.2: the refreshed ID token keeps the original authentication's claims, without nonce.
     grant.nonce = None;

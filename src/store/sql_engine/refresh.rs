@@ -89,6 +89,22 @@ impl crate::store::RefreshStore for Adapter {
         Ok(done.rows_affected())
     }
 
+    async fn live_refresh_of(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> crate::store::StoreResult<Vec<crate::store::RefreshRecord>> {
+        sqlx::query_as(
+            "SELECT * FROM refresh_tokens WHERE account_id = $1 AND used_at IS NULL \
+             AND revoked_at IS NULL AND expires_at > $2 AND family_expires_at > $2",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "refresh tokens".into(), e))
+    }
+
     async fn revoke_account_refresh(
         &self,
         account_id: &str,
