@@ -314,6 +314,43 @@ mod suite {
         ));
     }
 
+    /// Security review 3: the lock was checked, then the password hashed, then the failure counted,
+    /// so concurrent guesses all passed the check. Counted first, at most `lockout_threshold` (5) of
+    /// ten concurrent guesses are checked; the rest are refused as locked, without password work.
+    pub async fn concurrent_guesses_cannot_pass_the_lockout(b: Backend) {
+        let ids = &b.ids;
+        let good = Password::new("Str0ng-pass!");
+        let bad = Password::new("Wrong-pass1!");
+        ids.create_account(
+            new_id(),
+            new_account("11010519491231002X", "张三", Some("13812341234")),
+            Some(&good),
+            NOW,
+        )
+        .await
+        .unwrap();
+        let guesses = (0..10).map(|_| ids.login("13812341234", &bad, NOW + 1));
+        let outcomes = futures::future::join_all(guesses).await;
+        let checked = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(LoginError::InvalidCredentials)))
+            .count();
+        let locked: Vec<bool> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Err(LoginError::LockedOut { started, .. }) => Some(*started),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(checked, 4, "{outcomes:?}");
+        assert_eq!(locked.len(), 6, "{outcomes:?}");
+        assert_eq!(locked.iter().filter(|s| **s).count(), 1, "one lockout");
+        assert!(matches!(
+            ids.login("13812341234", &good, NOW + 2).await,
+            Err(LoginError::LockedOut { .. })
+        ));
+    }
+
     pub async fn passwords_follow_policy_history_and_legacy_hashes_upgrade(b: Backend) {
         let ids = &b.ids;
         let a = ids
@@ -741,6 +778,13 @@ macro_rules! identity_suite {
                     return;
                 };
                 suite::lockout_after_five_failures_for_fifteen_minutes_and_no_enumeration(b).await;
+            }
+            #[tokio::test]
+            async fn concurrent_guesses_cannot_pass_the_lockout() {
+                let Some(b) = super::$backend().await else {
+                    return;
+                };
+                suite::concurrent_guesses_cannot_pass_the_lockout(b).await;
             }
             #[tokio::test]
             async fn passwords_follow_policy_history_and_legacy_hashes_upgrade() {

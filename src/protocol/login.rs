@@ -147,11 +147,13 @@ impl PasswordLogin<'_> {
     }
 
     async fn within_limits(&self, attempt: &Attempt<'_>, now: i64) -> Result<(), Refused> {
-        let typed = self
+        // The account the identifier resolves to (or a keyed hash of an unknown one), so that every
+        // spelling of one number ("+86 138-1234-1234") counts against the same limit.
+        let account = self
             .identities
-            .pii
-            .blind_index("login-limit", attempt.identifier.trim())
-            .hex();
+            .login_subject(attempt.identifier, now)
+            .await
+            .map_err(OAuthError::server)?;
         let per_min = |name, limit| limits::Rule {
             name,
             limit,
@@ -161,7 +163,7 @@ impl PasswordLogin<'_> {
         let mut checks = vec![
             (
                 per_min("login_account", l.login_per_account_per_min),
-                typed.as_str(),
+                account.as_str(),
             ),
             (
                 limits::Rule {

@@ -6,6 +6,16 @@ use crate::{Browser, PHONE, SECRET, Setup, authorize_url, hidden, setup_on};
 
 /// Posts a wrong password for the person through `browser`'s login page, from `forwarded_for`.
 async fn failed_login(s: &Setup, browser: &Browser, forwarded_for: &str) -> reqwest::Response {
+    failed_login_as(s, browser, forwarded_for, PHONE).await
+}
+
+/// [`failed_login`] with the person's number spelled `identifier`.
+async fn failed_login_as(
+    s: &Setup,
+    browser: &Browser,
+    forwarded_for: &str,
+    identifier: &str,
+) -> reqwest::Response {
     let page = browser
         .get(&authorize_url(
             &s.base,
@@ -24,7 +34,7 @@ async fn failed_login(s: &Setup, browser: &Browser, forwarded_for: &str) -> reqw
         .form(&[
             ("interaction", hidden(&page, "interaction").as_str()),
             ("csrf", hidden(&page, "csrf").as_str()),
-            ("identifier", PHONE),
+            ("identifier", identifier),
             ("password", "wrong-Passw0rd"),
         ])
         .send()
@@ -157,4 +167,32 @@ async fn a_client_over_its_token_rate_gets_429_with_retry_after() {
             .all(|r| r.actor.as_deref() == Some("hall")
                 && r.reason.as_deref() == Some("token_client"))
     );
+}
+
+/// Security review 3: the per-account limit hashed the identifier as typed, so every spelling of
+/// one mobile number had its own budget. It counts the account the number resolves to.
+#[tokio::test]
+async fn the_per_account_login_limit_counts_the_account_not_its_spelling() {
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::starting_now());
+    let s = setup_on(
+        |c| {
+            c.limits.login_per_account_per_min = 2;
+            c.limits.login_per_ip_per_min = 100;
+            c.passwords.lockout_threshold = 100;
+        },
+        Some(clock),
+    )
+    .await;
+    let browser = Browser::new();
+    let spellings = ["13812341234", "+86 138 1234 1234", "138-1234-1234"];
+    let mut statuses = Vec::new();
+    for spelling in spellings {
+        statuses.push(
+            failed_login_as(&s, &browser, "198.51.100.1", spelling)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [401, 401, 429]);
 }

@@ -5,6 +5,8 @@ use super::*;
 impl Identities {
     /// Password login with lockout (docs/security.md): after `lockout_threshold` consecutive failures
     /// the account (or, for an unknown identifier, the identifier) is locked for `lockout_secs`.
+    /// Each attempt is counted before the password is checked (one atomic increment), so of many
+    /// concurrent guesses at most `lockout_threshold` are checked at all; a success resets the count.
     /// Unknown identifiers cost one full hash and answer exactly as a wrong password does. A legacy
     /// or outdated hash is replaced by argon2id on success.
     pub async fn login(
@@ -22,6 +24,16 @@ impl Identities {
                 started: false,
             });
         }
+        let attempt = self
+            .ephemeral
+            .increment(&failures_key(&subject), self.lockout_window())
+            .await
+            .map_err(|e| LoginError::Store(e.into()))?;
+        let threshold = i64::from(self.passwords.lockout_threshold);
+        if attempt > threshold {
+            // Guesses beyond the threshold, concurrent with the one that locks: no password work.
+            return Err(self.lock(&subject, now).await);
+        }
         let stored = match &found {
             Some(id) => self
                 .accounts
@@ -36,7 +48,10 @@ impl Identities {
             .await
             .map_err(LoginError::Busy)?;
         let (Some(id), Some(stored), true) = (found, stored, verdict.matches) else {
-            return Err(self.record_failure(&subject, now).await);
+            if attempt >= threshold {
+                return Err(self.lock(&subject, now).await);
+            }
+            return Err(LoginError::InvalidCredentials);
         };
         let _ = self.ephemeral.delete(&failures_key(&subject)).await;
         let account = self
@@ -98,35 +113,51 @@ impl Identities {
         Ok(until.filter(|&until| now < until))
     }
 
-    async fn record_failure(&self, subject: &str, now: i64) -> LoginError {
-        let window = Duration::from_secs(self.passwords.lockout_secs);
-        let failures = match self
+    fn lockout_window(&self) -> Duration {
+        Duration::from_secs(self.passwords.lockout_secs)
+    }
+
+    /// Locks `subject` for `lockout_secs` from `now`, unless a concurrent attempt locked it first;
+    /// `started` tells the attempt that set the lock (it is audited as the lockout).
+    async fn lock(&self, subject: &str, now: i64) -> LoginError {
+        let until = now + self.passwords.lockout_secs as i64;
+        // The record outlives its own deadline a little; `now` decides, the TTL only cleans up.
+        let ttl = self.lockout_window() + Duration::from_secs(60);
+        let started = match self
             .ephemeral
-            .increment(&failures_key(subject), window)
+            .put_if_absent(&lock_key(subject), until.to_string().as_bytes(), ttl)
             .await
         {
-            Ok(n) => n,
+            Ok(started) => started,
             Err(e) => return LoginError::Store(e.into()),
         };
-        if failures >= i64::from(self.passwords.lockout_threshold) {
-            let until = now + self.passwords.lockout_secs as i64;
-            // The record outlives its own deadline a little; `now` decides, the TTL only cleans up.
-            let ttl = window + Duration::from_secs(60);
-            if let Err(e) = self
-                .ephemeral
-                .put(&lock_key(subject), until.to_string().as_bytes(), ttl)
-                .await
-            {
-                return LoginError::Store(e.into());
+        if !started {
+            match self.locked_until(subject, now).await {
+                Ok(Some(until)) => {
+                    return LoginError::LockedOut {
+                        until,
+                        started: false,
+                    };
+                }
+                // What is there is an earlier lock, past its deadline: this one replaces it.
+                Ok(None) => {
+                    let replaced = self
+                        .ephemeral
+                        .put(&lock_key(subject), until.to_string().as_bytes(), ttl)
+                        .await;
+                    if let Err(e) = replaced {
+                        return LoginError::Store(e.into());
+                    }
+                }
+                Err(e) => return e,
             }
-            let _ = self.ephemeral.delete(&failures_key(subject)).await;
-            tracing::info!(subject = %subject, until, "login locked after repeated failures");
-            return LoginError::LockedOut {
-                until,
-                started: true,
-            };
         }
-        LoginError::InvalidCredentials
+        let _ = self.ephemeral.delete(&failures_key(subject)).await;
+        tracing::info!(subject = %subject, until, "login locked after repeated failures");
+        LoginError::LockedOut {
+            until,
+            started: true,
+        }
     }
 }
 
