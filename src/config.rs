@@ -46,6 +46,7 @@ pub struct LimitsConfig {
     pub login_per_account_per_min: u32,
     pub login_global_per_sec: u32,
     pub token_per_client_per_sec: u32,
+    pub interactions_per_ip_per_min: u32,
 }
 
 /// The audit log.

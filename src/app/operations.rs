@@ -77,6 +77,11 @@ impl App {
             sessions: self.store.as_ref(),
             policy: self.session_policy(),
             code_ttl: Duration::from_secs(self.config.tokens.code_secs),
+            open_limit: limits::Rule {
+                name: "interaction_ip",
+                limit: self.config.limits.interactions_per_ip_per_min,
+                window_secs: 60,
+            },
         }
     }
 

@@ -89,6 +89,25 @@ impl AuthorizeRequest {
     }
 }
 
+/// Bounds on what a pending authorization request holds (bytes, or entries of a list).
+pub struct RequestLimits {
+    pub login_hint: usize,
+    pub id_token_hint: usize,
+    /// Entries of `acr_values` and `ui_locales` (`claims` names: four times as many).
+    pub list: usize,
+    /// Bytes of one entry of a list.
+    pub item: usize,
+}
+
+/// An ID number, a phone or an e-mail address fit in 256 bytes; an ID token of this server in
+/// 4 KiB; eight acr values or locales are more than any client asks for.
+pub const LIMITS: RequestLimits = RequestLimits {
+    login_hint: 256,
+    id_token_hint: 4096,
+    list: 8,
+    item: 64,
+};
+
 /// Policy the checks need.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthorizePolicy {
@@ -317,6 +336,45 @@ pub fn check(
             parse_claims(raw).map_err(|e| fail(ErrorCode::InvalidRequest, &e.to_string()))?
         }
     };
+    // What a pending request may hold while nobody has signed in yet (security review 5): each
+    // value bounded, so an interaction stays a few KiB however the parameters are filled.
+    let ui_locales: Vec<&str> = get("ui_locales")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let oversized = [
+        (
+            "login_hint",
+            get("login_hint").map_or(0, str::len) > LIMITS.login_hint,
+        ),
+        (
+            "id_token_hint",
+            get("id_token_hint").map_or(0, str::len) > LIMITS.id_token_hint,
+        ),
+        (
+            "acr_values",
+            acr_values.len() > LIMITS.list || acr_values.iter().any(|a| a.len() > LIMITS.item),
+        ),
+        (
+            "ui_locales",
+            ui_locales.len() > LIMITS.list || ui_locales.iter().any(|l| l.len() > LIMITS.item),
+        ),
+        (
+            "claims",
+            claims_userinfo.len() + claims_id_token.len() > 4 * LIMITS.list
+                || claims_userinfo
+                    .iter()
+                    .chain(&claims_id_token)
+                    .any(|c| c.len() > LIMITS.item),
+        ),
+    ];
+    if let Some((name, _)) = oversized.iter().find(|(_, too_big)| *too_big) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("{name} is too long"),
+        ));
+    }
     Ok(AuthorizeRequest {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -330,12 +388,7 @@ pub fn check(
         login_hint: get("login_hint").map(str::to_owned),
         id_token_hint: get("id_token_hint").map(str::to_owned),
         acr_values,
-        ui_locales: get("ui_locales")
-            .unwrap_or("")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        ui_locales: ui_locales.into_iter().map(str::to_owned).collect(),
         claims_userinfo,
         claims_id_token,
     })

@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use super::audit::{Audit, AuditEvent, EventType};
 use super::authorize::AuthorizeRequest;
 use super::claims::org_claim;
+use super::limits::{self, Verdict};
 use super::login::PASSWORD_CEILING;
-use super::session::{self, CodeGrant, Session, SessionPolicy};
+use super::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
 use super::{ErrorCode, OAuthError};
 use crate::crypto::signing::KeyRing;
 use crate::crypto::subject::{SubjectCodec, sector_of};
@@ -166,9 +167,43 @@ pub struct Interactions<'a> {
     pub policy: SessionPolicy,
     /// How long a code lives.
     pub code_ttl: Duration,
+    /// Pending requests an address may open (`limits.interactions_per_ip_per_min`).
+    pub open_limit: limits::Rule,
 }
 
 impl Interactions<'_> {
+    /// Saves a pending request under `id`, unless its source address opened too many this window
+    /// (security review 5); the first refusal of a window is audited.
+    pub async fn open(
+        &self,
+        id: &str,
+        interaction: &Interaction,
+        audit: &Audit<'_>,
+        now: i64,
+    ) -> Result<Verdict, OAuthError> {
+        if let Some(source) = audit.context.ip.as_deref() {
+            let subject = limits::address_subject(source);
+            let verdict = limits::hit(self.ephemeral, self.open_limit, &subject, now)
+                .await
+                .map_err(OAuthError::server)?;
+            if let Verdict::Limited(limited) = verdict {
+                if limited.first {
+                    audit
+                        .record(
+                            AuditEvent::failure(EventType::RateLimited, limited.rule)
+                                .details(json!({ "retry_after": limited.retry_after })),
+                        )
+                        .await?;
+                }
+                return Ok(verdict);
+            }
+        }
+        session::save_interaction(self.ephemeral, id, interaction)
+            .await
+            .map_err(OAuthError::server)?;
+        Ok(Verdict::Allowed)
+    }
+
     /// The live session of a browser's cookie secret, renewed for another idle period.
     pub async fn session(
         &self,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
 use super::cookies::{self, BrowserBinding, cookie};
-use super::error::{authorize_error, server_error_page};
+use super::error::{authorize_error, server_error_page, too_many};
 use super::pages::{
     self, ConsentPage, FormPostPage, LoginPage, OrgPage, Texts, allow_form_target, render,
 };
@@ -22,12 +22,14 @@ use crate::crypto::random_token;
 use crate::domain::client::{Client, ClientId};
 use crate::domain::organisation::Role;
 use crate::protocol::OAuthError;
+use crate::protocol::audit::RequestContext;
 use crate::protocol::authorize::{
     self, AuthorizeError, AuthorizePolicy, AuthorizeRequest, ResponseMode,
 };
 use crate::protocol::claims::describe;
 use crate::protocol::interaction::{Next, choice_value};
-use crate::protocol::session::{self, Interaction, Session};
+use crate::protocol::limits::Verdict;
+use crate::protocol::session::{Interaction, Session};
 use crate::store::StoreError;
 
 /// The registered client named by `id`, if the id is well-formed and registered.
@@ -43,6 +45,7 @@ pub async fn authorize(
     State(app): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -78,15 +81,28 @@ pub async fn authorize(
         Ok(s) => s,
         Err(e) => return server_error_page(t, &e),
     };
-    proceed(&app, t, &headers, &client, request, current, false).await
+    let context = request::context(&headers, &extensions);
+    let page = Page {
+        t,
+        headers: &headers,
+        context: &context,
+    };
+    proceed(&app, &page, &client, request, current, false).await
+}
+
+/// What showing a page needs from the request: the language, the headers (cookies) and where it
+/// came from.
+pub(super) struct Page<'a> {
+    pub t: &'static Texts,
+    pub headers: &'a HeaderMap,
+    pub context: &'a RequestContext,
 }
 
 /// Runs the stages of `request` with the browser's session (`fresh` when a login for this request
 /// has just created it) and shows what comes next.
 pub(super) async fn proceed(
     app: &App,
-    t: &'static Texts,
-    headers: &HeaderMap,
+    page: &Page<'_>,
     client: &Client,
     request: AuthorizeRequest,
     current: Option<(String, Session)>,
@@ -99,33 +115,24 @@ pub(super) async fn proceed(
         .next(client, &request, current, fresh, now)
         .await;
     match next {
-        Ok(next) => show(app, t, headers, client, request, next).await,
-        Err(e) => server_error_page(t, &e),
+        Ok(next) => show(app, page, client, request, next).await,
+        Err(e) => server_error_page(page.t, &e),
     }
 }
 
 /// Shows what the request needs next: a page, an error for the client, or the code.
 pub(super) async fn show(
     app: &App,
-    t: &'static Texts,
-    headers: &HeaderMap,
+    page: &Page<'_>,
     client: &Client,
     request: AuthorizeRequest,
     next: Next,
 ) -> Response {
+    let t = page.t;
     match next {
-        Next::Login => start_interaction(app, t, headers, client, request, None, Page::Login).await,
+        Next::Login => start_interaction(app, page, client, request, None, Step::Login).await,
         Next::Consent { account_id } => {
-            start_interaction(
-                app,
-                t,
-                headers,
-                client,
-                request,
-                Some(account_id),
-                Page::Consent,
-            )
-            .await
+            start_interaction(app, page, client, request, Some(account_id), Step::Consent).await
         }
         Next::ChooseOrganisation {
             account_id,
@@ -142,8 +149,8 @@ pub(super) async fn show(
                     (choice_value(org, m), format!("{}（{role}）", org.name))
                 })
                 .collect();
-            let page = Page::ChooseOrg(labels);
-            start_interaction(app, t, headers, client, request, Some(account_id), page).await
+            let step = Step::ChooseOrg(labels);
+            start_interaction(app, page, client, request, Some(account_id), step).await
         }
         Next::Code { sid, session } => {
             issue_code(app, t, client, &request, &sid, session, None).await
@@ -153,7 +160,7 @@ pub(super) async fn show(
 }
 
 /// Which page an interaction shows.
-enum Page {
+enum Step {
     Login,
     Consent,
     /// `(value, label)` of each organisation role the person may act in.
@@ -163,13 +170,13 @@ enum Page {
 /// Saves the pending request as an interaction bound to this browser and shows its page.
 async fn start_interaction(
     app: &App,
-    t: &'static Texts,
-    headers: &HeaderMap,
+    page: &Page<'_>,
     client: &Client,
     request: AuthorizeRequest,
     account_id: Option<String>,
-    page: Page,
+    step: Step,
 ) -> Response {
+    let (t, headers) = (page.t, page.headers);
     let id = random_token();
     let csrf = random_token();
     let browser = BrowserBinding::of(app, headers);
@@ -181,12 +188,19 @@ async fn start_interaction(
         account_id,
         created_at: app.now(),
     };
-    if let Err(e) = session::save_interaction(app.ephemeral.as_ref(), &id, &interaction).await {
-        return server_error_page(t, &e);
+    let ring = app.keys.ring();
+    let opened = app
+        .interactions(&ring)
+        .open(&id, &interaction, &app.audit(page.context), app.now())
+        .await;
+    match opened {
+        Ok(Verdict::Allowed) => {}
+        Ok(Verdict::Limited(limited)) => return too_many(t, limited.retry_after),
+        Err(e) => return server_error_page(t, &e),
     }
     let client_name = client.name();
-    let mut response = match page {
-        Page::Login => render(
+    let mut response = match step {
+        Step::Login => render(
             StatusCode::OK,
             &LoginPage {
                 t,
@@ -197,7 +211,7 @@ async fn start_interaction(
                 error: None,
             },
         ),
-        Page::Consent => {
+        Step::Consent => {
             let items = interaction
                 .request
                 .scopes
@@ -215,7 +229,7 @@ async fn start_interaction(
                 },
             )
         }
-        Page::ChooseOrg(choices) => render(
+        Step::ChooseOrg(choices) => render(
             StatusCode::OK,
             &OrgPage {
                 t,

@@ -112,6 +112,15 @@ pub fn expired(t: &Texts) -> Response {
     error_page(t, StatusCode::BAD_REQUEST, t.expired)
 }
 
+/// 429 with `Retry-After`: the person's address opened too many pages (RFC 6585 §4).
+pub fn too_many(t: &Texts, retry_after: u64) -> Response {
+    let mut response = error_page(t, StatusCode::TOO_MANY_REQUESTS, t.too_many);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 /// A page for a server failure: the cause, with its sources, goes to the log only.
 pub fn server_error_page(t: &Texts, cause: &(dyn std::error::Error + 'static)) -> Response {
     tracing::error!(cause = %ErrorChain(cause), "request failed");

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::AppState;
-use super::authorize::{find_client, issue_code, proceed, show};
+use super::authorize::{Page, find_client, issue_code, proceed, show};
 use super::cookies::{self, cookie, genuine_form, set_cookie};
 use super::error::{expired, server_error_page};
 use super::pages::{self, LoginPage, Texts, allow_form_target, render};
@@ -78,16 +78,12 @@ pub async fn login(
     };
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
     let current = Some((signed_in.sid, signed_in.session));
-    let mut response = proceed(
-        &app,
+    let page = Page {
         t,
-        &headers,
-        &client,
-        interaction.request,
-        current,
-        true,
-    )
-    .await;
+        headers: &headers,
+        context: &context,
+    };
+    let mut response = proceed(&app, &page, &client, interaction.request, current, true).await;
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
@@ -222,7 +218,14 @@ pub async fn consent(
         )
         .await;
     match next {
-        Ok(next) => show(&app, step.t, &headers, &step.client, request, next).await,
+        Ok(next) => {
+            let page = Page {
+                t: step.t,
+                headers: &headers,
+                context: &context,
+            };
+            show(&app, &page, &step.client, request, next).await
+        }
         Err(e) => server_error_page(step.t, &e),
     }
 }

@@ -497,3 +497,56 @@ async fn threat_code_replay_revokes_the_refresh_token_too() {
     .await;
     assert_eq!(introspected, serde_json::json!({ "active": false }));
 }
+
+/// Unbounded pre-login state (security review 5): every `GET /authorize` stored a pending request
+/// of up to 64 values of 8 KiB for 10 minutes, from any number of requests. Each value is bounded,
+/// and an address may open `limits.interactions_per_ip_per_min` pending requests a minute.
+#[tokio::test]
+async fn threat_unauthenticated_requests_cannot_fill_the_session_store() {
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::at_ms(
+        (yihao::clock::system_ms() / 60_000 * 60 + 10) * 1000,
+    ));
+    let s = crate::setup_on(|c| c.limits.interactions_per_ip_per_min = 3, Some(clock)).await;
+    let url = authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(Browser::new().get(&url).await);
+    }
+    let last = statuses.pop().unwrap();
+    assert!(statuses.iter().all(|r| r.status() == 200));
+    assert_eq!(last.status(), 429);
+    assert_eq!(last.headers()["retry-after"], "50");
+    let app = &s._server.test_app.app;
+    let refusals: Vec<_> = app
+        .store
+        .audit_records(1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "rate_limited" && r.reason.as_deref() == Some("interaction_ip"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+
+    // Oversized values are refused before anything is stored (on a server with room to open).
+    let s = setup(|_| {}).await;
+    let long_hint = "1".repeat(257);
+    let many_acr = ["urn:yihao:loa:1"; 9].join(" ");
+    let long_locale = "x".repeat(65);
+    for (name, value) in [
+        ("login_hint", long_hint.as_str()),
+        ("acr_values", many_acr.as_str()),
+        ("ui_locales", long_locale.as_str()),
+    ] {
+        let response = Browser::new()
+            .get(&authorize_url(
+                &s.base,
+                "hall",
+                "http://127.0.0.1:9/cb",
+                &[(name, value)],
+            ))
+            .await;
+        let params = redirect_params(&response);
+        assert_eq!(params["error"], "invalid_request", "{name}");
+        assert_eq!(params["error_description"], format!("{name} is too long"));
+    }
+}
