@@ -47,6 +47,7 @@ pub struct LimitsConfig {
     pub login_global_per_sec: u32,
     pub token_per_client_per_sec: u32,
     pub interactions_per_ip_per_min: u32,
+    pub client_auth_failures_per_ip_per_min: u32,
 }
 
 /// The audit log.

@@ -14,6 +14,9 @@ pub struct HttpClientKeys {
 
 impl HttpClientKeys {
     const TTL: Duration = Duration::from_secs(300);
+    /// A set fetched this recently is not fetched again, even for a key id it lacks (security
+    /// review 7: an assertion naming an unknown `kid` made the server fetch on every request).
+    const REFETCH_AFTER: Duration = Duration::from_secs(60);
 
     /// The underlying client, shared with other outbound work.
     pub fn client(&self) -> reqwest::Client {
@@ -52,12 +55,17 @@ impl Default for HttpClientKeys {
 #[async_trait::async_trait]
 impl crate::protocol::client_auth::ClientKeys for HttpClientKeys {
     async fn fetch(&self, uri: &str, fresh: bool) -> Result<jsonwebtoken::jwk::JwkSet, FetchError> {
-        if !fresh {
+        {
             let cache = self
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((_, set)) = cache.get(uri).filter(|(at, _)| at.elapsed() < Self::TTL) {
+            let max_age = if fresh {
+                Self::REFETCH_AFTER
+            } else {
+                Self::TTL
+            };
+            if let Some((_, set)) = cache.get(uri).filter(|(at, _)| at.elapsed() < max_age) {
                 return Ok(set.clone());
             }
         }
@@ -87,5 +95,38 @@ impl crate::protocol::client_auth::ClientKeys for HttpClientKeys {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(uri.to_owned(), (Instant::now(), set.clone()));
         Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::protocol::client_auth::ClientKeys;
+
+    /// Security review 7: a fresh fetch (an unknown `kid`) reaches the client's server at most once
+    /// a minute.
+    #[tokio::test]
+    async fn an_unknown_key_id_refetches_the_set_at_most_once_a_minute() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(serde_json::json!({ "keys": [] })) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let keys = HttpClientKeys::new();
+        keys.fetch(&uri, false).await.unwrap();
+        for _ in 0..5 {
+            keys.fetch(&uri, true).await.unwrap();
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 }

@@ -138,6 +138,11 @@ impl App {
                 limit: self.config.limits.token_per_client_per_sec,
                 window_secs: 1,
             },
+            failure_limit: limits::Rule {
+                name: "client_auth_ip",
+                limit: self.config.limits.client_auth_failures_per_ip_per_min,
+                window_secs: 60,
+            },
         }
     }
 

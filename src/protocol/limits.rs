@@ -58,25 +58,73 @@ pub async fn hit(
     subject: &str,
     now: i64,
 ) -> Result<Verdict, StoreError> {
+    Ok(hit_counted(ephemeral, rule, subject, now).await?.1)
+}
+
+/// [`hit`], with the count of the window so far (0 when the rule is off).
+pub async fn hit_counted(
+    ephemeral: &dyn Ephemeral,
+    rule: Rule,
+    subject: &str,
+    now: i64,
+) -> Result<(i64, Verdict), StoreError> {
+    if rule.limit == 0 {
+        return Ok((0, Verdict::Allowed));
+    }
+    let (key, ttl) = window_key(rule, subject, now);
+    let count = ephemeral.increment(&key, ttl).await?;
+    Ok((count, verdict(rule, count, now)))
+}
+
+/// Whether `subject` is over the limit in this window, without counting a hit.
+pub async fn peek(
+    ephemeral: &dyn Ephemeral,
+    rule: Rule,
+    subject: &str,
+    now: i64,
+) -> Result<Verdict, StoreError> {
     if rule.limit == 0 {
         return Ok(Verdict::Allowed);
     }
+    let (key, _) = window_key(rule, subject, now);
+    let count = ephemeral
+        .get(&key)
+        .await?
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
+        .unwrap_or(0);
+    // The next hit would be count + 1; it is refused when that passes the limit.
+    Ok(match verdict(rule, count + 1, now) {
+        Verdict::Limited(limited) => Verdict::Limited(Limited {
+            first: false,
+            ..limited
+        }),
+        allowed => allowed,
+    })
+}
+
+fn window_key(rule: Rule, subject: &str, now: i64) -> (String, Duration) {
     let window = i64::try_from(rule.window_secs.max(1)).unwrap_or(i64::MAX);
     let bucket = now.div_euclid(window);
-    let key = format!("rl:{}:{subject}:{bucket}", rule.name);
-    let ttl = Duration::from_secs(rule.window_secs.max(1) + 5);
-    let count = ephemeral.increment(&key, ttl).await?;
-    if count > i64::from(rule.limit) {
-        let retry_after = u64::try_from((bucket + 1) * window - now)
-            .unwrap_or(1)
-            .max(1);
-        return Ok(Verdict::Limited(Limited {
-            retry_after,
-            rule: rule.name,
-            first: count == i64::from(rule.limit) + 1,
-        }));
+    (
+        format!("rl:{}:{subject}:{bucket}", rule.name),
+        Duration::from_secs(rule.window_secs.max(1) + 5),
+    )
+}
+
+fn verdict(rule: Rule, count: i64, now: i64) -> Verdict {
+    if count <= i64::from(rule.limit) {
+        return Verdict::Allowed;
     }
-    Ok(Verdict::Allowed)
+    let window = i64::try_from(rule.window_secs.max(1)).unwrap_or(i64::MAX);
+    let bucket = now.div_euclid(window);
+    let retry_after = u64::try_from((bucket + 1) * window - now)
+        .unwrap_or(1)
+        .max(1);
+    Verdict::Limited(Limited {
+        retry_after,
+        rule: rule.name,
+        first: count == i64::from(rule.limit) + 1,
+    })
 }
 
 /// Checks several rules for one request; the first that is over wins (all are counted).

@@ -25,6 +25,8 @@ pub struct TokenEndpoint<'a> {
     pub ports: GrantPorts<'a>,
     /// The per-client limit (`limits.token_per_client_per_sec`).
     pub limit: limits::Rule,
+    /// Failed client authentications per source address (`limits.client_auth_failures_per_ip_per_min`).
+    pub failure_limit: limits::Rule,
 }
 
 impl TokenEndpoint<'_> {
@@ -96,6 +98,40 @@ impl TokenEndpoint<'_> {
         Ok((client, token_param(params)?))
     }
 
+    /// Counts a failed client authentication against its source and audits the first of each
+    /// window (with the client id as presented, not trusted: it failed). Without a source address
+    /// every failure is audited.
+    async fn failed(
+        &self,
+        presented: &Presented,
+        error: &OAuthError,
+        source: Option<&str>,
+        now: i64,
+    ) -> Result<(), OAuthError> {
+        let count = match source {
+            Some(source) => {
+                limits::hit_counted(self.ports.ephemeral, self.failure_limit, source, now)
+                    .await
+                    .map_err(OAuthError::server)?
+                    .0
+            }
+            None => 1,
+        };
+        let audit = &self.issuer.audit;
+        if count <= 1 {
+            let claimed = presented
+                .basic
+                .as_ref()
+                .map(|(id, _)| id.clone())
+                .or(presented.form_client_id.clone());
+            let mut event = AuditEvent::failure(EventType::ClientAuthFailure, "invalid_client")
+                .details(json!({ "error": error.description }));
+            event.target = claimed.map(|c| c.chars().take(128).collect());
+            audit.record(event).await?;
+        }
+        Ok(())
+    }
+
     /// The authenticated client, within its rate limit.
     async fn client(
         &self,
@@ -103,21 +139,44 @@ impl TokenEndpoint<'_> {
         authorization: Option<&[u8]>,
         now: i64,
     ) -> Result<Client, OAuthError> {
+        // A source that failed too often this window is refused before any work (security review 7).
+        let source = self
+            .issuer
+            .audit
+            .context
+            .ip
+            .as_deref()
+            .map(limits::address_subject);
+        if let Some(source) = &source
+            && let Verdict::Limited(_) =
+                limits::peek(self.ports.ephemeral, self.failure_limit, source, now)
+                    .await
+                    .map_err(OAuthError::server)?
+        {
+            // Counted too, so the first refusal of the window is the one audited.
+            let (_, verdict) =
+                limits::hit_counted(self.ports.ephemeral, self.failure_limit, source, now)
+                    .await
+                    .map_err(OAuthError::server)?;
+            if let Verdict::Limited(limited) = verdict {
+                if limited.first {
+                    self.issuer
+                        .audit
+                        .record(
+                            AuditEvent::failure(EventType::RateLimited, limited.rule)
+                                .details(json!({ "retry_after": limited.retry_after })),
+                        )
+                        .await?;
+                }
+                return Err(OAuthError::rate_limited(limited));
+            }
+        }
         let presented = Presented::read(params, authorization)?;
         let outcome = authenticate_client(self.clients, &presented, &self.assertions, now).await;
         if let Err(e) = &outcome
             && e.code == ErrorCode::InvalidClient
         {
-            // The claimed client id, as presented (not trusted: it failed).
-            let claimed = presented
-                .basic
-                .as_ref()
-                .map(|(id, _)| id.clone())
-                .or(presented.form_client_id.clone());
-            let mut event = AuditEvent::failure(EventType::ClientAuthFailure, "invalid_client")
-                .details(json!({ "error": e.description }));
-            event.target = claimed.map(|c| c.chars().take(128).collect());
-            self.issuer.audit.record(event).await?;
+            self.failed(&presented, e, source.as_deref(), now).await?;
         }
         let client = outcome?;
         let verdict = limits::hit(self.ports.ephemeral, self.limit, client.id().as_str(), now)

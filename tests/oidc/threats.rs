@@ -550,3 +550,40 @@ async fn threat_unauthenticated_requests_cannot_fill_the_session_store() {
         assert_eq!(params["error_description"], format!("{name} is too long"));
     }
 }
+
+/// Floods through client authentication (security review 7): every failure wrote an audit record
+/// and nothing limited a source that kept failing. A source may fail
+/// `limits.client_auth_failures_per_ip_per_min` times a minute, is then refused until the minute
+/// ends, and each window writes one failure record and one refusal record.
+#[tokio::test]
+async fn threat_failed_client_authentication_is_limited_per_source_and_audited_once() {
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::at_ms(
+        (yihao::clock::system_ms() / 60_000 * 60 + 10) * 1000,
+    ));
+    let s = crate::setup_on(
+        |c| c.limits.client_auth_failures_per_ip_per_min = 3,
+        Some(clock.clone()),
+    )
+    .await;
+    let introspect = |secret: &'static str| {
+        let base = s.base.clone();
+        async move {
+            post_form(&base, "/introspect", ("hall", secret), &[("token", "x")])
+                .await
+                .0
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(introspect("wrong").await);
+    }
+    statuses.push(introspect(SECRET).await);
+    assert_eq!(statuses, [401, 401, 401, 429], "the right secret waits too");
+    let app = &s._server.test_app.app;
+    let records = app.store.audit_records(1, 100).await.unwrap();
+    let count = |event: &str| records.iter().filter(|r| r.event == event).count();
+    assert_eq!(count("client_auth_failure"), 1, "{records:?}");
+    assert_eq!(count("rate_limited"), 1, "{records:?}");
+    clock.advance(60);
+    assert_eq!(introspect(SECRET).await, 200, "a new window");
+}
