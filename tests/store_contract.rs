@@ -160,6 +160,21 @@ mod store_contract {
         assert!(live(503).await.is_empty());
     }
 
+    /// Revoked access tokens are kept until they expire, whoever asks and however often they are
+    /// revoked, then pruned.
+    pub async fn revocations_hold_until_the_token_expires(store: &dyn Store) {
+        assert!(!store.token_revoked("j1", 100).await.unwrap());
+        store.revoke_token("j1", 1_000).await.unwrap();
+        store.revoke_token("j1", 1_000).await.unwrap();
+        assert!(store.token_revoked("j1", 100).await.unwrap());
+        assert!(store.token_revoked("j1", 1_000).await.unwrap(), "until exp");
+        assert!(!store.token_revoked("j1", 1_001).await.unwrap());
+        assert!(!store.token_revoked("j2", 100).await.unwrap());
+        store.revoke_token("j2", 5_000).await.unwrap();
+        assert_eq!(store.prune_revoked(2_000).await.unwrap(), 1);
+        assert!(store.token_revoked("j2", 100).await.unwrap(), "kept");
+    }
+
     /// Durable sessions: recorded, touched, ended once (however many callers), swept when expired
     /// (back-channel logout queued for the clients that received tokens), pruned after retention.
     pub async fn sessions_end_once_expire_and_fan_out(shared: Arc<dyn Store>) {
@@ -458,6 +473,11 @@ macro_rules! store_suite {
             async fn refresh_families_rotate_and_list_live_tokens() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::refresh_families_rotate_and_list_live_tokens(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn revocations_hold_until_the_token_expires() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::revocations_hold_until_the_token_expires(s.as_ref()).await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

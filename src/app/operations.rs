@@ -132,6 +132,7 @@ impl App {
                 identities: &self.identities,
                 ephemeral: self.ephemeral.as_ref(),
                 refresh: self.store.as_ref(),
+                revocations: self.store.as_ref(),
             },
             limit: limits::Rule {
                 name: "token_client",
@@ -163,7 +164,7 @@ impl App {
         BearerCheck {
             issuer: &self.config.server.issuer,
             ring,
-            ephemeral: self.ephemeral.as_ref(),
+            revocations: self.store.as_ref(),
             clients: &self.clients,
         }
     }

@@ -67,7 +67,7 @@ async fn checkpoint_once(
 
 /// Every `session.sweep_ms`: drops sessions ended elsewhere from this node's live store and ends
 /// expired ones (fanning out back-channel logout); hourly, prunes rows ended more than
-/// `session.keep_ended_secs` ago.
+/// `session.keep_ended_secs` ago and revocations of tokens that have expired.
 pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
     // Sessions ended by another node or the CLI within this margin are dropped again on each pass,
     // which absorbs clock differences between machines.
@@ -95,6 +95,10 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
                 let before = now.saturating_sub(app.config.session.keep_ended_secs as i64);
                 if let Err(e) = app.store.prune_sessions(before).await {
                     tracing::warn!(error = %ErrorChain(&e), "cannot prune ended sessions");
+                }
+                // Revocations of access tokens past their expiry protect nothing any more.
+                if let Err(e) = app.store.prune_revoked(now).await {
+                    tracing::warn!(error = %ErrorChain(&e), "cannot prune revoked tokens");
                 }
             }
         }

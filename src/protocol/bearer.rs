@@ -5,11 +5,10 @@
 
 use serde_json::Value;
 
-use super::session;
 use super::{ErrorCode, OAuthError};
 use crate::crypto::signing::KeyRing;
 use crate::domain::client::{Client, ClientId};
-use crate::store::{ClientLookup, Ephemeral};
+use crate::store::{ClientLookup, RevocationStore};
 
 /// A validated access token.
 #[derive(Debug, Clone)]
@@ -26,7 +25,7 @@ pub struct AccessToken {
 pub struct BearerCheck<'a> {
     pub issuer: &'a str,
     pub ring: &'a KeyRing,
-    pub ephemeral: &'a dyn Ephemeral,
+    pub revocations: &'a dyn RevocationStore,
     pub clients: &'a dyn ClientLookup,
 }
 
@@ -81,7 +80,9 @@ impl BearerCheck<'_> {
         let jti = claims["jti"]
             .as_str()
             .ok_or_else(|| invalid("the access token has no jti"))?;
-        if session::is_revoked(self.ephemeral, jti)
+        if self
+            .revocations
+            .token_revoked(jti, now)
             .await
             .map_err(OAuthError::server)?
         {

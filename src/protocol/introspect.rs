@@ -4,12 +4,12 @@ use serde_json::{Value, json};
 
 use super::issuer::TokenIssuer;
 use super::roles::RoleCheck;
-use super::session::{self, CodeGrant};
+use super::session::CodeGrant;
 use super::token_lookup::{Found, concerns, find};
 use super::{ErrorCode, OAuthError};
 use crate::crypto::subject::sector_of;
 use crate::domain::client::{Client, ClientId};
-use crate::store::{ClientLookup, Ephemeral, RefreshStore};
+use crate::store::{ClientLookup, RefreshStore, RevocationStore};
 
 /// RFC 7662 §2.2: `{"active": false}` for anything expired, revoked, malformed or not the
 /// client's business; the token's fields otherwise.
@@ -18,7 +18,7 @@ use crate::store::{ClientLookup, Ephemeral, RefreshStore};
 pub async fn introspect(
     issuer: &TokenIssuer<'_>,
     store: &dyn RefreshStore,
-    ephemeral: &dyn Ephemeral,
+    revocations: &dyn RevocationStore,
     clients: &dyn ClientLookup,
     roles: &RoleCheck<'_>,
     client: &Client,
@@ -37,7 +37,8 @@ pub async fn introspect(
         Found::Access(claims) => {
             let jti = claims["jti"].as_str().unwrap_or("");
             if !concerns(&claims, client)
-                || session::is_revoked(ephemeral, jti)
+                || revocations
+                    .token_revoked(jti, now)
                     .await
                     .map_err(OAuthError::server)?
             {

@@ -1,24 +1,22 @@
 //! Token revocation (RFC 7009).
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::OAuthError;
 use super::audit::{AuditEvent, EventType};
 use super::issuer::TokenIssuer;
-use super::session;
 use super::token_lookup::{Found, concerns, find};
 use crate::domain::client::Client;
-use crate::store::{Ephemeral, RefreshStore};
+use crate::store::{RefreshStore, RevocationStore};
 
 /// RFC 7009 §2.1: revokes a refresh token (its whole family) or an access token (its `jti` is denied
-/// until it would expire, in the shared ephemeral store, so on every node). Tokens of other clients
-/// and unknown tokens are left alone and still answered 200 (§2.2).
+/// until it would expire, recorded in the durable store before the answer, so on every node and
+/// whatever happens to the cache). Tokens of other clients and unknown tokens are left alone and
+/// still answered 200 (§2.2).
 pub async fn revoke(
     issuer: &TokenIssuer<'_>,
     store: &dyn RefreshStore,
-    ephemeral: &dyn Ephemeral,
+    revocations: &dyn RevocationStore,
     client: &Client,
     token: &str,
     now: i64,
@@ -26,9 +24,10 @@ pub async fn revoke(
     let revoked = match find(issuer, store, token, now).await? {
         Found::Access(claims) if concerns(&claims, client) => {
             let jti = claims["jti"].as_str().unwrap_or("");
-            let left = claims["exp"].as_i64().unwrap_or(now) - now;
-            if !jti.is_empty() && left > 0 {
-                session::revoke_jti(ephemeral, jti, Duration::from_secs(left as u64))
+            let exp = claims["exp"].as_i64().unwrap_or(now);
+            if !jti.is_empty() && exp > now {
+                revocations
+                    .revoke_token(jti, exp)
                     .await
                     .map_err(OAuthError::server)?;
             }

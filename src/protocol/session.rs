@@ -486,20 +486,3 @@ pub async fn mark_replayed(
 pub async fn was_replayed(ephemeral: &dyn Ephemeral, code: &str) -> Result<bool, StoreError> {
     Ok(ephemeral.get(&replayed_key(code)).await?.is_some())
 }
-
-fn revoked_key(jti: &str) -> String {
-    format!("revoked-jti:{jti}")
-}
-
-/// Denies an access token until it would have expired anyway.
-pub async fn revoke_jti(
-    ephemeral: &dyn Ephemeral,
-    jti: &str,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    ephemeral.put(&revoked_key(jti), b"1", ttl).await
-}
-
-pub async fn is_revoked(ephemeral: &dyn Ephemeral, jti: &str) -> Result<bool, StoreError> {
-    Ok(ephemeral.get(&revoked_key(jti)).await?.is_some())
-}

@@ -56,7 +56,7 @@ impl TokenEndpoint<'_> {
         super::introspect::introspect(
             &self.issuer,
             ports.refresh,
-            ports.ephemeral,
+            ports.revocations,
             self.clients,
             &roles,
             &client,
@@ -78,7 +78,7 @@ impl TokenEndpoint<'_> {
         super::revoke::revoke(
             &self.issuer,
             ports.refresh,
-            ports.ephemeral,
+            ports.revocations,
             &client,
             token,
             now,

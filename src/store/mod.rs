@@ -2,7 +2,7 @@
 //!
 //! - The durable ports, one per concern ([`ClientStore`], [`AccountStore`], [`OrgStore`],
 //!   [`KeyStore`], [`ConsentStore`], [`RefreshStore`], [`OutboxStore`], [`SessionStore`],
-//!   [`AuditStore`]), and [`Store`], all of them with the lifecycle, for the composition root.
+//!   [`AuditStore`], [`RevocationStore`]), and [`Store`], all of them with the lifecycle, for the composition root.
 //!   Adapters: [`sqlite`], [`postgres`], sharing the portable SQL and row types of [`sql`] and the
 //!   code in `sql_engine/`, compiled once per engine.
 //! - [`Ephemeral`]: values with a time to live, atomic one-time take, counters with expiry and
@@ -97,6 +97,7 @@ pub trait Store:
     + OutboxStore
     + SessionStore
     + AuditStore
+    + RevocationStore
     + Send
     + Sync
     + 'static
@@ -339,6 +340,18 @@ pub trait RefreshStore: Send + Sync {
     async fn live_refresh_of(&self, account_id: &str, now: i64) -> StoreResult<Vec<RefreshRecord>>;
     /// Revokes every live refresh token of an account (its password changed); the number revoked.
     async fn revoke_account_refresh(&self, account_id: &str, now: i64) -> StoreResult<u64>;
+}
+
+/// Revoked access tokens, by `jti`, until they would have expired (RFC 7009 §2: "the revocation
+/// ... takes effect" and holds; security review 8: kept durably, not only in the cache).
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Records the revocation of `jti` until `expires_at` (recording it again changes nothing).
+    async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
+    /// Whether `jti` is revoked (its record not yet past `expires_at` at `now`).
+    async fn token_revoked(&self, jti: &str, now: i64) -> StoreResult<bool>;
+    /// Deletes records that expired before `before`; how many.
+    async fn prune_revoked(&self, before: i64) -> StoreResult<u64>;
 }
 
 /// A `logout_outbox` row: one back-channel logout to deliver.

@@ -140,3 +140,27 @@ async fn access_tokens_expire_on_the_servers_clock() {
         serde_json::json!({ "active": false })
     );
 }
+
+/// Security review 8: revoked access-token ids lived only in the cache, so a Redis that restarted
+/// empty made revoked tokens valid again. A revocation answered 200 is recorded durably first: a
+/// node whose cache knows nothing of it still refuses the token.
+#[tokio::test]
+async fn a_revocation_holds_on_a_node_whose_cache_is_empty() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let tokens = tokens_with_refresh(&s, &browser).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = post_form(&s.base, "/revoke", ("hall", SECRET), &[("token", &access)]).await;
+    assert_eq!(status, 200);
+    // Another node on the same database, with a cache of its own, empty.
+    let app = &s._server.test_app.app;
+    let fresh = yihao::app::App::build(app.config.clone()).await.unwrap();
+    let ring = fresh.keys.ring();
+    let header = format!("Bearer {access}");
+    let refused = fresh
+        .bearer(&ring)
+        .validate(Some(header.as_bytes()), Some("openid"), fresh.now())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.description, "the access token has been revoked");
+}

@@ -133,7 +133,11 @@ async fn revoke_issuance(
     access_ttl: Duration,
     now: i64,
 ) -> Result<(), OAuthError> {
-    session::revoke_jti(ports.ephemeral, &issuance.jti, access_ttl)
+    // Until the access token would have expired (it was issued at about `now`).
+    let expires_at = now + i64::try_from(access_ttl.as_secs()).unwrap_or(i64::MAX / 2) + 60;
+    ports
+        .revocations
+        .revoke_token(&issuance.jti, expires_at)
         .await
         .map_err(OAuthError::server)?;
     if let Some(family) = &issuance.family {

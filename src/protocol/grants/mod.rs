@@ -16,13 +16,14 @@ use super::session::CodeGrant;
 use super::{ErrorCode, OAuthError};
 use crate::domain::account::{Account, AccountId};
 use crate::domain::client::Client;
-use crate::store::{Ephemeral, RefreshStore};
+use crate::store::{Ephemeral, RefreshStore, RevocationStore};
 
 /// What the grants read and write besides the issuer.
 pub struct GrantPorts<'a> {
     pub identities: &'a Identities,
     pub ephemeral: &'a dyn Ephemeral,
     pub refresh: &'a dyn RefreshStore,
+    pub revocations: &'a dyn RevocationStore,
 }
 
 /// RFC 6749 §5.2: `unsupported_grant_type` "The authorization grant type is not supported by the

@@ -23,6 +23,7 @@ mod keys;
 mod orgs;
 mod outbox;
 mod refresh;
+mod revocations;
 mod sessions;
 
 use super::{Adapter, BACKEND, Db, MIGRATOR};
