@@ -461,3 +461,51 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod exp_tests {
+    use super::*;
+
+    fn assertion(exp: serde_json::Value) -> (String, jsonwebtoken::Header) {
+        let claims = serde_json::json!({
+            "iss": "dept", "sub": "dept", "aud": "https://id.example", "jti": "j1", "exp": exp,
+        });
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        let token = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        (token, header)
+    }
+
+    /// Security review 9: `exp` was read with `as_i64().unwrap_or(0)`, so a float or a number past
+    /// i64 passed the five-minute rule. It must be an integer, within five minutes, not past.
+    #[test]
+    fn an_assertion_exp_must_be_an_integer_within_five_minutes() {
+        const NOW: i64 = 1_800_000_000;
+        let key = [jsonwebtoken::DecodingKey::from_secret(
+            b"0123456789abcdef0123456789abcdef",
+        )];
+        let audiences = ["https://id.example".to_owned()];
+        let check = |exp: serde_json::Value| {
+            let (token, header) = assertion(exp);
+            verify_assertion(&token, &header, "dept", &HMAC, &key, &audiences, NOW)
+        };
+        assert_eq!(check(serde_json::json!(NOW + 60)).unwrap().1, NOW + 60);
+        for bad in [
+            serde_json::json!(1.0e30),
+            serde_json::json!(18_446_744_073_709_551_615_u64),
+            serde_json::json!((NOW + 60) as f64 + 0.5),
+            serde_json::json!(NOW + 301),
+            serde_json::json!(NOW - 31),
+        ] {
+            assert_eq!(
+                check(bad.clone()).unwrap_err().code,
+                ErrorCode::InvalidClient,
+                "{bad}"
+            );
+        }
+    }
+}
