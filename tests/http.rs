@@ -110,6 +110,17 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     app.get("/healthz").await;
     app.get("/healthz").await;
     app.get("/secret/path/with-an-id-123").await;
+    // Made-up methods share one label (security review 13).
+    for made_up in ["FOOBAR", "BAZQUX"] {
+        app.request(
+            Request::builder()
+                .method(made_up)
+                .uri("/healthz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    }
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
@@ -141,6 +152,11 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
         !text.contains("with-an-id-123"),
         "raw paths leak into labels"
     );
+    assert!(
+        !text.contains("FOOBAR") && !text.contains("BAZQUX"),
+        "{text}"
+    );
+    assert!(text.contains(r#"method="other""#), "{text}");
     assert!(
         text.contains("yihao_http_request_duration_seconds_bucket"),
         "{text}"
