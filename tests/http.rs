@@ -340,7 +340,7 @@ async fn parameters_must_be_utf8_bounded_and_in_a_form_body() {
             b"grant_type=client_credentials&client_id=nobody".to_vec(),
         ))
         .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_body(response).await["error"], "invalid_client");
 }
 

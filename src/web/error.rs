@@ -35,7 +35,7 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = match self.code {
             _ if self.retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -51,17 +51,39 @@ impl IntoResponse for OAuthError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
-            let challenge = match self.code {
-                ErrorCode::InvalidToken => "Bearer error=\"invalid_token\"",
-                _ => "Basic realm=\"yihao\"",
-            };
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
         }
         response
     }
+}
+
+/// An error of an endpoint that authenticates clients (token, introspection, revocation).
+/// RFC 6749 §5.2 `invalid_client`: "If the client attempted to authenticate via the "Authorization"
+/// request header field, the authorization server MUST respond with an HTTP 401 (Unauthorized)
+/// status code and include the "WWW-Authenticate" response header field matching the
+/// authentication scheme used by the client" — here with the error in the challenge (RFC 6750
+/// §3-style `error` and `error_description` parameters), so a client library can tell
+/// `invalid_client` from anything else (security review 21). A client that authenticated in the
+/// body (or not at all) gets 400, as §5.2 allows: a 401 must carry a challenge (RFC 9110 §15.5.2),
+/// and a challenge for a scheme the client did not use would be wrong.
+pub fn client_error(e: OAuthError, used_authorization_header: bool) -> Response {
+    let challenge = (e.code == ErrorCode::InvalidClient && used_authorization_header).then(|| {
+        let quoted = e.description.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("Basic realm=\"yihao\", error=\"invalid_client\", error_description=\"{quoted}\"")
+    });
+    let mut response = e.into_response();
+    if let Some(challenge) = challenge
+        && let Ok(value) = HeaderValue::from_str(&challenge)
+    {
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// RFC 6750 §3: 401 with `WWW-Authenticate: Bearer` (with the error code when a token was given),

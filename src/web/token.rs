@@ -5,9 +5,10 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
+use super::error::client_error;
 use super::request::{self, pairs};
 use super::{AppState, no_store_json};
 use crate::protocol::OAuthError;
@@ -40,7 +41,7 @@ async fn answer(
     };
     match result {
         Ok(body) => no_store_json(StatusCode::OK, body),
-        Err(e) => e.into_response(),
+        Err(e) => client_error(e, authorization.is_some()),
     }
 }
 

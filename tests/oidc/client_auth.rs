@@ -106,7 +106,7 @@ async fn private_key_jwt_authenticates_once_per_assertion_from_inline_keys_or_a_
     let replay = post(inline.assertion("dept-a", &token_url, "a-1", 60))
         .await
         .unwrap();
-    assert_eq!(replay.status(), 401, "a replayed assertion is refused");
+    assert_eq!(replay.status(), 400, "a replayed assertion is refused");
     assert_eq!(
         post(inline.assertion("dept-a", &s.base, "a-2", 60))
             .await
@@ -138,7 +138,7 @@ async fn private_key_jwt_authenticates_once_per_assertion_from_inline_keys_or_a_
         ),
     ] {
         let r = post(assertion).await.unwrap();
-        assert_eq!(r.status(), 401, "{why}");
+        assert_eq!(r.status(), 400, "{why}");
         assert_eq!(
             r.json::<Value>().await.unwrap()["error"],
             "invalid_client",
@@ -236,7 +236,7 @@ async fn client_secret_jwt_signs_with_the_secret_and_survives_a_rotation() {
         )
         .await
         .0,
-        401,
+        400,
         "a replayed assertion is refused"
     );
     assert_eq!(
@@ -287,7 +287,7 @@ async fn client_secret_jwt_signs_with_the_secret_and_survives_a_rotation() {
         let (status, body) = post(token_url.clone(), assertion, None).await;
         assert_eq!(
             (status, &body["error"]),
-            (401, &Value::from("invalid_client")),
+            (400, &Value::from("invalid_client")),
             "{why}: {body}"
         );
     }
@@ -344,7 +344,7 @@ async fn client_secret_jwt_signs_with_the_secret_and_survives_a_rotation() {
         )
         .await
         .0,
-        401,
+        400,
         "a previous secret past its deadline is refused"
     );
 }

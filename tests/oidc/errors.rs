@@ -118,11 +118,10 @@ async fn token_endpoint_errors_and_code_replay_revocation() {
 
     let bad_secret = token(grant(&code), Some(("hall", "wrong"))).await.unwrap();
     assert_eq!(bad_secret.status(), 401);
-    assert!(
-        bad_secret.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic")
+    // RFC 6749 §5.2: the challenge of the scheme the client used, carrying the error (review 21).
+    assert_eq!(
+        bad_secret.headers()["www-authenticate"],
+        "Basic realm=\"yihao\", error=\"invalid_client\", error_description=\"client authentication failed\""
     );
     assert_eq!(
         bad_secret.json::<Value>().await.unwrap()["error"],
@@ -143,6 +142,15 @@ async fn token_endpoint_errors_and_code_replay_revocation() {
         "invalid_client",
         "hall registered client_secret_basic"
     );
+    // Credentials in the body: 400 and no challenge, since the client used no HTTP scheme.
+    let mut post = grant(&code);
+    post.extend([
+        ("client_id", "hall".to_owned()),
+        ("client_secret", "wrong".to_owned()),
+    ]);
+    let in_body = token(post, None).await.unwrap();
+    assert_eq!(in_body.status(), 400);
+    assert!(in_body.headers().get("www-authenticate").is_none());
     let mut wrong_redirect = grant(&code);
     wrong_redirect[2].1 = "http://127.0.0.1:9/other".into();
     assert_eq!(

@@ -414,7 +414,7 @@ async fn threat_public_client_impersonation_is_refused() {
     ])
     .await
     .unwrap();
-    assert_eq!(id_only.status(), 401);
+    assert_eq!(id_only.status(), 400);
     assert_eq!(
         id_only.json::<Value>().await.unwrap()["error"],
         "invalid_client"
