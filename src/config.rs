@@ -575,6 +575,22 @@ struct EnvVars(Vec<(String, String)>);
 
 impl EnvVars {
     const PREFIX: &'static str = "YIHAO_";
+    /// Keys whose value is a list: in the environment, comma-separated (`10.0.0.1, 10.0.0.0/8`),
+    /// or a TOML array (`["10.0.0.1", "10.0.0.0/8"]`); empty is the empty list.
+    const LIST_KEYS: [&'static str; 1] = ["server.trusted_proxies"];
+
+    fn list(raw: &str) -> Vec<String> {
+        let raw = raw.trim();
+        let inner = raw
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(raw);
+        inner
+            .split(',')
+            .map(|item| item.trim().trim_matches(['"', '\'']).trim().to_owned())
+            .filter(|item| !item.is_empty())
+            .collect()
+    }
 
     fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let wanted = vars
@@ -612,7 +628,12 @@ impl Provider for EnvVars {
                     key.replace('.', "__").to_ascii_uppercase()
                 )));
             }
-            let nested = figment::util::nest(key, Value::from(value.clone()));
+            let value = if Self::LIST_KEYS.contains(&key.as_str()) {
+                Value::from(Self::list(value))
+            } else {
+                Value::from(value.clone())
+            };
+            let nested = figment::util::nest(key, value);
             if let Some(nested) = nested.into_dict() {
                 merge_dict(&mut dict, nested);
             }
@@ -732,6 +753,31 @@ mod tests {
         assert_eq!(c.server.bind.port(), 9000);
         assert_eq!(c.database.max_connections, 3);
         assert_eq!(c.cache.url, "redis://127.0.0.1:6379/0");
+    }
+
+    /// Security review 22: `YIHAO_SERVER__TRUSTED_PROXIES` could not be set in any form ("expected a
+    /// sequence"). Every list-valued key takes a comma-separated list or a TOML array.
+    #[test]
+    fn list_valued_keys_can_be_set_from_the_environment() {
+        for key in EnvVars::LIST_KEYS {
+            let var = format!("YIHAO_{}", key.replace('.', "__").to_ascii_uppercase());
+            for (raw, want) in [
+                ("10.0.0.1", vec!["10.0.0.1"]),
+                ("10.0.0.1,10.0.0.0/8", vec!["10.0.0.1", "10.0.0.0/8"]),
+                (" 10.0.0.1 , fd00::/8 ", vec!["10.0.0.1", "fd00::/8"]),
+                (r#"["10.0.0.1", "10.0.0.2"]"#, vec!["10.0.0.1", "10.0.0.2"]),
+                ("", vec![]),
+            ] {
+                let c = load(&[(var.as_str(), raw)]).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+                let got = match key {
+                    "server.trusted_proxies" => c.server.trusted_proxies,
+                    other => unreachable!("a test for the list key {other}"),
+                };
+                assert_eq!(got, want, "{var}={raw:?}");
+            }
+        }
+        let e = load(&[("YIHAO_SERVER__TRUSTED_PROXIES", "10.0.0.1, not-an-address")]).unwrap_err();
+        assert!(e.to_string().contains("server.trusted_proxies"), "{e}");
     }
 
     #[test]

@@ -62,7 +62,11 @@ async fn introspection_and_revocation_of_both_token_kinds() {
         .send()
         .await
         .unwrap();
-    assert_eq!(anonymous.status(), 400, "no Authorization header: no challenge either");
+    assert_eq!(
+        anonymous.status(),
+        400,
+        "no Authorization header: no challenge either"
+    );
     // Revocation (RFC 7009): the access token, on every node through the shared store.
     let (status, _) = post_form(
         &s.base,
