@@ -306,6 +306,23 @@ async fn set_status(
         .await?;
     let change = format!("status:{}", status.as_str());
     audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
+    if status != AccountStatus::Active {
+        // A locked or disabled account is signed out everywhere (security review 17): its sessions
+        // end (services get a back-channel logout) and its refresh tokens are revoked.
+        let ended = admin
+            .sessions()
+            .end_all(
+                account.id.as_str(),
+                crate::protocol::session::EndReason::Admin,
+                now,
+            )
+            .await?;
+        let revoked = admin
+            .store
+            .revoke_account_refresh(account.id.as_str(), now)
+            .await?;
+        eprintln!("ended {ended} session(s), revoked {revoked} refresh token(s)");
+    }
     print_account(admin, &account, false, target.output).await
 }
 

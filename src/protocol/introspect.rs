@@ -8,8 +8,9 @@ use super::session::CodeGrant;
 use super::token_lookup::{Found, concerns, find};
 use super::{ErrorCode, OAuthError};
 use crate::crypto::subject::sector_of;
+use crate::domain::account::AccountStatus;
 use crate::domain::client::{Client, ClientId};
-use crate::store::{ClientLookup, RefreshStore, RevocationStore};
+use crate::store::{AccountStore, ClientLookup, RefreshStore, RevocationStore};
 
 /// RFC 7662 §2.2: `{"active": false}` for anything expired, revoked, malformed or not the
 /// client's business; the token's fields otherwise.
@@ -20,6 +21,7 @@ pub async fn introspect(
     store: &dyn RefreshStore,
     revocations: &dyn RevocationStore,
     clients: &dyn ClientLookup,
+    accounts: &dyn AccountStore,
     roles: &RoleCheck<'_>,
     client: &Client,
     token: &str,
@@ -44,9 +46,11 @@ pub async fn introspect(
             {
                 return Ok(inactive);
             }
-            if let Some(org) = claims.get("org").filter(|o| o.is_object())
-                && !access_role_held(issuer, clients, roles, &claims, org, now).await?
-            {
+            // The person behind it must still be active, and hold any role it claims.
+            let Some(account_id) = access_account(issuer, clients, &claims).await? else {
+                return Ok(inactive);
+            };
+            if !active_holder(accounts, roles, &account_id, claims.get("org"), now).await? {
                 return Ok(inactive);
             }
             let mut out = json!({ "active": true, "token_type": "Bearer" });
@@ -79,12 +83,7 @@ pub async fn introspect(
             }
             let grant: CodeGrant =
                 serde_json::from_str(&r.grant_json).map_err(OAuthError::server)?;
-            if let Some(org) = &grant.org
-                && !roles
-                    .holds(&r.account_id, org, now)
-                    .await
-                    .map_err(OAuthError::server)?
-            {
+            if !active_holder(accounts, roles, &r.account_id, grant.org.as_ref(), now).await? {
                 return Ok(inactive);
             }
             Ok(json!({
@@ -102,29 +101,46 @@ pub async fn introspect(
     }
 }
 
-/// Whether the person behind an access token (its pairwise `sub`, in the sector of the client it was
-/// issued to) still holds the role its `org` claim names.
-async fn access_role_held(
+/// The account behind an access token: its pairwise `sub`, decoded in the sector of the client it
+/// was issued to.
+async fn access_account(
     issuer: &TokenIssuer<'_>,
     clients: &dyn ClientLookup,
-    roles: &RoleCheck<'_>,
     claims: &Value,
-    org: &Value,
-    now: i64,
-) -> Result<bool, OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let issued_to = match claims["client_id"].as_str().map(ClientId::parse) {
         Some(Ok(id)) => clients.client(&id).await.map_err(OAuthError::server)?,
         _ => None,
     };
     let Some(issued_to) = issued_to else {
-        return Ok(false);
+        return Ok(None);
     };
     let sub = claims["sub"].as_str().unwrap_or("");
-    let Some(account_id) = issuer.subjects.decode(&sector_of(&issued_to), sub) else {
-        return Ok(false);
-    };
-    roles
-        .holds(&account_id, org, now)
+    Ok(issuer.subjects.decode(&sector_of(&issued_to), sub))
+}
+
+/// Whether `account_id` is active (security review 17) and, for a token acting for an
+/// organisation, still holds the role its `org` claim names (security review 1).
+async fn active_holder(
+    accounts: &dyn AccountStore,
+    roles: &RoleCheck<'_>,
+    account_id: &str,
+    org: Option<&Value>,
+    now: i64,
+) -> Result<bool, OAuthError> {
+    let active = accounts
+        .account(account_id)
         .await
-        .map_err(OAuthError::server)
+        .map_err(OAuthError::server)?
+        .is_some_and(|a| a.status == AccountStatus::Active.as_str());
+    if !active {
+        return Ok(false);
+    }
+    match org.filter(|o| o.is_object()) {
+        Some(org) => roles
+            .holds(account_id, org, now)
+            .await
+            .map_err(OAuthError::server),
+        None => Ok(true),
+    }
 }

@@ -58,6 +58,7 @@ impl TokenEndpoint<'_> {
             ports.refresh,
             ports.revocations,
             self.clients,
+            ports.identities.accounts.as_ref(),
             &roles,
             &client,
             token,

@@ -158,3 +158,40 @@ async fn administrators_list_and_end_sessions_and_a_password_change_signs_out_ev
     assert_eq!(renewed["end_reason"], "password_changed");
     assert!(logouts.try_recv().is_err(), "one logout per ended session");
 }
+
+/// Security review 17: locking or disabling an account ended none of its sessions, and
+/// introspection ignored the account's status. `account lock` ends the sessions (with
+/// back-channel logout) and revokes the refresh tokens; introspection calls the person's tokens
+/// inactive from the moment the account is not active.
+#[tokio::test]
+async fn a_locked_account_is_signed_out_and_its_tokens_are_inactive() {
+    let s = setup(|_| {}).await;
+    let app = s._server.test_app.app.clone();
+    let browser = Browser::new();
+    let tokens = crate::tokens_with_refresh(&s, &browser).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let introspect = |token: String| {
+        let base = s.base.clone();
+        async move {
+            crate::post_form(&base, "/introspect", ("hall", SECRET), &[("token", &token)])
+                .await
+                .1["active"]
+                .clone()
+        }
+    };
+    assert_eq!(introspect(access.to_owned()).await, true);
+    yihao_cli(&app, &["account", "lock", ID_NUMBER], None).await;
+    assert_eq!(
+        introspect(access.to_owned()).await,
+        false,
+        "the access token"
+    );
+    assert_eq!(
+        introspect(refresh.to_owned()).await,
+        false,
+        "the refresh token"
+    );
+    let all = session_list(&app, &["--all"]).await;
+    assert_eq!(all[0]["end_reason"], "admin", "{all}");
+}
