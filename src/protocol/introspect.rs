@@ -46,12 +46,15 @@ pub async fn introspect(
             {
                 return Ok(inactive);
             }
-            // The person behind it must still be active, and hold any role it claims.
-            let Some(account_id) = access_account(issuer, clients, &claims).await? else {
-                return Ok(inactive);
-            };
-            if !active_holder(accounts, roles, &account_id, claims.get("org"), now).await? {
-                return Ok(inactive);
+            // A person's token (a machine token has no authentication time): the person must still
+            // be active, and hold any role it claims.
+            if claims.get("auth_time").is_some() {
+                let Some(account_id) = access_account(issuer, clients, &claims).await? else {
+                    return Ok(inactive);
+                };
+                if !active_holder(accounts, roles, &account_id, claims.get("org"), now).await? {
+                    return Ok(inactive);
+                }
             }
             let mut out = json!({ "active": true, "token_type": "Bearer" });
             for field in [
