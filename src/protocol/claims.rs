@@ -109,8 +109,12 @@ pub fn user_claims(account: &Account, scopes: &[String], full_phone: bool) -> Ma
 }
 
 /// Plain-language descriptions for the consent page.
-pub fn describe(scope: &str, chinese: bool) -> Option<&'static str> {
+/// `full_phone`: the client is allowed the whole mobile number, and the page says so (security
+/// review 19).
+pub fn describe(scope: &str, chinese: bool, full_phone: bool) -> Option<&'static str> {
     Some(match (scope, chinese) {
+        ("phone", true) if full_phone => "您的完整手机号码",
+        ("phone", false) if full_phone => "Your full mobile number",
         ("openid", true) => "确认您的身份（不含个人信息的匿名标识）",
         ("openid", false) => "Confirm who you are (an anonymous identifier, no personal data)",
         ("profile", true) => "您的姓名和性别",

@@ -180,7 +180,13 @@ impl TokenEndpoint<'_> {
             self.failed(&presented, e, source.as_deref(), now).await?;
         }
         let client = outcome?;
-        let verdict = limits::hit(self.ports.ephemeral, self.limit, client.id().as_str(), now)
+        // A public client proves nothing but its id, which anyone may know: its budget is kept per
+        // source address too, so nobody can spend another's (security review 12).
+        let subject = match (client.is_public(), &source) {
+            (true, Some(source)) => format!("{}@{source}", client.id()),
+            _ => client.id().as_str().to_owned(),
+        };
+        let verdict = limits::hit(self.ports.ephemeral, self.limit, &subject, now)
             .await
             .map_err(OAuthError::server)?;
         if let Verdict::Limited(limited) = verdict {

@@ -216,7 +216,7 @@ async fn start_interaction(
                 .request
                 .scopes
                 .iter()
-                .filter_map(|s| describe(s, t.chinese))
+                .filter_map(|s| describe(s, t.chinese, client.settings().full_phone))
                 .collect();
             render(
                 StatusCode::OK,

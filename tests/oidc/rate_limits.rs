@@ -196,3 +196,49 @@ async fn the_per_account_login_limit_counts_the_account_not_its_spelling() {
     }
     assert_eq!(statuses, [401, 401, 429]);
 }
+
+/// Security review 12: a public client's token budget was shared by everyone who knew its
+/// `client_id`. It is counted per client and source address.
+#[tokio::test]
+async fn a_public_clients_token_budget_is_counted_per_source() {
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::starting_now());
+    let s = setup_on(
+        |c| {
+            c.limits.token_per_client_per_sec = 1;
+            c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        },
+        Some(clock),
+    )
+    .await;
+    let from = |address: &'static str| {
+        let base = s.base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/token"))
+                .header("x-forwarded-for", address)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "app"),
+                    ("code", "no-such-code"),
+                    ("redirect_uri", "http://127.0.0.1/app"),
+                    ("code_verifier", "x".repeat(43).as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        from("198.51.100.1").await,
+        400,
+        "within the budget: the grant fails"
+    );
+    assert_eq!(from("198.51.100.1").await, 429);
+    assert_eq!(
+        from("198.51.100.2").await,
+        400,
+        "another source has its own budget"
+    );
+}

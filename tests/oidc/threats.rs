@@ -587,3 +587,54 @@ async fn threat_failed_client_authentication_is_limited_per_source_and_audited_o
     clock.advance(60);
     assert_eq!(introspect(SECRET).await, 200, "a new window");
 }
+
+/// The ID number in URLs (security review 16): an ID token travels in `id_token_hint`s, in query
+/// strings and proxy logs, so it never carries the ID number, and the mobile number only masked,
+/// even when the `claims` parameter asks and the client is allowed the full number; userinfo
+/// releases them. The consent page names the full number when the client is allowed it (review 19).
+#[tokio::test]
+async fn threat_the_id_number_and_full_phone_never_travel_in_an_id_token() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    let mut spec = client_spec(
+        "records",
+        "http://127.0.0.1:9/records",
+        AuthMethod::ClientSecretBasic,
+        false,
+    );
+    spec.settings.full_phone = true;
+    crate::register(app, spec, SECRET).await;
+    let browser = Browser::new();
+    let claims = r#"{"id_token":{"id_number":null,"id_type":null,"phone_number":null}}"#;
+    let url = authorize_url(
+        &s.base,
+        "records",
+        "http://127.0.0.1:9/records",
+        &[("scope", "openid phone idcard"), ("claims", claims)],
+    );
+    let page = browser.get(&url).await.text().await.unwrap();
+    let consent = browser
+        .login(&s.base, &page, ID_NUMBER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("您的完整手机号码"), "{consent}");
+    assert!(!consent.contains("部分隐藏"), "{consent}");
+    let code = redirect_params(&browser.consent(&s.base, &consent, "allow").await)["code"].clone();
+    let (status, tokens) = code_exchange(&s, "records", "http://127.0.0.1:9/records", &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = crate::jwt_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert!(
+        id.get("id_number").is_none() && id.get("id_type").is_none(),
+        "{id}"
+    );
+    assert_eq!(id["phone_number"], "138****1234", "{id}");
+    let info: Value = userinfo(&s, tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["id_number"], ID_NUMBER);
+    assert_eq!(info["phone_number"], crate::PHONE);
+}

@@ -85,7 +85,7 @@ pub async fn exchange_code(
     if account.status != crate::domain::account::AccountStatus::Active {
         return Err(invalid_grant("the account is not active"));
     }
-    let id_claims = id_token_claims(&account, &grant, client);
+    let id_claims = id_token_claims(&account, &grant);
     let issued = issuer.issue_as(issuance.jti.clone(), &grant, client, id_claims, now)?;
     let mut body = issued.body;
     if super::refresh::wants_refresh(client, &grant)

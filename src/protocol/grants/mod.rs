@@ -68,17 +68,20 @@ impl GrantPorts<'_> {
 }
 
 /// The person's claims the ID token carries: those of the granted scopes that the `claims`
-/// parameter asked for in the ID token (OIDC Core §5.5).
-pub(crate) fn id_token_claims(
-    account: &Account,
-    grant: &CodeGrant,
-    client: &Client,
-) -> Map<String, Value> {
-    user_claims(account, &grant.scopes, client.settings().full_phone)
+/// parameter asked for in the ID token (OIDC Core §5.5), except the ID number, whatever is asked,
+/// and the mobile number only masked. An ID token travels in URLs (`id_token_hint` in logout and
+/// authorization requests, and so in proxy and server logs); the ID number and the full mobile
+/// number go out through userinfo only, over a back channel (security review 16).
+pub(crate) fn id_token_claims(account: &Account, grant: &CodeGrant) -> Map<String, Value> {
+    user_claims(account, &grant.scopes, false)
         .into_iter()
+        .filter(|(k, _)| !USERINFO_ONLY.contains(&k.as_str()))
         .filter(|(k, _)| grant.claims_id_token.iter().any(|c| c == k))
         .collect()
 }
+
+/// Claims released through userinfo only, never in an ID token.
+pub const USERINFO_ONLY: [&str; 2] = ["id_number", "id_type"];
 
 pub(crate) fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)

@@ -169,7 +169,7 @@ pub async fn refresh_grant(
     }
     // OIDC Core §12.2: the refreshed ID token keeps the original authentication's claims, without nonce.
     grant.nonce = None;
-    let id_claims = id_token_claims(&account, &grant, client);
+    let id_claims = id_token_claims(&account, &grant);
     let issued = issuer.issue(&grant, client, id_claims, now)?;
     let mut body = issued.body;
     let next = issue_refresh(
