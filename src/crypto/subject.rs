@@ -84,8 +84,16 @@ impl SubjectCodec {
 }
 
 /// The sector of a client (OIDC Core §8.1): the host of its redirect URIs when they share one,
-/// otherwise the client id.
+/// otherwise the client id. A native app (a public client) whose redirects are all loopback
+/// (RFC 8252 §7.3) has its own sector: every such app shares the host `127.0.0.1`, and two
+/// departments' apps must not see the same `sub` (security review 15).
 pub fn sector_of(client: &crate::domain::client::Client) -> String {
+    let loopback = |host: &str| {
+        matches!(host, "localhost" | "[::1]")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
     let hosts: std::collections::BTreeSet<String> = client
         .redirect_uris()
         .iter()
@@ -97,7 +105,7 @@ pub fn sector_of(client: &crate::domain::client::Client) -> String {
         })
         .collect();
     match (hosts.len(), hosts.iter().next()) {
-        (1, Some(host)) => host.clone(),
+        (1, Some(host)) if !(client.is_public() && loopback(host)) => host.clone(),
         _ => format!("client:{}", client.id()),
     }
 }
@@ -117,6 +125,47 @@ mod tests {
             reload_secs: 60,
         };
         SubjectCodec::new(&MasterKey::load(&keys).unwrap())
+    }
+
+    fn client(id: &str, redirect: &str, public: bool) -> crate::domain::client::Client {
+        use crate::domain::client::{
+            AuthMethod, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
+            RedirectUri, Scope, SecretHash,
+        };
+        let spec = ClientSpec {
+            id: ClientId::parse(id).unwrap(),
+            name: id.into(),
+            auth_method: if public {
+                AuthMethod::None
+            } else {
+                AuthMethod::ClientSecretBasic
+            },
+            redirect_uris: vec![RedirectUri::parse(redirect).unwrap()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec![Scope::parse("openid").unwrap()],
+            first_party: false,
+            settings: ClientSettings::default(),
+        };
+        let secrets = (!public).then(|| ClientSecrets::hashed(SecretHash([7; 32]), None));
+        Client::register(spec, secrets, 1).unwrap()
+    }
+
+    /// Security review 15: every native app with loopback redirects shared the sector `127.0.0.1`.
+    #[test]
+    fn native_apps_on_loopback_have_sectors_of_their_own() {
+        assert_eq!(
+            sector_of(&client("app-a", "http://127.0.0.1/cb", true)),
+            "client:app-a"
+        );
+        assert_eq!(
+            sector_of(&client("app-b", "http://[::1]/cb", true)),
+            "client:app-b"
+        );
+        assert_eq!(
+            sector_of(&client("hall", "https://hall.example.gov.cn/cb", false)),
+            "hall.example.gov.cn"
+        );
     }
 
     #[test]
