@@ -269,6 +269,20 @@ pub struct Interaction {
     /// The account that logged in during this interaction, waiting for consent.
     pub account_id: Option<String>,
     pub created_at: i64,
+    /// The page it was started for: only that page's form may use it (security review 20: a
+    /// consent interaction posted to `/select-org` skipped the consent).
+    #[serde(default)]
+    pub step: Step,
+}
+
+/// The page an interaction belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    #[default]
+    Login,
+    Consent,
+    ChooseOrganisation,
 }
 
 pub const INTERACTION_SECS: u64 = 600;

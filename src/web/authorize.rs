@@ -29,7 +29,7 @@ use crate::protocol::authorize::{
 use crate::protocol::claims::describe;
 use crate::protocol::interaction::{Next, choice_value};
 use crate::protocol::limits::Verdict;
-use crate::protocol::session::{Interaction, Session};
+use crate::protocol::session::{self, Interaction, Session};
 use crate::store::StoreError;
 
 /// The registered client named by `id`, if the id is well-formed and registered.
@@ -187,6 +187,11 @@ async fn start_interaction(
         browser: browser.hash.clone(),
         account_id,
         created_at: app.now(),
+        step: match &step {
+            Step::Login => session::Step::Login,
+            Step::Consent => session::Step::Consent,
+            Step::ChooseOrg(_) => session::Step::ChooseOrganisation,
+        },
     };
     let ring = app.keys.ring();
     let opened = app

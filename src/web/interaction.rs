@@ -20,20 +20,22 @@ use crate::domain::password::Password;
 use crate::protocol::accounts::LoginError;
 use crate::protocol::interaction::Choice;
 use crate::protocol::login::{Attempt, Refused};
-use crate::protocol::session::{self, Interaction, Session};
+use crate::protocol::session::{self, Interaction, Session, Step};
 
-/// Loads the interaction a form belongs to; `None` when it expired, or when the form's CSRF token
-/// or browser is not the one the page was made for.
+/// Loads the interaction a form of page `step` belongs to; `None` when it expired, was started for
+/// another page, or when the form's CSRF token or browser is not the one the page was made for.
 async fn interaction_for(
     app: &App,
     headers: &HeaderMap,
     form: &[(String, String)],
+    step: Step,
 ) -> Option<(String, Interaction)> {
     let id = field(form, "interaction");
     let interaction = session::load_interaction(app.ephemeral.as_ref(), id)
         .await
         .ok()
-        .flatten()?;
+        .flatten()
+        .filter(|i| i.step == step)?;
     genuine_form(
         app,
         headers,
@@ -53,7 +55,7 @@ pub async fn login(
 ) -> Response {
     let form = pairs(&body);
     let t0 = pages::texts(&[], &headers);
-    let Some((id, interaction)) = interaction_for(&app, &headers, &form).await else {
+    let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::Login).await else {
         return expired(t0);
     };
     let t = pages::texts(&interaction.request.ui_locales, &headers);
@@ -150,9 +152,10 @@ async fn after_login(
     app: &App,
     headers: &HeaderMap,
     form: &[(String, String)],
+    step: Step,
 ) -> Result<AfterLogin, Response> {
     let t0 = pages::texts(&[], headers);
-    let (id, interaction) = interaction_for(app, headers, form)
+    let (id, interaction) = interaction_for(app, headers, form, step)
         .await
         .ok_or_else(|| expired(t0))?;
     let t = pages::texts(&interaction.request.ui_locales, headers);
@@ -195,7 +198,7 @@ pub async fn consent(
 ) -> Response {
     let form = pairs(&body);
     let context = request::context(&headers, &extensions);
-    let step = match after_login(&app, &headers, &form).await {
+    let step = match after_login(&app, &headers, &form, Step::Consent).await {
         Ok(step) => step,
         Err(response) => return response,
     };
@@ -240,7 +243,7 @@ pub async fn select_org(State(app): State<AppState>, headers: HeaderMap, body: B
         session,
         client,
         now,
-    } = match after_login(&app, &headers, &form).await {
+    } = match after_login(&app, &headers, &form, Step::ChooseOrganisation).await {
         Ok(step) => step,
         Err(response) => return response,
     };

@@ -638,3 +638,45 @@ async fn threat_the_id_number_and_full_phone_never_travel_in_an_id_token() {
     assert_eq!(info["id_number"], ID_NUMBER);
     assert_eq!(info["phone_number"], crate::PHONE);
 }
+
+/// Skipping consent (security review 20): `/select-org` accepted an interaction started for the
+/// consent page, so posting the consent page's interaction there issued a code without consent. A
+/// form is accepted only for the page its interaction was started for.
+#[tokio::test]
+async fn threat_a_consent_page_cannot_be_skipped_through_another_form() {
+    let s = setup(|_| {}).await;
+    let browser = Browser::new();
+    let page = browser
+        .get(&authorize_url(
+            &s.base,
+            "hall",
+            "http://127.0.0.1:9/cb",
+            &[],
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let consent = browser
+        .login(&s.base, &page, ID_NUMBER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("action=\"/consent\""), "{consent}");
+    let skipped = browser
+        .post(
+            &format!("{}/select-org", s.base),
+            &[
+                ("interaction", &hidden(&consent, "interaction")),
+                ("csrf", &hidden(&consent, "csrf")),
+                ("org", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(skipped.status(), 400);
+    assert!(skipped.headers().get("location").is_none());
+    // The consent page itself still works.
+    let allowed = browser.consent(&s.base, &consent, "allow").await;
+    assert!(redirect_params(&allowed).contains_key("code"));
+}
