@@ -158,6 +158,13 @@ mod store_contract {
         ));
         assert_eq!(store.revoke_family("f2", 502).await.unwrap(), 1);
         assert!(live(503).await.is_empty());
+        // A rotation that raced the reuse cannot add a token to the revoked family (review 20).
+        assert!(matches!(
+            store.insert_refresh(&token(3, "f1")).await,
+            Err(yihao::store::StoreError::Conflict(_))
+        ));
+        assert!(live(503).await.is_empty());
+        store.insert_refresh(&token(4, "f3")).await.unwrap();
     }
 
     /// Revoked access tokens are kept until they expire, whoever asks and however often they are

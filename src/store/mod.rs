@@ -329,6 +329,8 @@ pub enum Rotation {
 /// Refresh-token families.
 #[async_trait]
 pub trait RefreshStore: Send + Sync {
+    /// Adds a token to its family; `Conflict` when the family has been revoked (a reuse), so a
+    /// rotation that raced the reuse cannot leave a live token behind.
     async fn insert_refresh(&self, record: &RefreshRecord) -> StoreResult<()>;
     /// Marks a live token used (atomically: of two concurrent uses one rotates, the other is a
     /// reuse), or revokes its family when it was used already.

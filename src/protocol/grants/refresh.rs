@@ -14,7 +14,7 @@ use super::{GrantPorts, id_token_claims, invalid_grant, token_hash};
 use crate::crypto::random_token;
 use crate::domain::account::AccountStatus;
 use crate::domain::client::{Client, GrantType};
-use crate::store::{RefreshRecord, RefreshStore, Rotation};
+use crate::store::{RefreshRecord, RefreshStore, Rotation, StoreError};
 
 /// Refresh lifetimes.
 #[derive(Debug, Clone, Copy)]
@@ -53,11 +53,14 @@ pub async fn issue_refresh(
         used_at: None,
         revoked_at: None,
     };
-    store
-        .insert_refresh(&record)
-        .await
-        .map_err(OAuthError::server)?;
-    Ok(token)
+    match store.insert_refresh(&record).await {
+        Ok(()) => Ok(token),
+        // The family was revoked while this rotation ran (a reuse of one of its tokens).
+        Err(StoreError::Conflict(_)) => Err(invalid_grant(
+            "the refresh token was already used; every token of this login is revoked",
+        )),
+        Err(e) => Err(OAuthError::server(e)),
+    }
 }
 
 /// RFC 6749 §6: `grant_type=refresh_token`. Rotates the token; a token used before revokes its

@@ -8,9 +8,13 @@ impl crate::store::RefreshStore for Adapter {
         &self,
         r: &crate::store::RefreshRecord,
     ) -> crate::store::StoreResult<()> {
-        sqlx::query(
+        // Never into a family that a reuse has revoked meanwhile (security review 20: a rotation
+        // racing a reuse added a live token to a revoked family).
+        let done = sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, account_id, grant_json, issued_at, \
-             expires_at, family_expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             expires_at, family_expires_at, used_at, revoked_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE NOT EXISTS \
+             (SELECT 1 FROM refresh_tokens WHERE family_id = $2 AND revoked_at IS NOT NULL)",
         )
         .bind(&r.token_hash)
         .bind(&r.family_id)
@@ -25,6 +29,11 @@ impl crate::store::RefreshStore for Adapter {
         .execute(&self.writer)
         .await
         .map_err(|e| crate::store::sql::db_error(|| "refresh token".into(), e))?;
+        if done.rows_affected() == 0 {
+            return Err(crate::store::StoreError::Conflict(
+                "a revoked refresh-token family".into(),
+            ));
+        }
         Ok(())
     }
 
