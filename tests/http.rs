@@ -411,6 +411,10 @@ async fn readyz_names_the_cache_while_redis_is_away_and_recovers_without_restart
     let down = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(down["down"], serde_json::json!(["cache"]), "{down}");
     assert_eq!(down["checks"]["cache"]["status"], "down");
+    assert!(
+        down["checks"]["cache"].get("error").is_none(),
+        "no backend error text in the public answer: {down}"
+    );
     assert_eq!(down["checks"]["database"]["status"], "up");
 
     proxy.restore().await;

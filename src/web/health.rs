@@ -33,10 +33,12 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         let detail = match result {
             Ok(()) => json!({ "status": "up", "backend": backend }),
             Err(problem) => {
-                let problem = crate::telemetry::ErrorChain(&problem).to_string();
+                // The backend's own error text stays in the log: it can name hosts, users and
+                // versions, and /readyz answers anyone (security review 20).
+                let problem = crate::telemetry::ErrorChain(&problem);
                 tracing::warn!(component = name, backend, problem = %problem, "not ready");
                 down.push(name);
-                json!({ "status": "down", "backend": backend, "error": problem })
+                json!({ "status": "down", "backend": backend })
             }
         };
         checks.insert(name.to_owned(), detail);
