@@ -28,6 +28,9 @@ pub enum KeysCommand {
     },
     /// Stop a key signing now (it stays published until the tokens it signed have expired).
     Retire { kid: String },
+    /// Withdraw a compromised key at once: it no longer signs, is no longer published, and no
+    /// token it signed is accepted any more. Another key must sign for its algorithm now.
+    Revoke { kid: String },
     /// Re-seal ID numbers, phone numbers and legacy user ids under the active PII key version
     /// (`keys.pii_version`), in batches, beside live traffic. Safe to interrupt and run again.
     RotatePii {
@@ -80,6 +83,17 @@ pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<(
             notify(admin).await;
             eprintln!(
                 "retired {kid}: it no longer signs and stays published until its tokens expire"
+            );
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            if !admin.keys.revoke(&kid, now()).await? {
+                bail!("no signing key {kid}");
+            }
+            audit_admin(admin, EventType::AdminKeys, &kid, "revoke").await?;
+            notify(admin).await;
+            eprintln!(
+                "revoked {kid}: it no longer signs, is no longer published and verifies nothing"
             );
             Ok(())
         }

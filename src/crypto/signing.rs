@@ -285,17 +285,42 @@ impl KeyRing {
         &self.keys
     }
 
-    /// Verifies a JWS made by one of the ring's keys: the header's `kid` and `alg` must name a key of
-    /// the ring with that algorithm. `validation` says which claims to check; its algorithm is set
-    /// from the key.
+    /// Verifies a token signed by one of the keys published at `now` (security review 14: a key
+    /// retired long ago no longer vouches for anything; a revoked key is not in the ring at all).
+    pub fn verify_token<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: jsonwebtoken::Validation,
+        now: i64,
+    ) -> Result<(jsonwebtoken::Header, T), SigningError> {
+        self.verify_with(token, validation, |k| {
+            k.published_at(now, self.longest_token_secs)
+        })
+    }
+
+    /// Verifies a JWS made by any key of the ring, published or not (audit checkpoints signed
+    /// years ago): the header's `kid` and `alg` must name a key of the ring with that algorithm.
+    /// `validation` says which claims to check; its algorithm is set from the key.
     pub fn verify<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
+        validation: jsonwebtoken::Validation,
+    ) -> Result<(jsonwebtoken::Header, T), SigningError> {
+        self.verify_with(token, validation, |_| true)
+    }
+
+    fn verify_with<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
         mut validation: jsonwebtoken::Validation,
+        usable: impl Fn(&SigningKey) -> bool,
     ) -> Result<(jsonwebtoken::Header, T), SigningError> {
         let header = jsonwebtoken::decode_header(token).map_err(SigningError::Invalid)?;
         let kid = header.kid.as_deref().ok_or(SigningError::NoKeyId)?;
-        let key = self.by_kid(kid).ok_or(SigningError::UnknownKey)?;
+        let key = self
+            .by_kid(kid)
+            .filter(|k| usable(k))
+            .ok_or(SigningError::UnknownKey)?;
         let alg = match key.alg {
             Alg::RS256 => jsonwebtoken::Algorithm::RS256,
             Alg::ES256 => jsonwebtoken::Algorithm::ES256,

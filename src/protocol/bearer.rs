@@ -69,7 +69,7 @@ impl BearerCheck<'_> {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let (header, claims) = self
             .ring
-            .verify::<Value>(token, validation)
+            .verify_token::<Value>(token, validation, now)
             .ok()
             .filter(|(_, claims)| !super::expired(claims, now, 0))
             .ok_or_else(|| invalid("the access token is invalid or expired"))?;

@@ -227,7 +227,7 @@ impl Interactions<'_> {
         now: i64,
     ) -> Result<Next, StoreError> {
         let hint_matches = match &current {
-            Some((_, s)) if !fresh => self.hint_names(client, request, &s.account_id),
+            Some((_, s)) if !fresh => self.hint_names(client, request, &s.account_id, now),
             _ => true,
         };
         let stage = match &current {
@@ -288,7 +288,13 @@ impl Interactions<'_> {
 
     /// True unless `id_token_hint` is given and does not name the session's person (or is not
     /// ours). OIDC Core §3.1.2.1: an expired ID token is still a valid hint.
-    fn hint_names(&self, client: &Client, request: &AuthorizeRequest, account_id: &str) -> bool {
+    fn hint_names(
+        &self,
+        client: &Client,
+        request: &AuthorizeRequest,
+        account_id: &str,
+        now: i64,
+    ) -> bool {
         let Some(hint) = &request.id_token_hint else {
             return true;
         };
@@ -298,7 +304,7 @@ impl Interactions<'_> {
             ..Default::default()
         };
         validation.set_issuer(&[self.issuer]);
-        match self.ring.verify::<Value>(hint, validation) {
+        match self.ring.verify_token::<Value>(hint, validation, now) {
             Ok((_, claims)) => {
                 claims["sub"].as_str()
                     == Some(

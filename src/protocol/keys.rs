@@ -68,6 +68,10 @@ impl Keys {
     pub async fn reload(&self) -> Result<(), StoreError> {
         let mut parsed = Vec::new();
         for r in self.store.signing_keys().await? {
+            // A revoked key is gone: it signs, publishes and verifies nothing.
+            if r.revoked_at.is_some() {
+                continue;
+            }
             let alg = Alg::parse(&r.alg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let der = self
                 .sealer
@@ -106,6 +110,7 @@ impl Keys {
             created_at: now,
             not_before,
             retired_at: None,
+            revoked_at: None,
         };
         self.store.insert_signing_key(&record).await?;
         Ok(record)
@@ -128,6 +133,30 @@ impl Keys {
         }
         self.reload().await?;
         Ok(record)
+    }
+
+    /// Withdraws a key at once (a compromised key, security review 14): from now it neither signs,
+    /// nor is published, nor verifies any token, on every node after its reload. Refused while no
+    /// other key signs for its algorithm now (rotate first; to switch at once, rotate with
+    /// `keys.publish_before_use_secs` = 0).
+    pub async fn revoke(&self, kid: &str, now: i64) -> Result<bool, StoreError> {
+        let ring = self.ring();
+        let Some(key) = ring.by_kid(kid) else {
+            return Ok(false);
+        };
+        let other_signer = ring
+            .keys()
+            .iter()
+            .any(|k| k.alg == key.alg && k.kid != kid && k.signs_at(now));
+        if !other_signer {
+            return Err(StoreError::failed(format!(
+                "no other {} key signs now: run `yihao keys rotate --alg {}` first",
+                key.alg, key.alg
+            )));
+        }
+        let done = self.store.revoke_signing_key(kid, now).await?;
+        self.reload().await?;
+        Ok(done)
     }
 
     /// Stops a key signing now; it stays in the JWKS until its tokens have expired. Refused for the

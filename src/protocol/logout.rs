@@ -74,7 +74,7 @@ impl Logouts<'_> {
             return Err(LogoutError::Repeated);
         }
         let hint = get("id_token_hint")
-            .map(|token| self.hint(token))
+            .map(|token| self.hint(token, now))
             .transpose()?;
         let hinted_client = hint.as_ref().and_then(|c| match &c["aud"] {
             Value::String(a) => Some(a.clone()),
@@ -127,7 +127,7 @@ impl Logouts<'_> {
     }
 
     /// An ID token this server signed; it may have expired (§2: logout must still work).
-    fn hint(&self, token: &str) -> Result<Value, LogoutError> {
+    fn hint(&self, token: &str, now: i64) -> Result<Value, LogoutError> {
         let mut validation = jsonwebtoken::Validation {
             validate_exp: false,
             validate_aud: false,
@@ -135,7 +135,7 @@ impl Logouts<'_> {
         };
         validation.set_issuer(&[self.issuer]);
         self.ring
-            .verify::<Value>(token, validation)
+            .verify_token::<Value>(token, validation, now)
             .map(|(_, claims)| claims)
             .map_err(|_| LogoutError::BadHint)
     }

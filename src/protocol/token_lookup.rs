@@ -33,7 +33,7 @@ pub async fn find(
         };
         validation.set_issuer(&[issuer.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        if let Ok((header, claims)) = issuer.ring.verify::<Value>(token, validation)
+        if let Ok((header, claims)) = issuer.ring.verify_token::<Value>(token, validation, now)
             && header.typ.as_deref() == Some("at+jwt")
             && !super::expired(&claims, now, 0)
         {

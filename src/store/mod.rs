@@ -287,6 +287,8 @@ pub struct SigningKeyRecord {
     pub created_at: i64,
     pub not_before: i64,
     pub retired_at: Option<i64>,
+    /// Withdrawn at once: not loaded at all from then on.
+    pub revoked_at: Option<i64>,
 }
 
 /// Token signing keys.
@@ -295,6 +297,9 @@ pub trait KeyStore: Send + Sync {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     /// Every key, retired or not.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Withdraws a key at `at`: it stops signing, publishing and verifying; `false` when there is
+    /// no such key.
+    async fn revoke_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
     /// Stops a key signing at `at` (kept when already earlier); `false` when there is no such key.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
 }

@@ -680,3 +680,46 @@ async fn threat_a_consent_page_cannot_be_skipped_through_another_form() {
     let allowed = browser.consent(&s.base, &consent, "allow").await;
     assert!(redirect_params(&allowed).contains_key("code"));
 }
+
+/// A compromised signing key (security review 14): retired keys kept verifying, and nothing could
+/// withdraw one. `keys revoke` takes a key out at once: not published, not verifying, not signing.
+#[tokio::test]
+async fn threat_a_compromised_signing_key_is_withdrawn_at_once() {
+    let s = setup(|c| c.keys.publish_before_use_secs = 0).await;
+    let app = &s._server.test_app.app;
+    let browser = Browser::new();
+    let tokens = crate::tokens_with_refresh(&s, &browser).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let kid = crate::jwt_part(access, 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(userinfo(&s, access).await.status(), 200);
+    let alone = app.keys.revoke(&kid, app.now()).await.unwrap_err();
+    assert!(alone.to_string().contains("rotate"), "{alone}");
+    app.keys
+        .rotate(yihao::domain::jose::Alg::ES256, app.now())
+        .await
+        .unwrap();
+    assert!(app.keys.revoke(&kid, app.now()).await.unwrap());
+    assert_eq!(userinfo(&s, access).await.status(), 401);
+    let jwks: Value = reqwest::get(format!("{}/jwks", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str()),
+        "{jwks}"
+    );
+    // Signing goes on with the other key.
+    let fresh = crate::tokens_with_refresh(&s, &browser).await;
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_ne!(crate::jwt_part(fresh, 0)["kid"], kid.as_str());
+    assert_eq!(userinfo(&s, fresh).await.status(), 200);
+}

@@ -31,6 +31,18 @@ impl crate::store::KeyStore for Adapter {
             .map_err(|e| crate::store::sql::db_error(|| "signing keys".into(), e))
     }
 
+    async fn revoke_signing_key(&self, kid: &str, at: i64) -> crate::store::StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE kid = $1",
+        )
+        .bind(kid)
+        .bind(at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| format!("signing key {kid}"), e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn retire_signing_key(&self, kid: &str, at: i64) -> crate::store::StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $2 \
