@@ -113,6 +113,7 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    pub outbound_private_networks: Vec<String>,
     /// Longest parameter name or value (query string or form body), in bytes once decoded.
     pub param_limit_bytes: usize,
     /// Most parameters in one query string or form body.
@@ -491,6 +492,13 @@ impl Config {
         if let Err(e) = crate::web::client_ip::parse_proxies(&self.server.trusted_proxies) {
             return Err(ConfigError::new("server.trusted_proxies", e.to_string()));
         }
+        if let Err(e) = crate::web::client_ip::parse_proxies(&self.server.outbound_private_networks)
+        {
+            return Err(ConfigError::new(
+                "server.outbound_private_networks",
+                e.to_string(),
+            ));
+        }
         if self.audit.retention_days < 180 {
             return Err(ConfigError::new(
                 "audit.retention_days",
@@ -577,7 +585,8 @@ impl EnvVars {
     const PREFIX: &'static str = "YIHAO_";
     /// Keys whose value is a list: in the environment, comma-separated (`10.0.0.1, 10.0.0.0/8`),
     /// or a TOML array (`["10.0.0.1", "10.0.0.0/8"]`); empty is the empty list.
-    const LIST_KEYS: [&'static str; 1] = ["server.trusted_proxies"];
+    const LIST_KEYS: [&'static str; 2] =
+        ["server.trusted_proxies", "server.outbound_private_networks"];
 
     fn list(raw: &str) -> Vec<String> {
         let raw = raw.trim();
@@ -771,6 +780,7 @@ mod tests {
                 let c = load(&[(var.as_str(), raw)]).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
                 let got = match key {
                     "server.trusted_proxies" => c.server.trusted_proxies,
+                    "server.outbound_private_networks" => c.server.outbound_private_networks,
                     other => unreachable!("a test for the list key {other}"),
                 };
                 assert_eq!(got, want, "{var}={raw:?}");

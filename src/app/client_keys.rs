@@ -3,11 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use super::outbound::Destinations;
 use crate::protocol::client_auth::FetchError;
 
 /// Fetches clients' JWK Sets over HTTP with a time limit and caches them for five minutes.
 pub struct HttpClientKeys {
     http: reqwest::Client,
+    /// Where outbound requests may go (an address written in a URL is checked here).
+    pub destinations: Destinations,
     cache:
         std::sync::Mutex<std::collections::HashMap<String, (Instant, jsonwebtoken::jwk::JwkSet)>>,
 }
@@ -24,26 +27,18 @@ impl HttpClientKeys {
     }
 
     pub fn new() -> Self {
-        Self::with_client(outbound_client())
+        Self::with_destinations(Destinations::default())
     }
 
-    /// Uses an existing client (one per process: each loads the TLS root store).
-    pub fn with_client(http: reqwest::Client) -> Self {
+    /// Outbound requests only to `destinations` (the one HTTP client of the process: each loads
+    /// the TLS root store).
+    pub fn with_destinations(destinations: Destinations) -> Self {
         Self {
-            http,
+            http: destinations.client(),
+            destinations,
             cache: std::sync::Mutex::default(),
         }
     }
-}
-
-/// The process's one HTTP client for outbound calls (client JWK Sets, logout deliveries): no
-/// redirects followed, a 5-second default limit (callers may set their own per request).
-pub fn outbound_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
 }
 
 impl Default for HttpClientKeys {
@@ -69,7 +64,10 @@ impl crate::protocol::client_auth::ClientKeys for HttpClientKeys {
                 return Ok(set.clone());
             }
         }
-        let response = self
+        self.destinations
+            .check_url(uri)
+            .map_err(|e| FetchError::Transport(Box::new(e)))?;
+        let mut response = self
             .http
             .get(uri)
             .send()
@@ -81,12 +79,21 @@ impl crate::protocol::client_auth::ClientKeys for HttpClientKeys {
                 status: response.status().to_string(),
             });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| FetchError::Transport(Box::new(e.without_url())))?;
-        if body.len() > 256 * 1024 {
+        // Read with a cap as it arrives, never buffering more than the limit (security review 11).
+        const CAP: usize = 256 * 1024;
+        if response.content_length().is_some_and(|n| n > CAP as u64) {
             return Err(FetchError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Transport(Box::new(e.without_url())))?
+        {
+            if body.len() + chunk.len() > CAP {
+                return Err(FetchError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
         let set: jsonwebtoken::jwk::JwkSet =
             serde_json::from_slice(&body).map_err(FetchError::NotJwks)?;
@@ -128,5 +135,30 @@ mod tests {
             keys.fetch(&uri, true).await.unwrap();
         }
         assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    /// Security review 11: the whole answer was buffered before its size was checked. A set larger
+    /// than 256 KiB is refused as it streams in, with or without a Content-Length.
+    #[tokio::test]
+    async fn an_oversized_set_is_refused_while_it_streams() {
+        let chunked = axum::routing::get(|| async {
+            let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 8192]));
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+        });
+        let sized = axum::routing::get(|| async { " ".repeat(300 * 1024) });
+        let app = axum::Router::new()
+            .route("/chunked", chunked)
+            .route("/sized", sized);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let keys = HttpClientKeys::new();
+        for path in ["/chunked", "/sized"] {
+            let refused = keys.fetch(&format!("{base}{path}"), false).await;
+            assert!(
+                matches!(refused, Err(FetchError::TooLarge)),
+                "{path}: {refused:?}"
+            );
+        }
     }
 }

@@ -28,10 +28,11 @@ use crate::telemetry::Metrics;
 pub mod audit;
 mod client_keys;
 mod operations;
+pub mod outbound;
 mod tasks;
 pub mod tls;
 pub use audit::Auditor;
-pub use client_keys::{HttpClientKeys, outbound_client};
+pub use client_keys::HttpClientKeys;
 pub use tasks::{
     spawn_audit_checkpointer, spawn_background, spawn_client_reloader, spawn_key_reloader,
     spawn_logout_deliverer, spawn_session_sweeper,
@@ -173,6 +174,11 @@ impl App {
         let clients = crate::store::client_cache::ClientCache::new(store.clone());
         clients.reload().await.context("database")?;
         let assertion_audiences = operations::assertion_audiences(&config.server.issuer);
+        let client_keys = HttpClientKeys::with_destinations(outbound::Destinations {
+            enforce: config.mode == crate::config::Mode::Production,
+            allowed: crate::web::client_ip::parse_proxies(&config.server.outbound_private_networks)
+                .context("server.outbound_private_networks")?,
+        });
         Ok(Arc::new(Self {
             assertion_audiences,
             clock,
@@ -188,7 +194,7 @@ impl App {
             keys,
             subjects,
             discovery,
-            client_keys: HttpClientKeys::new(),
+            client_keys,
             client_secrets,
         }))
     }

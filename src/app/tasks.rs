@@ -166,6 +166,10 @@ async fn deliver(
     now: i64,
 ) -> Result<(), crate::protocol::backchannel::DeliveryError> {
     use crate::protocol::backchannel::{DeliveryError, logout_token};
+    app.client_keys
+        .destinations
+        .check_url(&record.uri)
+        .map_err(|e| DeliveryError::Transport(Box::new(e)))?;
     let token = logout_token(
         &app.config.server.issuer,
         &app.keys.ring(),

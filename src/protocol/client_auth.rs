@@ -142,8 +142,16 @@ async fn client_public_key(
             None => None,
         }
     };
-    let fetch_error =
-        |e: FetchError| invalid_client(&format!("cannot fetch the client's keys: {e}"));
+    // The caller is not authenticated yet: it learns that the keys could not be had, not the
+    // URI's answer (security review 11); the reason goes to the log.
+    let fetch_error = |e: FetchError| {
+        tracing::info!(
+            client = %client.id(),
+            error = %crate::telemetry::ErrorChain(&e),
+            "client keys not fetched"
+        );
+        invalid_client("cannot fetch the client's keys")
+    };
     let jwk = match (&settings.jwks, &settings.jwks_uri) {
         (Some(raw), _) => {
             let set: jsonwebtoken::jwk::JwkSet =
