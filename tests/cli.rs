@@ -1115,3 +1115,15 @@ async fn serves_https_with_http2_and_hsts_and_reloads_the_certificate_on_sighup(
     assert!(log.contains("TLS certificate not reloaded"), "{log}");
     assert!(log.contains("TLS certificate reloaded"), "{log}");
 }
+
+/// A session id is base64url and may begin with `-` (one in 64 do): the CLI takes it as the id,
+/// not as an option.
+#[test]
+fn a_session_id_beginning_with_a_hyphen_is_an_id() {
+    let run = Run::new();
+    let err = run.fails(&["session", "revoke", "-AXnM66zMLtrD6Bds2z0OP"], &[]);
+    assert!(
+        err.contains("session -AXnM66zMLtrD6Bds2z0OP not found"),
+        "{err}"
+    );
+}

@@ -28,8 +28,12 @@ pub enum SessionCommand {
     /// End sessions: one by its id, or every open session of an account. Every service that received
     /// tokens in them gets a back-channel logout.
     Revoke {
-        /// The session id (`sid`, as listed and as in ID tokens).
-        #[arg(conflicts_with = "account", required_unless_present = "account")]
+        /// The session id (`sid`, as listed and as in ID tokens; base64url, so it may begin with `-`).
+        #[arg(
+            conflicts_with = "account",
+            required_unless_present = "account",
+            allow_hyphen_values = true
+        )]
         sid: Option<String>,
         /// End every open session of this account (id, ID number or mobile number).
         #[arg(long)]
