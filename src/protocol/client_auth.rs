@@ -310,6 +310,18 @@ pub fn verify_assertion(
         }
     }
     let claims = outcome?;
+    // One audience (security review 10, after the OpenID Foundation's 2025 advice on
+    // private_key_jwt audiences): the issuer identifier, or the URL of this server's endpoint,
+    // alone. An assertion addressed to several parties at once could have been made for another
+    // server and replayed here.
+    let single_audience = match &claims["aud"] {
+        Value::String(_) => true,
+        Value::Array(values) => values.len() == 1,
+        _ => false,
+    };
+    if !single_audience {
+        return Err(invalid_client("client_assertion must name one audience"));
+    }
     let Some(exp) = claims["exp"].as_i64() else {
         return Err(invalid_client("client_assertion needs an integer exp"));
     };
@@ -491,7 +503,7 @@ mod exp_tests {
     /// Security review 9: `exp` was read with `as_i64().unwrap_or(0)`, so a float or a number past
     /// i64 passed the five-minute rule. It must be an integer, within five minutes, not past.
     #[test]
-    fn an_assertion_exp_must_be_an_integer_within_five_minutes() {
+    fn an_assertion_needs_an_integer_exp_within_five_minutes_and_one_audience() {
         const NOW: i64 = 1_800_000_000;
         let key = [jsonwebtoken::DecodingKey::from_secret(
             b"0123456789abcdef0123456789abcdef",
@@ -502,6 +514,24 @@ mod exp_tests {
             verify_assertion(&token, &header, "dept", &HMAC, &key, &audiences, NOW)
         };
         assert_eq!(check(serde_json::json!(NOW + 60)).unwrap().1, NOW + 60);
+        // One audience only (security review 10).
+        let claims = serde_json::json!({
+            "iss": "dept", "sub": "dept", "jti": "j2", "exp": NOW + 60,
+            "aud": ["https://id.example", "https://elsewhere.example"],
+        });
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        let two = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        let refused =
+            verify_assertion(&two, &header, "dept", &HMAC, &key, &audiences, NOW).unwrap_err();
+        assert_eq!(
+            refused.description,
+            "client_assertion must name one audience"
+        );
         for bad in [
             serde_json::json!(1.0e30),
             serde_json::json!(18_446_744_073_709_551_615_u64),
