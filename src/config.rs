@@ -202,6 +202,7 @@ pub struct PasswordsConfig {
     pub history: usize,
     pub lockout_threshold: u32,
     pub lockout_secs: u64,
+    pub lockout_account_threshold: u32,
 }
 
 impl Default for PasswordsConfig {
@@ -218,6 +219,7 @@ impl Default for PasswordsConfig {
             history: 5,
             lockout_threshold: 5,
             lockout_secs: 900,
+            lockout_account_threshold: 20,
         }
     }
 }
@@ -445,6 +447,13 @@ impl Config {
             return Err(ConfigError::new(
                 "passwords.lockout_threshold",
                 "must be 1 to 5 (docs/security.md)",
+            ));
+        }
+        if pw.lockout_account_threshold < pw.lockout_threshold || pw.lockout_account_threshold > 50
+        {
+            return Err(ConfigError::new(
+                "passwords.lockout_account_threshold",
+                "must be from passwords.lockout_threshold to 50",
             ));
         }
         if pw.lockout_secs < 900 {

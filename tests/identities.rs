@@ -351,6 +351,68 @@ mod suite {
         ));
     }
 
+    /// Security review 4: ID numbers are not secret, and five wrong passwords from anywhere locked
+    /// the account for everyone. Failures lock the account for their source; the owner, elsewhere,
+    /// still signs in; only failures spread over many sources reach the account-wide lock; and a
+    /// source locked again within a day waits twice as long.
+    pub async fn a_stranger_cannot_lock_the_owner_out(b: Backend) {
+        let ids = &b.ids;
+        let good = Password::new("Str0ng-pass!");
+        let bad = Password::new("Wrong-pass1!");
+        ids.create_account(
+            new_id(),
+            new_account("11010519491231002X", "张三", Some("13812341234")),
+            Some(&good),
+            NOW,
+        )
+        .await
+        .unwrap();
+        let id = "11010519491231002X";
+        let stranger = Some("198.51.100.7");
+        for attempt in 1..=4 {
+            assert!(matches!(
+                ids.login_from(id, &bad, stranger, NOW + attempt).await,
+                Err(LoginError::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            ids.login_from(id, &bad, stranger, NOW + 5).await,
+            Err(LoginError::LockedOut { until, started: true }) if until == NOW + 5 + 900
+        ));
+        assert!(matches!(
+            ids.login_from(id, &good, stranger, NOW + 6).await,
+            Err(LoginError::LockedOut { .. })
+        ));
+        // The owner, from their own address, is not locked out.
+        ids.login_from(id, &good, Some("203.0.113.20"), NOW + 7)
+            .await
+            .unwrap();
+        // Locked again within a day: twice as long.
+        for attempt in 1..=4 {
+            let _ = ids
+                .login_from(id, &bad, stranger, NOW + 1000 + attempt)
+                .await;
+        }
+        assert!(matches!(
+            ids.login_from(id, &bad, stranger, NOW + 1005).await,
+            Err(LoginError::LockedOut { until, started: true }) if until == NOW + 1005 + 1800
+        ));
+        // Failures spread over many sources reach the account-wide lock (20).
+        for source in 0..5 {
+            let address = format!("192.0.2.{source}");
+            for attempt in 0..4 {
+                let _ = ids
+                    .login_from(id, &bad, Some(&address), NOW + 3000 + attempt)
+                    .await;
+            }
+        }
+        assert!(matches!(
+            ids.login_from(id, &good, Some("203.0.113.20"), NOW + 3010)
+                .await,
+            Err(LoginError::LockedOut { .. })
+        ));
+    }
+
     pub async fn passwords_follow_policy_history_and_legacy_hashes_upgrade(b: Backend) {
         let ids = &b.ids;
         let a = ids
@@ -785,6 +847,13 @@ macro_rules! identity_suite {
                     return;
                 };
                 suite::concurrent_guesses_cannot_pass_the_lockout(b).await;
+            }
+            #[tokio::test]
+            async fn a_stranger_cannot_lock_the_owner_out() {
+                let Some(b) = super::$backend().await else {
+                    return;
+                };
+                suite::a_stranger_cannot_lock_the_owner_out(b).await;
             }
             #[tokio::test]
             async fn passwords_follow_policy_history_and_legacy_hashes_upgrade() {

@@ -69,9 +69,15 @@ impl PasswordLogin<'_> {
     /// cookie secret at every login: a session id planted before login is worth nothing after it.
     pub async fn login(&self, attempt: &Attempt<'_>, now: i64) -> Result<SignedIn, Refused> {
         self.within_limits(attempt, now).await?;
+        let source = self
+            .audit
+            .context
+            .ip
+            .as_deref()
+            .map(limits::address_subject);
         let account = match self
             .identities
-            .login(attempt.identifier, attempt.password, now)
+            .login_from(attempt.identifier, attempt.password, source.as_deref(), now)
             .await
         {
             Ok(account) => account,

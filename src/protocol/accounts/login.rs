@@ -3,36 +3,74 @@
 use super::*;
 
 impl Identities {
-    /// Password login with lockout (docs/security.md): after `lockout_threshold` consecutive failures
-    /// the account (or, for an unknown identifier, the identifier) is locked for `lockout_secs`.
-    /// Each attempt is counted before the password is checked (one atomic increment), so of many
-    /// concurrent guesses at most `lockout_threshold` are checked at all; a success resets the count.
-    /// Unknown identifiers cost one full hash and answer exactly as a wrong password does. A legacy
-    /// or outdated hash is replaced by argon2id on success.
+    /// Password login with lockout (docs/security.md), with no source address known: after
+    /// `lockout_threshold` consecutive failures the account (or, for an unknown identifier, the
+    /// identifier) is locked for `lockout_secs`. See [`Identities::login_from`].
     pub async fn login(
         &self,
         identifier: &str,
         password: &Password,
         now: i64,
     ) -> Result<Account, LoginError> {
+        self.login_from(identifier, password, None, now).await
+    }
+
+    /// Password login from `source` (an address, as rate limits count it). Failures are counted
+    /// per account and source: `lockout_threshold` of them lock the account for that source only,
+    /// for `lockout_secs`, doubled for each further lock of that source within a day (up to a
+    /// day); and per account over all sources, where `lockout_account_threshold` of them lock it
+    /// for everyone. So a stranger who knows an ID number slows down and stops at their own lock,
+    /// and only a spread attack reaches the account-wide one (security review 4). Without a source
+    /// the account-wide count uses `lockout_threshold`.
+    ///
+    /// Each attempt is counted before the password is checked (one atomic increment per count), so
+    /// of many concurrent guesses at most the threshold are checked at all; a success resets the
+    /// counts. Unknown identifiers cost one full hash and answer exactly as a wrong password does.
+    /// A legacy or outdated hash is replaced by argon2id on success.
+    pub async fn login_from(
+        &self,
+        identifier: &str,
+        password: &Password,
+        source: Option<&str>,
+        now: i64,
+    ) -> Result<Account, LoginError> {
         let store_err = LoginError::Store;
         let found = self.lookup_id(identifier, now).await.map_err(store_err)?;
         let subject = self.subject(found.as_ref(), identifier, now);
-        if let Some(until) = self.locked_until(&subject, now).await? {
-            return Err(LoginError::LockedOut {
-                until,
-                started: false,
-            });
+        let per_source = i64::from(self.passwords.lockout_threshold);
+        let counts: Vec<(String, i64, bool)> = match source {
+            Some(source) => vec![
+                (format!("{subject}@{source}"), per_source, true),
+                (
+                    subject.clone(),
+                    i64::from(self.passwords.lockout_account_threshold),
+                    false,
+                ),
+            ],
+            None => vec![(subject.clone(), per_source, false)],
+        };
+        for (key, _, _) in &counts {
+            if let Some(until) = self.locked_until(key, now).await? {
+                return Err(LoginError::LockedOut {
+                    until,
+                    started: false,
+                });
+            }
         }
-        let attempt = self
-            .ephemeral
-            .increment(&failures_key(&subject), self.lockout_window())
-            .await
-            .map_err(|e| LoginError::Store(e.into()))?;
-        let threshold = i64::from(self.passwords.lockout_threshold);
-        if attempt > threshold {
-            // Guesses beyond the threshold, concurrent with the one that locks: no password work.
-            return Err(self.lock(&subject, now).await);
+        let mut attempts = Vec::with_capacity(counts.len());
+        for (key, _, _) in &counts {
+            attempts.push(
+                self.ephemeral
+                    .increment(&failures_key(key), self.lockout_window())
+                    .await
+                    .map_err(|e| LoginError::Store(e.into()))?,
+            );
+        }
+        for ((key, threshold, progressive), attempt) in counts.iter().zip(&attempts) {
+            if attempt > threshold {
+                // Guesses beyond the threshold, concurrent with the one that locks: no password work.
+                return Err(self.lock(key, *progressive, now).await);
+            }
         }
         let stored = match &found {
             Some(id) => self
@@ -48,12 +86,16 @@ impl Identities {
             .await
             .map_err(LoginError::Busy)?;
         let (Some(id), Some(stored), true) = (found, stored, verdict.matches) else {
-            if attempt >= threshold {
-                return Err(self.lock(&subject, now).await);
+            for ((key, threshold, progressive), attempt) in counts.iter().zip(&attempts) {
+                if attempt >= threshold {
+                    return Err(self.lock(key, *progressive, now).await);
+                }
             }
             return Err(LoginError::InvalidCredentials);
         };
-        let _ = self.ephemeral.delete(&failures_key(&subject)).await;
+        for (key, _, _) in &counts {
+            let _ = self.ephemeral.delete(&failures_key(key)).await;
+        }
         let account = self
             .account(&id)
             .await
@@ -117,12 +159,29 @@ impl Identities {
         Duration::from_secs(self.passwords.lockout_secs)
     }
 
-    /// Locks `subject` for `lockout_secs` from `now`, unless a concurrent attempt locked it first;
+    /// Locks `subject` for `lockout_secs` from `now` (`progressive`: doubled for each earlier lock
+    /// of the same subject within a day, up to a day), unless a concurrent attempt locked it first;
     /// `started` tells the attempt that set the lock (it is audited as the lockout).
-    async fn lock(&self, subject: &str, now: i64) -> LoginError {
-        let until = now + self.passwords.lockout_secs as i64;
+    async fn lock(&self, subject: &str, progressive: bool, now: i64) -> LoginError {
+        const DAY: u64 = 86_400;
+        let mut secs = self.passwords.lockout_secs;
+        if progressive {
+            let earlier = match self
+                .ephemeral
+                .get(&locks_key(subject))
+                .await
+                .map(|v| v.and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u32>().ok()))
+            {
+                Ok(n) => n.unwrap_or(0),
+                Err(e) => return LoginError::Store(e.into()),
+            };
+            secs = secs
+                .saturating_mul(2_u64.saturating_pow(earlier.min(16)))
+                .min(DAY.max(self.passwords.lockout_secs));
+        }
+        let until = now + secs as i64;
         // The record outlives its own deadline a little; `now` decides, the TTL only cleans up.
-        let ttl = self.lockout_window() + Duration::from_secs(60);
+        let ttl = Duration::from_secs(secs + 60);
         let started = match self
             .ephemeral
             .put_if_absent(&lock_key(subject), until.to_string().as_bytes(), ttl)
@@ -153,6 +212,13 @@ impl Identities {
             }
         }
         let _ = self.ephemeral.delete(&failures_key(subject)).await;
+        if progressive {
+            // How many times this subject was locked within the last day.
+            let _ = self
+                .ephemeral
+                .increment(&locks_key(subject), Duration::from_secs(DAY))
+                .await;
+        }
         tracing::info!(subject = %subject, until, "login locked after repeated failures");
         LoginError::LockedOut {
             until,
@@ -167,4 +233,8 @@ fn failures_key(subject: &str) -> String {
 
 fn lock_key(subject: &str) -> String {
     format!("login:lock:{subject}")
+}
+
+fn locks_key(subject: &str) -> String {
+    format!("login:locks:{subject}")
 }
