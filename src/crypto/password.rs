@@ -94,6 +94,15 @@ pub enum StoredHash {
         salt: Vec<u8>,
         hash: Vec<u8>,
     },
+    /// `$wrapped-DIGEST$prefix|suffix$BASE64SALT$PHC`: a salted legacy digest kept only under
+    /// argon2id (the PHC string is argon2id of the digest's hex), so the weak digest is not stored
+    /// and checking it costs a full argon2id like every other password (security review 18).
+    Wrapped {
+        digest: LegacyDigest,
+        position: SaltPosition,
+        salt: Vec<u8>,
+        phc: String,
+    },
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -128,6 +137,23 @@ impl StoredHash {
                 iterations,
                 salt,
                 hash,
+            });
+        }
+        if let Some(rest) = s.strip_prefix("$wrapped-") {
+            let mut parts = rest.splitn(4, '$');
+            let digest = LegacyDigest::parse(parts.next()?)?;
+            let position = match parts.next()? {
+                "prefix" => SaltPosition::Prefix,
+                "suffix" => SaltPosition::Suffix,
+                _ => return None,
+            };
+            let salt = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
+            let phc = format!("${}", parts.next()?);
+            return phc.starts_with("$argon2id$").then_some(Self::Wrapped {
+                digest,
+                position,
+                salt,
+                phc,
             });
         }
         if let Some(rest) = s.strip_prefix("$legacy-") {
@@ -199,6 +225,21 @@ impl StoredHash {
                 STANDARD_NO_PAD.encode(salt),
                 hex_encode(hash)
             ),
+            Self::Wrapped {
+                digest,
+                position,
+                salt,
+                phc,
+            } => format!(
+                "$wrapped-{}${}${}{}",
+                digest.name(),
+                match position {
+                    SaltPosition::Prefix => "prefix",
+                    SaltPosition::Suffix => "suffix",
+                },
+                STANDARD_NO_PAD.encode(salt),
+                phc
+            ),
         }
     }
 
@@ -214,7 +255,29 @@ impl StoredHash {
                 LegacyDigest::Sha256 => "salted_sha256",
                 LegacyDigest::Sm3 => "salted_sm3",
             },
+            Self::Wrapped { .. } => "wrapped",
         }
+    }
+
+    /// The hex digest a salted legacy scheme makes of `password`.
+    fn legacy_hex(
+        digest: &LegacyDigest,
+        position: &SaltPosition,
+        salt: &[u8],
+        password: &str,
+    ) -> Vec<u8> {
+        let mut input = Vec::with_capacity(salt.len() + password.len());
+        match position {
+            SaltPosition::Prefix => {
+                input.extend_from_slice(salt);
+                input.extend_from_slice(password.as_bytes());
+            }
+            SaltPosition::Suffix => {
+                input.extend_from_slice(password.as_bytes());
+                input.extend_from_slice(salt);
+            }
+        }
+        digest.digest(&input)
     }
 
     fn matches(&self, argon: &Argon2<'_>, password: &str) -> bool {
@@ -242,19 +305,19 @@ impl StoredHash {
                 position,
                 salt,
                 hash,
+            } => Self::legacy_hex(digest, position, salt, password)
+                .ct_eq(hash)
+                .into(),
+            Self::Wrapped {
+                digest,
+                position,
+                salt,
+                phc,
             } => {
-                let mut input = Vec::with_capacity(salt.len() + password.len());
-                match position {
-                    SaltPosition::Prefix => {
-                        input.extend_from_slice(salt);
-                        input.extend_from_slice(password.as_bytes());
-                    }
-                    SaltPosition::Suffix => {
-                        input.extend_from_slice(password.as_bytes());
-                        input.extend_from_slice(salt);
-                    }
-                }
-                digest.digest(&input).ct_eq(hash).into()
+                let inner = hex_encode(&Self::legacy_hex(digest, position, salt, password));
+                argon
+                    .verify_password(inner.as_bytes(), phc.as_str())
+                    .is_ok()
             }
         }
     }
@@ -375,6 +438,31 @@ impl PasswordHasher {
         .map_err(|e| HashError::Failed(e.to_string()))
     }
 
+    /// A salted legacy digest wrapped in argon2id, for storing instead of the digest itself;
+    /// other hashes are returned as they are.
+    pub async fn wrap(&self, stored: &StoredHash) -> Result<StoredHash, HashError> {
+        let StoredHash::Salted {
+            digest,
+            position,
+            salt,
+            hash,
+        } = stored
+        else {
+            return Ok(stored.clone());
+        };
+        let inner = hex_encode(hash);
+        let phc = self
+            .on_pool(move |argon| argon.hash_password(inner.as_bytes()).map(|h| h.to_string()))
+            .await?
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        Ok(StoredHash::Wrapped {
+            digest: *digest,
+            position: *position,
+            salt: salt.clone(),
+            phc,
+        })
+    }
+
     /// Verifies against `stored`, or against the dummy when there is no account (same cost, never a
     /// match).
     pub async fn verify(
@@ -421,6 +509,35 @@ mod tests {
             argon2_parallelism: 1,
             ..PasswordsConfig::default()
         }
+    }
+
+    /// Security review 18: imported salted MD5/SHA-1 hashes were stored as they came and checked in
+    /// microseconds. Wrapped, only argon2id of the digest is kept, and it checks like any password.
+    #[tokio::test]
+    async fn a_weak_legacy_digest_is_kept_only_wrapped_in_argon2id() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let md5 = hex_encode(&LegacyDigest::Md5.digest(b"abcLegacy#2019"));
+        let salted =
+            StoredHash::salted(LegacyDigest::Md5, SaltPosition::Prefix, b"abc", &md5).unwrap();
+        let wrapped = hasher.wrap(&salted).await.unwrap();
+        let stored = wrapped.encode();
+        assert!(stored.starts_with("$wrapped-md5$prefix$"), "{stored}");
+        assert!(!stored.contains(&md5), "the digest itself is not stored");
+        assert_eq!(StoredHash::parse(&stored), Some(wrapped.clone()));
+        assert_eq!(wrapped.scheme(), "wrapped");
+        let right = hasher
+            .verify(&Password::new("Legacy#2019"), Some(&stored))
+            .await
+            .unwrap();
+        assert!(right.matches && right.needs_rehash);
+        let wrong = hasher
+            .verify(&Password::new("Legacy#2018"), Some(&stored))
+            .await
+            .unwrap();
+        assert!(!wrong.matches);
+        // Other hashes stay as they are.
+        let bcrypt = StoredHash::Bcrypt("$2b$04$abc".into());
+        assert_eq!(hasher.wrap(&bcrypt).await.unwrap(), bcrypt);
     }
 
     #[tokio::test]

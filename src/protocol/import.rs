@@ -260,6 +260,14 @@ impl Identities {
         hash: Option<&StoredHash>,
         now: i64,
     ) -> Result<(Outcome, Option<AccountId>), AccountError> {
+        // A salted MD5, SHA-1, SHA-256 or SM3 digest is stored only wrapped in argon2id: the weak
+        // digest never reaches the database, and checking it costs what any password costs, so an
+        // imported account that was never used cannot be told apart by timing (security review 18).
+        let wrapped = match hash {
+            Some(h) => Some(self.hasher.wrap(h).await?),
+            None => None,
+        };
+        let hash = wrapped.as_ref();
         // Two attempts: a concurrent line may create the same person between look-up and insert.
         for _ in 0..2 {
             if let Some(existing) = self.find_by_document(&person.document).await? {
