@@ -114,6 +114,8 @@ pub struct ServerConfig {
     /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
     pub outbound_private_networks: Vec<String>,
+    /// When set, `/metrics` answers only `Authorization: Bearer` with this token.
+    pub metrics_token: Secret,
     /// Longest parameter name or value (query string or form body), in bytes once decoded.
     pub param_limit_bytes: usize,
     /// Most parameters in one query string or form body.
@@ -577,6 +579,13 @@ impl Config {
                 "is still the example value; generate one with `openssl rand -base64 32`",
             ));
         }
+        let metrics = self.server.metrics_token.expose();
+        if EXAMPLE_SECRETS.iter().any(|s| metrics.contains(s)) {
+            return Err(ConfigError::new(
+                "server.metrics_token",
+                "is still the example value; generate one with `openssl rand -base64 32`",
+            ));
+        }
         Ok(())
     }
 
@@ -872,6 +881,14 @@ mod tests {
         assert_eq!(e.key, "server.issuer");
         let e = load(&[prod, https, ("YIHAO_KEYS__MASTER_KEY", "CHANGE-ME")]).unwrap_err();
         assert_eq!(e.key, "keys.master_key");
+        let e = load(&[
+            prod,
+            https,
+            key,
+            ("YIHAO_SERVER__METRICS_TOKEN", "CHANGE-ME-x"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "server.metrics_token");
         load(&[prod, https, key]).unwrap();
         load(&[prod, key, ("YIHAO_SERVER__ISSUER", "http://127.0.0.1:8080")]).unwrap();
     }

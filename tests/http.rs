@@ -104,6 +104,42 @@ async fn unknown_paths_get_a_json_404() {
     assert_eq!(json_body(response).await["error"], "not_found");
 }
 
+/// Security review 20: /metrics answered anyone. With `server.metrics_token` set it answers only
+/// that bearer token.
+#[tokio::test]
+async fn metrics_can_be_kept_behind_a_token() {
+    let app = TestApp::builder()
+        .configure(|c| c.server.metrics_token = yihao::config::Secret::new("m-3tr1cs-t0ken"))
+        .build()
+        .await;
+    let anonymous = app.get("/metrics").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let wrong = app
+        .request(
+            Request::get("/metrics")
+                .header("authorization", "Bearer nope")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = app
+        .request(
+            Request::get("/metrics")
+                .header("authorization", "Bearer m-3tr1cs-t0ken")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_pattern_and_status() {
     let app = TestApp::new().await;

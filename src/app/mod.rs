@@ -299,6 +299,11 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     if app.master_key.is_development() {
         tracing::warn!("development master key in use: not for production");
     }
+    if app.config.mode == crate::config::Mode::Production
+        && app.config.server.metrics_token.is_empty()
+    {
+        tracing::warn!("server.metrics_token is not set: /metrics answers anyone");
+    }
     let listener = TcpListener::bind(bind)
         .await
         .with_context(|| format!("server.bind: cannot listen on {bind}"))?;

@@ -187,6 +187,20 @@ pub fn render_failed(e: &askama::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
+/// `/metrics` without its token: 401 with a Bearer challenge (RFC 6750 §3).
+pub fn metrics_unauthorized() -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": "invalid_token", "error_description": "the metrics token is required" })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"metrics\""),
+    );
+    response
+}
+
 /// Unknown paths: 404 with a JSON body naming the problem.
 pub async fn not_found() -> Response {
     (

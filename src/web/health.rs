@@ -73,7 +73,21 @@ async fn probe(check: impl Future<Output = StoreResult<()>>) -> Result<(), Probe
     }
 }
 
-pub async fn metrics(State(app): State<AppState>) -> Response {
+/// `GET /metrics`, behind `server.metrics_token` when it is set (security review 20).
+pub async fn metrics(State(app): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let token = app.config.server.metrics_token.expose();
+    if !token.is_empty() {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let matches: bool =
+            subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), token.as_bytes()).into();
+        if !matches {
+            return super::error::metrics_unauthorized();
+        }
+    }
     let mut response = app.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
