@@ -255,22 +255,14 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             )
             .await?;
             eprintln!("password changed for account {}", account.id);
-            // Whoever held the old password is signed out everywhere: sessions end (with back-channel
-            // logout) and refresh tokens are revoked.
-            let ended = admin
-                .sessions()
-                .end_all(
-                    account.id.as_str(),
-                    crate::protocol::session::EndReason::PasswordChanged,
-                    now,
-                )
-                .await?;
-            let revoked = admin
-                .store
-                .revoke_account_refresh(account.id.as_str(), now)
-                .await?;
-            eprintln!("ended {ended} session(s), revoked {revoked} refresh token(s)");
-            Ok(())
+            // Whoever held the old password is signed out everywhere.
+            sign_out_everywhere(
+                admin,
+                &account,
+                crate::protocol::session::EndReason::PasswordChanged,
+                now,
+            )
+            .await
         }
         AccountCommand::Import {
             file,
@@ -307,23 +299,36 @@ async fn set_status(
     let change = format!("status:{}", status.as_str());
     audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
     if status != AccountStatus::Active {
-        // A locked or disabled account is signed out everywhere (security review 17): its sessions
-        // end (services get a back-channel logout) and its refresh tokens are revoked.
-        let ended = admin
-            .sessions()
-            .end_all(
-                account.id.as_str(),
-                crate::protocol::session::EndReason::Admin,
-                now,
-            )
-            .await?;
-        let revoked = admin
-            .store
-            .revoke_account_refresh(account.id.as_str(), now)
-            .await?;
-        eprintln!("ended {ended} session(s), revoked {revoked} refresh token(s)");
+        // A locked or disabled account is signed out everywhere (security review 17).
+        sign_out_everywhere(
+            admin,
+            &account,
+            crate::protocol::session::EndReason::Admin,
+            now,
+        )
+        .await?;
     }
     print_account(admin, &account, false, target.output).await
+}
+
+/// Ends every session of the account (services get a back-channel logout) and revokes its refresh
+/// tokens.
+async fn sign_out_everywhere(
+    admin: &Admin,
+    account: &Account,
+    reason: crate::protocol::session::EndReason,
+    now: i64,
+) -> anyhow::Result<()> {
+    let ended = admin
+        .sessions()
+        .end_all(account.id.as_str(), reason, now)
+        .await?;
+    let revoked = admin
+        .store
+        .revoke_account_refresh(account.id.as_str(), now)
+        .await?;
+    eprintln!("ended {ended} session(s), revoked {revoked} refresh token(s)");
+    Ok(())
 }
 
 /// Finds an account by id, ID number or phone number.

@@ -105,6 +105,19 @@ pub enum StoredHash {
     },
 }
 
+/// `DIGEST$prefix|suffix$BASE64SALT$REST` of a `$legacy-` or `$wrapped-` hash.
+fn salted_parts(rest: &str) -> Option<(LegacyDigest, SaltPosition, Vec<u8>, &str)> {
+    let mut parts = rest.splitn(4, '$');
+    let digest = LegacyDigest::parse(parts.next()?)?;
+    let position = match parts.next()? {
+        "prefix" => SaltPosition::Prefix,
+        "suffix" => SaltPosition::Suffix,
+        _ => return None,
+    };
+    let salt = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
+    Some((digest, position, salt, parts.next()?))
+}
+
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -140,15 +153,8 @@ impl StoredHash {
             });
         }
         if let Some(rest) = s.strip_prefix("$wrapped-") {
-            let mut parts = rest.splitn(4, '$');
-            let digest = LegacyDigest::parse(parts.next()?)?;
-            let position = match parts.next()? {
-                "prefix" => SaltPosition::Prefix,
-                "suffix" => SaltPosition::Suffix,
-                _ => return None,
-            };
-            let salt = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
-            let phc = format!("${}", parts.next()?);
+            let (digest, position, salt, last) = salted_parts(rest)?;
+            let phc = format!("${last}");
             return phc.starts_with("$argon2id$").then_some(Self::Wrapped {
                 digest,
                 position,
@@ -157,15 +163,8 @@ impl StoredHash {
             });
         }
         if let Some(rest) = s.strip_prefix("$legacy-") {
-            let mut parts = rest.splitn(4, '$');
-            let digest = LegacyDigest::parse(parts.next()?)?;
-            let position = match parts.next()? {
-                "prefix" => SaltPosition::Prefix,
-                "suffix" => SaltPosition::Suffix,
-                _ => return None,
-            };
-            let salt = STANDARD_NO_PAD.decode(parts.next()?).ok()?;
-            let hash = hex_decode(&parts.next()?.to_ascii_lowercase())?;
+            let (digest, position, salt, last) = salted_parts(rest)?;
+            let hash = hex_decode(&last.to_ascii_lowercase())?;
             if hash.len() != digest.digest(b"").len() {
                 return None;
             }
