@@ -237,6 +237,9 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(full) = flags.full_phone {
         settings.full_phone = full;
     }
+    if let Some(optional) = flags.pkce_optional {
+        settings.pkce_optional = optional;
+    }
     if let Some(jwks) = &flags.jwks {
         let text = match jwks.strip_prefix('@') {
             Some(path) => {
@@ -292,6 +295,7 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "access_token_lifetime": client.settings().access_token_secs,
         "id_token_lifetime": client.settings().id_token_secs,
         "full_phone": client.settings().full_phone,
+        "pkce_optional": client.settings().pkce_optional,
         "jwks_uri": client.settings().jwks_uri,
         "jwks": client.settings().jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "resources": client.settings().resources,

@@ -142,6 +142,10 @@ pub struct TokenSettings {
     /// true: the client receives the full mobile number with the phone scope (masked otherwise).
     #[arg(long, value_name = "BOOL")]
     pub full_phone: Option<bool>,
+    /// true: this confidential client may leave out PKCE, although the server requires it
+    /// (tokens.require_pkce) — for a relying party that cannot send it yet.
+    #[arg(long, value_name = "BOOL")]
+    pub pkce_optional: Option<bool>,
     /// private_key_jwt: the client's public keys as a JWK Set (JSON, or @FILE).
     #[arg(long, value_name = "JSON|@FILE")]
     pub jwks: Option<String>,

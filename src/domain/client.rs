@@ -351,6 +351,9 @@ pub struct ClientSettings {
     pub frontchannel_logout_session_required: bool,
     /// The channel the client serves people through.
     pub channel: Channel,
+    /// A confidential client that may leave out PKCE although `tokens.require_pkce` asks for it
+    /// (a relying party that cannot send it yet). Public clients must always use PKCE.
+    pub pkce_optional: bool,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.

@@ -243,7 +243,9 @@ pub fn check(
                 "code_challenge_method without code_challenge",
             ));
         }
-        (None, None) if client.is_public() || policy.require_pkce => {
+        (None, None)
+            if client.is_public() || (policy.require_pkce && !client.settings().pkce_optional) =>
+        {
             return Err(fail(
                 ErrorCode::InvalidRequest,
                 "PKCE is required: send code_challenge with code_challenge_method=S256",

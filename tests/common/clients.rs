@@ -31,7 +31,12 @@ pub fn web(
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: scopes(scope_names),
         first_party,
-        settings: ClientSettings::default(),
+        // The server requires PKCE from confidential clients too; the tests' flows leave it out
+        // unless they are about PKCE (those register clients without this opt-out, or public ones).
+        settings: ClientSettings {
+            pkce_optional: true,
+            ..ClientSettings::default()
+        },
     }
 }
 

@@ -206,7 +206,7 @@ async fn a_client_gets_its_own_id_token_algorithm_and_token_lifetimes() {
         full_phone: true,
         access_token_alg: Some(yihao::domain::jose::Alg::RS256),
         resources: vec![],
-        ..Default::default()
+        ..spec.settings
     };
     register(app, spec, SECRET).await;
     let browser = Browser::new();

@@ -723,3 +723,36 @@ async fn threat_a_compromised_signing_key_is_withdrawn_at_once() {
     assert_ne!(crate::jwt_part(fresh, 0)["kid"], kid.as_str());
     assert_eq!(userinfo(&s, fresh).await.status(), 200);
 }
+
+/// PKCE from confidential clients too (RFC 9700 §2.1.1: "Authorization servers MUST support PKCE
+/// ... [clients] SHOULD use PKCE"; security review 20): `tokens.require_pkce` is on by default, and a
+/// confidential client leaves it out only when registered with `--pkce-optional true`.
+#[tokio::test]
+async fn threat_a_confidential_client_needs_pkce_unless_registered_without() {
+    let s = setup(|_| {}).await;
+    let app = &s._server.test_app.app;
+    assert!(app.config.tokens.require_pkce, "on by default");
+    let mut spec = client_spec(
+        "strict",
+        "http://127.0.0.1:9/strict",
+        AuthMethod::ClientSecretBasic,
+        true,
+    );
+    spec.settings.pkce_optional = false;
+    crate::register(app, spec, SECRET).await;
+    let browser = Browser::new();
+    let without = browser
+        .get(&authorize_url(
+            &s.base,
+            "strict",
+            "http://127.0.0.1:9/strict",
+            &[],
+        ))
+        .await;
+    let params = redirect_params(&without);
+    assert_eq!(params["error"], "invalid_request", "{params:?}");
+    assert!(params["error_description"].contains("PKCE"), "{params:?}");
+    // "tax" was registered with the opt-out: no PKCE, and still a code.
+    let code = code_for(&s, &browser, "tax", "http://127.0.0.1:9/tax", &[]).await;
+    assert!(!code.is_empty());
+}

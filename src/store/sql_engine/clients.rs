@@ -71,7 +71,7 @@ impl crate::store::ClientStore for Adapter {
     }
 }
 
-/// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$28).
+/// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$29).
 fn bind_client<'q>(
     query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
     client: &crate::domain::client::Client,
@@ -106,4 +106,5 @@ fn bind_client<'q>(
         .bind(r.secret_sealed)
         .bind(r.previous_secret_sealed)
         .bind(r.channel)
+        .bind(r.pkce_optional)
 }
