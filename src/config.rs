@@ -228,7 +228,8 @@ impl Default for PasswordsConfig {
 
 /// A secret string. `Debug`, `Display` and `Serialize` print `[redacted]` (or nothing when unset), so a
 /// secret cannot reach a log line or `config check` by accident; [`Secret::expose`] is the one way in.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+/// Its text is overwritten with zeros when dropped (security review 20).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(transparent)]
 pub struct Secret(String);
 

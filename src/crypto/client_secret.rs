@@ -4,6 +4,8 @@
 //! only the secret is also sealed with AES-256-GCM under a key derived from the master key, with the
 //! client id as associated data (a sealed secret copied to another client's row does not open).
 
+use zeroize::Zeroizing;
+
 use super::MasterKey;
 use super::hash_secret;
 use super::pii::{PiiError, Sealer};
@@ -53,7 +55,11 @@ impl ClientSecretBox {
 
     /// The HMAC keys a `client_secret_jwt` assertion from `client` may be signed with at `now`: the
     /// current secret, and during a rotation the previous one until its deadline.
-    pub fn hmac_keys(&self, client: &Client, now: i64) -> Result<Vec<Vec<u8>>, PiiError> {
+    pub fn hmac_keys(
+        &self,
+        client: &Client,
+        now: i64,
+    ) -> Result<Vec<Zeroizing<Vec<u8>>>, PiiError> {
         let Some(secrets) = client.secrets() else {
             return Ok(Vec::new());
         };
@@ -65,7 +71,11 @@ impl ClientSecretBox {
             .sealed
             .iter()
             .chain(previous)
-            .map(|s| self.sealer.open(&context(client.id()), &s.0))
+            .map(|s| {
+                self.sealer
+                    .open(&context(client.id()), &s.0)
+                    .map(Zeroizing::new)
+            })
             .collect()
     }
 }
@@ -74,6 +84,10 @@ impl ClientSecretBox {
 mod tests {
     use super::*;
     use crate::domain::client::{ClientSettings, ClientSpec, GrantType, Scope};
+
+    fn z(keys: &[&[u8]]) -> Vec<Zeroizing<Vec<u8>>> {
+        keys.iter().map(|k| Zeroizing::new(k.to_vec())).collect()
+    }
 
     fn key() -> MasterKey {
         use base64::Engine;
@@ -114,16 +128,13 @@ mod tests {
 
         let first = sb.store(&id, AuthMethod::ClientSecretJwt, "s1", None);
         let c = client("dept", AuthMethod::ClientSecretJwt, first.clone());
-        assert_eq!(sb.hmac_keys(&c, 0).unwrap(), vec![b"s1".to_vec()]);
+        assert_eq!(sb.hmac_keys(&c, 0).unwrap(), z(&[b"s1"]));
 
         // Rotation: both open until the deadline, then only the new one.
         let second = sb.store(&id, AuthMethod::ClientSecretJwt, "s2", Some((&first, 100)));
         let c = client("dept", AuthMethod::ClientSecretJwt, second.clone());
-        assert_eq!(
-            sb.hmac_keys(&c, 99).unwrap(),
-            vec![b"s2".to_vec(), b"s1".to_vec()]
-        );
-        assert_eq!(sb.hmac_keys(&c, 100).unwrap(), vec![b"s2".to_vec()]);
+        assert_eq!(sb.hmac_keys(&c, 99).unwrap(), z(&[b"s2", b"s1"]));
+        assert_eq!(sb.hmac_keys(&c, 100).unwrap(), z(&[b"s2"]));
 
         // Copied to another client's row, it does not open.
         let other = client("other", AuthMethod::ClientSecretJwt, second);

@@ -16,6 +16,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use super::MasterKey;
 
@@ -52,7 +53,7 @@ pub enum PiiError {
 }
 
 pub struct Pii {
-    index_key: [u8; 32],
+    index_key: Zeroizing<[u8; 32]>,
     sealer: Sealer,
 }
 
@@ -81,7 +82,7 @@ impl Pii {
     /// The blind index of `value` for one purpose ("document", "phone"): equal inputs give equal
     /// outputs; without the key nothing can be learnt or brute-forced from it.
     pub fn blind_index(&self, purpose: &str, value: &str) -> BlindIndex {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_slice())
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
@@ -110,7 +111,7 @@ impl Pii {
 /// sealed value is `version (4 bytes, big endian) || nonce (12) || ciphertext+tag`; every version can
 /// be derived, so any node opens any version.
 pub struct Sealer {
-    master: [u8; 32],
+    master: Zeroizing<[u8; 32]>,
     active: u32,
     ciphers: Mutex<HashMap<u32, Aes256Gcm>>,
 }
@@ -139,11 +140,11 @@ impl Sealer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cipher = ciphers.entry(version).or_insert_with(|| {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.master)
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.master.as_slice())
                 .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
             mac.update(format!("v{version}").as_bytes());
-            let key: [u8; 32] = mac.finalize().into_bytes().into();
-            Aes256Gcm::new(&key.into())
+            let key: Zeroizing<[u8; 32]> = Zeroizing::new(mac.finalize().into_bytes().into());
+            Aes256Gcm::new(&(*key).into())
         });
         f(cipher)
     }

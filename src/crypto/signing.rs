@@ -23,6 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 pub use crate::domain::jose::Alg;
 
@@ -104,10 +105,10 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl SigningKey {
-    /// A new key pair and its PKCS#8 DER (to be sealed and stored).
-    pub fn generate(alg: Alg) -> Result<Vec<u8>, SigningError> {
+    /// A new key pair and its PKCS#8 DER (to be sealed and stored), zeroed when dropped.
+    pub fn generate(alg: Alg) -> Result<Zeroizing<Vec<u8>>, SigningError> {
         let fail = |source| SigningError::Generate { alg, source };
-        Ok(match alg {
+        Ok(Zeroizing::new(match alg {
             Alg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
                 .map_err(fail)?
                 .as_der()
@@ -126,7 +127,7 @@ impl SigningKey {
                 .map_err(fail)?
                 .as_ref()
                 .to_vec(),
-        })
+        }))
     }
 
     /// Parses a stored key once.

@@ -13,11 +13,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use super::MasterKey;
 
 pub struct SubjectCodec {
-    nonce_key: [u8; 32],
+    nonce_key: Zeroizing<[u8; 32]>,
     cipher: Aes256Gcm,
 }
 
@@ -32,12 +33,12 @@ impl SubjectCodec {
         let key = master.derive("subject/aes-256-gcm");
         Self {
             nonce_key: master.derive("subject/siv"),
-            cipher: Aes256Gcm::new(&key.into()),
+            cipher: Aes256Gcm::new(&(*key).into()),
         }
     }
 
     pub fn encode(&self, sector: &str, account_id: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.nonce_key)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.nonce_key.as_slice())
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(sector.as_bytes());
         mac.update(&[0]);

@@ -3,6 +3,7 @@
 //! replaces stops signing then), retire. Nodes hold a [`KeyRing`] and swap it on reload.
 
 use std::sync::{Arc, RwLock};
+use zeroize::Zeroizing;
 
 use crate::crypto::MasterKey;
 use crate::crypto::pii::Sealer;
@@ -76,6 +77,7 @@ impl Keys {
             let der = self
                 .sealer
                 .open(&context(&r.kid), &r.private_sealed)
+                .map(Zeroizing::new)
                 .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", r.kid)))?;
             parsed.push(
                 SigningKey::from_pkcs8(&r.kid, alg, &der, r.created_at, r.not_before, r.retired_at)
