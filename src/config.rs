@@ -185,6 +185,10 @@ pub enum LogFormat {
 pub struct KeysConfig {
     pub dev_dir: PathBuf,
     pub master_key: Secret,
+    /// Master keys replaced by `master_key`, still accepted to open the key root until
+    /// `yihao keys rotate-master` has re-wrapped it (docs/privacy.md).
+    #[serde(default)]
+    pub previous_master_keys: Vec<Secret>,
     pub pii_version: u32,
     pub publish_before_use_secs: u64,
     pub reload_secs: u64,
@@ -604,8 +608,11 @@ impl EnvVars {
     const PREFIX: &'static str = "YIHAO_";
     /// Keys whose value is a list: in the environment, comma-separated (`10.0.0.1, 10.0.0.0/8`),
     /// or a TOML array (`["10.0.0.1", "10.0.0.0/8"]`); empty is the empty list.
-    const LIST_KEYS: [&'static str; 2] =
-        ["server.trusted_proxies", "server.outbound_private_networks"];
+    const LIST_KEYS: [&'static str; 3] = [
+        "server.trusted_proxies",
+        "server.outbound_private_networks",
+        "keys.previous_master_keys",
+    ];
 
     fn list(raw: &str) -> Vec<String> {
         let raw = raw.trim();
@@ -800,6 +807,12 @@ mod tests {
                 let got = match key {
                     "server.trusted_proxies" => c.server.trusted_proxies,
                     "server.outbound_private_networks" => c.server.outbound_private_networks,
+                    "keys.previous_master_keys" => c
+                        .keys
+                        .previous_master_keys
+                        .iter()
+                        .map(|k| k.expose().to_owned())
+                        .collect(),
                     other => unreachable!("a test for the list key {other}"),
                 };
                 assert_eq!(got, want, "{var}={raw:?}");

@@ -945,6 +945,72 @@ fn rotate_pii_reseals_under_the_new_version() {
     assert_eq!(shown["documents"][0]["number"], "11010519491231002X");
 }
 
+/// Security review 20: the master key is rotated by listing the old one as previous, running
+/// `keys rotate-master`, then dropping it; personal data sealed before stays readable and findable.
+#[test]
+fn rotate_master_rewraps_the_key_root_and_keeps_the_data() {
+    let run = Run::new();
+    let (a, b) = (
+        "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=",
+        "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI=",
+    );
+    let only_a = [("YIHAO_KEYS__MASTER_KEY", a)];
+    let only_b = [("YIHAO_KEYS__MASTER_KEY", b)];
+    let rotating = [
+        ("YIHAO_KEYS__MASTER_KEY", b),
+        ("YIHAO_KEYS__PREVIOUS_MASTER_KEYS", a),
+    ];
+    let created = run.run(
+        &[
+            "account",
+            "create",
+            "--id-number",
+            "11010519491231002X",
+            "--name",
+            "某人",
+            "--phone",
+            "13812341234",
+        ],
+        &only_a,
+    );
+    assert!(created.status.success(), "{created:?}");
+    let show = [
+        "account",
+        "show",
+        "13812341234",
+        "--reveal",
+        "--output",
+        "json",
+    ];
+    let number = |env: &[(&str, &str)]| {
+        let out = run.run(&show, env);
+        assert!(out.status.success(), "{out:?}");
+        let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+        shown["documents"][0]["number"].as_str().unwrap().to_owned()
+    };
+
+    let err = run.fails(&show, &only_b);
+    assert!(err.contains("keys.previous_master_keys"), "{err}");
+    assert_eq!(number(&rotating), "11010519491231002X");
+    let out = run.run(&["keys", "rotate-master"], &rotating);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-wrapped"));
+    let again = run.run(&["keys", "rotate-master"], &rotating);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to do"));
+
+    assert_eq!(number(&only_b), "11010519491231002X");
+    let err = run.fails(&show, &only_a);
+    assert!(err.contains("no configured master key opens"), "{err}");
+    let err = run.fails(
+        &show,
+        &[
+            ("YIHAO_KEYS__MASTER_KEY", b),
+            ("YIHAO_KEYS__PREVIOUS_MASTER_KEYS", "short"),
+        ],
+    );
+    assert!(err.contains("keys.previous_master_keys[0]"), "{err}");
+}
+
 /// docs/design.md / issue 6: HTTPS served directly with rustls, HTTP/1.1 and HTTP/2 by ALPN, HSTS
 /// over TLS, and SIGHUP reloading the certificate: a broken pair is refused and the current one kept,
 /// a good one is served to new connections.

@@ -222,6 +222,7 @@ mod store_contract {
         let subjects = yihao::crypto::subject::SubjectCodec::new(
             &yihao::crypto::MasterKey::load(&yihao::config::KeysConfig {
                 dev_dir: "unused".into(),
+                previous_master_keys: Vec::new(),
                 master_key: yihao::config::Secret::new(
                     "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYyE=",
                 ),
@@ -424,6 +425,84 @@ mod store_contract {
         assert_eq!(store.sessions_of(&account.id, true).await.unwrap().len(), 3);
     }
 
+    fn master(byte: u8) -> yihao::crypto::MasterKey {
+        use base64::Engine;
+        yihao::crypto::MasterKey::load(&yihao::config::KeysConfig {
+            dev_dir: "unused".into(),
+            previous_master_keys: Vec::new(),
+            master_key: yihao::config::Secret::new(
+                base64::engine::general_purpose::STANDARD.encode([byte; 32]),
+            ),
+            pii_version: 1,
+            publish_before_use_secs: 86_400,
+            reload_secs: 60,
+        })
+        .unwrap()
+    }
+
+    /// Security review 20: the master key can be rotated. Every derived key stays what it was
+    /// (the first root is the first master key's bytes), a replaced key opens the root only until
+    /// the re-wrap, and a wrong key opens nothing.
+    pub async fn the_master_key_rotates_by_rewrapping_the_key_root(store: &dyn Store) {
+        use yihao::protocol::key_root::{self, KeyRootError, Opener};
+        let (a, b, c) = (master(1), master(2), master(3));
+        assert_eq!(store.key_root().await.unwrap(), None);
+
+        let (root, opener) = key_root::open(store, &a, &[], 10).await.unwrap();
+        assert_eq!(opener, Opener::Created);
+        assert_eq!(
+            *root.derive("pii/blind-index"),
+            *a.derive("pii/blind-index")
+        );
+        let (_, opener) = key_root::open(store, &a, &[], 11).await.unwrap();
+        assert_eq!(opener, Opener::Current);
+
+        // Rotation: B is configured, A listed as previous.
+        assert!(matches!(
+            key_root::open(store, &b, &[], 12).await,
+            Err(KeyRootError::NotOpened)
+        ));
+        let (root, opener) = key_root::open(store, &b, &[c.first_root(), a.first_root()], 12)
+            .await
+            .unwrap();
+        assert_eq!(opener, Opener::Previous(1));
+        assert_eq!(*root.derive("subject/siv"), *a.derive("subject/siv"));
+        let before = store.key_root().await.unwrap().unwrap();
+        assert_eq!(
+            key_root::rewrap(store, &b, &[a.first_root()], 13)
+                .await
+                .unwrap(),
+            Opener::Previous(0)
+        );
+        let after = store.key_root().await.unwrap().unwrap();
+        assert_ne!(before, after);
+        assert_eq!(
+            key_root::rewrap(store, &b, &[a.first_root()], 14)
+                .await
+                .unwrap(),
+            Opener::Current
+        );
+        assert_eq!(store.key_root().await.unwrap().unwrap(), after);
+
+        // After the rotation B alone opens the same root; A no longer does.
+        let (root, opener) = key_root::open(store, &b, &[], 15).await.unwrap();
+        assert_eq!(opener, Opener::Current);
+        assert_eq!(*root.derive("client-secret"), *a.derive("client-secret"));
+        assert!(matches!(
+            key_root::open(store, &a, &[], 16).await,
+            Err(KeyRootError::NotOpened)
+        ));
+        // A writer holding a stale row changes nothing.
+        assert!(
+            !store
+                .put_key_root(b"stale", Some(&before), 17)
+                .await
+                .unwrap()
+        );
+        assert!(!store.put_key_root(b"second", None, 17).await.unwrap());
+        assert_eq!(store.key_root().await.unwrap().unwrap(), after);
+    }
+
     pub async fn deletes_report_whether_something_was_deleted(store: &dyn Store) {
         let c = client("gone", 1);
         store.insert_client(&c).await.unwrap();
@@ -485,6 +564,11 @@ macro_rules! store_suite {
             async fn revocations_hold_until_the_token_expires() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::revocations_hold_until_the_token_expires(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn the_master_key_rotates_by_rewrapping_the_key_root() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::the_master_key_rotates_by_rewrapping_the_key_root(s.as_ref()).await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

@@ -117,6 +117,26 @@ pub fn identities(
     })
 }
 
+/// The key root every key for data at rest is derived from, opened with `keys.master_key` (or a
+/// previous master key, with a warning until `yihao keys rotate-master` has run).
+pub async fn key_root(config: &Config, store: &dyn Store, now: i64) -> anyhow::Result<MasterKey> {
+    use crate::protocol::key_root::{self, Opener};
+    let current = MasterKey::load(&config.keys)?;
+    let previous = MasterKey::load_previous(&config.keys)?;
+    let (root, opener) = key_root::open(store, &current, &previous, now)
+        .await
+        .context("keys.master_key")?;
+    match opener {
+        Opener::Created => tracing::info!("stored the key root, wrapped under the master key"),
+        Opener::Current => {}
+        Opener::Previous(i) => tracing::warn!(
+            previous = i,
+            "the key root is wrapped under keys.previous_master_keys[{i}]; run `yihao keys rotate-master`"
+        ),
+    }
+    Ok(root)
+}
+
 /// The signing keys, loaded (and made where missing) once.
 pub async fn start_keys(
     config: &Config,
@@ -155,7 +175,7 @@ impl App {
             store.migrate().await.context("database")?;
         }
         let ephemeral = open_ephemeral(&config.cache).context("cache")?;
-        let master_key = MasterKey::load(&config.keys)?;
+        let master_key = key_root(&config, store.as_ref(), clock.now()).await?;
         let identities = identities(&config, &master_key, store.clone(), ephemeral.clone())?;
         let keys = start_keys(&config, &master_key, store.clone(), clock.now()).await?;
         let subjects = SubjectCodec::new(&master_key);

@@ -1,4 +1,4 @@
-//! `yihao keys ...`: key management. Signing keys join here with the sign-in capability.
+//! `yihao keys ...`: signing keys, the PII key version and the master key.
 
 use clap::Subcommand;
 
@@ -38,9 +38,16 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 500)]
         batch: i64,
     },
+    /// Re-wrap the key root under keys.master_key after it replaced a key now listed in
+    /// keys.previous_master_keys. One row changes; nothing derived does. Then empty that list.
+    RotateMaster,
 }
 
-pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<()> {
+pub(super) async fn run(
+    admin: &Admin,
+    config: &crate::config::Config,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
     match command {
         KeysCommand::List { output } => {
             let now = now();
@@ -114,6 +121,28 @@ pub(super) async fn run(admin: &Admin, command: KeysCommand) -> anyhow::Result<(
             let change = format!("rotate_pii:v{version}:{total}");
             audit_admin(admin, EventType::AdminKeys, "pii", &change).await?;
             println!("{{\"pii_version\":{version},\"resealed\":{total}}}");
+            Ok(())
+        }
+        KeysCommand::RotateMaster => {
+            use crate::crypto::MasterKey;
+            use crate::protocol::key_root::{self, Opener};
+            let current = MasterKey::load(&config.keys)?;
+            let previous = MasterKey::load_previous(&config.keys)?;
+            let opener = key_root::rewrap(admin.store.as_ref(), &current, &previous, now()).await?;
+            match opener {
+                Opener::Previous(i) => {
+                    audit_admin(admin, EventType::AdminKeys, "master", "rotate_master").await?;
+                    eprintln!(
+                        "re-wrapped the key root under keys.master_key (it was under \
+                         keys.previous_master_keys[{i}]); remove the previous key from the configuration"
+                    );
+                }
+                Opener::Current | Opener::Created => {
+                    eprintln!(
+                        "the key root is already wrapped under keys.master_key: nothing to do"
+                    )
+                }
+            }
             Ok(())
         }
     }

@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{open_ephemeral, open_store};
 use crate::config::Config;
-use crate::crypto::MasterKey;
 use crate::domain::password::Password;
 use crate::protocol::accounts::Identities;
 use crate::store::{Ephemeral, Store};
@@ -275,7 +274,7 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         }
         Command::Keys(command) => {
             let admin = Admin::open(&config).await?;
-            let result = keys::run(&admin, command).await;
+            let result = keys::run(&admin, &config, command).await;
             admin.close().await;
             result
         }
@@ -308,7 +307,7 @@ impl Admin {
             store.migrate().await.context("database")?;
         }
         let ephemeral = open_ephemeral(&config.cache).context("cache")?;
-        let master_key = MasterKey::load(&config.keys)?;
+        let master_key = crate::app::key_root(config, store.as_ref(), now()).await?;
         let identities =
             crate::app::identities(config, &master_key, store.clone(), ephemeral.clone())?;
         let keys = crate::app::start_keys(config, &master_key, store.clone(), now()).await?;

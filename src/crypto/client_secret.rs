@@ -93,6 +93,7 @@ mod tests {
         use base64::Engine;
         MasterKey::load(&crate::config::KeysConfig {
             dev_dir: "unused".into(),
+            previous_master_keys: Vec::new(),
             master_key: crate::config::Secret::new(
                 base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
             ),

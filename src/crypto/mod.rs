@@ -24,7 +24,8 @@ pub mod signing;
 pub mod subject;
 use crate::domain::client::SecretHash;
 
-/// The root key from which the keys protecting data at rest are derived. Its bytes, and every key
+/// A 32-byte key: the configured master key (which wraps the key root), or the key root, from which
+/// the keys protecting data at rest are derived (docs/privacy.md, "Keys and their rotation"). Its bytes, and every key
 /// derived from it, are overwritten with zeros when dropped (security review 20), so a key does not
 /// outlive its holder in freed memory.
 #[derive(Zeroize, ZeroizeOnDrop)]
@@ -42,6 +43,10 @@ impl fmt::Debug for MasterKey {
         )
     }
 }
+
+/// The purpose of the key that wraps the key root, and the associated data of the wrapped root.
+const ROOT_WRAP: &str = "key-root/wrap";
+const ROOT_CONTEXT: &str = "key_root";
 
 /// Where the development master key lives inside `keys.dev_dir`.
 pub const DEV_MASTER_KEY_FILE: &str = "dev-master.key";
@@ -99,8 +104,55 @@ impl MasterKey {
         }
     }
 
+    /// `keys.previous_master_keys`, each checked like `keys.master_key`.
+    pub fn load_previous(config: &KeysConfig) -> Result<Vec<Self>, MasterKeyError> {
+        config
+            .previous_master_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let bytes = decode_key(key.expose()).map_err(|why| MasterKeyError::Bad {
+                    place: format!("keys.previous_master_keys[{i}]"),
+                    why,
+                })?;
+                Ok(Self {
+                    bytes,
+                    development: false,
+                })
+            })
+            .collect()
+    }
+
     pub fn is_development(&self) -> bool {
         self.development
+    }
+
+    /// The key root that starts from this key: the same bytes, so a database set up before the key
+    /// root existed keeps every derived key.
+    pub fn first_root(&self) -> Self {
+        Self {
+            bytes: self.bytes,
+            development: self.development,
+        }
+    }
+
+    /// `root` sealed under this key (AES-256-GCM under a key derived for the purpose), for the
+    /// `key_root` row.
+    pub fn wrap_root(&self, root: &MasterKey) -> Vec<u8> {
+        pii::Sealer::new(self, ROOT_WRAP, 1).seal(ROOT_CONTEXT, &root.bytes)
+    }
+
+    /// The key root from its wrapped form, when this key wrapped it.
+    pub fn unwrap_root(&self, wrapped: &[u8]) -> Option<Self> {
+        let plain = Zeroizing::new(
+            pii::Sealer::new(self, ROOT_WRAP, 1)
+                .open(ROOT_CONTEXT, wrapped)
+                .ok()?,
+        );
+        Some(Self {
+            bytes: <[u8; 32]>::try_from(plain.as_slice()).ok()?,
+            development: self.development,
+        })
     }
 
     /// A 32-byte key for one purpose, derived as HMAC-SHA256(master, "yihao/" + purpose): keys for
@@ -178,6 +230,7 @@ mod tests {
         let config = KeysConfig {
             dev_dir: dir.path().join("keys"),
             master_key: Secret::default(),
+            previous_master_keys: Vec::new(),
             pii_version: 1,
             publish_before_use_secs: 86_400,
             reload_secs: 60,
@@ -224,6 +277,7 @@ mod tests {
     fn configured_master_key_must_be_32_bytes_of_base64() {
         let keys = |k: &str| KeysConfig {
             dev_dir: "unused".into(),
+            previous_master_keys: Vec::new(),
             master_key: Secret::new(k),
             pii_version: 1,
             publish_before_use_secs: 86_400,

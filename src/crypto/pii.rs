@@ -200,6 +200,7 @@ mod tests {
         let key = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
         MasterKey::load(&KeysConfig {
             dev_dir: "unused".into(),
+            previous_master_keys: Vec::new(),
             master_key: Secret::new(key),
             pii_version: 1,
             publish_before_use_secs: 86_400,

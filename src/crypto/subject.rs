@@ -120,6 +120,7 @@ mod tests {
         use base64::engine::general_purpose::STANDARD;
         let keys = KeysConfig {
             dev_dir: "unused".into(),
+            previous_master_keys: Vec::new(),
             master_key: Secret::new(STANDARD.encode([byte; 32])),
             pii_version: 1,
             publish_before_use_secs: 0,

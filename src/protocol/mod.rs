@@ -23,6 +23,7 @@ pub mod import;
 pub mod interaction;
 pub mod introspect;
 pub mod issuer;
+pub mod key_root;
 pub mod keys;
 pub mod limits;
 pub mod login;

@@ -302,6 +302,16 @@ pub trait KeyStore: Send + Sync {
     async fn revoke_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
     /// Stops a key signing at `at` (kept when already earlier); `false` when there is no such key.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<bool>;
+    /// The key root wrapped under the master key (`crypto::MasterKey::wrap_root`), once set.
+    async fn key_root(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores `wrapped` as the key root: when `replacing` is `None`, only if none is set yet; else
+    /// only if the stored one is still `replacing`. `false` when another writer came first.
+    async fn put_key_root(
+        &self,
+        wrapped: &[u8],
+        replacing: Option<&[u8]>,
+        at: i64,
+    ) -> StoreResult<bool>;
 }
 
 /// A `refresh_tokens` row. `grant_json` is the grant the family stands for (scopes, session data),

@@ -55,4 +55,38 @@ impl crate::store::KeyStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| format!("signing key {kid}"), e))?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn key_root(&self) -> crate::store::StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT wrapped FROM key_root WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| crate::store::sql::db_error(|| "key root".into(), e))
+    }
+
+    async fn put_key_root(
+        &self,
+        wrapped: &[u8],
+        replacing: Option<&[u8]>,
+        at: i64,
+    ) -> crate::store::StoreResult<bool> {
+        let query = match replacing {
+            None => sqlx::query(
+                "INSERT INTO key_root (id, wrapped, updated_at) VALUES (1, $1, $2) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(wrapped)
+            .bind(at),
+            Some(old) => sqlx::query(
+                "UPDATE key_root SET wrapped = $1, updated_at = $2 WHERE id = 1 AND wrapped = $3",
+            )
+            .bind(wrapped)
+            .bind(at)
+            .bind(old),
+        };
+        let done = query
+            .execute(&self.writer)
+            .await
+            .map_err(|e| crate::store::sql::db_error(|| "key root".into(), e))?;
+        Ok(done.rows_affected() > 0)
+    }
 }
