@@ -97,11 +97,15 @@ mod store_contract {
 
     /// Refresh families: a live token is listed for its account, a used or revoked one is not, and
     /// rotation of a used token revokes its family.
-    pub async fn refresh_families_rotate_and_list_live_tokens(store: &dyn Store) {
-        use yihao::store::{AccountRecord, RefreshRecord, Rotation};
-        let account = AccountRecord {
-            id: "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0002".into(),
-            name: "李四".into(),
+    /// A level-2 account with no phone, stored.
+    async fn stored_account(
+        store: &dyn Store,
+        id: &str,
+        name: &str,
+    ) -> yihao::store::AccountRecord {
+        let account = yihao::store::AccountRecord {
+            id: id.into(),
+            name: name.into(),
             phone_index: None,
             phone_sealed: None,
             email: None,
@@ -118,6 +122,12 @@ mod store_contract {
             .create_account(&account, &[], None, &[])
             .await
             .unwrap();
+        account
+    }
+
+    pub async fn refresh_families_rotate_and_list_live_tokens(store: &dyn Store) {
+        use yihao::store::{RefreshRecord, Rotation};
+        let account = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0002", "李四").await;
         store.insert_client(&client("rt", 1)).await.unwrap();
         let token = |hash: u8, family: &str| RefreshRecord {
             token_hash: vec![hash; 32],
@@ -194,26 +204,8 @@ mod store_contract {
             std::sync::Arc::new(yihao::clock::SystemClock),
         );
         use yihao::protocol::session::{self, EndReason, Session, SessionPolicy, Sessions};
-        use yihao::store::{AccountRecord, SessionRecord};
-        let account = AccountRecord {
-            id: "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0001".into(),
-            name: "张三".into(),
-            phone_index: None,
-            phone_sealed: None,
-            email: None,
-            level: 2,
-            proof_method: "register_check".into(),
-            proof_source: "test".into(),
-            proof_at: 1,
-            status: "active".into(),
-            pii_version: 1,
-            created_at: 1,
-            updated_at: 1,
-        };
-        store
-            .create_account(&account, &[], None, &[])
-            .await
-            .unwrap();
+        use yihao::store::SessionRecord;
+        let account = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0001", "张三").await;
         let mut spec = client("bc", 1).spec();
         spec.settings.backchannel_logout_uri = Some("https://hall.example.gov.cn/bc".into());
         let bc = Client::register(spec, client("bc", 1).secrets().cloned(), 1).unwrap();

@@ -75,7 +75,7 @@ async fn two_nodes_share_refresh_rotation_and_revocation() {
         "{}/authorize?client_id=hall&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&response_type=code&scope=openid%20offline_access",
         a.base
     );
-    let page = browser.get(&url).await.text().await.unwrap();
+    let page = browser.page(&url).await;
     let done = browser.login(&a.base, &page, ID_NUMBER, PASSWORD).await;
     let code = redirect_params(&done)["code"].clone();
     // The code is redeemed on node B: codes live in the shared Redis.

@@ -23,6 +23,11 @@ impl Browser {
         self.http.get(url).send().await.unwrap()
     }
 
+    /// The text of the page at `url`.
+    pub async fn page(&self, url: &str) -> String {
+        self.get(url).await.text().await.unwrap()
+    }
+
     pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http.post(url).form(form).send().await.unwrap()
     }
@@ -46,6 +51,21 @@ impl Browser {
             ],
         )
         .await
+    }
+
+    /// Submits the login form of `page` and returns the text of the page it leads to.
+    pub async fn login_page(
+        &self,
+        base: &str,
+        page: &str,
+        identifier: &str,
+        password: &str,
+    ) -> String {
+        self.login(base, page, identifier, password)
+            .await
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn consent(&self, base: &str, page: &str, decision: &str) -> reqwest::Response {

@@ -11,16 +11,13 @@ async fn security_events_are_audited_in_one_verifiable_chain_without_personal_nu
     let browser = Browser::new();
     // A wrong password first, then the whole code flow with userinfo.
     let page = browser
-        .get(&authorize_url(
+        .page(&authorize_url(
             &s.base,
             "hall",
             "http://127.0.0.1:9/cb",
             &[("scope", "openid")],
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     let refused = browser
         .login(&s.base, &page, ID_NUMBER, "wrong-Passw0rd")
         .await;

@@ -12,22 +12,14 @@ async fn consent_is_remembered_and_a_refusal_is_access_denied() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
     let page = browser
-        .get(&authorize_url(
+        .page(&authorize_url(
             &s.base,
             "hall",
             "http://127.0.0.1:9/cb",
             &[],
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let consent = browser
-        .login(&s.base, &page, PHONE, PASSWORD)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
+    let consent = browser.login_page(&s.base, &page, PHONE, PASSWORD).await;
     assert!(consent.contains("您的姓名和性别"), "{consent}");
     let params = redirect_params(&browser.consent(&s.base, &consent, "deny").await);
     assert_eq!(params["error"], "access_denied");

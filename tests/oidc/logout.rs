@@ -39,12 +39,7 @@ async fn sign_in_then_log_out(s: &Setup, client: &str, redirect: &str) -> reqwes
         )
         .await;
     // Log out (no hint: confirm).
-    let page = browser
-        .get(&format!("{}/logout", s.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.page(&format!("{}/logout", s.base)).await;
     confirm_logout(s, &browser, &page, "logout").await
 }
 
@@ -137,16 +132,11 @@ async fn a_logout_that_cannot_be_tied_to_the_session_asks_first() {
         .await;
     assert!(redirect_params(&still).contains_key("code"));
     // A forged confirmation (another browser) is refused.
-    let page = browser
-        .get(&format!("{}/logout", s.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.page(&format!("{}/logout", s.base)).await;
     let forged = confirm_logout(&s, &Browser::new(), &page, "logout").await;
     assert_eq!(forged.status(), 400);
     // Confirming ends it.
-    let page = browser.get(&format!("{}/logout?client_id=hall&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fbye&state=x", s.base)).await.text().await.unwrap();
+    let page = browser.page(&format!("{}/logout?client_id=hall&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fbye&state=x", s.base)).await;
     let out = confirm_logout(&s, &browser, &page, "logout").await;
     assert_eq!(out.headers()["location"], "http://127.0.0.1:9/bye?state=x");
     let gone = browser

@@ -90,13 +90,10 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         "http://127.0.0.1:9/tax",
         &[("scope", "openid org")],
     );
-    let page = browser.get(&url).await.text().await.unwrap();
+    let page = browser.page(&url).await;
     let chooser = browser
-        .login(&s.base, &page, ID_NUMBER, PASSWORD)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .login_page(&s.base, &page, ID_NUMBER, PASSWORD)
+        .await;
     assert!(
         chooser.contains("action=\"/select-org\"") && chooser.contains("测试有限公司（经办人）"),
         "{chooser}"
@@ -135,7 +132,7 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
     assert_eq!(info["sub"], id_token["sub"], "sub stays the person");
 
     // Choosing "myself" gives tokens without an organisation; prompt=none cannot ask.
-    let chooser = browser.get(&url).await.text().await.unwrap();
+    let chooser = browser.page(&url).await;
     let response = choose(&s, &browser, &chooser, "none").await;
     let code = redirect_params(&response)["code"].clone();
     let tokens = tax_exchange(&s, &code).await;
@@ -155,7 +152,7 @@ async fn a_person_chooses_the_organisation_they_act_for_and_the_tokens_carry_it(
         "interaction_required"
     );
     // A role not held is refused.
-    let chooser = browser.get(&url).await.text().await.unwrap();
+    let chooser = browser.page(&url).await;
     let forged = choose(&s, &browser, &chooser, "o-1|legal_representative").await;
     assert_eq!(forged.status(), 400);
 }
@@ -168,14 +165,11 @@ async fn sign_in_as_agent(s: &Setup, browser: &Browser) -> Value {
         "http://127.0.0.1:9/tax",
         &[("scope", "openid org offline_access")],
     );
-    let mut page = browser.get(&url).await.text().await.unwrap();
+    let mut page = browser.page(&url).await;
     if page.contains("action=\"/login\"") {
         page = browser
-            .login(&s.base, &page, ID_NUMBER, PASSWORD)
-            .await
-            .text()
-            .await
-            .unwrap();
+            .login_page(&s.base, &page, ID_NUMBER, PASSWORD)
+            .await;
     }
     let response = choose(s, browser, &page, "o-1|agent").await;
     let code = redirect_params(&response)["code"].clone();

@@ -102,16 +102,13 @@ async fn prompt_login_max_age_and_select_account_ask_for_the_password_again() {
     }
     // prompt=consent shows the consent page even to a first-party client.
     let page = browser
-        .get(&authorize_url(
+        .page(&authorize_url(
             &s.base,
             "tax",
             "http://127.0.0.1:9/tax",
             &[("prompt", "consent")],
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(page.contains("action=\"/consent\""));
 }
 
@@ -126,7 +123,7 @@ async fn the_login_page_speaks_english_on_request_prefills_the_hint_and_reveals_
         "http://127.0.0.1:9/cb",
         &[("ui_locales", "en"), ("login_hint", "13812341234")],
     );
-    let page = browser.get(&url).await.text().await.unwrap();
+    let page = browser.page(&url).await;
     assert!(
         page.contains("lang=\"en\"") && page.contains("Log in"),
         "{page}"
@@ -134,16 +131,13 @@ async fn the_login_page_speaks_english_on_request_prefills_the_hint_and_reveals_
     assert!(page.contains("value=\"13812341234\""));
     assert!(!page.contains("<script"), "no script on the login page");
     let zh = browser
-        .get(&authorize_url(
+        .page(&authorize_url(
             &s.base,
             "hall",
             "http://127.0.0.1:9/cb",
             &[],
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(zh.contains("lang=\"zh-CN\""));
     let wrong = browser
         .login(&s.base, &page, ID_NUMBER, "Wrong-pass1!")
@@ -151,11 +145,8 @@ async fn the_login_page_speaks_english_on_request_prefills_the_hint_and_reveals_
     assert_eq!(wrong.status(), 401);
     let wrong_text = wrong.text().await.unwrap();
     let unknown = browser
-        .login(&s.base, &page, "440305200002290029", "Wrong-pass1!")
-        .await
-        .text()
-        .await
-        .unwrap();
+        .login_page(&s.base, &page, "440305200002290029", "Wrong-pass1!")
+        .await;
     let message = |p: &str| {
         p.split("role=\"alert\">")
             .nth(1)
@@ -252,7 +243,7 @@ async fn acr_values_above_what_a_password_reaches_give_the_level_reached_without
         "http://127.0.0.1:9/tax",
         &[("acr_values", "urn:yihao:loa:2")],
     );
-    let page = browser.get(&url).await.text().await.unwrap();
+    let page = browser.page(&url).await;
     let response = browser
         .login(&s.base, &page, "440305200002290029", PASSWORD)
         .await;

@@ -17,16 +17,13 @@ async fn failed_login_as(
     identifier: &str,
 ) -> reqwest::Response {
     let page = browser
-        .get(&authorize_url(
+        .page(&authorize_url(
             &s.base,
             "hall",
             "http://127.0.0.1:9/cb",
             &[("scope", "openid")],
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     browser
         .http
         .post(format!("{}/login", s.base))

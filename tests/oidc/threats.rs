@@ -228,7 +228,7 @@ async fn threat_csrf_on_login_and_consent_is_refused() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
     let url = authorize_url(&s.base, "hall", "http://127.0.0.1:9/cb", &[]);
-    let page = browser.get(&url).await.text().await.unwrap();
+    let page = browser.page(&url).await;
     let interaction = hidden(&page, "interaction");
     let forged = browser
         .post(
@@ -612,13 +612,10 @@ async fn threat_the_id_number_and_full_phone_never_travel_in_an_id_token() {
         "http://127.0.0.1:9/records",
         &[("scope", "openid phone idcard"), ("claims", claims)],
     );
-    let page = browser.get(&url).await.text().await.unwrap();
+    let page = browser.page(&url).await;
     let consent = browser
-        .login(&s.base, &page, ID_NUMBER, PASSWORD)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .login_page(&s.base, &page, ID_NUMBER, PASSWORD)
+        .await;
     assert!(consent.contains("您的完整手机号码"), "{consent}");
     assert!(!consent.contains("部分隐藏"), "{consent}");
     let code = redirect_params(&browser.consent(&s.base, &consent, "allow").await)["code"].clone();
@@ -647,22 +644,16 @@ async fn threat_a_consent_page_cannot_be_skipped_through_another_form() {
     let s = setup(|_| {}).await;
     let browser = Browser::new();
     let page = browser
-        .get(&authorize_url(
+        .page(&authorize_url(
             &s.base,
             "hall",
             "http://127.0.0.1:9/cb",
             &[],
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     let consent = browser
-        .login(&s.base, &page, ID_NUMBER, PASSWORD)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .login_page(&s.base, &page, ID_NUMBER, PASSWORD)
+        .await;
     assert!(consent.contains("action=\"/consent\""), "{consent}");
     let skipped = browser
         .post(
