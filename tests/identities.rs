@@ -33,6 +33,18 @@ fn new_account(number: &str, name: &str, phone: Option<&str>) -> NewAccount {
     .account()
 }
 
+/// 张三 (11010519491231002X, phone 13812341234) with `password`, created at [`NOW`].
+async fn zhang_san(ids: &Identities, password: &Password) {
+    ids.create_account(
+        new_id(),
+        new_account("11010519491231002X", "张三", Some("13812341234")),
+        Some(password),
+        NOW,
+    )
+    .await
+    .unwrap();
+}
+
 /// What a backend test needs: the identities, the store, and what must outlive them.
 struct Backend {
     ids: Identities,
@@ -251,14 +263,7 @@ mod suite {
         let ids = &b.ids;
         let good = Password::new("Str0ng-pass!");
         let bad = Password::new("Wrong-pass1!");
-        ids.create_account(
-            new_id(),
-            new_account("11010519491231002X", "张三", Some("13812341234")),
-            Some(&good),
-            NOW,
-        )
-        .await
-        .unwrap();
+        zhang_san(ids, &good).await;
         for identifier in ["11010519491231002X", "440305200002290029"] {
             for attempt in 1..=4 {
                 let e = ids
@@ -321,14 +326,7 @@ mod suite {
         let ids = &b.ids;
         let good = Password::new("Str0ng-pass!");
         let bad = Password::new("Wrong-pass1!");
-        ids.create_account(
-            new_id(),
-            new_account("11010519491231002X", "张三", Some("13812341234")),
-            Some(&good),
-            NOW,
-        )
-        .await
-        .unwrap();
+        zhang_san(ids, &good).await;
         let guesses = (0..10).map(|_| ids.login("13812341234", &bad, NOW + 1));
         let outcomes = futures::future::join_all(guesses).await;
         let checked = outcomes
@@ -359,14 +357,7 @@ mod suite {
         let ids = &b.ids;
         let good = Password::new("Str0ng-pass!");
         let bad = Password::new("Wrong-pass1!");
-        ids.create_account(
-            new_id(),
-            new_account("11010519491231002X", "张三", Some("13812341234")),
-            Some(&good),
-            NOW,
-        )
-        .await
-        .unwrap();
+        zhang_san(ids, &good).await;
         let id = "11010519491231002X";
         let stranger = Some("198.51.100.7");
         for attempt in 1..=4 {

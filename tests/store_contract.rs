@@ -212,17 +212,7 @@ mod store_contract {
         store.insert_client(&bc).await.unwrap();
         let ephemeral = open_ephemeral(&common::test_config().config.cache).unwrap();
         let subjects = yihao::crypto::subject::SubjectCodec::new(
-            &yihao::crypto::MasterKey::load(&yihao::config::KeysConfig {
-                dev_dir: "unused".into(),
-                previous_master_keys: Vec::new(),
-                master_key: yihao::config::Secret::new(
-                    "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYyE=",
-                ),
-                pii_version: 1,
-                publish_before_use_secs: 86_400,
-                reload_secs: 60,
-            })
-            .unwrap(),
+            &yihao::crypto::MasterKey::from_bytes(*b"secret-secret-secret-secret-sec!"),
         );
         let sessions = Sessions {
             rows: store,
@@ -418,18 +408,7 @@ mod store_contract {
     }
 
     fn master(byte: u8) -> yihao::crypto::MasterKey {
-        use base64::Engine;
-        yihao::crypto::MasterKey::load(&yihao::config::KeysConfig {
-            dev_dir: "unused".into(),
-            previous_master_keys: Vec::new(),
-            master_key: yihao::config::Secret::new(
-                base64::engine::general_purpose::STANDARD.encode([byte; 32]),
-            ),
-            pii_version: 1,
-            publish_before_use_secs: 86_400,
-            reload_secs: 60,
-        })
-        .unwrap()
+        yihao::crypto::MasterKey::from_bytes([byte; 32])
     }
 
     /// Security review 20: the master key can be rotated. Every derived key stays what it was

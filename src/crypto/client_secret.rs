@@ -90,18 +90,7 @@ mod tests {
     }
 
     fn key() -> MasterKey {
-        use base64::Engine;
-        MasterKey::load(&crate::config::KeysConfig {
-            dev_dir: "unused".into(),
-            previous_master_keys: Vec::new(),
-            master_key: crate::config::Secret::new(
-                base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
-            ),
-            pii_version: 1,
-            publish_before_use_secs: 86_400,
-            reload_secs: 60,
-        })
-        .unwrap()
+        MasterKey::from_bytes([9; 32])
     }
 
     fn client(id: &str, method: AuthMethod, secrets: ClientSecrets) -> Client {

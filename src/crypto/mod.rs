@@ -104,6 +104,14 @@ impl MasterKey {
         }
     }
 
+    /// A (non-development) key from its bytes: for tools and tests that hold one already.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self {
+            bytes,
+            development: false,
+        }
+    }
+
     /// `keys.previous_master_keys`, each checked like `keys.master_key`.
     pub fn load_previous(config: &KeysConfig) -> Result<Vec<Self>, MasterKeyError> {
         config
@@ -115,10 +123,7 @@ impl MasterKey {
                     place: format!("keys.previous_master_keys[{i}]"),
                     why,
                 })?;
-                Ok(Self {
-                    bytes,
-                    development: false,
-                })
+                Ok(Self::from_bytes(bytes))
             })
             .collect()
     }

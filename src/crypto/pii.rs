@@ -193,20 +193,9 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KeysConfig, Secret};
 
     fn master(byte: u8) -> MasterKey {
-        use base64::Engine;
-        let key = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
-        MasterKey::load(&KeysConfig {
-            dev_dir: "unused".into(),
-            previous_master_keys: Vec::new(),
-            master_key: Secret::new(key),
-            pii_version: 1,
-            publish_before_use_secs: 86_400,
-            reload_secs: 60,
-        })
-        .unwrap()
+        MasterKey::from_bytes([byte; 32])
     }
 
     #[test]

@@ -114,19 +114,9 @@ pub fn sector_of(client: &crate::domain::client::Client) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KeysConfig, Secret};
 
     fn codec(byte: u8) -> SubjectCodec {
-        use base64::engine::general_purpose::STANDARD;
-        let keys = KeysConfig {
-            dev_dir: "unused".into(),
-            previous_master_keys: Vec::new(),
-            master_key: Secret::new(STANDARD.encode([byte; 32])),
-            pii_version: 1,
-            publish_before_use_secs: 0,
-            reload_secs: 60,
-        };
-        SubjectCodec::new(&MasterKey::load(&keys).unwrap())
+        SubjectCodec::new(&MasterKey::from_bytes([byte; 32]))
     }
 
     fn client(id: &str, redirect: &str, public: bool) -> crate::domain::client::Client {
