@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod outside;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;

@@ -53,6 +53,46 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutsideLabels {
+    pub service: &'static str,
+    /// `ok`, `timeout`, `unavailable`, `malformed`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: &'static str,
+}
+
+/// Calls to the services outside yihao (SMS gateway, registers): count by outcome, and latency.
+#[derive(Clone)]
+pub struct OutsideMetrics {
+    calls: Family<OutsideLabels, Counter>,
+    latency: Family<ServiceLabels, Histogram>,
+}
+
+impl Default for OutsideMetrics {
+    fn default() -> Self {
+        Self {
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> _),
+        }
+    }
+}
+
+impl OutsideMetrics {
+    /// Records one call (all its attempts) to `service`.
+    pub fn observe(&self, service: &'static str, outcome: &'static str, elapsed: Duration) {
+        self.calls
+            .get_or_create(&OutsideLabels { service, outcome })
+            .inc();
+        self.latency
+            .get_or_create(&ServiceLabels { service })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
 /// The server's metrics. Routes are labelled by their pattern (`/clients/{id}`), never by the raw
 /// path, so label cardinality stays bounded; unknown paths share the route `unmatched`.
 pub struct Metrics {
@@ -61,6 +101,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     /// Audit events that found the writer's queue full and waited for room.
     pub audit_queue_full: Counter,
+    /// Calls to the SMS gateway and the registers.
+    pub outside: OutsideMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -97,11 +139,23 @@ impl Default for Metrics {
             "Audit events that found the writer's queue full and waited",
             audit_queue_full.clone(),
         );
+        let outside = OutsideMetrics::default();
+        registry.register(
+            "outside_calls",
+            "Calls to services outside yihao (SMS gateway, registers), by service and outcome",
+            outside.calls.clone(),
+        );
+        registry.register(
+            "outside_call_duration_seconds",
+            "Time a call to a service outside yihao took, retries included",
+            outside.latency.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             audit_queue_full,
+            outside,
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::crypto::pii::Pii;
 use crate::crypto::subject::SubjectCodec;
 use crate::protocol::accounts::Identities;
 use crate::protocol::keys::Keys;
+use crate::protocol::outside::{EnterpriseRegister, PersonRegister, SmsGateway};
 use crate::store::memory::MemoryEphemeral;
 use crate::store::postgres::PostgresStore;
 use crate::store::redis::RedisEphemeral;
@@ -78,6 +79,31 @@ pub struct App {
     /// The `aud` values a client assertion may name (RFC 7523 §3): the issuer and the endpoints
     /// that authenticate clients.
     pub assertion_audiences: Vec<String>,
+    /// The services outside yihao (docs/gateways.md), as `sms`, `verify.person` and
+    /// `verify.enterprise` name them.
+    pub outside: Outside,
+}
+
+/// The ports to the services outside yihao.
+pub struct Outside {
+    pub sms: Arc<dyn SmsGateway>,
+    pub people: Arc<dyn PersonRegister>,
+    pub enterprises: Arc<dyn EnterpriseRegister>,
+}
+
+impl Outside {
+    /// The adapters `config` names, reporting their calls to `metrics`.
+    pub fn build(config: &Config, metrics: &Metrics) -> anyhow::Result<Self> {
+        use crate::outside::{register, sms};
+        Ok(Self {
+            sms: sms::gateway(&config.sms, metrics.outside.clone())?,
+            people: register::person_register(&config.verify.person, metrics.outside.clone())?,
+            enterprises: register::enterprise_register(
+                &config.verify.enterprise,
+                metrics.outside.clone(),
+            )?,
+        })
+    }
 }
 
 /// Opens the durable store named by `database.url`.
@@ -182,6 +208,7 @@ impl App {
         let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
         let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
         let metrics = Metrics::default();
+        let outside = Outside::build(&config, &metrics)?;
         let audit = Auditor::start(
             store.clone(),
             node_name(&config.audit.node),
@@ -216,6 +243,7 @@ impl App {
             discovery,
             client_keys,
             client_secrets,
+            outside,
         }))
     }
 }

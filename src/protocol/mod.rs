@@ -28,6 +28,7 @@ pub mod keys;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod outside;
 pub mod pkce;
 pub mod revoke;
 pub mod roles;

@@ -15,8 +15,13 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+mod outside;
+pub use outside::{
+    Adapter, RegisterConfig, RegistrationConfig, SmsConfig, SmsHttpConfig, VerifyConfig,
+};
+
 /// The documented defaults, compiled into the binary: the file *is* the defaults.
-pub const DEFAULTS: &str = include_str!("../config/default.toml");
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// Values that appear in `config/production.example.toml`; a production server refuses them.
 const EXAMPLE_SECRETS: &[&str] = &["CHANGE-ME", "change-me", "changeme"];
@@ -36,6 +41,9 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub audit: AuditConfig,
     pub limits: LimitsConfig,
+    pub sms: SmsConfig,
+    pub verify: VerifyConfig,
+    pub registration: RegistrationConfig,
 }
 
 /// Rate limits (0 turns one off).
@@ -279,7 +287,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, problem: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             problem: problem.into(),
@@ -551,7 +559,11 @@ impl Config {
         if self.keys.pii_version == 0 {
             return Err(ConfigError::new("keys.pii_version", "must be at least 1"));
         }
-        if self.mode == Mode::Production {
+        let production = self.mode == Mode::Production;
+        self.sms.validate(production)?;
+        self.verify.person.validate("person", production)?;
+        self.verify.enterprise.validate("enterprise", production)?;
+        if production {
             self.validate_production()?;
         }
         Ok(())
