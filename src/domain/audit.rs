@@ -37,6 +37,12 @@ pub enum EventType {
     AuditPruned,
     IdNumberLookup,
     RateLimited,
+    SmsCodeSent,
+    SmsCodeFailure,
+    Registration,
+    PasswordReset,
+    PhoneChange,
+    AccountUnlock,
 }
 
 impl EventType {
@@ -64,6 +70,12 @@ impl EventType {
             Self::AuditPruned => "audit_pruned",
             Self::IdNumberLookup => "id_number_lookup",
             Self::RateLimited => "rate_limited",
+            Self::SmsCodeSent => "sms_code_sent",
+            Self::SmsCodeFailure => "sms_code_failure",
+            Self::Registration => "registration",
+            Self::PasswordReset => "password_reset",
+            Self::PhoneChange => "phone_change",
+            Self::AccountUnlock => "account_unlock",
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod pkce;
 pub mod revoke;
 pub mod roles;
 pub mod session;
+pub mod sms_code;
 pub mod token_endpoint;
 pub mod token_lookup;
 pub mod userinfo;
