@@ -82,6 +82,8 @@ pub struct App {
     /// The services outside yihao (docs/gateways.md), as `sms`, `verify.person` and
     /// `verify.enterprise` name them.
     pub outside: Outside,
+    /// The key SMS codes and the numbers they go to are hashed with.
+    pub sms_key: crate::protocol::sms_code::CodeKey,
 }
 
 /// The ports to the services outside yihao.
@@ -209,6 +211,7 @@ impl App {
         let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
         let metrics = Metrics::default();
         let outside = Outside::build(&config, &metrics)?;
+        let sms_key = crate::protocol::sms_code::CodeKey(master_key.derive("sms-code"));
         let audit = Auditor::start(
             store.clone(),
             node_name(&config.audit.node),
@@ -244,6 +247,7 @@ impl App {
             client_keys,
             client_secrets,
             outside,
+            sms_key,
         }))
     }
 }

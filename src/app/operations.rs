@@ -17,6 +17,8 @@ use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
 use crate::protocol::session::{SessionPolicy, Sessions};
+use crate::protocol::sms_code::SmsCodes;
+use crate::protocol::sms_login::SmsLogin;
 use crate::protocol::token_endpoint::TokenEndpoint;
 
 /// RFC 7523 §3: "The JWT MUST contain an "aud" (audience) claim containing a value that identifies
@@ -96,6 +98,29 @@ impl App {
             policy: self.session_policy(),
             absolute_secs: i64::try_from(self.config.session.absolute_secs).unwrap_or(i64::MAX),
         }
+    }
+
+    /// SMS codes over this node's ephemeral store and the configured gateway.
+    pub fn sms_codes(&self) -> SmsCodes<'_> {
+        SmsCodes {
+            ephemeral: self.ephemeral.as_ref(),
+            gateway: self.outside.sms.as_ref(),
+            key: &self.sms_key,
+            config: &self.config.sms,
+        }
+    }
+
+    /// Sign-in by SMS code for a request from `context`.
+    pub fn sms_login<'a>(&'a self, context: &'a RequestContext) -> SmsLogin<'a> {
+        SmsLogin {
+            login: self.password_login(context),
+            codes: self.sms_codes(),
+        }
+    }
+
+    /// Whether features that need an SMS code are offered.
+    pub fn sms_enabled(&self) -> bool {
+        self.config.sms.adapter != crate::config::Adapter::Off
     }
 
     /// The token issuer of this node, over `ring`, auditing with the request's context.

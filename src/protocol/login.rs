@@ -11,6 +11,7 @@ use super::audit::{Audit, AuditEvent, EventType};
 use super::limits::{self, Verdict};
 use super::session::{self, EndReason, Session, SessionPolicy, Sessions};
 use crate::config::LimitsConfig;
+use crate::domain::account::Account;
 use crate::domain::client::Client;
 use crate::domain::password::Password;
 use crate::store::{Ephemeral, SessionRecord};
@@ -89,17 +90,41 @@ impl PasswordLogin<'_> {
                 });
             }
         };
-        let level = account.evidence.level().get().min(PASSWORD_CEILING);
+        self.open_session(
+            &account,
+            attempt.client,
+            attempt.previous,
+            vec!["pwd".into()],
+            PASSWORD_CEILING,
+            now,
+        )
+        .await
+    }
+
+    /// Opens the session of a person who just proved who they are with the methods `amr`, whose
+    /// ceiling is `ceiling`: the level is min(the account's proofing level, `ceiling`)
+    /// (docs/assurance.md). The browser's previous session ends; the new one is live, durable and
+    /// audited, or not opened at all.
+    pub async fn open_session(
+        &self,
+        account: &Account,
+        client: &Client,
+        previous: Option<&str>,
+        amr: Vec<String>,
+        ceiling: u8,
+        now: i64,
+    ) -> Result<SignedIn, Refused> {
+        let level = account.evidence.level().get().min(ceiling);
         let fresh = Session {
             account_id: account.id.as_str().to_owned(),
             auth_time: now,
             level,
-            amr: vec!["pwd".into()],
+            amr,
             created_at: now,
             clients: Vec::new(),
         };
         // The browser's previous session ends (its services get a back-channel logout).
-        if let Some(old) = attempt.previous {
+        if let Some(old) = previous {
             self.sessions
                 .end(&session::sid_of(old), EndReason::Replaced, now)
                 .await
@@ -108,7 +133,6 @@ impl PasswordLogin<'_> {
         let (secret, sid) = session::create(self.ephemeral, &fresh, self.policy)
             .await
             .map_err(OAuthError::server)?;
-        let client = attempt.client;
         let context = self.audit.context;
         let record = SessionRecord {
             sid: sid.clone(),
@@ -153,11 +177,23 @@ impl PasswordLogin<'_> {
     }
 
     async fn within_limits(&self, attempt: &Attempt<'_>, now: i64) -> Result<(), Refused> {
+        self.check_limits(attempt.client, attempt.identifier, now)
+            .await
+    }
+
+    /// The login rate limits for `identifier` (per source address, per account, over all logins),
+    /// counted before any credential is checked; the first refusal per window is audited.
+    pub async fn check_limits(
+        &self,
+        client: &Client,
+        identifier: &str,
+        now: i64,
+    ) -> Result<(), Refused> {
         // The account the identifier resolves to (or a keyed hash of an unknown one), so that every
         // spelling of one number ("+86 138-1234-1234") counts against the same limit.
         let account = self
             .identities
-            .login_subject(attempt.identifier, now)
+            .login_subject(identifier, now)
             .await
             .map_err(OAuthError::server)?;
         let per_min = |name, limit| limits::Rule {
@@ -203,7 +239,8 @@ impl PasswordLogin<'_> {
         if limited.first {
             let event = AuditEvent::failure(EventType::RateLimited, limited.rule)
                 .details(json!({ "retry_after": limited.retry_after }));
-            self.audit_events(attempt, vec![event], now).await?;
+            self.audit_events(client, identifier, vec![event], now)
+                .await?;
         }
         Err(Refused::RateLimited {
             retry_after: limited.retry_after,
@@ -229,24 +266,25 @@ impl PasswordLogin<'_> {
         if started {
             events.push(AuditEvent::failure(EventType::Lockout, "too_many_failures"));
         }
-        self.audit_events(attempt, events, now).await
+        self.audit_events(attempt.client, attempt.identifier, events, now)
+            .await
     }
 
     /// Audits `events` about a login attempt: the target is the person as
     /// `Identities::login_subject` names them (an account id or a keyed hash, never the number),
     /// with the client and its channel.
-    async fn audit_events(
+    pub async fn audit_events(
         &self,
-        attempt: &Attempt<'_>,
+        client: &Client,
+        identifier: &str,
         events: Vec<AuditEvent>,
         now: i64,
     ) -> Result<(), OAuthError> {
         let subject = self
             .identities
-            .login_subject(attempt.identifier, now)
+            .login_subject(identifier, now)
             .await
             .unwrap_or_else(|_| "unknown".into());
-        let client = attempt.client;
         for event in events {
             self.audit
                 .record(AuditEvent {

@@ -34,6 +34,7 @@ pub mod revoke;
 pub mod roles;
 pub mod session;
 pub mod sms_code;
+pub mod sms_login;
 pub mod token_endpoint;
 pub mod token_lookup;
 pub mod userinfo;

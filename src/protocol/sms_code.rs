@@ -82,7 +82,10 @@ pub enum SendRefused {
     #[error("a code was sent less than a minute ago; ask again in {retry_after} s")]
     TooSoon { retry_after: u64 },
     #[error("too many codes today; try again tomorrow")]
-    DailyCap { retry_after: u64, rule: &'static str },
+    DailyCap {
+        retry_after: u64,
+        rule: &'static str,
+    },
     #[error(transparent)]
     Gateway(OutsideError),
     #[error(transparent)]
@@ -381,7 +384,14 @@ mod tests {
 
     async fn send(f: &Fixture, now: i64) -> Result<Sent, SendRefused> {
         f.codes()
-            .send(LOGIN, &phone(), Delivery::Send, Some("10.0.0.1"), "{code}", now)
+            .send(
+                LOGIN,
+                &phone(),
+                Delivery::Send,
+                Some("10.0.0.1"),
+                "{code}",
+                now,
+            )
             .await
     }
 
@@ -391,7 +401,10 @@ mod tests {
         assert_eq!(send(&f, T).await.unwrap().resend_after, 60);
         let code = f.last();
         assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
-        f.codes().verify(LOGIN, &phone(), &code, T + 10).await.unwrap();
+        f.codes()
+            .verify(LOGIN, &phone(), &code, T + 10)
+            .await
+            .unwrap();
         assert!(matches!(
             f.codes().verify(LOGIN, &phone(), &code, T + 11).await,
             Err(CodeRefused::Used)
@@ -404,7 +417,9 @@ mod tests {
         send(&f, T).await.unwrap();
         let code = f.last();
         assert!(matches!(
-            f.codes().verify(SmsPurpose::Recover, &phone(), &code, T).await,
+            f.codes()
+                .verify(SmsPurpose::Recover, &phone(), &code, T)
+                .await,
             Err(CodeRefused::Expired)
         ));
         let other = Phone::parse("13912341234").unwrap();
@@ -450,9 +465,17 @@ mod tests {
         send(&f, T + 60).await.unwrap();
         let second = f.last();
         if first != second {
-            assert!(f.codes().verify(LOGIN, &phone(), &first, T + 62).await.is_err());
+            assert!(
+                f.codes()
+                    .verify(LOGIN, &phone(), &first, T + 62)
+                    .await
+                    .is_err()
+            );
         }
-        f.codes().verify(LOGIN, &phone(), &second, T + 62).await.unwrap();
+        f.codes()
+            .verify(LOGIN, &phone(), &second, T + 62)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -498,7 +521,10 @@ mod tests {
             f.codes().verify(LOGIN, &phone(), &f.last(), T + 300).await,
             Err(CodeRefused::Expired)
         ));
-        f.codes().verify(LOGIN, &phone(), &f.last(), T + 299).await.unwrap();
+        f.codes()
+            .verify(LOGIN, &phone(), &f.last(), T + 299)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -531,6 +557,9 @@ mod tests {
                 Err(CodeRefused::Malformed)
             ));
         }
-        f.codes().verify(LOGIN, &phone(), &f.last(), T).await.unwrap();
+        f.codes()
+            .verify(LOGIN, &phone(), &f.last(), T)
+            .await
+            .unwrap();
     }
 }

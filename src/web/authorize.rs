@@ -214,6 +214,7 @@ async fn start_interaction(
                 csrf: &csrf,
                 identifier: &login_hint,
                 error: None,
+                sms: app.sms_enabled(),
             },
         ),
         Step::Consent => {

@@ -8,6 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
+use subtle::ConstantTimeEq;
+
 use super::AppState;
 use super::authorize::{Page, find_client, issue_code, proceed, show};
 use super::cookies::{self, cookie, genuine_form, set_cookie};
@@ -17,6 +19,7 @@ use super::request::{self, field, pairs};
 use crate::app::App;
 use crate::domain::client::Client;
 use crate::domain::password::Password;
+use crate::protocol::OAuthError;
 use crate::protocol::accounts::LoginError;
 use crate::protocol::interaction::Choice;
 use crate::protocol::login::{Attempt, Refused};
@@ -24,7 +27,7 @@ use crate::protocol::session::{self, Interaction, Session, Step};
 
 /// Loads the interaction a form of page `step` belongs to; `None` when it expired, was started for
 /// another page, or when the form's CSRF token or browser is not the one the page was made for.
-async fn interaction_for(
+pub(super) async fn interaction_for(
     app: &App,
     headers: &HeaderMap,
     form: &[(String, String)],
@@ -76,7 +79,9 @@ pub async fn login(
     let now = app.now();
     let signed_in = match app.password_login(&context).login(&attempt, now).await {
         Ok(signed_in) => signed_in,
-        Err(refused) => return refused_page(t, &client, &id, &interaction, &attempt, refused),
+        Err(refused) => {
+            return refused_page(&app, t, &client, &id, &interaction, &attempt, refused);
+        }
     };
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
     let current = Some((signed_in.sid, signed_in.session));
@@ -93,18 +98,15 @@ pub async fn login(
     response
 }
 
-/// The login page again, saying why the login was refused: 429 with `Retry-After` when rate
-/// limited, 401 for wrong credentials, 503 when the hashing pool is full, 200 otherwise.
-fn refused_page(
+/// The status, message and `Retry-After` of a refused login, or the error page to show instead:
+/// 429 when rate limited, 401 for wrong credentials, 503 when the hashing pool is full, 200
+/// otherwise.
+pub(super) fn refusal(
     t: &'static Texts,
-    client: &Client,
-    id: &str,
-    interaction: &Interaction,
-    attempt: &Attempt<'_>,
     refused: Refused,
-) -> Response {
-    let (status, message, retry_after) = match refused {
-        Refused::Server(e) => return server_error_page(t, &e),
+) -> Result<(StatusCode, &'static str, Option<u64>), OAuthError> {
+    Ok(match refused {
+        Refused::Server(e) => return Err(e),
         Refused::RateLimited { retry_after } => {
             (StatusCode::TOO_MANY_REQUESTS, t.too_many, Some(retry_after))
         }
@@ -116,8 +118,33 @@ fn refused_page(
             LoginError::Unavailable(_) => (StatusCode::OK, t.unavailable, None),
             LoginError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, t.busy, None),
             // `PasswordLogin` reports store failures as `Refused::Server`; kept for completeness.
-            LoginError::Store(e) => return server_error_page(t, &e),
+            LoginError::Store(e) => return Err(OAuthError::server(e)),
         },
+    })
+}
+
+/// Sets `Retry-After` when there is one.
+pub(super) fn retry_after(response: &mut Response, secs: Option<u64>) {
+    if let Some(secs) = secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
+/// The login page again, saying why the login was refused.
+fn refused_page(
+    app: &App,
+    t: &'static Texts,
+    client: &Client,
+    id: &str,
+    interaction: &Interaction,
+    attempt: &Attempt<'_>,
+    refused: Refused,
+) -> Response {
+    let (status, message, after) = match refusal(t, refused) {
+        Ok(r) => r,
+        Err(e) => return server_error_page(t, &e),
     };
     let page = LoginPage {
         t,
@@ -126,14 +153,61 @@ fn refused_page(
         csrf: &interaction.csrf,
         identifier: attempt.identifier,
         error: Some(message),
+        sms: app.sms_enabled(),
     };
     let mut response = render(status, &page);
     allow_form_target(&mut response, &interaction.request.redirect_uri);
-    if let Some(secs) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
+    retry_after(&mut response, after);
+    response
+}
+
+/// The pending interaction `id` at `step`, when this browser is the one it was started in (for
+/// the pages reached by a link: the login tabs, registration, recovery).
+pub(super) async fn interaction_in_browser(
+    app: &App,
+    headers: &HeaderMap,
+    id: &str,
+    step: Step,
+) -> Option<Interaction> {
+    let interaction = session::load_interaction(app.ephemeral.as_ref(), id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|i| i.step == step)?;
+    let browser = session::sid_of(&cookie(app, headers, cookies::BROWSER).unwrap_or_default());
+    bool::from(browser.as_bytes().ct_eq(interaction.browser.as_bytes())).then_some(interaction)
+}
+
+/// `GET /login?interaction=...`: the password tab of a pending login.
+pub async fn login_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let query = uri.query().unwrap_or("").as_bytes();
+    let params = pairs(query);
+    let id = field(&params, "interaction");
+    let t0 = pages::texts(&[], &headers);
+    let Some(interaction) = interaction_in_browser(&app, &headers, id, Step::Login).await else {
+        return expired(t0);
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return expired(t),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let page = LoginPage {
+        t,
+        client_name: client.name(),
+        interaction: id,
+        csrf: &interaction.csrf,
+        identifier: interaction.request.login_hint.as_deref().unwrap_or(""),
+        error: None,
+        sms: app.sms_enabled(),
+    };
+    let mut response = render(StatusCode::OK, &page);
+    allow_form_target(&mut response, &interaction.request.redirect_uri);
     response
 }
 

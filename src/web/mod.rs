@@ -29,6 +29,7 @@ pub mod metadata;
 pub mod middleware;
 pub mod pages;
 pub mod request;
+pub mod sms_login;
 pub mod token;
 pub mod userinfo;
 
@@ -60,7 +61,12 @@ pub fn routes() -> Router<AppState> {
             discovery::AUTHORIZE,
             get(authorize::authorize).post(authorize::authorize),
         )
-        .route("/login", post(interaction::login))
+        .route(
+            "/login",
+            get(interaction::login_page).post(interaction::login),
+        )
+        .route("/login/sms", get(sms_login::tab).post(sms_login::login))
+        .route("/login/sms/send", post(sms_login::send))
         .route("/consent", post(interaction::consent))
         .route("/select-org", post(interaction::select_org))
         .route(discovery::TOKEN, post(token::token))

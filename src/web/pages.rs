@@ -40,6 +40,29 @@ pub struct Texts {
     pub org_intro: &'static str,
     pub org_none: &'static str,
     pub roles: [&'static str; 3],
+    pub login_methods: &'static str,
+    pub tab_password: &'static str,
+    pub tab_sms: &'static str,
+    pub enterprise_entry: &'static str,
+    pub register_link: &'static str,
+    pub recover_link: &'static str,
+    pub phone_label: &'static str,
+    pub phone_hint: &'static str,
+    pub send_code: &'static str,
+    pub resend_code: &'static str,
+    pub code_label: &'static str,
+    pub code_hint: &'static str,
+    pub code_sent: &'static str,
+    pub code_sent_plain: &'static str,
+    pub bad_phone: &'static str,
+    pub sms_too_soon: &'static str,
+    pub sms_daily_cap: &'static str,
+    pub sms_down: &'static str,
+    pub code_wrong: &'static str,
+    pub code_expired: &'static str,
+    pub code_used: &'static str,
+    pub code_too_many: &'static str,
+    pub code_malformed: &'static str,
 }
 
 pub const ZH: Texts = Texts {
@@ -75,6 +98,29 @@ pub const ZH: Texts = Texts {
     org_intro: "请选择您这次代表哪个单位办事：",
     org_none: "以个人身份办事",
     roles: ["法定代表人", "管理员", "经办人"],
+    login_methods: "登录方式",
+    tab_password: "密码登录",
+    tab_sms: "短信验证码登录",
+    enterprise_entry: "企业用户：请以经办人本人身份登录，登录后选择要代表的企业。",
+    register_link: "注册账号",
+    recover_link: "忘记密码",
+    phone_label: "手机号码",
+    phone_hint: "11 位中国大陆手机号码",
+    send_code: "获取验证码",
+    resend_code: "重新发送验证码",
+    code_label: "短信验证码",
+    code_hint: "6 位数字，5 分钟内有效",
+    code_sent: "如果该号码已注册，验证码已发送至 {phone}。{s} 秒后可重新获取。",
+    code_sent_plain: "验证码已发送至 {phone}。{s} 秒后可重新获取。",
+    bad_phone: "请输入正确的 11 位手机号码。",
+    sms_too_soon: "验证码发送过于频繁，请 {s} 秒后再试。",
+    sms_daily_cap: "今天获取验证码的次数已达上限，请明天再试。",
+    sms_down: "短信服务暂时不可用，请稍后再试。",
+    code_wrong: "验证码不正确，还可尝试 {n} 次。",
+    code_expired: "验证码已过期或未发送，请重新获取。",
+    code_used: "验证码已使用，请重新获取。",
+    code_too_many: "错误次数过多，验证码已失效，请重新获取。",
+    code_malformed: "验证码为 6 位数字。",
 };
 
 pub const EN: Texts = Texts {
@@ -110,6 +156,29 @@ pub const EN: Texts = Texts {
     org_intro: "asks whom you act for this time:",
     org_none: "Act for myself",
     roles: ["legal representative", "administrator", "agent"],
+    login_methods: "Ways to log in",
+    tab_password: "Password",
+    tab_sms: "SMS code",
+    enterprise_entry: "Enterprises: log in as the person who acts for the enterprise, then choose it.",
+    register_link: "Register",
+    recover_link: "Forgot password",
+    phone_label: "Mobile number",
+    phone_hint: "An 11-digit mainland China mobile number",
+    send_code: "Send code",
+    resend_code: "Send a new code",
+    code_label: "SMS code",
+    code_hint: "6 digits, valid for 5 minutes",
+    code_sent: "If this number is registered, a code was sent to {phone}. You can ask for a new one in {s} seconds.",
+    code_sent_plain: "A code was sent to {phone}. You can ask for a new one in {s} seconds.",
+    bad_phone: "Enter a valid 11-digit mobile number.",
+    sms_too_soon: "A code was sent very recently. Try again in {s} seconds.",
+    sms_daily_cap: "Too many codes today. Please try again tomorrow.",
+    sms_down: "The SMS service is not available at the moment. Please try again later.",
+    code_wrong: "The code is wrong. {n} tries left.",
+    code_expired: "The code has expired, or none was sent. Ask for a new one.",
+    code_used: "This code was already used. Ask for a new one.",
+    code_too_many: "Too many wrong tries: the code is void. Ask for a new one.",
+    code_malformed: "The code is 6 digits.",
 };
 
 /// `ui_locales` first (OIDC Core §3.1.2.1), then `Accept-Language`, then zh-CN.
@@ -146,6 +215,21 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub identifier: &'a str,
     pub error: Option<&'a str>,
+    /// Sign-in by SMS code, registration and recovery are offered.
+    pub sms: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sms_login.html")]
+pub struct SmsLoginPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub phone: &'a str,
+    pub code_sent: bool,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -68,6 +68,41 @@ impl Browser {
             .unwrap()
     }
 
+    /// Opens the SMS tab of the login page `page`, asks for a code to `phone`; the page shown.
+    pub async fn sms_send(&self, base: &str, page: &str, phone: &str) -> reqwest::Response {
+        let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
+        let tab = self.get(&format!("{base}/login/sms?interaction={i}")).await;
+        assert_eq!(tab.status(), 200);
+        let tab = tab.text().await.unwrap();
+        assert!(tab.contains("action=\"/login/sms/send\""), "{tab}");
+        self.post(
+            &format!("{base}/login/sms/send"),
+            &[("interaction", &i), ("csrf", &c), ("phone", phone)],
+        )
+        .await
+    }
+
+    /// Signs in on the SMS tab `page` with `phone` and `code`.
+    pub async fn sms_login(
+        &self,
+        base: &str,
+        page: &str,
+        phone: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
+        self.post(
+            &format!("{base}/login/sms"),
+            &[
+                ("interaction", &i),
+                ("csrf", &c),
+                ("phone", phone),
+                ("code", code),
+            ],
+        )
+        .await
+    }
+
     pub async fn consent(&self, base: &str, page: &str, decision: &str) -> reqwest::Response {
         let (i, c) = (hidden(page, "interaction"), hidden(page, "csrf"));
         self.post(

@@ -12,6 +12,7 @@
 
 pub mod browser;
 pub mod clients;
+pub mod gateway;
 pub mod people;
 pub mod process;
 
@@ -49,6 +50,7 @@ pub fn test_config() -> TestConfig {
     config.database.url = format!("sqlite://{}", dir.path().join("yihao.db").display());
     config.database.acquire_timeout_secs = 2;
     config.keys.dev_dir = dir.path().join("keys");
+    config.sms.dev_outbox = dir.path().join("sms-outbox.jsonl");
     config.cache.sweep_interval_ms = 10;
     TestConfig { config, dir }
 }

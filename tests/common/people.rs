@@ -100,3 +100,20 @@ pub async fn grant(
     )?;
     ids.grant(org, m, now).await
 }
+
+/// The codes the development SMS gateway of `app` has "sent" to `phone`, oldest first.
+pub fn sms_codes(app: &App, phone: &str) -> Vec<String> {
+    yihao::outside::sms::read_outbox(&app.config.sms.dev_outbox)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.phone == phone)
+        .map(|m| m.code)
+        .collect()
+}
+
+/// The last code sent to `phone`.
+pub fn last_sms_code(app: &App, phone: &str) -> String {
+    sms_codes(app, phone)
+        .pop()
+        .unwrap_or_else(|| panic!("no SMS code was sent to {phone}"))
+}

@@ -24,6 +24,7 @@ mod prompts;
 mod rate_limits;
 mod refresh;
 mod sessions;
+mod sms_login;
 mod threats;
 
 use std::collections::HashMap;

@@ -145,6 +145,34 @@ impl Identities {
         Ok(self.subject(found.as_ref(), identifier, now))
     }
 
+    /// The owner's unlock (docs/security.md): after the owner proved possession of the phone on
+    /// file, the password lockout of the account ends, account-wide and for the owner's own address.
+    /// `true` when a lock was in force.
+    pub async fn clear_lockout(
+        &self,
+        id: &AccountId,
+        source: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let subject = format!("a:{id}");
+        let mut subjects = vec![subject.clone()];
+        subjects.extend(source.map(|s| format!("{subject}@{s}")));
+        let mut was_locked = false;
+        for subject in &subjects {
+            was_locked |= self
+                .locked_until(subject, now)
+                .await
+                .map_err(|e| match e {
+                    LoginError::Store(AccountError::Store(e)) => e,
+                    other => StoreError::failed(other.to_string()),
+                })?
+                .is_some();
+            self.ephemeral.delete(&lock_key(subject)).await?;
+            self.ephemeral.delete(&failures_key(subject)).await?;
+        }
+        Ok(was_locked)
+    }
+
     async fn locked_until(&self, subject: &str, now: i64) -> Result<Option<i64>, LoginError> {
         let lock = self
             .ephemeral
