@@ -119,10 +119,56 @@ mod store_contract {
             updated_at: 1,
         };
         store
-            .create_account(&account, &[], None, &[])
+            .create_account(&account, &[], None, &[], &[])
             .await
             .unwrap();
         account
+    }
+
+    /// Agreements are stored with the account in its transaction, and deleting the account takes
+    /// them, its refresh tokens and its sessions with it.
+    pub async fn agreements_are_kept_and_deleted_with_their_account(store: &dyn Store) {
+        use yihao::store::AgreementRecord;
+        let mut account =
+            stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0009", "王五").await;
+        assert!(store.agreements(&account.id).await.unwrap().is_empty());
+        account.id = "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0010".into();
+        let agreed = |kind: &str| AgreementRecord {
+            account_id: account.id.clone(),
+            kind: kind.into(),
+            version: "2026-11-30".into(),
+            agreed_at: 5,
+        };
+        store
+            .create_account(
+                &account,
+                &[],
+                None,
+                &[],
+                &[agreed("terms"), agreed("privacy")],
+            )
+            .await
+            .unwrap();
+        let kept = store.agreements(&account.id).await.unwrap();
+        assert_eq!(kept, vec![agreed("privacy"), agreed("terms")]);
+        // An agreement that cannot be stored (twice the same) leaves no account behind.
+        let mut other = account.clone();
+        other.id = "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0011".into();
+        let twice = AgreementRecord {
+            account_id: other.id.clone(),
+            ..agreed("terms")
+        };
+        assert!(
+            store
+                .create_account(&other, &[], None, &[], &[twice.clone(), twice])
+                .await
+                .is_err()
+        );
+        assert_eq!(store.account(&other.id).await.unwrap(), None);
+        assert!(store.delete_account(&account.id).await.unwrap());
+        assert!(!store.delete_account(&account.id).await.unwrap());
+        assert!(store.agreements(&account.id).await.unwrap().is_empty());
+        assert_eq!(store.account(&account.id).await.unwrap(), None);
     }
 
     pub async fn refresh_families_rotate_and_list_live_tokens(store: &dyn Store) {
@@ -525,6 +571,12 @@ macro_rules! store_suite {
             async fn sessions_end_once_expire_and_fan_out() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::sessions_end_once_expire_and_fan_out(s.clone()).await;
+            }
+            #[tokio::test]
+            async fn agreements_are_kept_and_deleted_with_their_account() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::agreements_are_kept_and_deleted_with_their_account(s.as_ref())
+                    .await;
             }
             #[tokio::test]
             async fn refresh_families_rotate_and_list_live_tokens() {

@@ -84,6 +84,10 @@ pub struct App {
     pub outside: Outside,
     /// The key SMS codes and the numbers they go to are hashed with.
     pub sms_key: crate::protocol::sms_code::CodeKey,
+    /// Seals what the ephemeral store keeps of registrations and recoveries in progress.
+    pub draft_sealer: crate::crypto::pii::Sealer,
+    /// The key of the CSRF tokens of forms that belong to no interaction (`web::cookies::form_token`).
+    pub form_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 /// The ports to the services outside yihao.
@@ -212,6 +216,8 @@ impl App {
         let metrics = Metrics::default();
         let outside = Outside::build(&config, &metrics)?;
         let sms_key = crate::protocol::sms_code::CodeKey(master_key.derive("sms-code"));
+        let draft_sealer = crate::crypto::pii::Sealer::new(&master_key, "drafts", 1);
+        let form_key = master_key.derive("form-csrf");
         let audit = Auditor::start(
             store.clone(),
             node_name(&config.audit.node),
@@ -248,6 +254,8 @@ impl App {
             client_secrets,
             outside,
             sms_key,
+            draft_sealer,
+            form_key,
         }))
     }
 }

@@ -16,6 +16,7 @@ use crate::protocol::issuer::TokenIssuer;
 use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
+use crate::protocol::registration::Registration;
 use crate::protocol::session::{SessionPolicy, Sessions};
 use crate::protocol::sms_code::SmsCodes;
 use crate::protocol::sms_login::SmsLogin;
@@ -116,6 +117,29 @@ impl App {
             login: self.password_login(context),
             codes: self.sms_codes(),
         }
+    }
+
+    /// Self-service registration for a request from `context`.
+    pub fn registration<'a>(&'a self, context: &'a RequestContext) -> Registration<'a> {
+        Registration {
+            identities: &self.identities,
+            people: self.outside.people.as_ref(),
+            codes: self.sms_codes(),
+            ephemeral: self.ephemeral.as_ref(),
+            sealer: &self.draft_sealer,
+            audit: self.audit(context),
+            config: &self.config.registration,
+            limit: limits::Rule {
+                name: "register_ip",
+                limit: self.config.limits.register_per_ip_per_hour,
+                window_secs: 3600,
+            },
+        }
+    }
+
+    /// Whether registration is offered: SMS codes and the population register are both available.
+    pub fn registration_enabled(&self) -> bool {
+        self.sms_enabled() && self.config.verify.person.adapter != crate::config::Adapter::Off
     }
 
     /// Whether features that need an SMS code are offered.

@@ -56,6 +56,8 @@ pub struct LimitsConfig {
     pub token_per_client_per_sec: u32,
     pub interactions_per_ip_per_min: u32,
     pub client_auth_failures_per_ip_per_min: u32,
+    pub register_per_ip_per_hour: u32,
+    pub recover_per_ip_per_hour: u32,
 }
 
 /// The audit log.

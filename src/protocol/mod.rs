@@ -30,6 +30,7 @@ pub mod login;
 pub mod logout;
 pub mod outside;
 pub mod pkce;
+pub mod registration;
 pub mod revoke;
 pub mod roles;
 pub mod session;

@@ -182,19 +182,36 @@ pub struct LegacyIdRecord {
     pub pii_version: i64,
 }
 
+/// An `account_agreements` row: a document a person agreed to (`terms`, `privacy`,
+/// `sensitive_pi`), in which version, when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AgreementRecord {
+    pub account_id: String,
+    pub kind: String,
+    pub version: String,
+    pub agreed_at: i64,
+}
+
 /// Person accounts, their documents, passwords and legacy ids. Ids are account ids as text;
 /// look-ups by personal number go through blind indexes.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Creates an account with its documents, optional password hash and legacy ids, all or
-    /// nothing. `Conflict` names what is taken: "document", "phone", "legacy id" or "account".
+    /// Creates an account with its documents, optional password hash, legacy ids and agreements,
+    /// all or nothing. `Conflict` names what is taken: "document", "phone", "legacy id" or
+    /// "account".
     async fn create_account(
         &self,
         account: &AccountRecord,
         documents: &[DocumentRecord],
         password_hash: Option<&str>,
         legacy_ids: &[LegacyIdRecord],
+        agreements: &[AgreementRecord],
     ) -> StoreResult<()>;
+    /// Deletes an account and everything that hangs from it (documents, password, agreements,
+    /// consents, sessions, refresh tokens); `false` when there was none. The audit log keeps the id.
+    async fn delete_account(&self, id: &str) -> StoreResult<bool>;
+    /// What the account agreed to, oldest first.
+    async fn agreements(&self, account_id: &str) -> StoreResult<Vec<AgreementRecord>>;
     async fn account(&self, id: &str) -> StoreResult<Option<AccountRecord>>;
     async fn account_documents(&self, id: &str) -> StoreResult<Vec<DocumentRecord>>;
     /// The account holding a document, by the index of its number or of its legacy alias.

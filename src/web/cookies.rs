@@ -101,3 +101,26 @@ pub fn genuine_form(
     let browser_ok: bool = browser.as_bytes().ct_eq(expected_browser.as_bytes()).into();
     form_ok && browser_ok
 }
+
+/// The CSRF token of a form that belongs to no interaction (registration, recovery, the personal
+/// page): HMAC-SHA256 of the browser's binding under the app's form key, so it is bound to the
+/// browser and needs no storage.
+pub fn form_token(app: &App, browser_hash: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(app.form_key.as_slice())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(browser_hash.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The browser's binding hash when the form's CSRF token is the one [`form_token`] made for it.
+pub fn checked_browser(app: &App, headers: &HeaderMap, csrf: &str) -> Option<String> {
+    let raw = cookie(app, headers, BROWSER).filter(|b| b.len() == 43)?;
+    let hash = session::sid_of(&raw);
+    let expected = form_token(app, &hash);
+    bool::from(csrf.as_bytes().ct_eq(expected.as_bytes())).then_some(hash)
+}

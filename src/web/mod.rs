@@ -28,6 +28,7 @@ pub mod logout;
 pub mod metadata;
 pub mod middleware;
 pub mod pages;
+pub mod register;
 pub mod request;
 pub mod sms_login;
 pub mod token;
@@ -67,6 +68,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/login/sms", get(sms_login::tab).post(sms_login::login))
         .route("/login/sms/send", post(sms_login::send))
+        .route("/register", get(register::form).post(register::start))
+        .route("/register/resend", post(register::resend))
+        .route("/register/complete", post(register::complete))
         .route("/consent", post(interaction::consent))
         .route("/select-org", post(interaction::select_org))
         .route(discovery::TOKEN, post(token::token))

@@ -23,6 +23,7 @@ mod organisations;
 mod prompts;
 mod rate_limits;
 mod refresh;
+mod registration;
 mod sessions;
 mod sms_login;
 mod threats;

@@ -2,6 +2,7 @@
 //! under the policy and history, status and evidence, documents and legacy ids.
 
 use super::*;
+use crate::store::AgreementRecord;
 
 impl Identities {
     /// Creates a person account. The password, when given, must pass the policy.
@@ -10,6 +11,19 @@ impl Identities {
         id: AccountId,
         new: NewAccount,
         password: Option<&Password>,
+        now: i64,
+    ) -> Result<Account, AccountError> {
+        self.create_agreed(id, new, password, &[], now).await
+    }
+
+    /// [`Identities::create_account`], recording the documents the person agreed to as
+    /// `(kind, version)` in the same transaction.
+    pub async fn create_agreed(
+        &self,
+        id: AccountId,
+        new: NewAccount,
+        password: Option<&Password>,
+        agreed: &[(&str, &str)],
         now: i64,
     ) -> Result<Account, AccountError> {
         if new.documents.is_empty() {
@@ -26,8 +40,17 @@ impl Identities {
             None => None,
         };
         let (record, documents) = self.seal(&account);
+        let agreements: Vec<AgreementRecord> = agreed
+            .iter()
+            .map(|(kind, version)| AgreementRecord {
+                account_id: account.id.as_str().to_owned(),
+                kind: (*kind).to_owned(),
+                version: (*version).to_owned(),
+                agreed_at: now,
+            })
+            .collect();
         self.accounts
-            .create_account(&record, &documents, hash.as_deref(), &[])
+            .create_account(&record, &documents, hash.as_deref(), &[], &agreements)
             .await?;
         Ok(account)
     }
@@ -46,7 +69,7 @@ impl Identities {
         let (record, documents) = self.seal(&account);
         let legacy = self.legacy_record(&account.id, legacy.0, legacy.1);
         self.accounts
-            .create_account(&record, &documents, hash, &[legacy])
+            .create_account(&record, &documents, hash, &[legacy], &[])
             .await?;
         Ok(account)
     }

@@ -123,7 +123,8 @@ pub struct Identities {
 }
 
 impl Identities {
-    fn policy(&self) -> PasswordPolicy {
+    /// The password policy of this deployment (docs/security.md).
+    pub fn policy(&self) -> PasswordPolicy {
         PasswordPolicy {
             min_length: self.passwords.min_length,
             min_classes: self.passwords.min_classes,

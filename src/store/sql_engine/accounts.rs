@@ -12,6 +12,7 @@ impl crate::store::AccountStore for Adapter {
         documents: &[crate::store::DocumentRecord],
         password_hash: Option<&str>,
         legacy_ids: &[crate::store::LegacyIdRecord],
+        agreements: &[crate::store::AgreementRecord],
     ) -> crate::store::StoreResult<()> {
         use crate::store::sql::db_error;
         let err = |e| db_error(|| "account".into(), e);
@@ -60,8 +61,44 @@ impl crate::store::AccountStore for Adapter {
                 .await
                 .map_err(|e| db_error(|| "legacy id".into(), e))?;
         }
+        for a in agreements {
+            sqlx::query(
+                "INSERT INTO account_agreements (account_id, kind, version, agreed_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&a.account_id)
+            .bind(&a.kind)
+            .bind(&a.version)
+            .bind(a.agreed_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
         tx.commit().await.map_err(err)?;
         Ok(())
+    }
+
+    async fn delete_account(&self, id: &str) -> crate::store::StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| crate::store::sql::db_error(|| "account".into(), e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn agreements(
+        &self,
+        account_id: &str,
+    ) -> crate::store::StoreResult<Vec<crate::store::AgreementRecord>> {
+        sqlx::query_as(
+            "SELECT account_id, kind, version, agreed_at FROM account_agreements \
+             WHERE account_id = $1 ORDER BY agreed_at, kind",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "agreements".into(), e))
     }
 
     async fn account(
