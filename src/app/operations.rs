@@ -16,6 +16,7 @@ use crate::protocol::issuer::TokenIssuer;
 use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
+use crate::protocol::recovery::Recovery;
 use crate::protocol::registration::Registration;
 use crate::protocol::session::{SessionPolicy, Sessions};
 use crate::protocol::sms_code::SmsCodes;
@@ -132,6 +133,25 @@ impl App {
             limit: limits::Rule {
                 name: "register_ip",
                 limit: self.config.limits.register_per_ip_per_hour,
+                window_secs: 3600,
+            },
+        }
+    }
+
+    /// Password recovery for a request from `context`.
+    pub fn recovery<'a>(&'a self, context: &'a RequestContext) -> Recovery<'a> {
+        Recovery {
+            identities: &self.identities,
+            codes: self.sms_codes(),
+            ephemeral: self.ephemeral.as_ref(),
+            sealer: &self.draft_sealer,
+            sessions: self.sessions(),
+            refresh: self.store.as_ref(),
+            audit: self.audit(context),
+            draft_secs: self.config.registration.draft_secs,
+            limit: limits::Rule {
+                name: "recover_ip",
+                limit: self.config.limits.recover_per_ip_per_hour,
                 window_secs: 3600,
             },
         }

@@ -319,13 +319,9 @@ async fn sign_out_everywhere(
     reason: crate::protocol::session::EndReason,
     now: i64,
 ) -> anyhow::Result<()> {
-    let ended = admin
+    let (ended, revoked) = admin
         .sessions()
-        .end_all(account.id.as_str(), reason, now)
-        .await?;
-    let revoked = admin
-        .store
-        .revoke_account_refresh(account.id.as_str(), now)
+        .sign_out_everywhere(admin.store.as_ref(), account.id.as_str(), reason, now)
         .await?;
     eprintln!("ended {ended} session(s), revoked {revoked} refresh token(s)");
     Ok(())

@@ -22,6 +22,7 @@ use serde_json::json;
 use super::OAuthError;
 use super::accounts::{AccountError, Identities, NewAccount};
 use super::audit::{Audit, AuditEvent, EventType};
+use super::drafts::{Drafts, same_browser};
 use super::limits::{self, Rule, Verdict};
 use super::outside::{OutsideError, PersonCheck, PersonRegister, SmsPurpose};
 use super::sms_code::{CodeRefused, Delivery, SendRefused, Sent, SmsCodes};
@@ -171,14 +172,6 @@ pub struct Registration<'a> {
     pub limit: Rule,
 }
 
-fn draft_key(id: &str) -> String {
-    format!("reg:draft:{id}")
-}
-
-fn draft_context(id: &str) -> String {
-    format!("registration:{id}")
-}
-
 impl Registration<'_> {
     fn source(&self) -> Option<String> {
         self.audit
@@ -274,42 +267,25 @@ impl Registration<'_> {
             .map_err(|e| OAuthError::server(e).into())
     }
 
+    fn drafts(&self) -> Drafts<'_> {
+        Drafts {
+            ephemeral: self.ephemeral,
+            sealer: self.sealer,
+            prefix: "reg",
+            ttl: Duration::from_secs(self.config.draft_secs.max(60)),
+        }
+    }
+
     async fn save(&self, id: &str, draft: &Draft) -> Result<(), RegisterRefused> {
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(draft).map_err(|e| StoreError::backend("draft", e))?,
-        );
-        let sealed = self.sealer.seal(&draft_context(id), &plain);
-        self.ephemeral
-            .put(
-                &draft_key(id),
-                &sealed,
-                Duration::from_secs(self.config.draft_secs.max(60)),
-            )
-            .await?;
-        Ok(())
+        Ok(self.drafts().save(id, draft).await?)
     }
 
     /// The draft `id`, when it was started in `browser`.
     pub async fn draft(&self, id: &str, browser: &str) -> Result<Draft, RegisterRefused> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(RegisterRefused::DraftExpired);
+        match self.drafts().load::<Draft>(id).await? {
+            Some(draft) if same_browser(&draft.browser, browser) => Ok(draft),
+            _ => Err(RegisterRefused::DraftExpired),
         }
-        let Some(sealed) = self.ephemeral.get(&draft_key(id)).await? else {
-            return Err(RegisterRefused::DraftExpired);
-        };
-        let plain = zeroize::Zeroizing::new(
-            self.sealer
-                .open(&draft_context(id), &sealed)
-                .map_err(|_| RegisterRefused::DraftExpired)?,
-        );
-        let draft: Draft =
-            serde_json::from_slice(&plain).map_err(|_| RegisterRefused::DraftExpired)?;
-        let same: bool =
-            subtle::ConstantTimeEq::ct_eq(draft.browser.as_bytes(), browser.as_bytes()).into();
-        if !same {
-            return Err(RegisterRefused::DraftExpired);
-        }
-        Ok(draft)
     }
 
     /// A new code for the draft's number.
@@ -442,7 +418,7 @@ impl Registration<'_> {
                 .await;
             return Err(e.into());
         }
-        let _ = self.ephemeral.delete(&draft_key(id)).await;
+        let _ = self.drafts().delete(id).await;
         tracing::info!(account = %account.id, level, "registered");
         Ok((account, draft))
     }

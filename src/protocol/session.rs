@@ -220,6 +220,20 @@ impl Sessions<'_> {
         Ok(ended)
     }
 
+    /// Signs an account out everywhere: ends every open session (each service gets a back-channel
+    /// logout) and revokes every live refresh token. How many of each.
+    pub async fn sign_out_everywhere(
+        &self,
+        refresh: &dyn crate::store::RefreshStore,
+        account_id: &str,
+        reason: EndReason,
+        now: i64,
+    ) -> Result<(usize, u64), StoreError> {
+        let ended = self.end_all(account_id, reason, now).await?;
+        let revoked = refresh.revoke_account_refresh(account_id, now).await?;
+        Ok((ended, revoked))
+    }
+
     /// One pass of a node's session sweeper. Sessions ended elsewhere since `since` (another node,
     /// the CLI) leave this node's live store; open sessions past their absolute limit, or not seen for
     /// an idle period, are looked up in the live store: still there (used since) they are marked seen,

@@ -28,6 +28,7 @@ pub mod logout;
 pub mod metadata;
 pub mod middleware;
 pub mod pages;
+pub mod recover;
 pub mod register;
 pub mod request;
 pub mod sms_login;
@@ -71,6 +72,9 @@ pub fn routes() -> Router<AppState> {
         .route("/register", get(register::form).post(register::start))
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))
+        .route("/recover", get(recover::form).post(recover::start))
+        .route("/recover/resend", post(recover::resend))
+        .route("/recover/complete", post(recover::complete))
         .route("/consent", post(interaction::consent))
         .route("/select-org", post(interaction::select_org))
         .route(discovery::TOKEN, post(token::token))

@@ -104,6 +104,13 @@ pub struct Texts {
     pub pw_personal: &'static str,
     pub pw_control: &'static str,
     pub pw_reused: &'static str,
+    pub recover_title: &'static str,
+    pub recover_intro: &'static str,
+    pub recover_sent: &'static str,
+    pub recover_button: &'static str,
+    pub recovered_title: &'static str,
+    pub recovered_text: &'static str,
+    pub continue_login: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -205,6 +212,13 @@ pub const ZH: Texts = Texts {
     pw_personal: "密码不得包含证件号码或手机号码。",
     pw_control: "密码不得包含控制字符。",
     pw_reused: "新密码不得与最近 {n} 次使用的密码相同。",
+    recover_title: "找回密码",
+    recover_intro: "请填写注册时使用的证件号码和姓名。验证码将发送到账号预留的手机号码。",
+    recover_sent: "如果证件号码和姓名与某个账号一致，验证码已发送至该账号预留的手机号码。{s} 秒后可重新获取。如手机号码已停用，请到服务窗口办理。",
+    recover_button: "重设密码",
+    recovered_title: "密码已重设",
+    recovered_text: "您的密码已重设，所有设备上的登录均已退出。请使用新密码登录。",
+    continue_login: "继续登录",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -313,6 +327,13 @@ pub const EN: Texts = Texts {
     pw_personal: "The password must not contain your document or mobile number.",
     pw_control: "The password must not contain control characters.",
     pw_reused: "The new password must differ from your last {n} passwords.",
+    recover_title: "Recover your password",
+    recover_intro: "Enter the document number and name you registered with. A code goes to the mobile number on file.",
+    recover_sent: "If the document number and name match an account, a code was sent to its mobile number on file. You can ask for a new one in {s} seconds. If that number is no longer yours, please visit a service window.",
+    recover_button: "Set the new password",
+    recovered_title: "Password changed",
+    recovered_text: "Your password is changed and you are signed out on every device. Log in with the new password.",
+    continue_login: "Continue to log in",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -408,6 +429,30 @@ pub struct RegisterConfirmPage<'a> {
     pub csrf: &'a str,
     pub terms_version: &'a str,
     pub privacy_version: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "recover.html")]
+pub struct RecoverPage<'a> {
+    pub t: &'a Texts,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub kind: &'a str,
+    pub country: &'a str,
+    pub number: &'a str,
+    pub name: &'a str,
+    pub error: Option<&'a str>,
+    pub field: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "recover_confirm.html")]
+pub struct RecoverConfirmPage<'a> {
+    pub t: &'a Texts,
+    pub draft: &'a str,
+    pub csrf: &'a str,
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
 }

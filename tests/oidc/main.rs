@@ -22,6 +22,7 @@ mod logout;
 mod organisations;
 mod prompts;
 mod rate_limits;
+mod recovery;
 mod refresh;
 mod registration;
 mod sessions;
