@@ -24,7 +24,7 @@ pub use outside::{
 pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// Values that appear in `config/production.example.toml`; a production server refuses them.
-const EXAMPLE_SECRETS: &[&str] = &["CHANGE-ME", "change-me", "changeme"];
+pub(crate) const EXAMPLE_SECRETS: &[&str] = &["CHANGE-ME", "change-me", "changeme"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -562,12 +562,12 @@ impl Config {
             return Err(ConfigError::new("keys.pii_version", "must be at least 1"));
         }
         let production = self.mode == Mode::Production;
-        self.sms.validate(production)?;
-        self.verify.person.validate("person", production)?;
-        self.verify.enterprise.validate("enterprise", production)?;
         if production {
             self.validate_production()?;
         }
+        self.sms.validate(production)?;
+        self.verify.person.validate("person", production)?;
+        self.verify.enterprise.validate("enterprise", production)?;
         Ok(())
     }
 
@@ -917,8 +917,81 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.key, "server.metrics_token");
-        load(&[prod, https, key]).unwrap();
-        load(&[prod, key, ("YIHAO_SERVER__ISSUER", "http://127.0.0.1:8080")]).unwrap();
+        // The development adapters (codes in a file, fictitious identities) are refused.
+        let e = load(&[prod, https, key]).unwrap_err();
+        assert_eq!(e.key, "sms.adapter");
+        let sms_off = ("YIHAO_SMS__ADAPTER", "off");
+        let e = load(&[prod, https, key, sms_off]).unwrap_err();
+        assert_eq!(e.key, "verify.person.adapter");
+        let person_off = ("YIHAO_VERIFY__PERSON__ADAPTER", "off");
+        let e = load(&[prod, https, key, sms_off, person_off]).unwrap_err();
+        assert_eq!(e.key, "verify.enterprise.adapter");
+        let enterprise_off = ("YIHAO_VERIFY__ENTERPRISE__ADAPTER", "off");
+        load(&[prod, https, key, sms_off, person_off, enterprise_off]).unwrap();
+        load(&[
+            prod,
+            key,
+            sms_off,
+            person_off,
+            enterprise_off,
+            ("YIHAO_SERVER__ISSUER", "http://127.0.0.1:8080"),
+        ])
+        .unwrap();
+        // The http adapters need their URL (https in production) and, for SMS, a signing key.
+        let sms_http = ("YIHAO_SMS__ADAPTER", "http");
+        let e = load(&[prod, https, key, sms_http, person_off, enterprise_off]).unwrap_err();
+        assert_eq!(e.key, "sms.http.url");
+        let e = load(&[
+            prod,
+            https,
+            key,
+            sms_http,
+            ("YIHAO_SMS__HTTP__URL", "http://sms.example.gov.cn/send"),
+            person_off,
+            enterprise_off,
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "sms.http.url");
+        let e = load(&[
+            prod,
+            https,
+            key,
+            sms_http,
+            ("YIHAO_SMS__HTTP__URL", "https://sms.example.gov.cn/send"),
+            person_off,
+            enterprise_off,
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "sms.http.signing_key");
+    }
+
+    #[test]
+    fn the_production_example_is_refused_only_for_its_placeholders() {
+        let file = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/production.example.toml"
+        ));
+        let e = Config::load_with_env(Some(file), []).unwrap_err();
+        assert_eq!(e.key, "keys.master_key");
+        let key = (
+            "YIHAO_KEYS__MASTER_KEY",
+            "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+        );
+        let metrics = (
+            "YIHAO_SERVER__METRICS_TOKEN",
+            "scraper-token-of-this-deployment",
+        );
+        let e = Config::load_with_env(Some(file), [key, metrics]).unwrap_err();
+        assert_eq!(e.key, "sms.http.signing_key");
+        let sms = (
+            "YIHAO_SMS__HTTP__SIGNING_KEY",
+            "gateway-key-of-this-deployment",
+        );
+        let e = Config::load_with_env(Some(file), [key, metrics, sms]).unwrap_err();
+        assert_eq!(e.key, "verify.person.token");
+        let person = ("YIHAO_VERIFY__PERSON__TOKEN", "t1");
+        let enterprise = ("YIHAO_VERIFY__ENTERPRISE__TOKEN", "t2");
+        Config::load_with_env(Some(file), [key, metrics, sms, person, enterprise]).unwrap();
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl SmsConfig {
                     "the gateway needs a timeout and at least one attempt",
                 ));
             }
+            example_secret("sms.http.signing_key", &self.http.signing_key, production)?;
             if self.http.signing_key.expose().is_empty() {
                 return Err(ConfigError::new(
                     "sms.http.signing_key",
@@ -131,6 +132,7 @@ impl RegisterConfig {
         }
         if self.adapter == Adapter::Http {
             check_url(&format!("verify.{key}.url"), &self.url, production)?;
+            example_secret(&format!("verify.{key}.token"), &self.token, production)?;
             if self.max_attempts == 0 || self.timeout_ms == 0 {
                 return Err(ConfigError::new(
                     &format!("verify.{key}.max_attempts"),
@@ -148,6 +150,17 @@ impl RegisterConfig {
         }
         Ok(())
     }
+}
+
+fn example_secret(key: &str, secret: &Secret, production: bool) -> Result<(), ConfigError> {
+    let value = secret.expose();
+    if production && super::EXAMPLE_SECRETS.iter().any(|s| value.contains(s)) {
+        return Err(ConfigError::new(
+            key,
+            "is still the example value; set the real credential",
+        ));
+    }
+    Ok(())
 }
 
 fn check_url(key: &str, raw: &str, production: bool) -> Result<(), ConfigError> {
