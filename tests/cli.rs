@@ -78,6 +78,7 @@ fn every_command_has_help() {
         &["org", "--help"],
         &["keys", "--help"],
         &["audit", "--help"],
+        &["sms", "outbox", "--help"],
     ] {
         let out = run.ok(args);
         assert!(out.contains("Usage"), "{args:?}: {out}");
@@ -1192,4 +1193,39 @@ fn a_session_id_beginning_with_a_hyphen_is_an_id() {
         err.contains("session -AXnM66zMLtrD6Bds2z0OP not found"),
         "{err}"
     );
+}
+
+#[test]
+fn sms_outbox_prints_the_development_gateways_messages_and_only_there() {
+    let run = Run::new();
+    assert_eq!(run.ok(&["sms", "outbox"]), "", "an empty outbox");
+    let line = |phone: &str, code: &str| {
+        format!(
+            r#"{{"at":1800000000,"phone":"{phone}","purpose":"login","code":"{code}","text":"x"}}"#
+        )
+    };
+    std::fs::create_dir_all(run.dir.path().join("data")).unwrap();
+    std::fs::write(
+        run.dir.path().join("data/sms-outbox.jsonl"),
+        format!(
+            "{}\n{}\n{}\n",
+            line("13812341234", "111111"),
+            line("13900001111", "222222"),
+            line("13812341234", "333333")
+        ),
+    )
+    .unwrap();
+    let out = run.ok(&[
+        "sms",
+        "outbox",
+        "--phone",
+        "+86 138 1234 1234",
+        "--last",
+        "1",
+    ]);
+    assert_eq!(out, "1800000000\t13812341234\tlogin\t333333\n");
+    let all = run.json(&["sms", "outbox", "--output", "json"]);
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let err = run.fails(&["sms", "outbox"], &[("YIHAO_SMS__ADAPTER", "off")]);
+    assert!(err.contains("development mode"), "{err}");
 }

@@ -23,6 +23,7 @@ mod import;
 mod keys;
 mod org;
 mod session;
+mod sms;
 
 pub use account::AccountCommand;
 pub use keys::KeysCommand;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The development SMS gateway's outbox.
+    #[command(subcommand)]
+    Sms(sms::SmsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +288,7 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
             admin.close().await;
             result
         }
+        Command::Sms(command) => sms::run(&config, command),
     }
 }
 
