@@ -169,6 +169,44 @@ pub async fn key_root(config: &Config, store: &dyn Store, now: i64) -> anyhow::R
     Ok(root)
 }
 
+/// The id of yihao's own client: the personal page signs people in through it (like Keycloak's
+/// `account` client).
+pub const ACCOUNT_CLIENT: &str = "yihao-account";
+
+/// Registers yihao's own first-party client for the personal page (public, PKCE, `openid` only,
+/// redirect `{issuer}/account/callback`), or brings its redirect URI up to date with the issuer.
+pub async fn ensure_account_client(
+    config: &Config,
+    store: &dyn Store,
+    now: i64,
+) -> anyhow::Result<()> {
+    use crate::domain::client::{
+        AuthMethod, Client, ClientId, ClientSettings, ClientSpec, GrantType, RedirectUri, Scope,
+    };
+    let issuer = config.server.issuer.trim_end_matches('/');
+    let spec = ClientSpec {
+        id: ClientId::parse(ACCOUNT_CLIENT)?,
+        name: "个人中心 · My account".into(),
+        auth_method: AuthMethod::None,
+        redirect_uris: vec![RedirectUri::parse(&format!("{issuer}/account/callback"))?],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: vec![Scope::parse("openid")?],
+        first_party: true,
+        settings: ClientSettings::default(),
+    };
+    let wanted = Client::register(spec, None, now)?;
+    match store.client(wanted.id()).await? {
+        Some(existing) if existing.redirect_uris() == wanted.redirect_uris() => Ok(()),
+        Some(_) => Ok(store.update_client(&wanted).await?),
+        None => match store.insert_client(&wanted).await {
+            // Another node registered it first.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            other => Ok(other?),
+        },
+    }
+}
+
 /// The signing keys, loaded (and made where missing) once.
 pub async fn start_keys(
     config: &Config,
@@ -227,6 +265,9 @@ impl App {
         );
         let trusted_proxies = crate::web::client_ip::parse_proxies(&config.server.trusted_proxies)
             .context("server.trusted_proxies")?;
+        ensure_account_client(&config, store.as_ref(), clock.now())
+            .await
+            .context("the personal page's client")?;
         let clients = crate::store::client_cache::ClientCache::new(store.clone());
         clients.reload().await.context("database")?;
         let assertion_audiences = operations::assertion_audiences(&config.server.issuer);

@@ -16,6 +16,7 @@ use crate::protocol::issuer::TokenIssuer;
 use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
+use crate::protocol::my_account::MyAccount;
 use crate::protocol::recovery::Recovery;
 use crate::protocol::registration::Registration;
 use crate::protocol::session::{SessionPolicy, Sessions};
@@ -154,6 +155,20 @@ impl App {
                 limit: self.config.limits.recover_per_ip_per_hour,
                 window_secs: 3600,
             },
+        }
+    }
+
+    /// The personal page's operations for a request from `context`.
+    pub fn my_account<'a>(&'a self, context: &'a RequestContext) -> MyAccount<'a> {
+        MyAccount {
+            identities: &self.identities,
+            sessions: self.sessions(),
+            consents: self.store.as_ref(),
+            clients: &self.clients,
+            refresh: self.store.as_ref(),
+            log: self.store.as_ref(),
+            orgs: self.store.as_ref(),
+            audit: self.audit(context),
         }
     }
 

@@ -43,6 +43,8 @@ pub enum EventType {
     PasswordReset,
     PhoneChange,
     AccountUnlock,
+    PasswordChange,
+    ConsentWithdrawn,
 }
 
 impl EventType {
@@ -76,6 +78,8 @@ impl EventType {
             Self::PasswordReset => "password_reset",
             Self::PhoneChange => "phone_change",
             Self::AccountUnlock => "account_unlock",
+            Self::PasswordChange => "password_change",
+            Self::ConsentWithdrawn => "consent_withdrawn",
         }
     }
 }

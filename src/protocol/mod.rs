@@ -29,6 +29,7 @@ pub mod keys;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod my_account;
 pub mod outside;
 pub mod pkce;
 pub mod recovery;

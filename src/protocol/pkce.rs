@@ -10,6 +10,11 @@ use super::{ErrorCode, OAuthError};
 /// RFC 7636 §4.6: "BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge", the verifier
 /// 43 to 128 unreserved characters (§4.1). A verifier without a challenge is refused too: it would
 /// mean the code was requested without PKCE (RFC 9700 §4.8.2, PKCE downgrade).
+/// RFC 7636 §4.2: `code_challenge = BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`.
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
@@ -17,7 +22,7 @@ pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(),
                 && verifier
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let computed = s256(verifier);
             if !valid_shape
                 || !bool::from(subtle::ConstantTimeEq::ct_eq(
                     computed.as_bytes(),

@@ -372,6 +372,13 @@ pub trait RefreshStore: Send + Sync {
     async fn revoke_family(&self, family_id: &str, now: i64) -> StoreResult<u64>;
     /// An account's live refresh tokens at `now` (not used, not revoked, not expired).
     async fn live_refresh_of(&self, account_id: &str, now: i64) -> StoreResult<Vec<RefreshRecord>>;
+    /// Revokes every live refresh token of an account at one client (consent withdrawn); how many.
+    async fn revoke_client_refresh(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<u64>;
     /// Revokes every live refresh token of an account (its password changed); the number revoked.
     async fn revoke_account_refresh(&self, account_id: &str, now: i64) -> StoreResult<u64>;
 }
@@ -442,6 +449,15 @@ pub trait AuditStore: Send + Sync {
     async fn audit_records(
         &self,
         from: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
+    /// Records whose actor is `id` or whose target is `id` or `subject`, with `seq < before`, newest
+    /// first, at most `limit` (a person's history and disclosure ledger).
+    async fn audit_about(
+        &self,
+        id: &str,
+        subject: &str,
+        before: i64,
         limit: i64,
     ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
     /// Records at or after `at_ms` with `seq > after`, in sequence order, at most `limit`.
@@ -526,9 +542,21 @@ pub trait SessionStore: Send + Sync {
     async fn prune_sessions(&self, before: i64) -> StoreResult<u64>;
 }
 
+/// A `consents` row: what an account agreed to release to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub granted_at: i64,
+}
+
 /// Consent decisions, per account and client.
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
+    /// Every consent an account has given, newest first.
+    async fn consents_of(&self, account_id: &str) -> StoreResult<Vec<ConsentRecord>>;
+    /// Withdraws a consent; `false` when there was none.
+    async fn delete_consent(&self, account_id: &str, client_id: &str) -> StoreResult<bool>;
     /// The scopes an account has agreed to release to a client.
     async fn consented_scopes(&self, account_id: &str, client_id: &str)
     -> StoreResult<Vec<String>>;

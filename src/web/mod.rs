@@ -18,6 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 
+pub mod account;
 pub mod authorize;
 pub mod client_ip;
 pub mod cookies;
@@ -73,6 +74,13 @@ pub fn routes() -> Router<AppState> {
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))
         .route("/recover", get(recover::form).post(recover::start))
+        .route("/account", get(account::page))
+        .route("/account/callback", get(account::callback))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/services/withdraw", post(account::withdraw))
+        .route("/account/password", post(account::change_password))
+        .route("/account/ledger.csv", get(account::ledger_export))
+        .route("/account/ledger.json", get(account::ledger_export))
         .route("/recover/resend", post(recover::resend))
         .route("/recover/complete", post(recover::complete))
         .route("/consent", post(interaction::consent))

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod account_page;
 mod audit;
 mod client_auth;
 mod client_credentials;

@@ -145,6 +145,22 @@ impl Identities {
         Ok(self.subject(found.as_ref(), identifier, now))
     }
 
+    /// Whether `password` is the account's current one (on the hashing pool; no lockout counting:
+    /// callers that face the public rate-limit first).
+    pub async fn check_password(
+        &self,
+        id: &AccountId,
+        password: &Password,
+    ) -> Result<bool, AccountError> {
+        let stored = self.accounts.password_hash(id.as_str()).await?;
+        Ok(self
+            .hasher
+            .verify(password, stored.as_deref())
+            .await?
+            .matches
+            && stored.is_some())
+    }
+
     /// The owner's unlock (docs/security.md): after the owner proved possession of the phone on
     /// file, the password lockout of the account ends, account-wide and for the owner's own address.
     /// `true` when a lock was in force.

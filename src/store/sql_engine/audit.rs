@@ -95,6 +95,31 @@ impl crate::store::AuditStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| "audit log".into(), e))
     }
 
+    async fn audit_about(
+        &self,
+        id: &str,
+        subject: &str,
+        before: i64,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<crate::domain::audit::AuditRecord>> {
+        // Three indexed look-ups merged, rather than one OR the planner may scan for.
+        sqlx::query_as::<_, crate::store::sql::AuditRow>(
+            "SELECT * FROM audit_log WHERE seq IN ( \
+               SELECT seq FROM (SELECT seq FROM audit_log WHERE actor = $1 AND seq < $3 ORDER BY seq DESC LIMIT $4) a \
+               UNION SELECT seq FROM (SELECT seq FROM audit_log WHERE target = $1 AND seq < $3 ORDER BY seq DESC LIMIT $4) b \
+               UNION SELECT seq FROM (SELECT seq FROM audit_log WHERE target = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4) c) \
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(id)
+        .bind(subject)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| rows.into_iter().map(Into::into).collect())
+        .map_err(|e| crate::store::sql::db_error(|| "audit log".into(), e))
+    }
+
     async fn audit_records_since(
         &self,
         at_ms: i64,

@@ -4,6 +4,48 @@ use super::Adapter;
 
 #[async_trait::async_trait]
 impl crate::store::ConsentStore for Adapter {
+    async fn consents_of(
+        &self,
+        account_id: &str,
+    ) -> crate::store::StoreResult<Vec<crate::store::ConsentRecord>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT client_id, scopes, granted_at FROM consents WHERE account_id = $1 \
+             ORDER BY granted_at DESC, client_id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "consent".into(), e))?;
+        rows.into_iter()
+            .map(|(client_id, scopes, granted_at)| {
+                let scopes = serde_json::from_str(&scopes).map_err(|e| {
+                    crate::store::StoreError::Corrupt(format!(
+                        "consent {account_id}/{client_id}: {e}"
+                    ))
+                })?;
+                Ok(crate::store::ConsentRecord {
+                    client_id,
+                    scopes,
+                    granted_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_consent(
+        &self,
+        account_id: &str,
+        client_id: &str,
+    ) -> crate::store::StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account_id)
+            .bind(client_id)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| crate::store::sql::db_error(|| "consent".into(), e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn consented_scopes(
         &self,
         account_id: &str,

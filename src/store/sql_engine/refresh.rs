@@ -114,6 +114,25 @@ impl crate::store::RefreshStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| "refresh tokens".into(), e))
     }
 
+    async fn revoke_client_refresh(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> crate::store::StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 \
+             WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(client_id)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "refresh token".into(), e))?;
+        Ok(done.rows_affected())
+    }
+
     async fn revoke_account_refresh(
         &self,
         account_id: &str,

@@ -1,0 +1,456 @@
+//! The personal page (`/account`), signed in through yihao's own SSO: without a session the browser
+//! goes through `/authorize` as the built-in client `yihao-account` (`app::ACCOUNT_CLIENT`) and comes
+//! back to `/account/callback`. Forms carry a CSRF token bound to the browser; each calls one
+//! operation of `protocol::my_account`. Exports of the disclosure ledger as CSV and JSON.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::AppState;
+use super::cookies::{self, BrowserBinding, checked_browser, cookie, form_token};
+use super::error::{expired, server_error_page};
+use super::pages::{self, AccountPage, Row, Texts, render};
+use super::register::policy_message;
+use super::request::{self, field, pairs};
+use crate::app::{ACCOUNT_CLIENT, App};
+use crate::domain::account::{Account, AccountId};
+use crate::domain::date::rfc3339;
+use crate::domain::password::Password;
+use crate::protocol::OAuthError;
+use crate::protocol::my_account::ChangeRefused;
+use crate::protocol::pkce;
+
+/// The signed-in person and their session id, or the redirect that signs them in.
+async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(AccountId, String), Response> {
+    let ring = app.keys.ring();
+    let secret = cookie(app, headers, cookies::SESSION);
+    let current = app
+        .interactions(&ring)
+        .session(secret.as_deref(), app.now())
+        .await
+        .ok()
+        .flatten();
+    if let Some((sid, session)) = current
+        && let Ok(id) = AccountId::parse(&session.account_id)
+    {
+        return Ok((id, sid));
+    }
+    Err(sign_in_redirect(app))
+}
+
+/// `/authorize` for the personal page's own client (public, PKCE S256; the code is not exchanged:
+/// the session cookie set by the login is what the page reads).
+fn sign_in_redirect(app: &App) -> Response {
+    let issuer = app.config.server.issuer.trim_end_matches('/');
+    let verifier = crate::crypto::random_token();
+    let challenge = pkce::s256(&verifier);
+    let mut url = match url::Url::parse(&format!("{issuer}/authorize")) {
+        Ok(url) => url,
+        Err(_) => return Redirect::to("/authorize").into_response(),
+    };
+    url.query_pairs_mut()
+        .append_pair("client_id", ACCOUNT_CLIENT)
+        .append_pair("redirect_uri", &format!("{issuer}/account/callback"))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", &crate::crypto::random_token())
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// `GET /account/callback`: back from the login; the page itself.
+pub async fn callback() -> Response {
+    Redirect::to("/account").into_response()
+}
+
+fn when(t: &Texts, epoch: i64) -> String {
+    let s = rfc3339(epoch);
+    // `2026-11-28T09:13:45+08:00` -> `2026-11-28 09:13` (China Standard Time).
+    let short = s.get(..16).unwrap_or(&s).replace('T', " ");
+    if t.chinese {
+        short
+    } else {
+        format!("{short} CST")
+    }
+}
+
+fn role_label(t: &Texts, role: crate::domain::organisation::Role) -> String {
+    use crate::domain::organisation::Role;
+    let i = match role {
+        Role::LegalRepresentative => 0,
+        Role::Administrator => 1,
+        Role::Agent => 2,
+    };
+    t.roles[i].to_owned()
+}
+
+fn method_label(t: &Texts, method: &str) -> String {
+    t.methods
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map_or(method, |(_, label)| label)
+        .to_owned()
+}
+
+/// `GET /account`.
+pub async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let (id, sid) = match signed_in(&app, &headers).await {
+        Ok(found) => found,
+        Err(redirect) => return redirect,
+    };
+    show(&app, &headers, &id, &sid, None, None, StatusCode::OK).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn show(
+    app: &App,
+    headers: &HeaderMap,
+    id: &AccountId,
+    sid: &str,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let t = pages::texts(&[], headers);
+    let context = crate::protocol::audit::RequestContext::default();
+    let my = app.my_account(&context);
+    let account: Account = match my.account(id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return sign_in_redirect(app),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let loaded = async {
+        Ok::<_, crate::store::StoreError>((
+            my.sessions(id).await?,
+            my.services(id).await?,
+            my.organisations(id).await?,
+            my.history(id, 50).await?,
+            my.ledger(id, 100).await?,
+        ))
+    }
+    .await;
+    let (sessions, services, orgs, history, ledger) = match loaded {
+        Ok(all) => all,
+        Err(e) => return server_error_page(t, &e),
+    };
+    let binding = BrowserBinding::of(app, headers);
+    let csrf = form_token(app, &binding.hash);
+    let sessions = sessions
+        .into_iter()
+        .map(|s| {
+            let mine = s.sid == sid;
+            Row {
+                cells: vec![
+                    when(t, s.created_at),
+                    format!("{}{}", s.client_id, if mine { t.this_session } else { "" }),
+                    s.channel,
+                    s.ip.unwrap_or_default(),
+                ],
+                action: Some(("/account/sessions/end", "sid", s.sid, t.end_session)),
+            }
+        })
+        .collect();
+    let services = services
+        .into_iter()
+        .map(|s| Row {
+            cells: vec![s.name, s.scopes.join(" "), when(t, s.granted_at)],
+            action: Some((
+                "/account/services/withdraw",
+                "client_id",
+                s.client_id,
+                t.withdraw,
+            )),
+        })
+        .collect();
+    let orgs = orgs
+        .into_iter()
+        .map(|(org, m)| Row {
+            cells: vec![
+                org.name,
+                org.credit_code.as_str().to_owned(),
+                role_label(t, m.role),
+                m.expires_at.map_or(t.no_expiry.to_owned(), |e| {
+                    format!("{} {}", t.expires, when(t, e))
+                }),
+            ],
+            action: None,
+        })
+        .collect();
+    let history = history
+        .into_iter()
+        .map(|e| Row {
+            cells: vec![
+                when(t, e.at_ms / 1000),
+                e.event,
+                if e.success { t.success } else { t.failure }.to_owned(),
+                e.client_id.unwrap_or_default(),
+                e.ip.unwrap_or_default(),
+            ],
+            action: None,
+        })
+        .collect();
+    let ledger = ledger
+        .into_iter()
+        .map(|r| Row {
+            cells: vec![
+                when(t, r.at_ms / 1000),
+                r.client_name,
+                r.claims.join(", "),
+                r.consent.join(" "),
+            ],
+            action: None,
+        })
+        .collect();
+    let e = &account.evidence;
+    let document = account
+        .documents
+        .first()
+        .map(|d| d.masked())
+        .unwrap_or_default();
+    let phone = account
+        .phone
+        .as_ref()
+        .map(|p| p.masked())
+        .unwrap_or_default();
+    let level = e.level().acr();
+    let method = method_label(t, e.method().as_str());
+    let verified_on = when(t, e.verified_at());
+    let mut response = render(
+        status,
+        &AccountPage {
+            t,
+            csrf: &csrf,
+            notice,
+            error,
+            name: &account.name.masked(),
+            document: &document,
+            phone: &phone,
+            level: &level,
+            method: &method,
+            verified_on: &verified_on,
+            sessions,
+            services,
+            orgs,
+            history,
+            ledger,
+        },
+    );
+    binding.apply(&mut response);
+    response
+}
+
+/// A form posted on the personal page: the person, their session, the form's fields.
+async fn posted(
+    app: &App,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(AccountId, String, Vec<(String, String)>), Response> {
+    let form = pairs(body);
+    let t = pages::texts(&[], headers);
+    let (id, sid) = signed_in(app, headers).await?;
+    if checked_browser(app, headers, field(&form, "csrf")).is_none() {
+        return Err(expired(t));
+    }
+    Ok((id, sid, form))
+}
+
+/// `POST /account/sessions/end`: one session (`sid`), or every other one (`others`).
+pub async fn end_session(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (id, sid, form) = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    let context = request::context(&headers, &extensions);
+    let my = app.my_account(&context);
+    let target = field(&form, "sid");
+    let now = app.now();
+    let ended = if target == "others" {
+        my.end_other_sessions(&id, Some(&sid), now).await
+    } else {
+        my.end_session(&id, target, now).await.map(usize::from)
+    };
+    match ended {
+        // The person ended the session showing the page: sign in again.
+        Ok(_) if target == sid => sign_in_redirect(&app),
+        Ok(n) => {
+            let notice = t.sessions_ended.replace("{n}", &n.to_string());
+            show(
+                &app,
+                &headers,
+                &id,
+                &sid,
+                Some(&notice),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => server_error_page(t, &e),
+    }
+}
+
+/// `POST /account/services/withdraw`.
+pub async fn withdraw(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (id, sid, form) = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    let context = request::context(&headers, &extensions);
+    let done = app
+        .my_account(&context)
+        .withdraw(&id, field(&form, "client_id"), app.now())
+        .await;
+    match done {
+        Ok(_) => {
+            show(
+                &app,
+                &headers,
+                &id,
+                &sid,
+                Some(t.withdrawn),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => server_error_page(t, &e),
+    }
+}
+
+/// `POST /account/password`.
+pub async fn change_password(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (id, sid, form) = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    if field(&form, "password") != field(&form, "password2") {
+        let error = Some(t.passwords_differ);
+        return show(
+            &app,
+            &headers,
+            &id,
+            &sid,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let context = request::context(&headers, &extensions);
+    let current = Password::new(field(&form, "current"));
+    let new = Password::new(field(&form, "password"));
+    let changed = app
+        .my_account(&context)
+        .change_password(&id, &current, &new, &sid, app.now())
+        .await;
+    let (status, error) = match changed {
+        Ok(()) => {
+            let notice = Some(t.password_changed);
+            return show(&app, &headers, &id, &sid, notice, None, StatusCode::OK).await;
+        }
+        Err(ChangeRefused::WrongPassword) => {
+            (StatusCode::UNAUTHORIZED, t.wrong_password.to_owned())
+        }
+        Err(ChangeRefused::Policy(e)) => (StatusCode::BAD_REQUEST, policy_message(t, &e)),
+        Err(ChangeRefused::Account(e)) => return server_error_page(t, &OAuthError::server(e)),
+    };
+    show(&app, &headers, &id, &sid, None, Some(&error), status).await
+}
+
+/// `GET /account/ledger.csv` and `/account/ledger.json`: the whole disclosure ledger (the last
+/// 10 000 releases) as a download.
+pub async fn ledger_export(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (id, _) = match signed_in(&app, &headers).await {
+        Ok(found) => found,
+        Err(redirect) => return redirect,
+    };
+    let t = pages::texts(&[], &headers);
+    let context = crate::protocol::audit::RequestContext::default();
+    let ledger = match app.my_account(&context).ledger(&id, 10_000).await {
+        Ok(l) => l,
+        Err(e) => return server_error_page(t, &e),
+    };
+    let json = uri.path().ends_with(".json");
+    let (body, content_type, name) = if json {
+        let body = serde_json::to_string_pretty(&ledger).unwrap_or_default();
+        (body, "application/json", "ledger.json")
+    } else {
+        let mut csv = String::from("time,client_id,service,claims,via,consent\r\n");
+        for r in &ledger {
+            let fields = [
+                rfc3339(r.at_ms / 1000),
+                r.client_id.clone(),
+                r.client_name.clone(),
+                r.claims.join(" "),
+                r.via.clone(),
+                r.consent.join(" "),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            csv.push_str(&line.join(","));
+            csv.push_str("\r\n");
+        }
+        (csv, "text/csv; charset=utf-8", "ledger.csv")
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// RFC 4180: quoted when it holds a comma, a quote or a line break; a leading `=`, `+`, `-` or `@`
+/// is prefixed with `'` so a spreadsheet does not run it as a formula (a service name is chosen by
+/// whoever registered the client).
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+}

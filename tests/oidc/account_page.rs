@@ -1,0 +1,314 @@
+//! The personal page: signed in through yihao's own client, the profile masked, sessions, the
+//! authorised services and withdrawing consent (the service's refresh token stops working and it
+//! receives a back-channel logout), the disclosure ledger and its exports, the history, and a
+//! password change that ends the other sessions.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use yihao::domain::client::AuthMethod;
+
+use crate::{
+    Browser, ID_NUMBER, PASSWORD, SECRET, authorize_url, backchannel_receiver, client_spec, hidden,
+    post_form, redirect_params, register, setup_on,
+};
+
+/// Follows redirects within the server (the browser keeps its cookies), at most ten.
+async fn follow(
+    browser: &Browser,
+    base: &str,
+    mut response: reqwest::Response,
+) -> reqwest::Response {
+    for _ in 0..10 {
+        if !response.status().is_redirection() {
+            return response;
+        }
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let url = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
+        response = browser.get(&url).await;
+    }
+    response
+}
+
+#[tokio::test]
+async fn without_a_session_the_page_signs_in_through_yihaos_own_client() {
+    let s = setup_on(|_| {}, None).await;
+    let browser = Browser::new();
+    let first = browser.get(&format!("{}/account", s.base)).await;
+    assert_eq!(first.status(), 303);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("client_id=yihao-account"), "{location}");
+    assert!(location.contains("code_challenge_method=S256"));
+    let login = browser.page(&location).await;
+    let after = browser.login(&s.base, &login, ID_NUMBER, PASSWORD).await;
+    assert!(after.status().is_redirection(), "first party: no consent");
+    let page = follow(&browser, &s.base, after).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("个人中心"), "{page}");
+    assert!(page.contains("110***********002X"), "the ID number masked");
+    assert!(page.contains("138****1234"), "the phone masked");
+    assert!(!page.contains(ID_NUMBER) && !page.contains(crate::PHONE));
+    assert!(page.contains("urn:yihao:loa:2"));
+    assert!(
+        page.contains("公安人口信息核验"),
+        "how the level was reached"
+    );
+}
+
+#[tokio::test]
+async fn withdrawing_consent_revokes_the_refresh_token_and_sends_a_back_channel_logout() {
+    let s = setup_on(|c| c.logout.poll_ms = 50, None).await;
+    let app = s._server.test_app.app.clone();
+    let rp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = rp.local_addr().unwrap().port();
+    let mut rx = backchannel_receiver(rp);
+    // A service that asks for consent, with a back-channel logout URI.
+    let mut spec = client_spec(
+        "svc",
+        "http://127.0.0.1:9/svc",
+        AuthMethod::ClientSecretBasic,
+        false,
+    );
+    spec.settings.backchannel_logout_uri = Some(format!("http://127.0.0.1:{port}/backchannel"));
+    register(&app, spec, SECRET).await;
+    let browser = Browser::new();
+    let params = browser
+        .authorize(
+            &s.base,
+            &authorize_url(
+                &s.base,
+                "svc",
+                "http://127.0.0.1:9/svc",
+                &[
+                    ("scope", "openid profile offline_access"),
+                    ("prompt", "consent"),
+                ],
+            ),
+        )
+        .await;
+    let (status, tokens) = post_form(
+        &s.base,
+        "/token",
+        ("svc", SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("redirect_uri", "http://127.0.0.1:9/svc"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let page = follow(
+        &browser,
+        &s.base,
+        browser.get(&format!("{}/account", s.base)).await,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(page.contains("服务 svc"), "the service is listed: {page}");
+    let withdrawn = browser
+        .post(
+            &format!("{}/account/services/withdraw", s.base),
+            &[("csrf", &hidden(&page, "csrf")), ("client_id", "svc")],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), 200);
+    assert!(withdrawn.text().await.unwrap().contains("已撤回授权"));
+
+    let token = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no back-channel logout")
+        .unwrap();
+    assert!(!token.is_empty());
+    let (status, body) = post_form(
+        &s.base,
+        "/token",
+        ("svc", SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    // The next sign-in at the service asks for consent again.
+    let again = browser
+        .get(&authorize_url(
+            &s.base,
+            "svc",
+            "http://127.0.0.1:9/svc",
+            &[],
+        ))
+        .await;
+    assert!(again.text().await.unwrap().contains("action=\"/consent\""));
+    let records = app.store.audit_records(1, 1000).await.unwrap();
+    assert!(records.iter().any(|r| r.event == "consent_withdrawn"));
+}
+
+#[tokio::test]
+async fn the_disclosure_ledger_lists_releases_and_exports_as_csv_and_json() {
+    let s = setup_on(|_| {}, None).await;
+    let browser = Browser::new();
+    let params = browser
+        .authorize(
+            &s.base,
+            &authorize_url(
+                &s.base,
+                "hall",
+                "http://127.0.0.1:9/cb",
+                &[("scope", "openid profile phone")],
+            ),
+        )
+        .await;
+    let (status, tokens) =
+        crate::code_exchange(&s, "hall", "http://127.0.0.1:9/cb", &params["code"]).await;
+    assert_eq!(status, 200);
+    // Access tokens carry no claims; userinfo releases them (and the audit log records it).
+    let info = crate::userinfo(&s, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status(), 200);
+    let csv = follow(
+        &browser,
+        &s.base,
+        browser.get(&format!("{}/account/ledger.csv", s.base)).await,
+    )
+    .await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("ledger.csv")
+    );
+    let csv = csv.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "time,client_id,service,claims,via,consent"
+    );
+    let row = lines.next().expect("one release");
+    assert!(
+        row.contains(",hall,") && row.contains("phone_number") && row.contains("userinfo"),
+        "{row}"
+    );
+    let json: Value = browser
+        .get(&format!("{}/account/ledger.json", s.base))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = &json.as_array().unwrap()[0];
+    assert_eq!(first["client_id"], "hall");
+    assert!(
+        first["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "name")
+    );
+    assert!(
+        first["consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "phone")
+    );
+    // Without a session: no ledger.
+    let stranger = Browser::new();
+    let r = stranger
+        .get(&format!("{}/account/ledger.json", s.base))
+        .await;
+    assert_eq!(r.status(), 303);
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_ends_the_other_sessions() {
+    let s = setup_on(|_| {}, None).await;
+    let app = s._server.test_app.app.clone();
+    let other = Browser::new();
+    crate::code_for(&s, &other, "tax", "http://127.0.0.1:9/tax", &[]).await;
+    let browser = Browser::new();
+    crate::code_for(&s, &browser, "tax", "http://127.0.0.1:9/tax", &[]).await;
+    let page = follow(
+        &browser,
+        &s.base,
+        browser.get(&format!("{}/account", s.base)).await,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let change = |current: &'static str, new: &'static str| {
+        let csrf = csrf.clone();
+        let browser = &browser;
+        let base = s.base.clone();
+        async move {
+            browser
+                .post(
+                    &format!("{base}/account/password"),
+                    &[
+                        ("csrf", &csrf),
+                        ("current", current),
+                        ("password", new),
+                        ("password2", new),
+                    ],
+                )
+                .await
+        }
+    };
+    let wrong = change("Not-the-pass-1", "Evening-2027!").await;
+    assert_eq!(wrong.status(), 401);
+    let weak = change(PASSWORD, "weak").await;
+    assert_eq!(weak.status(), 400);
+    let ok = change(PASSWORD, "Evening-2027!").await;
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("密码已修改"));
+    // The other browser's session ended; this one goes on.
+    let again = other
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[],
+        ))
+        .await;
+    assert!(again.text().await.unwrap().contains("action=\"/login\""));
+    let still = browser
+        .get(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[],
+        ))
+        .await;
+    assert!(still.status().is_redirection());
+    assert!(redirect_params(&still).contains_key("code"));
+    // A form without the page's CSRF token changes nothing.
+    let forged = browser
+        .post(
+            &format!("{}/account/password", s.base),
+            &[
+                ("csrf", "forged"),
+                ("current", "Evening-2027!"),
+                ("password", "Night-2028!!"),
+                ("password2", "Night-2028!!"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    let records = app.store.audit_records(1, 1000).await.unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.event == "password_change" && r.result == "success")
+            .count(),
+        1
+    );
+}
