@@ -171,6 +171,85 @@ mod store_contract {
         assert_eq!(store.account(&account.id).await.unwrap(), None);
     }
 
+    /// Consents are listed per account and withdrawn one by one; refresh tokens are revoked per
+    /// client; the audit log is read by actor or target, newest first.
+    pub async fn consents_withdraw_and_the_audit_log_reads_by_person(store: &dyn Store) {
+        use yihao::domain::audit::{AuditEvent, EventType};
+        let account = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0012", "赵六").await;
+        let id = account.id.as_str();
+        for c in ["c1", "c2"] {
+            store.insert_client(&client(c, 1)).await.unwrap();
+        }
+        store
+            .save_consent(id, "c1", &["openid".into()], 10)
+            .await
+            .unwrap();
+        store
+            .save_consent(id, "c2", &["openid".into(), "phone".into()], 20)
+            .await
+            .unwrap();
+        let listed = store.consents_of(id).await.unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|c| c.client_id.as_str())
+                .collect::<Vec<_>>(),
+            ["c2", "c1"],
+            "newest first"
+        );
+        assert_eq!(listed[0].scopes, ["openid", "phone"]);
+        assert!(store.delete_consent(id, "c2").await.unwrap());
+        assert!(!store.delete_consent(id, "c2").await.unwrap());
+        assert_eq!(store.consents_of(id).await.unwrap().len(), 1);
+
+        let token = |hash: u8, client: &str| yihao::store::RefreshRecord {
+            token_hash: vec![hash; 32],
+            family_id: format!("f{hash}"),
+            client_id: client.into(),
+            account_id: id.into(),
+            grant_json: "{}".into(),
+            issued_at: 1,
+            expires_at: 1_000,
+            family_expires_at: 1_000,
+            used_at: None,
+            revoked_at: None,
+        };
+        store.insert_refresh(&token(41, "c1")).await.unwrap();
+        store.insert_refresh(&token(42, "c2")).await.unwrap();
+        assert_eq!(store.revoke_client_refresh(id, "c2", 5).await.unwrap(), 1);
+        let live: Vec<_> = store
+            .live_refresh_of(id, 5)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.client_id)
+            .collect();
+        assert_eq!(live, ["c1"]);
+
+        let subject = format!("a:{id}");
+        let events = [
+            AuditEvent::success(EventType::LoginSuccess).actor(id),
+            AuditEvent::failure(EventType::LoginFailure, "invalid_credentials").target(&subject),
+            AuditEvent::success(EventType::LoginSuccess).actor("someone-else"),
+            AuditEvent::success(EventType::AttributeRelease)
+                .actor(id)
+                .client("c1"),
+        ];
+        let batch: Vec<_> = events.into_iter().map(|e| (e, 1_000)).collect();
+        store.append_audit("n1", &batch).await.unwrap();
+        let mine = store.audit_about(id, &subject, i64::MAX, 10).await.unwrap();
+        assert_eq!(
+            mine.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(),
+            ["attribute_release", "login_failure", "login_success"]
+        );
+        let older = store
+            .audit_about(id, &subject, mine[0].seq, 1)
+            .await
+            .unwrap();
+        assert_eq!(older.len(), 1);
+        assert_eq!(older[0].event, "login_failure");
+    }
+
     pub async fn refresh_families_rotate_and_list_live_tokens(store: &dyn Store) {
         use yihao::store::{RefreshRecord, Rotation};
         let account = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0002", "李四").await;
@@ -576,6 +655,12 @@ macro_rules! store_suite {
             async fn agreements_are_kept_and_deleted_with_their_account() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::agreements_are_kept_and_deleted_with_their_account(s.as_ref())
+                    .await;
+            }
+            #[tokio::test]
+            async fn consents_withdraw_and_the_audit_log_reads_by_person() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::consents_withdraw_and_the_audit_log_reads_by_person(s.as_ref())
                     .await;
             }
             #[tokio::test]
