@@ -10,6 +10,7 @@ use crate::protocol::audit::{Audit, RequestContext};
 use crate::protocol::bearer::BearerCheck;
 use crate::protocol::client_auth::AssertionContext;
 use crate::protocol::discovery;
+use crate::protocol::enterprise::Enterprises;
 use crate::protocol::grants::GrantPorts;
 use crate::protocol::interaction::Interactions;
 use crate::protocol::issuer::TokenIssuer;
@@ -19,6 +20,7 @@ use crate::protocol::logout::Logouts;
 use crate::protocol::my_account::MyAccount;
 use crate::protocol::recovery::Recovery;
 use crate::protocol::registration::Registration;
+use crate::protocol::roles::Withdrawal;
 use crate::protocol::session::{SessionPolicy, Sessions};
 use crate::protocol::sms_code::SmsCodes;
 use crate::protocol::sms_login::SmsLogin;
@@ -169,6 +171,28 @@ impl App {
             log: self.store.as_ref(),
             orgs: self.store.as_ref(),
             audit: self.audit(context),
+        }
+    }
+
+    /// The enterprise page's operations for a request from `context`.
+    pub fn enterprises<'a>(&'a self, context: &'a RequestContext) -> Enterprises<'a> {
+        Enterprises {
+            identities: &self.identities,
+            register: self.outside.enterprises.as_ref(),
+            orgs: self.store.as_ref(),
+            withdrawal: Withdrawal {
+                orgs: self.store.as_ref(),
+                refresh: self.store.as_ref(),
+                sessions: self.sessions(),
+            },
+            log: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            audit: self.audit(context),
+            limit: limits::Rule {
+                name: "enterprise_account",
+                limit: self.config.limits.register_per_ip_per_hour,
+                window_secs: 3600,
+            },
         }
     }
 

@@ -45,6 +45,9 @@ pub enum EventType {
     AccountUnlock,
     PasswordChange,
     ConsentWithdrawn,
+    OrgRegistered,
+    RoleGranted,
+    RoleRevoked,
 }
 
 impl EventType {
@@ -80,6 +83,9 @@ impl EventType {
             Self::AccountUnlock => "account_unlock",
             Self::PasswordChange => "password_change",
             Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::OrgRegistered => "org_registered",
+            Self::RoleGranted => "role_granted",
+            Self::RoleRevoked => "role_revoked",
         }
     }
 }

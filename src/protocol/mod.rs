@@ -18,6 +18,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod drafts;
+pub mod enterprise;
 pub mod form;
 pub mod grants;
 pub mod import;

@@ -575,6 +575,9 @@ pub trait ConsentStore: Send + Sync {
 pub trait OrgStore: Send + Sync {
     /// `Conflict("organisation")` when the credit code is registered.
     async fn create_org(&self, org: &Organisation) -> StoreResult<()>;
+    /// Registers an organisation and its first member (the legal representative) in one
+    /// transaction: both or neither.
+    async fn create_org_with(&self, org: &Organisation, first: &Membership) -> StoreResult<()>;
     async fn org(&self, id: &OrgId) -> StoreResult<Option<Organisation>>;
     async fn org_by_code(&self, code: &CreditCode) -> StoreResult<Option<Organisation>>;
     async fn orgs(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Organisation>>;

@@ -23,7 +23,10 @@ use crate::protocol::my_account::ChangeRefused;
 use crate::protocol::pkce;
 
 /// The signed-in person and their session id, or the redirect that signs them in.
-async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(AccountId, String), Response> {
+pub(super) async fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(AccountId, String), Response> {
     let ring = app.keys.ring();
     let secret = cookie(app, headers, cookies::SESSION);
     let current = app
@@ -66,7 +69,7 @@ pub async fn callback() -> Response {
     Redirect::to("/account").into_response()
 }
 
-fn when(t: &Texts, epoch: i64) -> String {
+pub(super) fn when(t: &Texts, epoch: i64) -> String {
     let s = rfc3339(epoch);
     // `2026-11-28T09:13:45+08:00` -> `2026-11-28 09:13` (China Standard Time).
     let short = s.get(..16).unwrap_or(&s).replace('T', " ");
@@ -77,7 +80,7 @@ fn when(t: &Texts, epoch: i64) -> String {
     }
 }
 
-fn role_label(t: &Texts, role: crate::domain::organisation::Role) -> String {
+pub(super) fn role_label(t: &Texts, role: crate::domain::organisation::Role) -> String {
     use crate::domain::organisation::Role;
     let i = match role {
         Role::LegalRepresentative => 0,
@@ -105,7 +108,7 @@ pub async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn show(
+pub(super) async fn show(
     app: &App,
     headers: &HeaderMap,
     id: &AccountId,
@@ -149,7 +152,8 @@ async fn show(
                     s.channel,
                     s.ip.unwrap_or_default(),
                 ],
-                action: Some(("/account/sessions/end", "sid", s.sid, t.end_session)),
+                action: Some(("/account/sessions/end".into(), "sid", s.sid, t.end_session)),
+                link: None,
             }
         })
         .collect();
@@ -158,16 +162,21 @@ async fn show(
         .map(|s| Row {
             cells: vec![s.name, s.scopes.join(" "), when(t, s.granted_at)],
             action: Some((
-                "/account/services/withdraw",
+                "/account/services/withdraw".into(),
                 "client_id",
                 s.client_id,
                 t.withdraw,
             )),
+            link: None,
         })
         .collect();
     let orgs = orgs
         .into_iter()
         .map(|(org, m)| Row {
+            link: Some((
+                format!("/account/org/{}", org.credit_code.as_str()),
+                t.manage,
+            )),
             cells: vec![
                 org.name,
                 org.credit_code.as_str().to_owned(),
@@ -190,6 +199,7 @@ async fn show(
                 e.ip.unwrap_or_default(),
             ],
             action: None,
+            link: None,
         })
         .collect();
     let ledger = ledger
@@ -202,6 +212,7 @@ async fn show(
                 r.consent.join(" "),
             ],
             action: None,
+            link: None,
         })
         .collect();
     let e = &account.evidence;
@@ -236,6 +247,8 @@ async fn show(
             orgs,
             history,
             ledger,
+            enterprise_register: app.config.verify.enterprise.adapter
+                != crate::config::Adapter::Off,
         },
     );
     binding.apply(&mut response);
@@ -243,7 +256,7 @@ async fn show(
 }
 
 /// A form posted on the personal page: the person, their session, the form's fields.
-async fn posted(
+pub(super) async fn posted(
     app: &App,
     headers: &HeaderMap,
     body: &Bytes,

@@ -22,6 +22,7 @@ pub mod account;
 pub mod authorize;
 pub mod client_ip;
 pub mod cookies;
+pub mod enterprise;
 pub mod error;
 pub mod health;
 pub mod interaction;
@@ -80,6 +81,10 @@ pub fn routes() -> Router<AppState> {
         .route("/account/services/withdraw", post(account::withdraw))
         .route("/account/password", post(account::change_password))
         .route("/account/ledger.csv", get(account::ledger_export))
+        .route("/account/org", post(enterprise::register))
+        .route("/account/org/{code}", get(enterprise::page))
+        .route("/account/org/{code}/appoint", post(enterprise::appoint))
+        .route("/account/org/{code}/revoke", post(enterprise::revoke))
         .route("/account/ledger.json", get(account::ledger_export))
         .route("/recover/resend", post(recover::resend))
         .route("/recover/complete", post(recover::complete))

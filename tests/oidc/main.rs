@@ -17,6 +17,7 @@ mod client_credentials;
 mod code_flow;
 mod consent;
 mod discovery;
+mod enterprise_page;
 mod errors;
 mod introspection;
 mod logout;

@@ -24,6 +24,45 @@ impl crate::store::OrgStore for Adapter {
         Ok(())
     }
 
+    async fn create_org_with(
+        &self,
+        org: &crate::domain::organisation::Organisation,
+        first: &crate::domain::organisation::Membership,
+    ) -> crate::store::StoreResult<()> {
+        let err = |e| crate::store::sql::db_error(|| "organisation".into(), e);
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        sqlx::query(
+            "INSERT INTO organisations (id, credit_code, name, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(org.id.as_str())
+        .bind(org.credit_code.as_str())
+        .bind(&org.name)
+        .bind(org.status.as_str())
+        .bind(org.created_at)
+        .bind(org.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let r = crate::store::sql::MemberRow::from_membership(first);
+        sqlx::query(
+            "INSERT INTO org_members (org_id, account_id, role, scope, expires_at, granted_by, granted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.org_id)
+        .bind(r.account_id)
+        .bind(r.role)
+        .bind(r.scope)
+        .bind(r.expires_at)
+        .bind(r.granted_by)
+        .bind(r.granted_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "member".into(), e))?;
+        tx.commit().await.map_err(err)?;
+        Ok(())
+    }
+
     async fn org(
         &self,
         id: &crate::domain::organisation::OrgId,
