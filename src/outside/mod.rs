@@ -123,7 +123,7 @@ impl Caller {
                 Err(Failure::Final(e)) => break Err(e),
                 Err(Failure::Retry(e)) => {
                     // A short pause, doubling: 100 ms, 200 ms, ... while the deadline allows.
-                    let pause = Duration::from_millis(100 << attempt.min(5));
+                    let pause = Duration::from_millis(100 << (attempt - 1).min(5));
                     if attempt >= self.max_attempts || Instant::now() + pause >= deadline {
                         break Err(e);
                     }

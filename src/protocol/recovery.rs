@@ -172,13 +172,19 @@ impl Recovery<'_> {
                     text,
                     now,
                 )
-                .await
-                .map_err(RecoverRefused::Send)?;
-            resend_after = sent.resend_after;
+                .await;
+            match sent {
+                Ok(sent) => resend_after = sent.resend_after,
+                // The answer for a match must not differ from the answer for no match: a code sent
+                // a moment ago is still good, and a number over its daily cap gets nothing more,
+                // as a draft that matched nobody does.
+                Err(SendRefused::TooSoon { .. } | SendRefused::DailyCap { .. }) => {}
+                Err(e) => return Err(RecoverRefused::Send(e)),
+            }
         }
         let event = AuditEvent::success(EventType::SmsCodeSent)
             .target(found.as_ref().map_or("unknown", |(id, _)| id.as_str()))
-            .details(json!({ "purpose": "recover" }));
+            .details(json!({ "purpose": "recover", "matched": found.is_some() }));
         self.audit.record(event).await?;
         let id = random_token();
         let draft = Draft {
@@ -219,7 +225,8 @@ impl Recovery<'_> {
             return Ok(gate);
         };
         let source = self.source();
-        self.codes
+        let sent = self
+            .codes
             .send(
                 SmsPurpose::Recover,
                 &phone,
@@ -229,8 +236,12 @@ impl Recovery<'_> {
                 now,
             )
             .await
-            .map(|s| s.resend_after)
-            .map_err(RecoverRefused::Send)
+            .map_err(RecoverRefused::Send)?;
+        let event = AuditEvent::success(EventType::SmsCodeSent)
+            .target(draft.account.as_deref().unwrap_or("unknown"))
+            .details(json!({ "purpose": "recover", "resend": true }));
+        self.audit.record(event).await?;
+        Ok(sent.resend_after)
     }
 
     /// Step two: the code and the new password. On success the account is signed out everywhere
@@ -306,6 +317,13 @@ impl Recovery<'_> {
                 "unlocked": unlocked,
             }));
         self.audit.record(event).await?;
+        if unlocked {
+            let event = AuditEvent::success(EventType::AccountUnlock)
+                .actor(account_id.as_str())
+                .target(account_id.as_str())
+                .details(json!({ "by": "owner", "via": "recovery" }));
+            self.audit.record(event).await?;
+        }
         let _ = self.drafts().delete(id).await;
         let account = self
             .identities
@@ -324,13 +342,16 @@ impl Recovery<'_> {
             return RecoverRefused::Code(CodeRefused::Malformed);
         }
         let max = self.codes.config.max_tries;
-        draft.tries += 1;
+        // As a real code: wrong, wrong, ..., too many, then expired (it was voided).
         if draft.tries >= max {
-            let _ = self.drafts().delete(id).await;
-            return RecoverRefused::Code(CodeRefused::TooManyTries);
+            return RecoverRefused::Code(CodeRefused::Expired);
         }
+        draft.tries += 1;
         if let Err(e) = self.drafts().save(id, &draft).await {
             return e.into();
+        }
+        if draft.tries >= max {
+            return RecoverRefused::Code(CodeRefused::TooManyTries);
         }
         RecoverRefused::Code(CodeRefused::Wrong {
             tries_left: max - draft.tries,

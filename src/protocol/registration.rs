@@ -241,6 +241,7 @@ impl Registration<'_> {
             )
             .await
             .map_err(RegisterRefused::Send)?;
+        self.audit_sent(&phone).await?;
         let id = random_token();
         let draft = Draft {
             kind: document.kind().as_str().to_owned(),
@@ -299,7 +300,8 @@ impl Registration<'_> {
         let draft = self.draft(id, browser).await?;
         let phone = Phone::parse(&draft.phone).map_err(|_| RegisterRefused::DraftExpired)?;
         let source = self.source();
-        self.codes
+        let sent = self
+            .codes
             .send(
                 SmsPurpose::Register,
                 &phone,
@@ -309,7 +311,18 @@ impl Registration<'_> {
                 now,
             )
             .await
-            .map_err(RegisterRefused::Send)
+            .map_err(RegisterRefused::Send)?;
+        self.audit_sent(&phone).await?;
+        Ok(sent)
+    }
+
+    /// Audits a code sent for a registration; the number appears only as its keyed hash.
+    async fn audit_sent(&self, phone: &Phone) -> Result<(), RegisterRefused> {
+        let event = AuditEvent::success(EventType::SmsCodeSent)
+            .target(format!("n:{}", self.codes.key.number_key(phone)))
+            .details(json!({ "purpose": "register" }));
+        self.audit.record(event).await?;
+        Ok(())
     }
 
     /// Step two: consents, password, code, register check; then the account, in one transaction,
@@ -444,10 +457,12 @@ impl Registration<'_> {
         };
         match answer {
             PersonCheck::Match { reference } => {
-                let source = format!(
-                    "population register {}",
-                    reference.chars().take(120).collect::<String>()
-                );
+                let reference: String = reference
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(120)
+                    .collect();
+                let source = format!("population register {reference}");
                 evidence(2, ProofMethod::RegisterCheck, source.trim())
             }
             PersonCheck::Unsupported => {

@@ -215,6 +215,7 @@ async fn start_interaction(
                 identifier: &login_hint,
                 error: None,
                 sms: app.sms_enabled(),
+                register: app.registration_enabled(),
             },
         ),
         Step::Consent => {

@@ -154,6 +154,7 @@ fn refused_page(
         identifier: attempt.identifier,
         error: Some(message),
         sms: app.sms_enabled(),
+        register: app.registration_enabled(),
     };
     let mut response = render(status, &page);
     allow_form_target(&mut response, &interaction.request.redirect_uri);
@@ -205,6 +206,7 @@ pub async fn login_page(
         identifier: interaction.request.login_hint.as_deref().unwrap_or(""),
         error: None,
         sms: app.sms_enabled(),
+        register: app.registration_enabled(),
     };
     let mut response = render(StatusCode::OK, &page);
     allow_form_target(&mut response, &interaction.request.redirect_uri);

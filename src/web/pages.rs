@@ -111,6 +111,7 @@ pub struct Texts {
     pub recovered_title: &'static str,
     pub recovered_text: &'static str,
     pub continue_login: &'static str,
+    pub recover_expired: &'static str,
     pub account_title: &'static str,
     pub profile_title: &'static str,
     pub document_label: &'static str,
@@ -294,6 +295,7 @@ pub const ZH: Texts = Texts {
     recovered_title: "密码已重设",
     recovered_text: "您的密码已重设，所有设备上的登录均已退出。请使用新密码登录。",
     continue_login: "继续登录",
+    recover_expired: "找回密码已超时，请重新开始。",
     account_title: "个人中心",
     profile_title: "个人信息",
     document_label: "证件",
@@ -493,6 +495,7 @@ pub const EN: Texts = Texts {
     recovered_title: "Password changed",
     recovered_text: "Your password is changed and you are signed out on every device. Log in with the new password.",
     continue_login: "Continue to log in",
+    recover_expired: "This recovery has expired. Please start again.",
     account_title: "My account",
     profile_title: "Profile",
     document_label: "Document",
@@ -631,8 +634,10 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub identifier: &'a str,
     pub error: Option<&'a str>,
-    /// Sign-in by SMS code, registration and recovery are offered.
+    /// Sign-in by SMS code and recovery are offered.
     pub sms: bool,
+    /// Registration is offered.
+    pub register: bool,
 }
 
 #[derive(Template)]

@@ -35,7 +35,7 @@ fn message(
                 &format!("{}{}", t.bad_document, error.0),
             ),
         },
-        RecoverRefused::DraftExpired => plain(StatusCode::BAD_REQUEST, t.draft_expired),
+        RecoverRefused::DraftExpired => plain(StatusCode::BAD_REQUEST, t.recover_expired),
         RecoverRefused::Send(e) => send_refusal(t, e),
         RecoverRefused::Code(e) => code_refusal(t, e),
         RecoverRefused::Password(e) => Ok((StatusCode::BAD_REQUEST, policy_message(t, &e), None)),
@@ -133,6 +133,9 @@ pub async fn start(
 ) -> Response {
     let form = pairs(&body);
     let t = pages::texts(&[], &headers);
+    if !app.sms_enabled() {
+        return expired(t);
+    }
     let Some(browser) = checked_browser(&app, &headers, field(&form, "csrf")) else {
         return expired(t);
     };
@@ -275,7 +278,7 @@ pub async fn complete(
             &NoticePage {
                 t,
                 title: t.recover_title,
-                message: t.draft_expired,
+                message: t.recover_expired,
                 link: Some(("/recover", t.recover_link)),
             },
         ),

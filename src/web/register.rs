@@ -141,6 +141,9 @@ pub async fn start(
 ) -> Response {
     let form = pairs(&body);
     let t = pages::texts(&[], &headers);
+    if !app.registration_enabled() {
+        return expired(t);
+    }
     let Some(browser) = checked_browser(&app, &headers, field(&form, "csrf")) else {
         return expired(t);
     };

@@ -164,6 +164,9 @@ pub async fn send(
 ) -> Response {
     let form = pairs(&body);
     let t0 = pages::texts(&[], &headers);
+    if !app.sms_enabled() {
+        return expired(t0);
+    }
     let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::Login).await else {
         return expired(t0);
     };

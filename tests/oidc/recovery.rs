@@ -139,6 +139,9 @@ async fn details_that_match_no_account_get_the_same_answer_and_no_code() {
     let browser = Browser::new();
     let form = recover_form(&s, &browser).await;
     let known = ask(&s, &browser, &form, ID_NUMBER, NAME).await;
+    // Asking again at once answers the same (the first code is still good; no second is sent).
+    let again = ask(&s, &browser, &form, ID_NUMBER, NAME).await;
+    assert_eq!(again.status(), 200);
     let wrong_name = ask(&s, &browser, &form, ID_NUMBER, "李四").await;
     let unknown = ask(&s, &browser, &form, "440305200002290029", "某人").await;
     assert_eq!(known.status(), 200);
@@ -174,6 +177,10 @@ async fn details_that_match_no_account_get_the_same_answer_and_no_code() {
     }
     let r = reset(&s, &browser, &unknown, "123456", NEW_PASSWORD).await;
     assert!(r.text().await.unwrap().contains("错误次数过多"));
+    // Then, as for a voided real code: expired.
+    let r = reset(&s, &browser, &unknown, "123456", NEW_PASSWORD).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("已过期"));
 }
 
 #[tokio::test]
