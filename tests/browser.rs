@@ -70,6 +70,8 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
+                // Pages without ui_locales follow Accept-Language, which --lang does not set headless.
+                "prefs": {"intl.accept_languages": "zh-CN,zh"},
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
                          "--lang=zh-CN", format!("--user-data-dir={}", profile.path().display())],
@@ -198,11 +200,14 @@ impl Driver {
                     return text.to_owned();
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never showed the expected text on {}",
-                self.current_url().await
-            );
+            if Instant::now() >= deadline {
+                let source = self.call(reqwest::Method::GET, "/source", None).await;
+                panic!(
+                    "{css} never showed the expected text on {}: {}",
+                    self.current_url().await,
+                    source.as_str().unwrap_or_default()
+                );
+            }
             // Real time: waiting for chromedriver or the page, another process.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -309,5 +314,278 @@ async fn a_person_logs_in_with_a_real_browser_and_gets_single_sign_on() {
     browser.goto(&authorize("tax")).await;
     let landed = browser.wait_for_url(&redirect).await;
     assert!(landed.contains("code="), "{landed}");
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
+
+/// A relying party on a free port: its redirect URI answers, and its back-channel logout endpoint
+/// hands each logout token to the receiver.
+async fn relying_party() -> (String, tokio::sync::mpsc::Receiver<String>) {
+    let rp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", rp.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(8);
+    let backchannel = axum::routing::post(
+        move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx
+                    .send(form.get("logout_token").cloned().unwrap_or_default())
+                    .await;
+                "ok"
+            }
+        },
+    );
+    tokio::spawn(async move {
+        axum::serve(
+            rp,
+            Router::new()
+                .route("/cb", get(|| async { "signed in" }))
+                .route("/backchannel", backchannel),
+        )
+        .await
+        .unwrap();
+    });
+    (base, rx)
+}
+
+/// The code in the URL the browser landed on at the relying party.
+fn landed_code(landed: &str) -> String {
+    let url = url::Url::parse(landed).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code in {landed}"))
+}
+
+impl Driver {
+    /// Forgets every cookie: the next visit is a new visitor.
+    async fn forget_cookies(&self) {
+        self.call(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+}
+
+#[tokio::test]
+async fn a_citizen_registers_signs_in_by_sms_and_withdraws_consent_in_a_real_browser() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, mut logouts) = relying_party().await;
+    let server = common::spawn_issuer(|c| c.logout.poll_ms = 50).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    let mut hall = spec("hall", &redirect, false);
+    hall.settings.backchannel_logout_uri = Some(format!("{rp}/backchannel"));
+    register(app, hall, SECRET).await;
+    let authorize = format!(
+        "{}/authorize?client_id=hall&redirect_uri={}&response_type=code&scope=openid%20profile&state=s",
+        server.base,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let (number, name, mobile, password) = (
+        "110101199003070011",
+        "测试李四",
+        "13911112222",
+        "Sunrise-2026!",
+    );
+
+    let browser = Driver::start(&driver_path).await;
+    // Registration, reached from the login page.
+    browser.goto(&authorize).await;
+    browser.wait_for_text("h1", |t| t == "登录").await;
+    browser.click("a[href^='/register']").await;
+    browser.wait_for_text("h1", |t| t == "注册账号").await;
+    for field in ["kind", "number", "name", "phone"] {
+        browser.find(&format!("label[for={field}]")).await;
+    }
+    browser.type_into("#number", number).await;
+    browser.type_into("#name", name).await;
+    browser.type_into("#phone", mobile).await;
+    browser.click("form[action='/register'] button").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("139****2222"))
+        .await;
+    let code = common::people::last_sms_code(app, mobile);
+    browser.type_into("#code", &code).await;
+    browser.type_into("#password", password).await;
+    browser.type_into("#password2", password).await;
+    for consent in ["terms", "privacy", "sensitive"] {
+        browser.click(&format!("input[name={consent}]")).await;
+    }
+    browser
+        .click("form[action='/register/complete'] button")
+        .await;
+    browser.wait_for_text("h1", |t| t == "授权确认").await;
+    browser.click("button[value=allow]").await;
+    let landed = browser.wait_for_url(&redirect).await;
+    landed_code(&landed);
+
+    // A new visit signs in by SMS code (consent is remembered).
+    browser.forget_cookies().await;
+    browser.goto(&authorize).await;
+    browser.click("a[href^='/login/sms']").await;
+    browser.type_into("#phone", mobile).await;
+    browser.click("form[action='/login/sms/send'] button").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("139****2222"))
+        .await;
+    let code = common::people::last_sms_code(app, mobile);
+    browser.type_into("#code", &code).await;
+    browser.click("form[action='/login/sms'] button").await;
+    let landed = browser.wait_for_url(&redirect).await;
+    let (status, tokens) = post_form(
+        &server.base,
+        "/token",
+        ("hall", SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", landed_code(&landed).as_str()),
+            ("redirect_uri", redirect.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], json!(["sms"]));
+    assert_eq!(claims["acr"], "urn:yihao:loa:2");
+
+    // The personal page: withdraw the service's consent; the service is told.
+    browser.goto(&format!("{}/account", server.base)).await;
+    browser.wait_for_text("h1", |t| t == "个人中心").await;
+    browser
+        .click("form[action='/account/services/withdraw'] button")
+        .await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("已撤回授权"))
+        .await;
+    let token = tokio::time::timeout(Duration::from_secs(10), logouts.recv())
+        .await
+        .expect("the relying party received no back-channel logout")
+        .unwrap();
+    assert_eq!(token.split('.').count(), 3, "a signed logout token");
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
+
+#[tokio::test]
+async fn an_enterprise_is_registered_and_its_agent_loses_the_role_at_the_next_refresh() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    let mut tax = spec("tax", &redirect, true);
+    tax.grant_types.push(GrantType::RefreshToken);
+    tax.scopes = ["openid", "profile", "org", "offline_access"]
+        .iter()
+        .map(|s| yihao::domain::client::Scope::parse(s).unwrap())
+        .collect();
+    register(app, tax, SECRET).await;
+    let (boss, boss_name, agent, agent_name) = (
+        "110101199003070011",
+        "测试李四",
+        "310104198506150023",
+        "测试王芳",
+    );
+    for (n, m) in [(boss, boss_name), (agent, agent_name)] {
+        Person::new(n, m).create(app, Some(PASSWORD)).await;
+    }
+    let (code, org) = ("91512081MA62K0260E", "测试云端科技有限公司");
+    let browser = Driver::start(&driver_path).await;
+    let sign_in = |number: &'static str| {
+        let browser = &browser;
+        async move {
+            browser.type_into("#identifier", number).await;
+            browser.type_into("#password", PASSWORD).await;
+            browser.click("form[action='/login'] button").await;
+        }
+    };
+
+    // The legal representative registers the enterprise and authorises the agent.
+    browser.goto(&format!("{}/account", server.base)).await;
+    sign_in(boss).await;
+    browser.wait_for_text("h1", |t| t == "个人中心").await;
+    browser.type_into("#credit-code", code).await;
+    browser.type_into("#org-name", org).await;
+    browser.click("form[action='/account/org'] button").await;
+    browser.wait_for_text("h1", |t| t == org).await;
+    browser.type_into("#agent-number", agent).await;
+    browser.type_into("#agent-name", agent_name).await;
+    browser.type_into("#agent-expiry", "2099-12-31").await;
+    browser
+        .click("form[action$='/appoint'] input[value=agent] ~ button")
+        .await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("已授权"))
+        .await;
+
+    // The agent acts for the enterprise at the service and gets a refresh token.
+    browser.forget_cookies().await;
+    browser
+        .goto(&format!(
+            "{}/authorize?client_id=tax&redirect_uri={}&response_type=code&scope=openid%20org%20offline_access&state=s",
+            server.base,
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        ))
+        .await;
+    sign_in(agent).await;
+    browser.wait_for_text("h1", |t| t == "选择办事身份").await;
+    browser.click("form[action='/select-org'] button").await;
+    let landed = browser.wait_for_url(&redirect).await;
+    let (status, tokens) = post_form(
+        &server.base,
+        "/token",
+        ("tax", SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", landed_code(&landed).as_str()),
+            ("redirect_uri", redirect.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = |token: String| {
+        let base = server.base.clone();
+        async move {
+            post_form(
+                &base,
+                "/token",
+                ("tax", SECRET),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, rotated) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 200, "{rotated}");
+
+    // The legal representative revokes the mandate on the enterprise page.
+    browser.forget_cookies().await;
+    browser.goto(&format!("{}/account", server.base)).await;
+    sign_in(boss).await;
+    browser.wait_for_text("h1", |t| t == "个人中心").await;
+    browser
+        .click(&format!("a[href='/account/org/{code}']"))
+        .await;
+    browser.wait_for_text("h1", |t| t == org).await;
+    browser.click("form[action$='/revoke'] button").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("已撤销"))
+        .await;
+    let (status, body) = refresh(rotated["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
