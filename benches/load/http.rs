@@ -35,8 +35,13 @@ impl Answer {
     /// An error naming the status and the start of the body.
     pub fn unexpected(&self, what: &str) -> Error {
         let body = String::from_utf8_lossy(&self.body);
-        let body: String = body.chars().take(300).collect();
-        format!("{what}: {} {body}", self.status)
+        // A page's error message says more than its head.
+        let shown = match body.find("class=\"error\"") {
+            Some(i) => &body[i..],
+            None => &body[..],
+        };
+        let shown: String = shown.chars().take(300).collect();
+        format!("{what}: {} {shown}", self.status)
     }
 }
 

@@ -11,6 +11,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod citizen;
 mod http;
 mod scale;
 mod storm;
@@ -141,14 +142,22 @@ enum Kind {
     },
     /// Each worker refreshes its own token family, following rotation.
     Refresh { tokens: Arc<Mutex<Vec<String>>> },
-    /// A new browser: authorize, login form, consent, code, token.
-    Login,
+    /// A new browser: authorize, login form, consent, code, token; each worker as its own person
+    /// (by mobile number) when the target has several, else as the benchmark person.
+    Login { people: Arc<Mutex<Vec<String>>> },
+    /// A new browser signs in by SMS code (each worker as its own person), then the token exchange.
+    SmsLogin { phones: Arc<Mutex<Vec<String>>> },
+    /// A self-service registration, each with a new document and mobile number.
+    Register {
+        next: Arc<std::sync::atomic::AtomicU64>,
+    },
 }
 
 /// Per-worker state that lives across operations.
 #[derive(Default)]
 struct Worker {
     refresh_token: Option<String>,
+    phone: Option<String>,
 }
 
 async fn operation(
@@ -187,7 +196,8 @@ async fn operation(
         }
         Kind::Authorize { session, codes } => {
             let mut jar = session.clone();
-            let (code, requests) = follow(target, conn, &mut jar, &target.authorize_url()).await?;
+            let (code, requests) =
+                follow(target, conn, &mut jar, &target.authorize_url(), ID_NUMBER).await?;
             lock(codes).push(code);
             Ok(Some(requests))
         }
@@ -220,11 +230,37 @@ async fn operation(
             }
             Ok(Some(1))
         }
-        Kind::Login => {
+        Kind::Login { people } => {
+            // Each worker signs in as its own person: concurrent logins of one person from one
+            // address count against that address's lockout (security review 4), as an attack would.
+            if worker.phone.is_none() {
+                worker.phone = lock(people).pop();
+            }
+            let who = worker.phone.clone().unwrap_or_else(|| ID_NUMBER.to_owned());
             let mut jar = Jar::default();
-            let (code, requests) = follow(target, conn, &mut jar, &target.authorize_url()).await?;
+            let (code, requests) =
+                follow(target, conn, &mut jar, &target.authorize_url(), &who).await?;
             exchange(target, conn, &code).await?;
             Ok(Some(requests + 1))
+        }
+        Kind::SmsLogin { phones } => {
+            if worker.phone.is_none() {
+                worker.phone = lock(phones).pop();
+            }
+            let (Some(phone), Some(outbox)) = (worker.phone.clone(), target.outbox.as_deref())
+            else {
+                return Err("no person with a mobile number for this worker".into());
+            };
+            let (code, requests) = citizen::sms_login(target, conn, outbox, &phone).await?;
+            exchange(target, conn, &code).await?;
+            Ok(Some(requests + 1))
+        }
+        Kind::Register { next } => {
+            let Some(outbox) = target.outbox.as_deref() else {
+                return Err("registration needs yihao's development SMS outbox".into());
+            };
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Some(citizen::register(conn, outbox, PASSWORD, n).await?))
         }
     }
 }
@@ -248,9 +284,12 @@ async fn follow(
     conn: &mut Conn,
     jar: &mut Jar,
     start: &str,
+    identifier: &str,
 ) -> Result<(String, u64), Error> {
     let (mut method, mut path, mut body) = (Method::GET, start.to_owned(), None::<String>);
+    let mut trail = Vec::new();
     for requests in 1..=12 {
+        trail.push(path.split('?').next().unwrap_or_default().to_owned());
         let cookie = jar.header();
         let headers = [(header::COOKIE, cookie.as_str())];
         let answer = conn
@@ -277,7 +316,7 @@ async fn follow(
             (method, body) = (Method::GET, None);
         } else if answer.status == StatusCode::OK {
             let page = String::from_utf8_lossy(&answer.body);
-            let (action, fields) = form(&page, ID_NUMBER, PASSWORD)
+            let (action, fields) = form(&page, identifier, PASSWORD)
                 .ok_or_else(|| answer.unexpected("page without a form"))?;
             path = local_target(&target.base, &action)
                 .ok_or_else(|| format!("form posts away: {action}"))?;
@@ -286,7 +325,7 @@ async fn follow(
             return Err(answer.unexpected(&path));
         }
     }
-    Err("no code after 12 requests".into())
+    Err(format!("no code after 12 requests: {}", trail.join(" -> ")))
 }
 
 /// The code exchange (RFC 6749 §4.1.3, with the PKCE verifier).
@@ -479,7 +518,14 @@ async fn bench_target(target: Arc<Target>, args: &RunArgs) -> Result<Report, Err
     // A signed-in browser that has consented once, for single sign-on.
     let mut session = Jar::default();
     let mut conn = Conn::new(target.addr);
-    let (code, _) = follow(&target, &mut conn, &mut session, &target.authorize_url()).await?;
+    let (code, _) = follow(
+        &target,
+        &mut conn,
+        &mut session,
+        &target.authorize_url(),
+        ID_NUMBER,
+    )
+    .await?;
     let tokens = exchange(&target, &mut conn, &code).await?;
     let access = tokens["access_token"]
         .as_str()
@@ -551,7 +597,30 @@ async fn bench_target(target: Arc<Target>, args: &RunArgs) -> Result<Report, Err
         .await;
     }
     if wanted("login flow") {
-        run("login flow", Kind::Login, (n / 4).max(1), false).await;
+        let people = Arc::new(Mutex::new(target.sms_people.clone()));
+        run("login flow", Kind::Login { people }, (n / 4).max(1), false).await;
+    }
+    if target.outbox.is_some() && wanted("sms login flow") {
+        let people = target.sms_people.clone();
+        let connections = (n / 4).max(1).min(people.len());
+        let phones = Arc::new(Mutex::new(people));
+        run(
+            "sms login flow",
+            Kind::SmsLogin { phones },
+            connections,
+            false,
+        )
+        .await;
+    }
+    if target.outbox.is_some() && wanted("registration") {
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        run(
+            "registration",
+            Kind::Register { next },
+            (n / 4).max(1),
+            false,
+        )
+        .await;
     }
     if args.storm {
         rows.extend(storm::run(&target, duration).await);

@@ -26,9 +26,17 @@ pub async fn run(target: &Arc<Target>, duration: Duration) -> Vec<(String, Measu
     let idle = measure(target, token.clone(), TOKEN_WORKERS, duration, Some(PERIOD)).await;
     let storm = {
         let target = target.clone();
-        tokio::spawn(
-            async move { measure(&target, Kind::Login, LOGIN_WORKERS, duration, None).await },
-        )
+        let people = std::sync::Arc::new(std::sync::Mutex::new(target.sms_people.clone()));
+        tokio::spawn(async move {
+            measure(
+                &target,
+                Kind::Login { people },
+                LOGIN_WORKERS,
+                duration,
+                None,
+            )
+            .await
+        })
     };
     let mut during = measure(target, token, TOKEN_WORKERS, duration, Some(PERIOD)).await;
     let logins = storm.await.unwrap_or_default();

@@ -16,6 +16,8 @@ pub const PASSWORD: &str = "Bench#2026pass";
 pub const CALLBACK: &str = "http://127.0.0.1:9/cb";
 /// RFC 7636 Appendix B.
 pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// People with a mobile number, for the SMS sign-in scenario.
+pub const SMS_PEOPLE: u64 = 16;
 pub const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A provider under test: where it listens, its process, and the clients it has.
@@ -34,6 +36,10 @@ pub struct Target {
     /// The scope asked for in the code flow.
     pub scope: String,
     pub paths: Paths,
+    /// yihao's development SMS outbox (its codes), and people with a mobile number for the SMS
+    /// sign-in scenario, one per connection.
+    pub outbox: Option<PathBuf>,
+    pub sms_people: Vec<String>,
     _dir: Option<tempfile::TempDir>,
     cleanup: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
@@ -104,6 +110,18 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
             "YIHAO_LIMITS__LOGIN_PER_ACCOUNT_PER_MIN".into(),
             "1000000000".into(),
         ),
+        (
+            "YIHAO_LIMITS__INTERACTIONS_PER_IP_PER_MIN".into(),
+            "1000000000".into(),
+        ),
+        (
+            "YIHAO_LIMITS__REGISTER_PER_IP_PER_HOUR".into(),
+            "1000000000".into(),
+        ),
+        ("YIHAO_SMS__PER_NUMBER_PER_DAY".into(), "1000000000".into()),
+        ("YIHAO_SMS__PER_SOURCE_PER_DAY".into(), "1000000000".into()),
+        // Each SMS sign-in asks its person's number for a new code at once.
+        ("YIHAO_SMS__RESEND_SECS".into(), "0".into()),
     ];
     let mut cleanup: Option<Box<dyn FnOnce() + Send + Sync>> = None;
     if let Backend::Postgres { database, redis } = backend {
@@ -206,6 +224,26 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
         ],
         Some(&format!("{PASSWORD}\n")),
     )?;
+    // People with a mobile number for the SMS sign-in scenario (one per login-flow connection).
+    let mut sms_people = Vec::new();
+    for i in 0..SMS_PEOPLE {
+        let phone = format!("1390000{i:04}");
+        cli(
+            &[
+                "account",
+                "create",
+                "--id-number",
+                &crate::citizen::id_number(i),
+                "--name",
+                "短信用户",
+                "--phone",
+                &phone,
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )?;
+        sms_people.push(phone);
+    }
     let log = std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let child = Command::new(binary)
@@ -231,6 +269,8 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
         rp,
         scope: "openid profile offline_access".into(),
         paths: Paths::default(),
+        outbox: Some(dir.path().join("data/sms-outbox.jsonl")),
+        sms_people,
         _dir: Some(dir),
         cleanup,
     };
@@ -286,6 +326,8 @@ pub fn external(name: &str, port: u16, pid: u32) -> Result<Target, Error> {
         rp: ("rp".into(), SECRET.into()),
         scope: "openid profile offline_access".into(),
         paths: Paths::default(),
+        outbox: None,
+        sms_people: Vec::new(),
         _dir: None,
         cleanup: None,
     })
