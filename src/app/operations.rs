@@ -171,6 +171,12 @@ impl App {
             log: self.store.as_ref(),
             orgs: self.store.as_ref(),
             audit: self.audit(context),
+            ephemeral: self.ephemeral.as_ref(),
+            password_tries: limits::Rule {
+                name: "password_change",
+                limit: self.config.passwords.lockout_threshold,
+                window_secs: self.config.passwords.lockout_secs,
+            },
         }
     }
 

@@ -54,7 +54,8 @@ impl PersonName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The family name and stars: `张*` / `欧阳**` style for two or more characters.
+    /// The first character and a star for each other one: `张*`, `欧***` (a family name of two
+    /// characters is not told apart from a given name).
     pub fn masked(&self) -> String {
         let chars: Vec<char> = self.0.chars().collect();
         match chars.len() {

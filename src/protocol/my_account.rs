@@ -88,6 +88,8 @@ const HISTORY: [&str; 10] = [
 pub enum ChangeRefused {
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("too many tries; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error(transparent)]
     Policy(PolicyError),
     #[error(transparent)]
@@ -104,6 +106,10 @@ pub struct MyAccount<'a> {
     pub log: &'a dyn AuditStore,
     pub orgs: &'a dyn OrgStore,
     pub audit: Audit<'a>,
+    pub ephemeral: &'a dyn crate::store::Ephemeral,
+    /// Tries at the current password per account (a stolen session must not become a password
+    /// oracle).
+    pub password_tries: super::limits::Rule,
 }
 
 impl MyAccount<'_> {
@@ -324,6 +330,16 @@ impl MyAccount<'_> {
         keep: &str,
         now: i64,
     ) -> Result<(), ChangeRefused> {
+        let store = |e: StoreError| ChangeRefused::Account(AccountError::Store(e));
+        if let super::limits::Verdict::Limited(l) =
+            super::limits::hit(self.ephemeral, self.password_tries, id.as_str(), now)
+                .await
+                .map_err(store)?
+        {
+            return Err(ChangeRefused::RateLimited {
+                retry_after: l.retry_after,
+            });
+        }
         let matches = self
             .identities
             .check_password(id, current)
@@ -343,7 +359,6 @@ impl MyAccount<'_> {
             Err(AccountError::Policy(e)) => return Err(ChangeRefused::Policy(e)),
             Err(e) => return Err(ChangeRefused::Account(e)),
         }
-        let store = |e: StoreError| ChangeRefused::Account(AccountError::Store(e));
         let ended = self
             .end_other_sessions(id, Some(keep), now)
             .await

@@ -7,14 +7,14 @@ use sha2::{Digest, Sha256};
 
 use super::{ErrorCode, OAuthError};
 
-/// RFC 7636 §4.6: "BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge", the verifier
-/// 43 to 128 unreserved characters (§4.1). A verifier without a challenge is refused too: it would
-/// mean the code was requested without PKCE (RFC 9700 §4.8.2, PKCE downgrade).
 /// RFC 7636 §4.2: `code_challenge = BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))`.
 pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// RFC 7636 §4.6: "BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge", the verifier
+/// 43 to 128 unreserved characters (§4.1). A verifier without a challenge is refused too: it would
+/// mean the code was requested without PKCE (RFC 9700 §4.8.2, PKCE downgrade).
 pub fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) => {

@@ -385,6 +385,9 @@ pub async fn change_password(
         Err(ChangeRefused::WrongPassword) => {
             (StatusCode::UNAUTHORIZED, t.wrong_password.to_owned())
         }
+        Err(ChangeRefused::RateLimited { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, t.too_many.to_owned())
+        }
         Err(ChangeRefused::Policy(e)) => (StatusCode::BAD_REQUEST, policy_message(t, &e)),
         Err(ChangeRefused::Account(e)) => return server_error_page(t, &OAuthError::server(e)),
     };

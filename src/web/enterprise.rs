@@ -58,6 +58,9 @@ pub async fn register(
         Err(r) => return r,
     };
     let t = pages::texts(&[], &headers);
+    if app.config.verify.enterprise.adapter == crate::config::Adapter::Off {
+        return super::error::expired(t);
+    }
     let context = request::context(&headers, &extensions);
     let person = match app.identities.account(&id).await {
         Ok(Some(a)) => a,

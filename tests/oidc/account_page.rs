@@ -311,4 +311,19 @@ async fn a_password_change_needs_the_current_one_and_ends_the_other_sessions() {
             .count(),
         1
     );
+    // A session is not a password oracle: five tries per lockout window, then 429.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            change("Guess-pass-01", "Night-2028!!")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 429, 429],
+        "three tries were spent above"
+    );
 }
