@@ -18,6 +18,7 @@ use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
 use crate::protocol::my_account::MyAccount;
+use crate::protocol::phone_change::PhoneChange;
 use crate::protocol::recovery::Recovery;
 use crate::protocol::registration::Registration;
 use crate::protocol::roles::Withdrawal;
@@ -199,6 +200,19 @@ impl App {
                 limit: self.config.limits.register_per_ip_per_hour,
                 window_secs: 3600,
             },
+        }
+    }
+
+    /// Changing the mobile number on file, for a request from `context`.
+    pub fn phone_change<'a>(&'a self, context: &'a RequestContext) -> PhoneChange<'a> {
+        PhoneChange {
+            identities: &self.identities,
+            codes: self.sms_codes(),
+            people: self.outside.people.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            sealer: &self.draft_sealer,
+            audit: self.audit(context),
+            draft_secs: self.config.registration.draft_secs,
         }
     }
 

@@ -32,6 +32,7 @@ pub mod login;
 pub mod logout;
 pub mod my_account;
 pub mod outside;
+pub mod phone_change;
 pub mod pkce;
 pub mod recovery;
 pub mod registration;

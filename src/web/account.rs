@@ -470,3 +470,167 @@ mod tests {
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
     }
 }
+
+/// The message of a refused phone change, or the server error.
+fn phone_message(
+    t: &'static Texts,
+    refused: crate::protocol::phone_change::PhoneRefused,
+) -> Result<(StatusCode, String), OAuthError> {
+    use crate::protocol::phone_change::PhoneRefused as R;
+    let plain = |status, text: &str| Ok((status, text.to_owned()));
+    match refused {
+        R::BadPhone(_) => plain(StatusCode::BAD_REQUEST, t.bad_phone),
+        R::SameNumber => plain(StatusCode::BAD_REQUEST, t.phone_same),
+        R::NoOldNumber => plain(StatusCode::BAD_REQUEST, t.no_old_number),
+        R::RealNameRefused => plain(StatusCode::UNPROCESSABLE_ENTITY, t.real_name_refused),
+        R::RegisterUnavailable(_) => plain(StatusCode::SERVICE_UNAVAILABLE, t.register_down),
+        R::Taken => plain(StatusCode::CONFLICT, t.phone_taken),
+        R::Expired => plain(StatusCode::BAD_REQUEST, t.phone_expired),
+        R::Send(e) => super::sms_login::send_refusal(t, e).map(|(s, text, _)| (s, text)),
+        R::Code { old, error } => super::sms_login::code_refusal(t, error).map(|(s, text, _)| {
+            let which = if old {
+                t.old_code_label
+            } else {
+                t.new_code_label
+            };
+            (s, format!("{which}: {text}"))
+        }),
+        R::Server(e) => Err(e),
+    }
+}
+
+fn phone_confirm(
+    t: &Texts,
+    csrf: &str,
+    draft: &str,
+    old_code: bool,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    render(
+        status,
+        &pages::PhoneConfirmPage {
+            t,
+            csrf,
+            draft,
+            old_code,
+            error,
+            notice: error.is_none().then_some(t.codes_sent),
+        },
+    )
+}
+
+/// `POST /account/phone`: the new number, and how the person proves it is them.
+pub async fn phone_start(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    use crate::protocol::phone_change::Proof;
+    let (id, sid, form) = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    if !app.sms_enabled() {
+        return expired(t);
+    }
+    let Some(browser) = checked_browser(&app, &headers, field(&form, "csrf")) else {
+        return expired(t);
+    };
+    let proof = if field(&form, "proof") == "real_name" {
+        Proof::RealName
+    } else {
+        Proof::OldNumber
+    };
+    let real_name =
+        (proof == Proof::RealName).then(|| (field(&form, "number"), field(&form, "name")));
+    let text = if t.chinese {
+        &app.config.sms.text_zh
+    } else {
+        &app.config.sms.text_en
+    };
+    let context = request::context(&headers, &extensions);
+    let started = app
+        .phone_change(&context)
+        .start(
+            &id,
+            &browser,
+            field(&form, "phone"),
+            proof,
+            real_name,
+            text,
+            app.now(),
+        )
+        .await;
+    let csrf = form_token(&app, &browser);
+    match started {
+        Ok(s) => phone_confirm(t, &csrf, &s.draft, s.old_code, None, StatusCode::OK),
+        Err(refused) => match phone_message(t, refused) {
+            Ok((status, text)) => show(&app, &headers, &id, &sid, None, Some(&text), status).await,
+            Err(e) => server_error_page(t, &e),
+        },
+    }
+}
+
+/// `POST /account/phone/confirm`: the codes.
+pub async fn phone_confirm_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (id, sid, form) = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    let Some(browser) = checked_browser(&app, &headers, field(&form, "csrf")) else {
+        return expired(t);
+    };
+    let context = request::context(&headers, &extensions);
+    let draft = field(&form, "draft");
+    let done = app
+        .phone_change(&context)
+        .confirm(
+            &id,
+            &browser,
+            draft,
+            field(&form, "old_code"),
+            field(&form, "new_code"),
+            app.now(),
+        )
+        .await;
+    let csrf = form_token(&app, &browser);
+    match done {
+        Ok(_) => {
+            show(
+                &app,
+                &headers,
+                &id,
+                &sid,
+                Some(t.phone_changed),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(refused) => {
+            let expired_draft = matches!(
+                refused,
+                crate::protocol::phone_change::PhoneRefused::Expired
+            );
+            match phone_message(t, refused) {
+                Ok((status, text)) if expired_draft => {
+                    show(&app, &headers, &id, &sid, None, Some(&text), status).await
+                }
+                Ok((status, text)) => {
+                    let old = !field(&form, "old_code").is_empty();
+                    phone_confirm(t, &csrf, draft, old, Some(&text), status)
+                }
+                Err(e) => server_error_page(t, &e),
+            }
+        }
+    }
+}

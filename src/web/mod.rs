@@ -80,6 +80,8 @@ pub fn routes() -> Router<AppState> {
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/services/withdraw", post(account::withdraw))
         .route("/account/password", post(account::change_password))
+        .route("/account/phone", post(account::phone_start))
+        .route("/account/phone/confirm", post(account::phone_confirm_post))
         .route("/account/ledger.csv", get(account::ledger_export))
         .route("/account/org", post(enterprise::register))
         .route("/account/org/{code}", get(enterprise::page))

@@ -187,6 +187,21 @@ pub struct Texts {
     pub org_history_title: &'static str,
     pub bad_date: &'static str,
     pub manage: &'static str,
+    pub phone_title: &'static str,
+    pub new_phone_label: &'static str,
+    pub proof_legend: &'static str,
+    pub proof_old: &'static str,
+    pub proof_real: &'static str,
+    pub old_code_label: &'static str,
+    pub new_code_label: &'static str,
+    pub change_button: &'static str,
+    pub confirm_change_button: &'static str,
+    pub phone_changed: &'static str,
+    pub phone_same: &'static str,
+    pub no_old_number: &'static str,
+    pub real_name_refused: &'static str,
+    pub phone_expired: &'static str,
+    pub codes_sent: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -380,6 +395,21 @@ pub const ZH: Texts = Texts {
     org_history_title: "变更记录",
     bad_date: "日期格式为 年-月-日，例如 2027-06-30。",
     manage: "管理",
+    phone_title: "更换手机号码",
+    new_phone_label: "新手机号码",
+    proof_legend: "验证身份",
+    proof_old: "原手机号码可以接收短信",
+    proof_real: "原手机号码已停用：重新进行实名核验",
+    old_code_label: "原手机号码收到的验证码",
+    new_code_label: "新手机号码收到的验证码",
+    change_button: "获取验证码",
+    confirm_change_button: "确认更换",
+    phone_changed: "手机号码已更换。",
+    phone_same: "新号码与原号码相同。",
+    no_old_number: "账号没有预留手机号码，请选择重新实名核验。",
+    real_name_refused: "证件号码或姓名与本账号或登记信息不一致。",
+    phone_expired: "更换已超时，请重新开始。",
+    codes_sent: "验证码已发送。",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -580,6 +610,21 @@ pub const EN: Texts = Texts {
     org_history_title: "History of changes",
     bad_date: "Dates are YYYY-MM-DD, e.g. 2027-06-30.",
     manage: "Manage",
+    phone_title: "Change mobile number",
+    new_phone_label: "New mobile number",
+    proof_legend: "Prove it is you",
+    proof_old: "My current number can receive messages",
+    proof_real: "My current number is gone: check my identity again",
+    old_code_label: "Code sent to your current number",
+    new_code_label: "Code sent to your new number",
+    change_button: "Send codes",
+    confirm_change_button: "Confirm the change",
+    phone_changed: "Your mobile number is changed.",
+    phone_same: "The new number is the one on file.",
+    no_old_number: "There is no number on file: choose the identity check.",
+    real_name_refused: "The document number or name does not match this account or the register.",
+    phone_expired: "The change has expired. Please start again.",
+    codes_sent: "Codes sent.",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -751,6 +796,17 @@ pub struct EnterprisePage<'a> {
     pub representative: bool,
     pub members: Vec<Row>,
     pub history: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "phone_confirm.html")]
+pub struct PhoneConfirmPage<'a> {
+    pub t: &'a Texts,
+    pub csrf: &'a str,
+    pub draft: &'a str,
+    pub old_code: bool,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -327,3 +327,139 @@ async fn a_password_change_needs_the_current_one_and_ends_the_other_sessions() {
         "three tries were spent above"
     );
 }
+
+/// A browser signed in to the personal page as the test person, and the page.
+async fn personal_page(s: &crate::Setup) -> (Browser, String) {
+    let browser = Browser::new();
+    crate::code_for(s, &browser, "tax", "http://127.0.0.1:9/tax", &[]).await;
+    let page = follow(
+        &browser,
+        &s.base,
+        browser.get(&format!("{}/account", s.base)).await,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    (browser, page)
+}
+
+#[tokio::test]
+async fn the_phone_changes_with_codes_to_the_old_and_the_new_number() {
+    let s = setup_on(|_| {}, None).await;
+    let app = s._server.test_app.app.clone();
+    let (browser, page) = personal_page(&s).await;
+    let new = "13700001111";
+    let started = browser
+        .post(
+            &format!("{}/account/phone", s.base),
+            &[
+                ("csrf", &hidden(&page, "csrf")),
+                ("phone", new),
+                ("proof", "old"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status(), 200);
+    let confirm = started.text().await.unwrap();
+    assert!(confirm.contains("name=\"old_code\""), "{confirm}");
+    let old_code = crate::common::people::last_sms_code(&app, crate::PHONE);
+    let new_code = crate::common::people::last_sms_code(&app, new);
+    let wrong = if old_code == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    let post = |old: String, new_c: String| {
+        let browser = &browser;
+        let base = s.base.clone();
+        let confirm = confirm.clone();
+        async move {
+            browser
+                .post(
+                    &format!("{base}/account/phone/confirm"),
+                    &[
+                        ("csrf", hidden(&confirm, "csrf").as_str()),
+                        ("draft", hidden(&confirm, "draft").as_str()),
+                        ("old_code", old.as_str()),
+                        ("new_code", new_c.as_str()),
+                    ],
+                )
+                .await
+        }
+    };
+    let r = post(wrong.to_owned(), new_code.clone()).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("原手机号码收到的验证码"));
+    let r = post(old_code, new_code).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("手机号码已更换"));
+    let account = app.identities.find(new, app.now()).await.unwrap().unwrap();
+    assert_eq!(account.phone.unwrap().as_str(), new);
+    assert!(
+        app.identities
+            .find(crate::PHONE, app.now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let records = app.store.audit_records(1, 1000).await.unwrap();
+    let change = records
+        .iter()
+        .find(|r| r.event == "phone_change" && r.result == "success")
+        .expect("audited");
+    assert!(
+        !format!("{change:?}").contains(new),
+        "the number only as a keyed hash"
+    );
+}
+
+#[tokio::test]
+async fn without_the_old_number_a_fresh_real_name_check_proves_the_person() {
+    let s = setup_on(|_| {}, None).await;
+    let app = s._server.test_app.app.clone();
+    let (browser, page) = personal_page(&s).await;
+    let new = "13700002222";
+    let start = |name: &'static str| {
+        let browser = &browser;
+        let base = s.base.clone();
+        let csrf = hidden(&page, "csrf");
+        async move {
+            browser
+                .post(
+                    &format!("{base}/account/phone"),
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("phone", new),
+                        ("proof", "real_name"),
+                        ("number", ID_NUMBER),
+                        ("name", name),
+                    ],
+                )
+                .await
+        }
+    };
+    let refused = start("李四").await;
+    assert_eq!(refused.status(), 422);
+    assert!(crate::common::people::sms_codes(&app, new).is_empty());
+    let started = start(crate::NAME).await;
+    assert_eq!(started.status(), 200);
+    let confirm = started.text().await.unwrap();
+    assert!(
+        !confirm.contains("name=\"old_code\""),
+        "no code to the old number"
+    );
+    let code = crate::common::people::last_sms_code(&app, new);
+    let r = browser
+        .post(
+            &format!("{}/account/phone/confirm", s.base),
+            &[
+                ("csrf", hidden(&confirm, "csrf").as_str()),
+                ("draft", hidden(&confirm, "draft").as_str()),
+                ("new_code", code.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(app.identities.find(new, app.now()).await.unwrap().is_some());
+}

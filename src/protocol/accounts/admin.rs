@@ -122,6 +122,16 @@ impl Identities {
         self.update(id, now, |a| a.status = status).await
     }
 
+    /// Replaces the mobile number on file; `Taken("phone")` when another account holds it.
+    pub async fn set_phone(
+        &self,
+        id: &AccountId,
+        phone: Phone,
+        now: i64,
+    ) -> Result<Account, AccountError> {
+        self.update(id, now, |a| a.phone = Some(phone)).await
+    }
+
     pub async fn set_evidence(
         &self,
         id: &AccountId,
