@@ -100,6 +100,23 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
                 if let Err(e) = app.store.prune_revoked(now).await {
                     tracing::warn!(error = %ErrorChain(&e), "cannot prune revoked tokens");
                 }
+                // Accounts their owners closed, past the grace period: personal data erased.
+                let days = i64::from(app.config.registration.closed_erase_after_days);
+                let context = crate::protocol::audit::RequestContext::default();
+                let audit = app.audit(&context);
+                match crate::protocol::my_account::erase_closed(
+                    app.store.as_ref(),
+                    &audit,
+                    now.saturating_sub(days * 86_400),
+                )
+                .await
+                {
+                    Ok(0) => {}
+                    Ok(erased) => tracing::info!(erased, "closed accounts erased"),
+                    Err(e) => {
+                        tracing::warn!(error = %ErrorChain(&e), "cannot erase closed accounts")
+                    }
+                }
             }
         }
     })

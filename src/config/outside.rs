@@ -78,6 +78,7 @@ pub struct RegistrationConfig {
     pub terms_version: String,
     pub privacy_version: String,
     pub draft_secs: u64,
+    pub closed_erase_after_days: u32,
 }
 
 impl SmsConfig {

@@ -103,6 +103,9 @@ pub enum AccountStatus {
     /// Locked by an administrator (not the temporary lockout after failed logins).
     Locked,
     Disabled,
+    /// Closed by its owner (PIPL art. 47): no sign-in; personal data erased after
+    /// `registration.closed_erase_after_days`.
+    Closed,
 }
 
 impl AccountStatus {
@@ -111,6 +114,7 @@ impl AccountStatus {
             Self::Active => "active",
             Self::Locked => "locked",
             Self::Disabled => "disabled",
+            Self::Closed => "closed",
         }
     }
     pub fn parse(raw: &str) -> Result<Self, IdentifierError> {
@@ -118,6 +122,7 @@ impl AccountStatus {
             "active" => Ok(Self::Active),
             "locked" => Ok(Self::Locked),
             "disabled" => Ok(Self::Disabled),
+            "closed" => Ok(Self::Closed),
             _ => Err(IdentifierError(format!("{raw:?} is not an account status"))),
         }
     }

@@ -47,6 +47,8 @@ pub enum EventType {
     OrgRegistered,
     RoleGranted,
     RoleRevoked,
+    AccountClosed,
+    AccountErased,
 }
 
 impl EventType {
@@ -84,6 +86,8 @@ impl EventType {
             Self::OrgRegistered => "org_registered",
             Self::RoleGranted => "role_granted",
             Self::RoleRevoked => "role_revoked",
+            Self::AccountClosed => "account_closed",
+            Self::AccountErased => "account_erased",
         }
     }
 }

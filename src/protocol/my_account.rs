@@ -320,6 +320,71 @@ impl MyAccount<'_> {
         Ok(Some((revoked, logouts)))
     }
 
+    /// Closes the account at its owner's request (PIPL art. 47), confirmed by the current password:
+    /// it signs in nowhere from now on (every session ends with back-channel logout, every refresh
+    /// token is revoked, every consent is withdrawn); its personal data is erased later by
+    /// [`erase_closed`].
+    pub async fn close(
+        &self,
+        id: &AccountId,
+        current: &Password,
+        now: i64,
+    ) -> Result<(), ChangeRefused> {
+        let store = |e: StoreError| ChangeRefused::Account(AccountError::Store(e));
+        if let super::limits::Verdict::Limited(l) =
+            super::limits::hit(self.ephemeral, self.password_tries, id.as_str(), now)
+                .await
+                .map_err(store)?
+        {
+            return Err(ChangeRefused::RateLimited {
+                retry_after: l.retry_after,
+            });
+        }
+        if !self
+            .identities
+            .check_password(id, current)
+            .await
+            .map_err(ChangeRefused::Account)?
+        {
+            return Err(ChangeRefused::WrongPassword);
+        }
+        self.identities
+            .set_status(id, crate::domain::account::AccountStatus::Closed, now)
+            .await
+            .map_err(ChangeRefused::Account)?;
+        let (ended, revoked) = self
+            .sessions
+            .sign_out_everywhere(self.refresh, id.as_str(), EndReason::AccountClosed, now)
+            .await
+            .map_err(store)?;
+        let mut withdrawn = 0;
+        for c in self
+            .consents
+            .consents_of(id.as_str())
+            .await
+            .map_err(store)?
+        {
+            withdrawn += usize::from(
+                self.consents
+                    .delete_consent(id.as_str(), &c.client_id)
+                    .await
+                    .map_err(store)?,
+            );
+        }
+        let event = AuditEvent::success(EventType::AccountClosed)
+            .actor(id.as_str())
+            .target(id.as_str())
+            .details(json!({
+                "sessions_ended": ended,
+                "refresh_revoked": revoked,
+                "consents_withdrawn": withdrawn,
+            }));
+        self.audit.record(event).await.map_err(|e| {
+            ChangeRefused::Account(AccountError::Store(StoreError::failed(e.to_string())))
+        })?;
+        Ok(())
+    }
+
     /// Changes the password: the current one, then the policy and the history; every other session
     /// ends and every refresh token is revoked.
     pub async fn change_password(
@@ -377,4 +442,27 @@ impl MyAccount<'_> {
         })?;
         Ok(())
     }
+}
+
+/// Erases the accounts closed before `before` (at most 100 a call): each erasure is audited with
+/// the account id only, then the account and everything that hangs from it is deleted. An account
+/// whose erasure cannot be audited is kept for the next pass. How many were erased.
+pub async fn erase_closed(
+    accounts: &dyn crate::store::AccountStore,
+    audit: &Audit<'_>,
+    before: i64,
+) -> Result<usize, StoreError> {
+    let mut erased = 0;
+    for id in accounts.closed_before(before, 100).await? {
+        let event = AuditEvent::success(EventType::AccountErased)
+            .actor("system")
+            .target(id.as_str());
+        if audit.record(event).await.is_err() {
+            continue;
+        }
+        if accounts.delete_account(&id).await? {
+            erased += 1;
+        }
+    }
+    Ok(erased)
 }

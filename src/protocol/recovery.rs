@@ -158,7 +158,9 @@ impl Recovery<'_> {
             .find_by_document(&document)
             .await
             .map_err(OAuthError::server)?
-            .filter(|a| a.name == name && a.status != AccountStatus::Disabled)
+            .filter(|a| {
+                a.name == name && matches!(a.status, AccountStatus::Active | AccountStatus::Locked)
+            })
             .and_then(|a| a.phone.clone().map(|p| (a.id, p)));
         let mut resend_after = self.codes.config.resend_secs;
         if let Some((_, phone)) = &found {

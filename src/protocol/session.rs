@@ -131,6 +131,8 @@ pub enum EndReason {
     Replaced,
     /// A role the person held for an organisation ended (revoked, or the organisation suspended).
     RoleEnded,
+    /// The owner closed the account.
+    AccountClosed,
 }
 
 impl EndReason {
@@ -142,6 +144,7 @@ impl EndReason {
             Self::Expired => "expired",
             Self::Replaced => "replaced",
             Self::RoleEnded => "role_ended",
+            Self::AccountClosed => "account_closed",
         }
     }
 }

@@ -210,6 +210,8 @@ pub trait AccountStore: Send + Sync {
     /// Deletes an account and everything that hangs from it (documents, password, agreements,
     /// consents, sessions, refresh tokens); `false` when there was none. The audit log keeps the id.
     async fn delete_account(&self, id: &str) -> StoreResult<bool>;
+    /// Accounts closed (status `closed`) and unchanged since before `before`: due for erasure.
+    async fn closed_before(&self, before: i64, limit: i64) -> StoreResult<Vec<String>>;
     /// What the account agreed to, oldest first.
     async fn agreements(&self, account_id: &str) -> StoreResult<Vec<AgreementRecord>>;
     async fn account(&self, id: &str) -> StoreResult<Option<AccountRecord>>;

@@ -249,6 +249,10 @@ pub(super) async fn show(
             ledger,
             enterprise_register: app.config.verify.enterprise.adapter
                 != crate::config::Adapter::Off,
+            close_intro: t.close_intro.replace(
+                "{n}",
+                &app.config.registration.closed_erase_after_days.to_string(),
+            ),
         },
     );
     binding.apply(&mut response);
@@ -620,6 +624,69 @@ pub async fn phone_confirm_post(
             }
         }
     }
+}
+
+/// `POST /account/close`: closes the account (current password and a confirmation), signs the
+/// browser out and says when the data goes.
+pub async fn close(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (id, sid, form) = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    if field(&form, "confirm") != "yes" {
+        let error = Some(t.close_confirm_missing);
+        return show(
+            &app,
+            &headers,
+            &id,
+            &sid,
+            None,
+            error,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let context = request::context(&headers, &extensions);
+    let current = Password::new(field(&form, "current"));
+    let closed = app
+        .my_account(&context)
+        .close(&id, &current, app.now())
+        .await;
+    let (status, error) = match closed {
+        Ok(()) => {
+            let days = app.config.registration.closed_erase_after_days.to_string();
+            let text = t.closed_text.replace("{n}", &days);
+            let mut response = render(
+                StatusCode::OK,
+                &pages::NoticePage {
+                    t,
+                    title: t.closed_title,
+                    message: &text,
+                    link: None,
+                },
+            );
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                cookies::set_cookie(&app, cookies::SESSION, "", Some(0)),
+            );
+            return response;
+        }
+        Err(ChangeRefused::WrongPassword) => {
+            (StatusCode::UNAUTHORIZED, t.wrong_password.to_owned())
+        }
+        Err(ChangeRefused::RateLimited { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, t.too_many.to_owned())
+        }
+        Err(ChangeRefused::Policy(e)) => (StatusCode::BAD_REQUEST, policy_message(t, &e)),
+        Err(ChangeRefused::Account(e)) => return server_error_page(t, &OAuthError::server(e)),
+    };
+    show(&app, &headers, &id, &sid, None, Some(&error), status).await
 }
 
 #[cfg(test)]

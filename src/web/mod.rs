@@ -81,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/services/withdraw", post(account::withdraw))
         .route("/account/password", post(account::change_password))
         .route("/account/phone", post(account::phone_start))
+        .route("/account/close", post(account::close))
         .route("/account/phone/confirm", post(account::phone_confirm_post))
         .route("/account/ledger.csv", get(account::ledger_export))
         .route("/account/org", post(enterprise::register))

@@ -202,6 +202,13 @@ pub struct Texts {
     pub real_name_refused: &'static str,
     pub phone_expired: &'static str,
     pub codes_sent: &'static str,
+    pub close_title: &'static str,
+    pub close_intro: &'static str,
+    pub close_confirm: &'static str,
+    pub close_button: &'static str,
+    pub closed_title: &'static str,
+    pub closed_text: &'static str,
+    pub close_confirm_missing: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -410,6 +417,13 @@ pub const ZH: Texts = Texts {
     real_name_refused: "证件号码或姓名与本账号或登记信息不一致。",
     phone_expired: "更换已超时，请重新开始。",
     codes_sent: "验证码已发送。",
+    close_title: "注销账号",
+    close_intro: "注销后，您将无法再登录任何服务，所有授权随之撤回；您的个人信息将在 {n} 天后删除，审计记录只保留账号编号。",
+    close_confirm: "我确认注销本账号",
+    close_button: "注销账号",
+    closed_title: "账号已注销",
+    closed_text: "账号已注销，所有服务均已退出登录。您的个人信息将在 {n} 天后删除。",
+    close_confirm_missing: "请勾选确认后再注销。",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -625,6 +639,13 @@ pub const EN: Texts = Texts {
     real_name_refused: "The document number or name does not match this account or the register.",
     phone_expired: "The change has expired. Please start again.",
     codes_sent: "Codes sent.",
+    close_title: "Close my account",
+    close_intro: "Once closed, you can no longer sign in anywhere and every consent is withdrawn; your personal data is erased {n} days later, and the audit log keeps only the account number.",
+    close_confirm: "I want to close this account",
+    close_button: "Close my account",
+    closed_title: "Account closed",
+    closed_text: "Your account is closed and you are signed out everywhere. Your personal data will be erased in {n} days.",
+    close_confirm_missing: "Tick the confirmation to close the account.",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -779,6 +800,8 @@ pub struct AccountPage<'a> {
     pub ledger: Vec<Row>,
     /// Registering an enterprise is offered (the enterprise register is configured).
     pub enterprise_register: bool,
+    /// `close_intro` with the erasure delay filled in.
+    pub close_intro: String,
 }
 
 #[derive(Template)]

@@ -463,3 +463,117 @@ async fn without_the_old_number_a_fresh_real_name_check_proves_the_person() {
     assert_eq!(r.status(), 200);
     assert!(app.identities.find(new, app.now()).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn closing_the_account_stops_sign_in_at_once_and_erasure_keeps_only_the_id_in_the_audit_log()
+{
+    let s = setup_on(|c| c.logout.poll_ms = 50, None).await;
+    let app = s._server.test_app.app.clone();
+    let rp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = rp.local_addr().unwrap().port();
+    let mut rx = backchannel_receiver(rp);
+    let mut spec = client_spec(
+        "bc",
+        "http://127.0.0.1:9/bc",
+        AuthMethod::ClientSecretBasic,
+        true,
+    );
+    spec.settings.backchannel_logout_uri = Some(format!("http://127.0.0.1:{port}/backchannel"));
+    register(&app, spec, SECRET).await;
+    let browser = Browser::new();
+    crate::code_for(&s, &browser, "bc", "http://127.0.0.1:9/bc", &[]).await;
+    let page = follow(
+        &browser,
+        &s.base,
+        browser.get(&format!("{}/account", s.base)).await,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let account_id = app
+        .identities
+        .find(ID_NUMBER, app.now())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let close = |current: &'static str, confirm: &'static str| {
+        let browser = &browser;
+        let base = s.base.clone();
+        let csrf = hidden(&page, "csrf");
+        async move {
+            browser
+                .post(
+                    &format!("{base}/account/close"),
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("current", current),
+                        ("confirm", confirm),
+                    ],
+                )
+                .await
+        }
+    };
+    assert_eq!(close(PASSWORD, "").await.status(), 400, "not confirmed");
+    assert_eq!(close("Wrong-pass-1", "yes").await.status(), 401);
+    let closed = close(PASSWORD, "yes").await;
+    assert_eq!(closed.status(), 200);
+    assert!(closed.text().await.unwrap().contains("30 天后删除"));
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the service was not told")
+        .unwrap();
+    // No sign-in any more: password, SMS code.
+    let other = Browser::new();
+    let login = other
+        .page(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[],
+        ))
+        .await;
+    let refused = other.login_page(&s.base, &login, ID_NUMBER, PASSWORD).await;
+    assert!(refused.contains("无法登录"), "{refused}");
+    other.sms_send(&s.base, &login, crate::PHONE).await;
+    assert!(
+        crate::common::people::sms_codes(&app, crate::PHONE).is_empty(),
+        "no code for a closed account"
+    );
+
+    // Erasure after the grace period: the data goes, the audit log keeps the id.
+    let context = yihao::protocol::audit::RequestContext::default();
+    let audit = app.audit(&context);
+    let early =
+        yihao::protocol::my_account::erase_closed(app.store.as_ref(), &audit, app.now() - 10)
+            .await
+            .unwrap();
+    assert_eq!(early, 0, "within the grace period");
+    let erased =
+        yihao::protocol::my_account::erase_closed(app.store.as_ref(), &audit, app.now() + 1)
+            .await
+            .unwrap();
+    assert_eq!(erased, 1);
+    assert!(
+        app.identities
+            .find(ID_NUMBER, app.now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.store
+            .account(account_id.as_str())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let records = app.store.audit_records(1, 10_000).await.unwrap();
+    assert!(records.iter().any(|r| r.event == "account_closed"));
+    let erasure = records
+        .iter()
+        .find(|r| r.event == "account_erased")
+        .unwrap();
+    assert_eq!(erasure.target.as_deref(), Some(account_id.as_str()));
+}

@@ -87,6 +87,21 @@ impl crate::store::AccountStore for Adapter {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn closed_before(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE status = 'closed' AND updated_at < $1 ORDER BY id LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "accounts".into(), e))
+    }
+
     async fn agreements(
         &self,
         account_id: &str,
