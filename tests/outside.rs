@@ -217,3 +217,133 @@ fn an_adapter_with_a_missing_client_certificate_does_not_start() {
         "{err}"
     );
 }
+
+/// A register on HTTPS that requires a client certificate from `ca` (mutual TLS), answering every
+/// request with `answer`. Returns its URL.
+async fn mutual_tls_register(
+    ca: &rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
+    answer: &'static str,
+) -> String {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, ca)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_der).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![server_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/check",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // Without a client certificate the handshake fails here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = tls.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn the_register_is_reached_over_mutual_tls_and_refuses_a_caller_without_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca_der = ca_cert.der().clone();
+    let ca = rcgen::Issuer::new(ca_params, ca_key);
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client_cert = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let ca_pem = write("ca.pem", ca_cert.pem());
+    let cert_pem = write("client.pem", client_cert.pem());
+    let key_pem = write("client-key.pem", client_key.serialize_pem());
+    let url = mutual_tls_register(&ca, ca_der, r#"{"result":"match","reference":"MTLS-1"}"#).await;
+
+    let mut config = Config::load_with_env(None, []).unwrap().verify.person;
+    config.adapter = yihao::config::Adapter::Http;
+    config.url = url;
+    config.timeout_ms = 2000;
+    config.max_attempts = 1;
+    config.ca_cert = ca_pem;
+    let (doc, name) = person();
+    // Without a client certificate: the platform refuses the handshake.
+    let anonymous = register::person_register(&config, OutsideMetrics::default()).unwrap();
+    let err = anonymous.check(&doc, &name).await.unwrap_err();
+    assert!(matches!(err, OutsideError::Unavailable { .. }), "{err}");
+    // With it: the answer.
+    config.client_cert = cert_pem;
+    config.client_key = key_pem;
+    let with_cert = register::person_register(&config, OutsideMetrics::default()).unwrap();
+    assert_eq!(
+        with_cert.check(&doc, &name).await.unwrap(),
+        PersonCheck::Match {
+            reference: "MTLS-1".into()
+        }
+    );
+}
