@@ -1,6 +1,8 @@
-//! A real browser: headless Chromium, driven through chromedriver with the W3C WebDriver protocol,
-//! logs in on the login page, consents, and lands at the relying party with a code; a second client
-//! then gets single sign-on without the form.
+//! A real browser: headless Chromium, driven through chromedriver with the W3C WebDriver protocol.
+//! A person logs in, consents and lands at the relying party, then gets single sign-on at a second
+//! client; a citizen registers, signs in by SMS code and withdraws consent on the personal page (the
+//! service receives a back-channel logout); an enterprise is registered, its agent acts for it and
+//! loses the role at the next refresh; a forgotten password is recovered and the phone changed.
 //!
 //! Runs when YIHAO_TEST_CHROMEDRIVER names chromedriver (`.ci/run` installs Debian's chromium and
 //! chromium-driver and sets it); when set and the browser does not work, the test fails.
@@ -587,5 +589,77 @@ async fn an_enterprise_is_registered_and_its_agent_loses_the_role_at_the_next_re
     let (status, body) = refresh(rotated["refresh_token"].as_str().unwrap().to_owned()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_recovered_and_the_phone_changed_in_a_real_browser() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    register(app, spec("tax", &redirect, true), SECRET).await;
+    let phone = common::people::PHONE;
+    Person {
+        phone: Some(phone),
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    let authorize = format!(
+        "{}/authorize?client_id=tax&redirect_uri={}&response_type=code&scope=openid&state=s",
+        server.base,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let browser = Driver::start(&driver_path).await;
+    browser.goto(&authorize).await;
+    browser.click("a[href^='/recover']").await;
+    browser.wait_for_text("h1", |t| t == "找回密码").await;
+    browser.type_into("#number", ID_NUMBER).await;
+    browser.type_into("#name", NAME).await;
+    browser.click("form[action='/recover'] button").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("预留的手机号码"))
+        .await;
+    let code = common::people::last_sms_code(app, phone);
+    let new_password = "Moonrise-2027?";
+    browser.type_into("#code", &code).await;
+    browser.type_into("#password", new_password).await;
+    browser.type_into("#password2", new_password).await;
+    browser
+        .click("form[action='/recover/complete'] button")
+        .await;
+    browser.wait_for_text("h1", |t| t == "密码已重设").await;
+    // Back to the sign-in that was waiting, with the new password.
+    browser.click("a[href^='/login?interaction=']").await;
+    browser.type_into("#identifier", ID_NUMBER).await;
+    browser.type_into("#password", new_password).await;
+    browser.click("form[action='/login'] button").await;
+    browser.wait_for_url(&redirect).await;
+
+    // The personal page: a new mobile number, with codes to the old and the new one.
+    browser.goto(&format!("{}/account", server.base)).await;
+    browser.wait_for_text("h1", |t| t == "个人中心").await;
+    let new_phone = "13700003333";
+    browser.type_into("#new-phone", new_phone).await;
+    browser.click("form[action='/account/phone'] button").await;
+    browser.wait_for_text("h1", |t| t == "更换手机号码").await;
+    let old_code = common::people::last_sms_code(app, phone);
+    let new_code = common::people::last_sms_code(app, new_phone);
+    browser.type_into("#old-code", &old_code).await;
+    browser.type_into("#new-code", &new_code).await;
+    browser
+        .click("form[action='/account/phone/confirm'] button")
+        .await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("手机号码已更换"))
+        .await;
+    browser
+        .wait_for_text("dl", |t| t.contains("137****3333"))
+        .await;
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
