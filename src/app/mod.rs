@@ -197,7 +197,16 @@ pub async fn ensure_account_client(
     };
     let wanted = Client::register(spec, None, now)?;
     match store.client(wanted.id()).await? {
-        Some(existing) if existing.redirect_uris() == wanted.redirect_uris() => Ok(()),
+        // An operator's change to what the page relies on (its redirect, first party, public with
+        // PKCE, `openid`) is put back; anything else is left as the operator set it.
+        Some(existing)
+            if existing.redirect_uris() == wanted.redirect_uris()
+                && existing.first_party()
+                && existing.auth_method() == wanted.auth_method()
+                && existing.scopes() == wanted.scopes() =>
+        {
+            Ok(())
+        }
         Some(_) => Ok(store.update_client(&wanted).await?),
         None => match store.insert_client(&wanted).await {
             // Another node registered it first.

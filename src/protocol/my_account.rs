@@ -149,13 +149,17 @@ impl MyAccount<'_> {
         Ok(out)
     }
 
-    /// The organisations the person acts for, with the role and the mandate's expiry.
+    /// The organisations the person acts for now, with the role and the mandate's expiry.
     pub async fn organisations(
         &self,
         id: &AccountId,
+        now: i64,
     ) -> Result<Vec<(Organisation, Membership)>, StoreError> {
         let mut out = Vec::new();
         for m in self.orgs.memberships_of(id).await? {
+            if !m.is_active(now) {
+                continue;
+            }
             if let Some(org) = self.orgs.org(&m.org_id).await? {
                 out.push((org, m));
             }

@@ -129,7 +129,7 @@ pub(super) async fn show(
         Ok::<_, crate::store::StoreError>((
             my.sessions(id).await?,
             my.services(id).await?,
-            my.organisations(id).await?,
+            my.organisations(id, app.now()).await?,
             my.history(id, 50).await?,
             my.ledger(id, 100).await?,
         ))
@@ -332,21 +332,12 @@ pub async fn withdraw(
         .my_account(&context)
         .withdraw(&id, field(&form, "client_id"), app.now())
         .await;
-    match done {
-        Ok(_) => {
-            show(
-                &app,
-                &headers,
-                &id,
-                &sid,
-                Some(t.withdrawn),
-                None,
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) => server_error_page(t, &e),
-    }
+    // `None`: nothing was consented to that service (withdrawn already, in another tab).
+    let notice = match done {
+        Ok(withdrawn) => withdrawn.map(|_| t.withdrawn),
+        Err(e) => return server_error_page(t, &e),
+    };
+    show(&app, &headers, &id, &sid, notice, None, StatusCode::OK).await
 }
 
 /// `POST /account/password`.
