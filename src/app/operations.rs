@@ -213,6 +213,11 @@ impl App {
             sealer: &self.draft_sealer,
             audit: self.audit(context),
             draft_secs: self.config.registration.draft_secs,
+            limit: limits::Rule {
+                name: "phone_change",
+                limit: self.config.passwords.lockout_threshold,
+                window_secs: self.config.passwords.lockout_secs,
+            },
         }
     }
 

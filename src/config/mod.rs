@@ -561,6 +561,12 @@ impl Config {
         if self.keys.pii_version == 0 {
             return Err(ConfigError::new("keys.pii_version", "must be at least 1"));
         }
+        if self.registration.closed_erase_after_days == 0 {
+            return Err(ConfigError::new(
+                "registration.closed_erase_after_days",
+                "must be at least 1 (a mistaken closure can be undone until then)",
+            ));
+        }
         let production = self.mode == Mode::Production;
         if production {
             self.validate_production()?;

@@ -9,7 +9,9 @@
 //! - the sign-in history and the disclosure ledger, both read from the audit log (records whose
 //!   actor or target is the person), never from a second copy that could disagree with it;
 //! - the organisations they act for;
-//! - a password change (current password, policy, history), which ends every other session.
+//! - a password change (current password, policy, history), which ends every other session;
+//! - closing the account ([`MyAccount::close`]): no sign-in from then on; [`erase_closed`], run by
+//!   the session sweeper, erases the personal data after `registration.closed_erase_after_days`.
 //!
 //! Every change is audited with the person as actor.
 
@@ -350,6 +352,12 @@ impl MyAccount<'_> {
             .await
             .map_err(ChangeRefused::Account)?
         {
+            let event = AuditEvent::failure(EventType::AccountClosed, "wrong_password")
+                .actor(id.as_str())
+                .target(id.as_str());
+            self.audit.record(event).await.map_err(|e| {
+                ChangeRefused::Account(AccountError::Store(StoreError::failed(e.to_string())))
+            })?;
             return Err(ChangeRefused::WrongPassword);
         }
         self.identities

@@ -48,6 +48,8 @@ pub enum PhoneRefused {
     Taken,
     #[error("the change expired; start again")]
     Expired,
+    #[error("too many changes started; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error(transparent)]
     Send(SendRefused),
     /// `old`: the code to the old number was the one refused.
@@ -88,6 +90,9 @@ pub struct PhoneChange<'a> {
     pub sealer: &'a Sealer,
     pub audit: Audit<'a>,
     pub draft_secs: u64,
+    /// Changes started per account (each asks the register or sends codes; a stolen session must not
+    /// become an oracle for the hidden digits of the ID number).
+    pub limit: super::limits::Rule,
 }
 
 impl PhoneChange<'_> {
@@ -113,6 +118,13 @@ impl PhoneChange<'_> {
         text: &str,
         now: i64,
     ) -> Result<Started, PhoneRefused> {
+        if let super::limits::Verdict::Limited(l) =
+            super::limits::hit(self.ephemeral, self.limit, id.as_str(), now).await?
+        {
+            return Err(PhoneRefused::RateLimited {
+                retry_after: l.retry_after,
+            });
+        }
         let new = Phone::parse(new_phone).map_err(PhoneRefused::BadPhone)?;
         let account = self
             .identities
@@ -179,6 +191,17 @@ impl PhoneChange<'_> {
             )
             .await
             .map_err(PhoneRefused::Send)?;
+        self.audit
+            .record(
+                AuditEvent::success(EventType::SmsCodeSent)
+                    .actor(id.as_str())
+                    .target(id.as_str())
+                    .details(json!({
+                        "purpose": "phone_change",
+                        "old_number_too": proof == Proof::OldNumber,
+                    })),
+            )
+            .await?;
         let draft_id = random_token();
         let draft = Draft {
             account: id.as_str().to_owned(),

@@ -468,6 +468,7 @@ fn phone_message(
         R::RegisterUnavailable(_) => plain(StatusCode::SERVICE_UNAVAILABLE, t.register_down),
         R::Taken => plain(StatusCode::CONFLICT, t.phone_taken),
         R::Expired => plain(StatusCode::BAD_REQUEST, t.phone_expired),
+        R::RateLimited { .. } => plain(StatusCode::TOO_MANY_REQUESTS, t.too_many),
         R::Send(e) => super::sms_login::send_refusal(t, e).map(|(s, text, _)| (s, text)),
         R::Code { old, error } => super::sms_login::code_refusal(t, error).map(|(s, text, _)| {
             let which = if old {

@@ -50,6 +50,19 @@ async fn without_a_session_the_page_signs_in_through_yihaos_own_client() {
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(page.contains("个人中心"), "{page}");
+    let title = &page[page.find("<title>").unwrap()..page.find("</title>").unwrap()];
+    assert!(!title[7..].contains('<'), "markup in the title: {title}");
+    for action in [
+        "/account/password",
+        "/account/phone",
+        "/account/close",
+        "/account/sessions/end",
+    ] {
+        assert!(
+            page.contains(&format!("action=\"{action}\"")),
+            "no {action} form"
+        );
+    }
     assert!(page.contains("110***********002X"), "the ID number masked");
     assert!(page.contains("138****1234"), "the phone masked");
     assert!(!page.contains(ID_NUMBER) && !page.contains(crate::PHONE));
