@@ -326,14 +326,13 @@ impl MyAccount<'_> {
         Ok(Some((revoked, logouts)))
     }
 
-    /// Closes the account at its owner's request (PIPL art. 47), confirmed by the current password:
-    /// it signs in nowhere from now on (every session ends with back-channel logout, every refresh
-    /// token is revoked, every consent is withdrawn); its personal data is erased later by
-    /// [`erase_closed`].
-    pub async fn close(
+    /// The current password, asked before a change: at most `password_tries` per window (a stolen
+    /// session must not become a password oracle); a wrong one is audited as a failed `event`.
+    async fn confirm_password(
         &self,
         id: &AccountId,
         current: &Password,
+        event: EventType,
         now: i64,
     ) -> Result<(), ChangeRefused> {
         let store = |e: StoreError| ChangeRefused::Account(AccountError::Store(e));
@@ -346,20 +345,37 @@ impl MyAccount<'_> {
                 retry_after: l.retry_after,
             });
         }
-        if !self
+        if self
             .identities
             .check_password(id, current)
             .await
             .map_err(ChangeRefused::Account)?
         {
-            let event = AuditEvent::failure(EventType::AccountClosed, "wrong_password")
-                .actor(id.as_str())
-                .target(id.as_str());
-            self.audit.record(event).await.map_err(|e| {
-                ChangeRefused::Account(AccountError::Store(StoreError::failed(e.to_string())))
-            })?;
-            return Err(ChangeRefused::WrongPassword);
+            return Ok(());
         }
+        let failure = AuditEvent::failure(event, "wrong_password")
+            .actor(id.as_str())
+            .target(id.as_str());
+        self.audit
+            .record(failure)
+            .await
+            .map_err(|e| store(StoreError::failed(e.to_string())))?;
+        Err(ChangeRefused::WrongPassword)
+    }
+
+    /// Closes the account at its owner's request (PIPL art. 47), confirmed by the current password:
+    /// it signs in nowhere from now on (every session ends with back-channel logout, every refresh
+    /// token is revoked, every consent is withdrawn); its personal data is erased later by
+    /// [`erase_closed`].
+    pub async fn close(
+        &self,
+        id: &AccountId,
+        current: &Password,
+        now: i64,
+    ) -> Result<(), ChangeRefused> {
+        let store = |e: StoreError| ChangeRefused::Account(AccountError::Store(e));
+        self.confirm_password(id, current, EventType::AccountClosed, now)
+            .await?;
         self.identities
             .set_status(id, crate::domain::account::AccountStatus::Closed, now)
             .await
@@ -407,30 +423,9 @@ impl MyAccount<'_> {
         keep: &str,
         now: i64,
     ) -> Result<(), ChangeRefused> {
+        self.confirm_password(id, current, EventType::PasswordChange, now)
+            .await?;
         let store = |e: StoreError| ChangeRefused::Account(AccountError::Store(e));
-        if let super::limits::Verdict::Limited(l) =
-            super::limits::hit(self.ephemeral, self.password_tries, id.as_str(), now)
-                .await
-                .map_err(store)?
-        {
-            return Err(ChangeRefused::RateLimited {
-                retry_after: l.retry_after,
-            });
-        }
-        let matches = self
-            .identities
-            .check_password(id, current)
-            .await
-            .map_err(ChangeRefused::Account)?;
-        if !matches {
-            let event = AuditEvent::failure(EventType::PasswordChange, "wrong_password")
-                .actor(id.as_str())
-                .target(id.as_str());
-            self.audit.record(event).await.map_err(|e| {
-                ChangeRefused::Account(AccountError::Store(StoreError::failed(e.to_string())))
-            })?;
-            return Err(ChangeRefused::WrongPassword);
-        }
         match self.identities.set_password(id, new, now).await {
             Ok(()) => {}
             Err(AccountError::Policy(e)) => return Err(ChangeRefused::Policy(e)),

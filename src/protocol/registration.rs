@@ -229,19 +229,7 @@ impl Registration<'_> {
                 .await?;
             return Err(RegisterRefused::AlreadyRegistered { phone });
         }
-        let sent = self
-            .codes
-            .send(
-                SmsPurpose::Register,
-                &phone,
-                Delivery::Send,
-                source.as_deref(),
-                text,
-                now,
-            )
-            .await
-            .map_err(RegisterRefused::Send)?;
-        self.audit_sent(&phone).await?;
+        let sent = self.send_code(&phone, text, now).await?;
         let id = random_token();
         let draft = Draft {
             kind: document.kind().as_str().to_owned(),
@@ -299,12 +287,22 @@ impl Registration<'_> {
     ) -> Result<Sent, RegisterRefused> {
         let draft = self.draft(id, browser).await?;
         let phone = Phone::parse(&draft.phone).map_err(|_| RegisterRefused::DraftExpired)?;
+        self.send_code(&phone, text, now).await
+    }
+
+    /// Sends a registration code to `phone` and audits it (the number only as its keyed hash).
+    async fn send_code(
+        &self,
+        phone: &Phone,
+        text: &str,
+        now: i64,
+    ) -> Result<Sent, RegisterRefused> {
         let source = self.source();
         let sent = self
             .codes
             .send(
                 SmsPurpose::Register,
-                &phone,
+                phone,
                 Delivery::Send,
                 source.as_deref(),
                 text,
@@ -312,17 +310,11 @@ impl Registration<'_> {
             )
             .await
             .map_err(RegisterRefused::Send)?;
-        self.audit_sent(&phone).await?;
-        Ok(sent)
-    }
-
-    /// Audits a code sent for a registration; the number appears only as its keyed hash.
-    async fn audit_sent(&self, phone: &Phone) -> Result<(), RegisterRefused> {
         let event = AuditEvent::success(EventType::SmsCodeSent)
             .target(format!("n:{}", self.codes.key.number_key(phone)))
             .details(json!({ "purpose": "register" }));
         self.audit.record(event).await?;
-        Ok(())
+        Ok(sent)
     }
 
     /// Step two: consents, password, code, register check; then the account, in one transaction,

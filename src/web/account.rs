@@ -529,11 +529,7 @@ pub async fn phone_start(
     };
     let real_name =
         (proof == Proof::RealName).then(|| (field(&form, "number"), field(&form, "name")));
-    let text = if t.chinese {
-        &app.config.sms.text_zh
-    } else {
-        &app.config.sms.text_en
-    };
+    let text = pages::sms_text(&app.config.sms, t);
     let context = request::context(&headers, &extensions);
     let started = app
         .phone_change(&context)

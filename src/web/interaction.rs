@@ -179,6 +179,17 @@ pub(super) async fn interaction_in_browser(
     bool::from(browser.as_bytes().ct_eq(interaction.browser.as_bytes())).then_some(interaction)
 }
 
+/// The interaction id named by a form or link (registration, recovery), when it is pending in this
+/// browser: the flow returns to it at the end.
+pub(super) async fn pending(app: &App, headers: &HeaderMap, id: &str) -> Option<String> {
+    if id.is_empty() {
+        return None;
+    }
+    interaction_in_browser(app, headers, id, Step::Login)
+        .await
+        .map(|_| id.to_owned())
+}
+
 /// `GET /login?interaction=...`: the password tab of a pending login.
 pub async fn login_page(
     State(app): State<AppState>,

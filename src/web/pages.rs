@@ -666,6 +666,15 @@ pub const EN: Texts = Texts {
     ],
 };
 
+/// The configured SMS text in the page's language.
+pub fn sms_text<'a>(config: &'a crate::config::SmsConfig, t: &Texts) -> &'a str {
+    if t.chinese {
+        &config.text_zh
+    } else {
+        &config.text_en
+    }
+}
+
 /// `ui_locales` first (OIDC Core §3.1.2.1), then `Accept-Language`, then zh-CN.
 pub fn texts(ui_locales: &[String], headers: &HeaderMap) -> &'static Texts {
     let pick = |tag: &str| {

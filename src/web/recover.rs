@@ -10,17 +10,15 @@ use axum::response::Response;
 use super::AppState;
 use super::cookies::{BrowserBinding, checked_browser, form_token};
 use super::error::{expired, server_error_page};
-use super::interaction::{interaction_in_browser, retry_after};
+use super::interaction::{pending, retry_after};
 use super::pages::{self, NoticePage, RecoverConfirmPage, RecoverPage, Texts, render};
 use super::register::policy_message;
 use super::request::{self, field, pairs};
 use super::sms_login::{code_refusal, send_refusal};
-use crate::app::App;
 use crate::domain::password::Password;
 use crate::protocol::OAuthError;
 use crate::protocol::recovery::RecoverRefused;
 use crate::protocol::registration::Field;
-use crate::protocol::session::Step;
 
 fn message(
     t: &'static Texts,
@@ -46,23 +44,6 @@ fn message(
         )),
         RecoverRefused::Busy(_) => plain(StatusCode::SERVICE_UNAVAILABLE, t.busy),
         RecoverRefused::Server(e) => Err(e),
-    }
-}
-
-async fn pending(app: &App, headers: &HeaderMap, id: &str) -> Option<String> {
-    if id.is_empty() {
-        return None;
-    }
-    interaction_in_browser(app, headers, id, Step::Login)
-        .await
-        .map(|_| id.to_owned())
-}
-
-fn sms_text<'a>(app: &'a App, t: &Texts) -> &'a str {
-    if t.chinese {
-        &app.config.sms.text_zh
-    } else {
-        &app.config.sms.text_en
     }
 }
 
@@ -156,7 +137,7 @@ pub async fn start(
             name,
             &browser,
             interaction.as_deref(),
-            sms_text(&app, t),
+            pages::sms_text(&app.config.sms, t),
             app.now(),
         )
         .await;
@@ -217,7 +198,12 @@ pub async fn resend(
     let csrf = form_token(&app, &browser);
     let sent = app
         .recovery(&context)
-        .resend(draft, &browser, sms_text(&app, t), app.now())
+        .resend(
+            draft,
+            &browser,
+            pages::sms_text(&app.config.sms, t),
+            app.now(),
+        )
         .await;
     match sent {
         Ok(after) => confirm_page(

@@ -12,7 +12,7 @@ use super::AppState;
 use super::authorize::{Page, find_client, proceed};
 use super::cookies::{self, BrowserBinding, checked_browser, cookie, form_token, set_cookie};
 use super::error::{expired, server_error_page};
-use super::interaction::{interaction_in_browser, retry_after};
+use super::interaction::{interaction_in_browser, pending, retry_after};
 use super::pages::{self, NoticePage, RegisterConfirmPage, RegisterPage, Texts, render};
 use super::request::{self, field, pairs};
 use super::sms_login::{code_refusal, send_refusal};
@@ -79,16 +79,6 @@ fn message(
     }
 }
 
-/// The interaction named in the request, when it is pending in this browser.
-async fn pending(app: &App, headers: &HeaderMap, id: &str) -> Option<String> {
-    if id.is_empty() {
-        return None;
-    }
-    interaction_in_browser(app, headers, id, Step::Login)
-        .await
-        .map(|_| id.to_owned())
-}
-
 /// `GET /register[?interaction=...]`: the first form.
 pub async fn form(
     State(app): State<AppState>,
@@ -124,14 +114,6 @@ pub async fn form(
     response
 }
 
-fn sms_text<'a>(app: &'a App, t: &Texts) -> &'a str {
-    if t.chinese {
-        &app.config.sms.text_zh
-    } else {
-        &app.config.sms.text_en
-    }
-}
-
 /// `POST /register`: checks the first form and sends the code.
 pub async fn start(
     State(app): State<AppState>,
@@ -162,7 +144,7 @@ pub async fn start(
             &application,
             &browser,
             interaction.as_deref(),
-            sms_text(&app, t),
+            pages::sms_text(&app.config.sms, t),
             app.now(),
         )
         .await;
@@ -281,7 +263,12 @@ pub async fn resend(
     let draft = field(&form, "draft");
     let registration = app.registration(&context);
     let sent = registration
-        .resend(draft, &browser, sms_text(&app, t), app.now())
+        .resend(
+            draft,
+            &browser,
+            pages::sms_text(&app.config.sms, t),
+            app.now(),
+        )
         .await;
     let csrf = form_token(&app, &browser);
     match sent {

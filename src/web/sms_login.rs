@@ -176,11 +176,7 @@ pub async fn send(
     };
     let context = request::context(&headers, &extensions);
     let phone = field(&form, "phone");
-    let text = if t.chinese {
-        &app.config.sms.text_zh
-    } else {
-        &app.config.sms.text_en
-    };
+    let text = pages::sms_text(&app.config.sms, t);
     let sent = app
         .sms_login(&context)
         .send(&client, phone, text, app.now())

@@ -1,6 +1,6 @@
 //! [`OrgStore`](crate::store::OrgStore) for the SQL engines.
 
-use super::Adapter;
+use super::{Adapter, Db};
 
 #[async_trait::async_trait]
 impl crate::store::OrgStore for Adapter {
@@ -8,19 +8,10 @@ impl crate::store::OrgStore for Adapter {
         &self,
         org: &crate::domain::organisation::Organisation,
     ) -> crate::store::StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO organisations (id, credit_code, name, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(org.id.as_str())
-        .bind(org.credit_code.as_str())
-        .bind(&org.name)
-        .bind(org.status.as_str())
-        .bind(org.created_at)
-        .bind(org.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| crate::store::sql::db_error(|| "organisation".into(), e))?;
+        insert_org(org)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| crate::store::sql::db_error(|| "organisation".into(), e))?;
         Ok(())
     }
 
@@ -31,19 +22,7 @@ impl crate::store::OrgStore for Adapter {
     ) -> crate::store::StoreResult<()> {
         let err = |e| crate::store::sql::db_error(|| "organisation".into(), e);
         let mut tx = self.writer.begin().await.map_err(err)?;
-        sqlx::query(
-            "INSERT INTO organisations (id, credit_code, name, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(org.id.as_str())
-        .bind(org.credit_code.as_str())
-        .bind(&org.name)
-        .bind(org.status.as_str())
-        .bind(org.created_at)
-        .bind(org.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+        insert_org(org).execute(&mut *tx).await.map_err(err)?;
         let r = crate::store::sql::MemberRow::from_membership(first);
         sqlx::query(
             "INSERT INTO org_members (org_id, account_id, role, scope, expires_at, granted_by, granted_at) \
@@ -205,4 +184,19 @@ impl crate::store::OrgStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| format!("organisation {org}"), e))?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+fn insert_org(
+    org: &crate::domain::organisation::Organisation,
+) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments> {
+    sqlx::query(
+        "INSERT INTO organisations (id, credit_code, name, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(org.id.as_str())
+    .bind(org.credit_code.as_str())
+    .bind(&org.name)
+    .bind(org.status.as_str())
+    .bind(org.created_at)
+    .bind(org.updated_at)
 }
