@@ -226,6 +226,11 @@ impl App {
         self.sms_enabled() && self.config.verify.person.adapter != crate::config::Adapter::Off
     }
 
+    /// Whether registering an enterprise is offered (the market-regulation register is configured).
+    pub fn enterprise_register_enabled(&self) -> bool {
+        self.config.verify.enterprise.adapter != crate::config::Adapter::Off
+    }
+
     /// Whether features that need an SMS code are offered.
     pub fn sms_enabled(&self) -> bool {
         self.config.sms.adapter != crate::config::Adapter::Off

@@ -119,10 +119,7 @@ fn load(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Result<Ce
 
 fn fingerprint(pair: &CertifiedKey) -> String {
     pair.cert.first().map_or_else(String::new, |leaf| {
-        Sha256::digest(leaf.as_ref())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::crypto::hex(&Sha256::digest(leaf.as_ref()))
     })
 }
 

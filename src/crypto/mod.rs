@@ -206,6 +206,11 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Lower-case hex of `bytes` (hashes, fingerprints, signatures in logs, keys and headers).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A random token of 256 bits, base64url without padding (43 characters): client secrets,
 /// authorization codes, session ids.
 pub fn random_token() -> String {

@@ -128,10 +128,6 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl StoredHash {
     /// Recognises a stored hash string; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
@@ -222,7 +218,7 @@ impl StoredHash {
                     SaltPosition::Suffix => "suffix",
                 },
                 STANDARD_NO_PAD.encode(salt),
-                hex_encode(hash)
+                crate::crypto::hex(hash)
             ),
             Self::Wrapped {
                 digest,
@@ -313,7 +309,7 @@ impl StoredHash {
                 salt,
                 phc,
             } => {
-                let inner = hex_encode(&Self::legacy_hex(digest, position, salt, password));
+                let inner = crate::crypto::hex(&Self::legacy_hex(digest, position, salt, password));
                 argon
                     .verify_password(inner.as_bytes(), phc.as_str())
                     .is_ok()
@@ -449,7 +445,7 @@ impl PasswordHasher {
         else {
             return Ok(stored.clone());
         };
-        let inner = hex_encode(hash);
+        let inner = crate::crypto::hex(hash);
         let phc = self
             .on_pool(move |argon| argon.hash_password(inner.as_bytes()).map(|h| h.to_string()))
             .await?
@@ -515,7 +511,7 @@ mod tests {
     #[tokio::test]
     async fn a_weak_legacy_digest_is_kept_only_wrapped_in_argon2id() {
         let hasher = PasswordHasher::new(&cheap()).unwrap();
-        let md5 = hex_encode(&LegacyDigest::Md5.digest(b"abcLegacy#2019"));
+        let md5 = crate::crypto::hex(&LegacyDigest::Md5.digest(b"abcLegacy#2019"));
         let salted =
             StoredHash::salted(LegacyDigest::Md5, SaltPosition::Prefix, b"abc", &md5).unwrap();
         let wrapped = hasher.wrap(&salted).await.unwrap();
@@ -594,16 +590,16 @@ mod tests {
         let md5_prefix = format!(
             "$legacy-md5$prefix${}${}",
             STANDARD_NO_PAD.encode(b"abc"),
-            hex_encode(&LegacyDigest::Md5.digest(b"abcLegacy#2019"))
+            crate::crypto::hex(&LegacyDigest::Md5.digest(b"abcLegacy#2019"))
         );
         let sm3_suffix = format!(
             "$legacy-sm3$suffix${}${}",
             STANDARD_NO_PAD.encode(b"xyz"),
-            hex_encode(&LegacyDigest::Sm3.digest(b"Legacy#2019xyz"))
+            crate::crypto::hex(&LegacyDigest::Sm3.digest(b"Legacy#2019xyz"))
         );
         let sha1 = format!(
             "$legacy-sha1$suffix$${}",
-            hex_encode(&LegacyDigest::Sha1.digest(b"Legacy#2019"))
+            crate::crypto::hex(&LegacyDigest::Sha1.digest(b"Legacy#2019"))
         );
         for stored in [&bcrypt, &django, &md5_prefix, &sm3_suffix, &sha1] {
             let parsed =
@@ -629,7 +625,7 @@ mod tests {
         }
         // SM3 of "abc" (GB/T 32905 example).
         assert_eq!(
-            hex_encode(&LegacyDigest::Sm3.digest(b"abc")),
+            crate::crypto::hex(&LegacyDigest::Sm3.digest(b"abc")),
             "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
         );
     }

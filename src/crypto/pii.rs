@@ -40,7 +40,7 @@ impl fmt::Debug for BlindIndex {
 impl BlindIndex {
     /// Lower-case hex: a keyed hash that is safe in logs and ephemeral-store keys.
     pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        super::hex(&self.0)
     }
 }
 

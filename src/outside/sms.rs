@@ -137,11 +137,7 @@ impl HttpSms {
         mac.update(timestamp.as_bytes());
         mac.update(b"\n");
         mac.update(body);
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::crypto::hex(&mac.finalize().into_bytes())
     }
 }
 

@@ -194,6 +194,13 @@ pub struct RequestContext {
     pub request_id: Option<String>,
 }
 
+impl RequestContext {
+    /// The requester's address as rate limits count it (`limits::address_subject`).
+    pub fn source(&self) -> Option<String> {
+        self.ip.as_deref().map(super::limits::address_subject)
+    }
+}
+
 /// The audit sink with the current request's context.
 #[derive(Clone, Copy)]
 pub struct Audit<'a> {

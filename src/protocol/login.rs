@@ -70,12 +70,7 @@ impl PasswordLogin<'_> {
     /// cookie secret at every login: a session id planted before login is worth nothing after it.
     pub async fn login(&self, attempt: &Attempt<'_>, now: i64) -> Result<SignedIn, Refused> {
         self.within_limits(attempt, now).await?;
-        let source = self
-            .audit
-            .context
-            .ip
-            .as_deref()
-            .map(limits::address_subject);
+        let source = self.audit.context.source();
         let account = match self
             .identities
             .login_from(attempt.identifier, attempt.password, source.as_deref(), now)
@@ -216,12 +211,7 @@ impl PasswordLogin<'_> {
                 "all",
             ),
         ];
-        let source = self
-            .audit
-            .context
-            .ip
-            .as_deref()
-            .map(limits::address_subject);
+        let source = self.audit.context.source();
         if let Some(source) = &source {
             checks.push((per_min("login_ip", l.login_per_ip_per_min), source.as_str()));
         }

@@ -135,12 +135,7 @@ impl PhoneChange<'_> {
         if account.phone.as_ref() == Some(&new) {
             return Err(PhoneRefused::SameNumber);
         }
-        let source = self
-            .audit
-            .context
-            .ip
-            .as_deref()
-            .map(super::limits::address_subject);
+        let source = self.audit.context.source();
         match proof {
             Proof::OldNumber => {
                 let old = account.phone.clone().ok_or(PhoneRefused::NoOldNumber)?;

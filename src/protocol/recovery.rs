@@ -105,14 +105,6 @@ impl Recovery<'_> {
         }
     }
 
-    fn source(&self) -> Option<String> {
-        self.audit
-            .context
-            .ip
-            .as_deref()
-            .map(limits::address_subject)
-    }
-
     async fn draft(&self, id: &str, browser: &str) -> Result<Draft, RecoverRefused> {
         match self.drafts().load::<Draft>(id).await? {
             Some(d) if same_browser(&d.browser, browser) => Ok(d),
@@ -134,7 +126,7 @@ impl Recovery<'_> {
         text: &str,
         now: i64,
     ) -> Result<Started, RecoverRefused> {
-        let source = self.source();
+        let source = self.audit.context.source();
         if let Some(source) = &source
             && let Verdict::Limited(l) =
                 limits::hit(self.ephemeral, self.limit, source, now).await?
@@ -226,7 +218,7 @@ impl Recovery<'_> {
             self.drafts().save(id, &draft).await?;
             return Ok(gate);
         };
-        let source = self.source();
+        let source = self.audit.context.source();
         let sent = self
             .codes
             .send(
@@ -303,7 +295,7 @@ impl Recovery<'_> {
                 now,
             )
             .await?;
-        let source = self.source();
+        let source = self.audit.context.source();
         let unlocked = self
             .identities
             .clear_lockout(&account_id, source.as_deref(), now)

@@ -142,13 +142,6 @@ impl Draft {
         // Checked when the draft was made; a far-future `now` only skips the birth-date rule.
         Document::parse(kind, country, &self.number, i64::MAX / 4)
     }
-
-    /// The mobile number, masked, for the page.
-    pub fn masked_phone(&self) -> String {
-        Phone::parse(&self.phone)
-            .map(|p| p.masked())
-            .unwrap_or_default()
-    }
 }
 
 /// A started registration: its draft id (the page carries it) and when a new code may be asked.
@@ -173,14 +166,6 @@ pub struct Registration<'a> {
 }
 
 impl Registration<'_> {
-    fn source(&self) -> Option<String> {
-        self.audit
-            .context
-            .ip
-            .as_deref()
-            .map(limits::address_subject)
-    }
-
     /// Parses the first form into a document, a name and a phone, naming the field at fault.
     fn parse(
         app: &Application<'_>,
@@ -209,7 +194,7 @@ impl Registration<'_> {
         text: &str,
         now: i64,
     ) -> Result<Started, RegisterRefused> {
-        let source = self.source();
+        let source = self.audit.context.source();
         if let Some(source) = &source
             && let Verdict::Limited(l) =
                 limits::hit(self.ephemeral, self.limit, source, now).await?
@@ -270,7 +255,7 @@ impl Registration<'_> {
     }
 
     /// The draft `id`, when it was started in `browser`.
-    pub async fn draft(&self, id: &str, browser: &str) -> Result<Draft, RegisterRefused> {
+    async fn draft(&self, id: &str, browser: &str) -> Result<Draft, RegisterRefused> {
         match self.drafts().load::<Draft>(id).await? {
             Some(draft) if same_browser(&draft.browser, browser) => Ok(draft),
             _ => Err(RegisterRefused::DraftExpired),
@@ -284,10 +269,15 @@ impl Registration<'_> {
         browser: &str,
         text: &str,
         now: i64,
-    ) -> Result<Sent, RegisterRefused> {
+    ) -> Result<Started, RegisterRefused> {
         let draft = self.draft(id, browser).await?;
         let phone = Phone::parse(&draft.phone).map_err(|_| RegisterRefused::DraftExpired)?;
-        self.send_code(&phone, text, now).await
+        let sent = self.send_code(&phone, text, now).await?;
+        Ok(Started {
+            draft: id.to_owned(),
+            sent,
+            masked_phone: phone.masked(),
+        })
     }
 
     /// Sends a registration code to `phone` and audits it (the number only as its keyed hash).
@@ -297,7 +287,7 @@ impl Registration<'_> {
         text: &str,
         now: i64,
     ) -> Result<Sent, RegisterRefused> {
-        let source = self.source();
+        let source = self.audit.context.source();
         let sent = self
             .codes
             .send(

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use super::limits::{self, Rule, Verdict};
 use super::outside::{OutsideError, SmsGateway, SmsMessage, SmsPurpose};
 use crate::config::SmsConfig;
+use crate::crypto::hex;
 use crate::domain::identifiers::Phone;
 use crate::store::{Ephemeral, StoreError};
 
@@ -57,10 +58,6 @@ impl CodeKey {
             code.as_bytes(),
         ])
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether a code goes out: to a number that may receive it, or to nobody (see the module docs).

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::OAuthError;
 use super::audit::{AuditEvent, EventType};
-use super::limits;
 use super::login::{PasswordLogin, Refused, SignedIn};
 use super::outside::SmsPurpose;
 use super::sms_code::{CodeRefused, Delivery, SendRefused, Sent, SmsCodes};
@@ -53,15 +52,6 @@ pub struct SmsLogin<'a> {
 }
 
 impl SmsLogin<'_> {
-    fn source(&self) -> Option<String> {
-        self.login
-            .audit
-            .context
-            .ip
-            .as_deref()
-            .map(limits::address_subject)
-    }
-
     /// Sends a sign-in code to `phone` if it belongs to an active account (the same answer either
     /// way). `text` is the message template in the person's language.
     pub async fn send(
@@ -82,7 +72,7 @@ impl SmsLogin<'_> {
             Some(a) if a.status == AccountStatus::Active => Delivery::Send,
             _ => Delivery::Decoy,
         };
-        let source = self.source();
+        let source = self.login.audit.context.source();
         let sent = self
             .codes
             .send(
@@ -146,7 +136,7 @@ impl SmsLogin<'_> {
                 .await?;
             return Err(SmsRefused::Unavailable("not active"));
         };
-        let source = self.source();
+        let source = self.login.audit.context.source();
         let unlocked = self
             .login
             .identities

@@ -141,13 +141,7 @@ impl TokenEndpoint<'_> {
         now: i64,
     ) -> Result<Client, OAuthError> {
         // A source that failed too often this window is refused before any work (security review 7).
-        let source = self
-            .issuer
-            .audit
-            .context
-            .ip
-            .as_deref()
-            .map(limits::address_subject);
+        let source = self.issuer.audit.context.source();
         if let Some(source) = &source
             && let Verdict::Limited(_) =
                 limits::peek(self.ports.ephemeral, self.failure_limit, source, now)

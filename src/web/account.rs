@@ -247,8 +247,7 @@ pub(super) async fn show(
             orgs,
             history,
             ledger,
-            enterprise_register: app.config.verify.enterprise.adapter
-                != crate::config::Adapter::Off,
+            enterprise_register: app.enterprise_register_enabled(),
             close_intro: t.close_intro.replace(
                 "{n}",
                 &app.config.registration.closed_erase_after_days.to_string(),
@@ -259,19 +258,32 @@ pub(super) async fn show(
     response
 }
 
-/// A form posted on the personal page: the person, their session, the form's fields.
+/// A form posted on the personal page, checked: the person, their session, the browser it came
+/// from (its binding hash, which the form's CSRF token matched), the form's fields.
+pub(super) struct Posted {
+    pub id: AccountId,
+    pub sid: String,
+    pub browser: String,
+    pub form: Vec<(String, String)>,
+}
+
 pub(super) async fn posted(
     app: &App,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(AccountId, String, Vec<(String, String)>), Response> {
+) -> Result<Posted, Response> {
     let form = pairs(body);
     let t = pages::texts(&[], headers);
     let (id, sid) = signed_in(app, headers).await?;
-    if checked_browser(app, headers, field(&form, "csrf")).is_none() {
+    let Some(browser) = checked_browser(app, headers, field(&form, "csrf")) else {
         return Err(expired(t));
-    }
-    Ok((id, sid, form))
+    };
+    Ok(Posted {
+        id,
+        sid,
+        browser,
+        form,
+    })
 }
 
 /// `POST /account/sessions/end`: one session (`sid`), or every other one (`others`).
@@ -281,7 +293,7 @@ pub async fn end_session(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, sid, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -322,7 +334,7 @@ pub async fn withdraw(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, sid, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -347,7 +359,7 @@ pub async fn change_password(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, sid, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -511,7 +523,12 @@ pub async fn phone_start(
     body: Bytes,
 ) -> Response {
     use crate::protocol::phone_change::Proof;
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted {
+        id,
+        sid,
+        browser,
+        form,
+    } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -519,9 +536,6 @@ pub async fn phone_start(
     if !app.sms_enabled() {
         return expired(t);
     }
-    let Some(browser) = checked_browser(&app, &headers, field(&form, "csrf")) else {
-        return expired(t);
-    };
     let proof = if field(&form, "proof") == "real_name" {
         Proof::RealName
     } else {
@@ -560,14 +574,16 @@ pub async fn phone_confirm_post(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted {
+        id,
+        sid,
+        browser,
+        form,
+    } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let t = pages::texts(&[], &headers);
-    let Some(browser) = checked_browser(&app, &headers, field(&form, "csrf")) else {
-        return expired(t);
-    };
     let context = request::context(&headers, &extensions);
     let draft = field(&form, "draft");
     let done = app
@@ -622,7 +638,7 @@ pub async fn close(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, sid, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };

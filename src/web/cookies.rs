@@ -110,11 +110,7 @@ pub fn form_token(app: &App, browser_hash: &str) -> String {
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(app.form_key.as_slice())
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(browser_hash.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(&mac.finalize().into_bytes())
 }
 
 /// The browser's binding hash when the form's CSRF token is the one [`form_token`] made for it.

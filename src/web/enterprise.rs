@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::account::{posted, role_label, show, signed_in, when};
+use super::account::{Posted, posted, role_label, show, signed_in, when};
 use super::cookies::{BrowserBinding, form_token};
 use super::error::server_error_page;
 use super::pages::{self, EnterprisePage, Row, Texts, render};
@@ -53,12 +53,12 @@ pub async fn register(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (id, sid, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, sid, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let t = pages::texts(&[], &headers);
-    if app.config.verify.enterprise.adapter == crate::config::Adapter::Off {
+    if !app.enterprise_register_enabled() {
         return super::error::expired(t);
     }
     let context = request::context(&headers, &extensions);
@@ -223,7 +223,7 @@ pub async fn appoint(
     Path(code): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (id, _, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -304,7 +304,7 @@ pub async fn revoke(
     Path(code): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (id, _, form) = match posted(&app, &headers, &body).await {
+    let Posted { id, form, .. } = match posted(&app, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };

@@ -261,8 +261,8 @@ pub async fn resend(
     };
     let context = request::context(&headers, &extensions);
     let draft = field(&form, "draft");
-    let registration = app.registration(&context);
-    let sent = registration
+    let sent = app
+        .registration(&context)
         .resend(
             draft,
             &browser,
@@ -272,15 +272,11 @@ pub async fn resend(
         .await;
     let csrf = form_token(&app, &browser);
     match sent {
-        Ok(sent) => {
-            let masked = match registration.draft(draft, &browser).await {
-                Ok(d) => d.masked_phone(),
-                Err(_) => String::new(),
-            };
+        Ok(resent) => {
             let notice = t
                 .code_sent_plain
-                .replace("{phone}", &masked)
-                .replace("{s}", &sent.resend_after.to_string());
+                .replace("{phone}", &resent.masked_phone)
+                .replace("{s}", &resent.sent.resend_after.to_string());
             confirm_page(
                 &app,
                 t,
