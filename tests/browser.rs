@@ -2,7 +2,9 @@
 //! A person logs in, consents and lands at the relying party, then gets single sign-on at a second
 //! client; a citizen registers, signs in by SMS code and withdraws consent on the personal page (the
 //! service receives a back-channel logout); an enterprise is registered, its agent acts for it and
-//! loses the role at the next refresh; a forgotten password is recovered and the phone changed.
+//! loses the role at the next refresh; a forgotten password is recovered and the phone changed;
+//! and, with an English browser, every page of these flows (login tabs, registration, consent,
+//! personal page, phone change, enterprise page, recovery, closure) is served in English.
 //!
 //! Runs when YIHAO_TEST_CHROMEDRIVER names chromedriver (`.ci/run` installs Debian's chromium and
 //! chromium-driver and sets it); when set and the browser does not work, the test fails.
@@ -42,6 +44,11 @@ impl Drop for Driver {
 
 impl Driver {
     async fn start(path: &str) -> Self {
+        Self::start_in(path, "zh-CN,zh").await
+    }
+
+    /// chromedriver with a browser whose Accept-Language is `languages`.
+    async fn start_in(path: &str, languages: &str) -> Self {
         let port = common::free_port();
         let child = Command::new(path)
             .arg(format!("--port={port}"))
@@ -73,7 +80,7 @@ impl Driver {
             "goog:chromeOptions": {
                 "binary": chromium,
                 // Pages without ui_locales follow Accept-Language, which --lang does not set headless.
-                "prefs": {"intl.accept_languages": "zh-CN,zh"},
+                "prefs": {"intl.accept_languages": languages},
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
                          "--lang=zh-CN", format!("--user-data-dir={}", profile.path().display())],
@@ -359,6 +366,20 @@ fn landed_code(landed: &str) -> String {
 }
 
 impl Driver {
+    /// Asserts the page is in English (its `lang`) and its heading is `h1`.
+    async fn english_page(&self, h1: &str) {
+        self.wait_for_text("h1", |t| t == h1).await;
+        let source = self.call(reqwest::Method::GET, "/source", None).await;
+        assert!(
+            source
+                .as_str()
+                .unwrap_or_default()
+                .contains("<html lang=\"en\""),
+            "not in English: {}",
+            self.current_url().await
+        );
+    }
+
     /// Forgets every cookie: the next visit is a new visitor.
     async fn forget_cookies(&self) {
         self.call(reqwest::Method::DELETE, "/cookie", None).await;
@@ -661,5 +682,131 @@ async fn a_forgotten_password_is_recovered_and_the_phone_changed_in_a_real_brows
     browser
         .wait_for_text("dl", |t| t.contains("137****3333"))
         .await;
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
+
+#[tokio::test]
+async fn every_page_of_registration_recovery_and_the_personal_pages_speaks_english() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    register(app, spec("hall", &redirect, false), SECRET).await;
+    let authorize = format!(
+        "{}/authorize?client_id=hall&redirect_uri={}&response_type=code&scope=openid&state=s",
+        server.base,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let (number, name, mobile, password) = (
+        "110101199003070011",
+        "测试李四",
+        "13911113333",
+        "Sunrise-2026!",
+    );
+    let browser = Driver::start_in(&driver_path, "en-GB,en").await;
+
+    // The login page and its SMS tab.
+    browser.goto(&authorize).await;
+    browser.english_page("Log in").await;
+    browser.click("a[href^='/login/sms']").await;
+    browser.english_page("Log in").await;
+    browser.find("form[action='/login/sms/send']").await;
+    // Registration: the form, a field refused in English, the confirmation, consent.
+    browser.click("a[href^='/login?interaction=']").await;
+    browser.click("a[href^='/register']").await;
+    browser.english_page("Register").await;
+    browser.type_into("#number", "110105194912310021").await;
+    browser.type_into("#name", name).await;
+    browser.type_into("#phone", mobile).await;
+    browser.click("form[action='/register'] button").await;
+    browser
+        .wait_for_text("p.error", |t| {
+            t.starts_with("The document number is not valid")
+        })
+        .await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", browser.find("#number").await),
+            Some(json!({})),
+        )
+        .await;
+    browser.type_into("#number", number).await;
+    browser.click("form[action='/register'] button").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("A code was sent to 139****3333"))
+        .await;
+    browser.english_page("Register").await;
+    browser
+        .type_into("#code", &common::people::last_sms_code(app, mobile))
+        .await;
+    browser.type_into("#password", password).await;
+    browser.type_into("#password2", password).await;
+    for consent in ["terms", "privacy", "sensitive"] {
+        browser.click(&format!("input[name={consent}]")).await;
+    }
+    browser
+        .click("form[action='/register/complete'] button")
+        .await;
+    browser.english_page("Allow access").await;
+    browser.click("button[value=allow]").await;
+    browser.wait_for_url(&redirect).await;
+
+    // The personal page, the phone change and the enterprise page.
+    browser.goto(&format!("{}/account", server.base)).await;
+    browser.english_page("My account").await;
+    browser.type_into("#new-phone", "13700004444").await;
+    browser.click("form[action='/account/phone'] button").await;
+    browser.english_page("Change mobile number").await;
+    browser.goto(&format!("{}/account", server.base)).await;
+    browser
+        .type_into("#credit-code", "91512081MA62K0260E")
+        .await;
+    browser.type_into("#org-name", "测试云端科技有限公司").await;
+    browser.click("form[action='/account/org'] button").await;
+    browser.english_page("测试云端科技有限公司").await;
+    browser
+        .wait_for_text("h2#members", |t| t == "Members")
+        .await;
+
+    // Recovery, from a new visit.
+    browser.forget_cookies().await;
+    browser.goto(&authorize).await;
+    browser.click("a[href^='/recover']").await;
+    browser.english_page("Recover your password").await;
+    browser.type_into("#number", number).await;
+    browser.type_into("#name", name).await;
+    browser.click("form[action='/recover'] button").await;
+    browser.english_page("Recover your password").await;
+    browser
+        .wait_for_text("p.notice", |t| {
+            t.starts_with("If the document number and name match")
+        })
+        .await;
+    browser
+        .type_into("#code", &common::people::last_sms_code(app, mobile))
+        .await;
+    browser.type_into("#password", "Moonrise-2027?").await;
+    browser.type_into("#password2", "Moonrise-2027?").await;
+    browser
+        .click("form[action='/recover/complete'] button")
+        .await;
+    browser.english_page("Password changed").await;
+
+    // Closing the account, signed in again with the new password.
+    browser.goto(&format!("{}/account", server.base)).await;
+    browser.english_page("Log in").await;
+    browser.type_into("#identifier", number).await;
+    browser.type_into("#password", "Moonrise-2027?").await;
+    browser.click("form[action='/login'] button").await;
+    browser.english_page("My account").await;
+    browser.type_into("#close-password", "Moonrise-2027?").await;
+    browser.click("input[name=confirm]").await;
+    browser.click("form[action='/account/close'] button").await;
+    browser.english_page("Account closed").await;
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
