@@ -88,6 +88,10 @@ pub struct App {
     pub draft_sealer: crate::crypto::pii::Sealer,
     /// The key of the CSRF tokens of forms that belong to no interaction (`web::cookies::form_token`).
     pub form_key: zeroize::Zeroizing<[u8; 32]>,
+    /// Seals second-factor secrets (TOTP secrets, passkeys).
+    pub factor_sealer: crate::crypto::pii::Sealer,
+    /// The key recovery codes are hashed with.
+    pub recovery_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 /// The ports to the services outside yihao.
@@ -95,6 +99,7 @@ pub struct Outside {
     pub sms: Arc<dyn SmsGateway>,
     pub people: Arc<dyn PersonRegister>,
     pub enterprises: Arc<dyn EnterpriseRegister>,
+    pub faces: Arc<dyn crate::protocol::outside::FaceVerifier>,
 }
 
 impl Outside {
@@ -108,7 +113,18 @@ impl Outside {
                 &config.verify.enterprise,
                 metrics.outside.clone(),
             )?,
+            faces: register::face_verifier(&config.verify.face, metrics.outside.clone())?,
         })
+    }
+}
+
+/// The highest level a session of this deployment can reach (docs/assurance.md): 3 needs a second
+/// factor and a way to proof an account at 3 (face verification); no method reaches 4.
+pub fn highest_level(config: &Config) -> u8 {
+    if config.second_factor.totp && config.verify.face.adapter != crate::config::Adapter::Off {
+        crate::protocol::assurance::TWO_FACTOR_CEILING
+    } else {
+        crate::protocol::assurance::ONE_FACTOR_CEILING
     }
 }
 
@@ -259,12 +275,16 @@ impl App {
         let keys = start_keys(&config, &master_key, store.clone(), clock.now()).await?;
         let subjects = SubjectCodec::new(&master_key);
         let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
-        let discovery = crate::protocol::discovery::document(&config.server.issuer).to_string();
+        let discovery =
+            crate::protocol::discovery::document(&config.server.issuer, highest_level(&config))
+                .to_string();
         let metrics = Metrics::default();
         let outside = Outside::build(&config, &metrics)?;
         let sms_key = crate::protocol::sms_code::CodeKey(master_key.derive("sms-code"));
         let draft_sealer = crate::crypto::pii::Sealer::new(&master_key, "drafts", 1);
         let form_key = master_key.derive("form-csrf");
+        let factor_sealer = crate::crypto::pii::Sealer::new(&master_key, "factors", 1);
+        let recovery_key = master_key.derive("recovery-codes");
         let audit = Auditor::start(
             store.clone(),
             node_name(&config.audit.node),
@@ -306,6 +326,8 @@ impl App {
             sms_key,
             draft_sealer,
             form_key,
+            factor_sealer,
+            recovery_key,
         }))
     }
 }

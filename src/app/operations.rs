@@ -11,6 +11,7 @@ use crate::protocol::bearer::BearerCheck;
 use crate::protocol::client_auth::AssertionContext;
 use crate::protocol::discovery;
 use crate::protocol::enterprise::Enterprises;
+use crate::protocol::factors::SecondFactors;
 use crate::protocol::grants::GrantPorts;
 use crate::protocol::interaction::Interactions;
 use crate::protocol::issuer::TokenIssuer;
@@ -219,6 +220,34 @@ impl App {
                 window_secs: self.config.passwords.lockout_secs,
             },
         }
+    }
+
+    /// Second factors (TOTP, recovery codes), for a request from `context`.
+    pub fn second_factors<'a>(&'a self, context: &'a RequestContext) -> SecondFactors<'a> {
+        SecondFactors {
+            store: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            sealer: &self.factor_sealer,
+            recovery_key: &self.recovery_key,
+            audit: self.audit(context),
+            issuer_name: &self.config.second_factor.issuer_name,
+            attempts: limits::Rule {
+                name: "second_factor",
+                limit: self.config.limits.second_factor_per_account_per_hour,
+                window_secs: 3600,
+            },
+        }
+    }
+
+    /// Whether face verification (the step to real-name level 3) is offered.
+    pub fn face_enabled(&self) -> bool {
+        self.config.verify.face.adapter != crate::config::Adapter::Off
+    }
+
+    /// The highest level a session of this deployment can reach (docs/assurance.md): 3 needs a
+    /// second factor and a way to proof an account at 3 (face verification); no method reaches 4.
+    pub fn highest_level(&self) -> u8 {
+        super::highest_level(&self.config)
     }
 
     /// Whether registration is offered: SMS codes and the population register are both available.

@@ -240,6 +240,10 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(optional) = flags.pkce_optional {
         settings.pkce_optional = optional;
     }
+    if let Some(level) = flags.min_level {
+        // 0 clears it.
+        settings.min_level = (level > 0).then_some(level);
+    }
     if let Some(jwks) = &flags.jwks {
         let text = match jwks.strip_prefix('@') {
             Some(path) => {
@@ -296,6 +300,7 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "id_token_lifetime": client.settings().id_token_secs,
         "full_phone": client.settings().full_phone,
         "pkce_optional": client.settings().pkce_optional,
+        "min_level": client.settings().min_level,
         "jwks_uri": client.settings().jwks_uri,
         "jwks": client.settings().jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "resources": client.settings().resources,

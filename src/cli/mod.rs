@@ -149,6 +149,10 @@ pub struct TokenSettings {
     /// (tokens.require_pkce) — for a relying party that cannot send it yet.
     #[arg(long, value_name = "BOOL")]
     pub pkce_optional: Option<bool>,
+    /// The lowest real-name level (1-4) this client's users must reach (docs/assurance.md); a
+    /// request that cannot reach it is refused with unmet_authentication_requirements.
+    #[arg(long, value_name = "LEVEL")]
+    pub min_level: Option<u8>,
     /// private_key_jwt: the client's public keys as a JWK Set (JSON, or @FILE).
     #[arg(long, value_name = "JSON|@FILE")]
     pub jwks: Option<String>,

@@ -44,6 +44,19 @@ pub struct Config {
     pub sms: SmsConfig,
     pub verify: VerifyConfig,
     pub registration: RegistrationConfig,
+    pub second_factor: SecondFactorConfig,
+}
+
+/// Second factors (docs/assurance.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorConfig {
+    /// People may enrol authenticator apps (TOTP).
+    pub totp: bool,
+    /// The name authenticator apps show beside the account.
+    pub issuer_name: String,
+    /// Every account must sign in with two factors (accounts can also be named one by one).
+    pub required_for_all: bool,
 }
 
 /// Rate limits (0 turns one off).
@@ -58,6 +71,7 @@ pub struct LimitsConfig {
     pub client_auth_failures_per_ip_per_min: u32,
     pub register_per_ip_per_hour: u32,
     pub recover_per_ip_per_hour: u32,
+    pub second_factor_per_account_per_hour: u32,
 }
 
 /// The audit log.
@@ -574,6 +588,21 @@ impl Config {
         self.sms.validate(production)?;
         self.verify.person.validate("person", production)?;
         self.verify.enterprise.validate("enterprise", production)?;
+        self.verify.face.validate("face", production)?;
+        if self.verify.face_consent_version.trim().is_empty() {
+            return Err(ConfigError::new(
+                "verify.face_consent_version",
+                "name the version of the face-verification consent",
+            ));
+        }
+        if self.second_factor.issuer_name.trim().is_empty()
+            || self.second_factor.issuer_name.contains(':')
+        {
+            return Err(ConfigError::new(
+                "second_factor.issuer_name",
+                "authenticator apps show this name: set one, without ':'",
+            ));
+        }
         Ok(())
     }
 

@@ -69,6 +69,10 @@ pub struct RegisterConfig {
 pub struct VerifyConfig {
     pub person: RegisterConfig,
     pub enterprise: RegisterConfig,
+    /// Face verification against the register photo (the step to real-name level 3).
+    pub face: RegisterConfig,
+    /// The version of the separate consent to face verification a person gives before each check.
+    pub face_consent_version: String,
 }
 
 /// Self-service registration.

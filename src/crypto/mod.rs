@@ -22,6 +22,7 @@ pub mod password;
 pub mod pii;
 pub mod signing;
 pub mod subject;
+pub mod totp;
 use crate::domain::client::SecretHash;
 
 /// A 32-byte key: the configured master key (which wraps the key root), or the key root, from which

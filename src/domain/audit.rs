@@ -49,6 +49,15 @@ pub enum EventType {
     RoleRevoked,
     AccountClosed,
     AccountErased,
+    /// A second factor enrolled (TOTP, passkey) or recovery codes issued.
+    FactorEnrolled,
+    /// A second factor used, successfully or not (replays and cloned authenticators included).
+    FactorUsed,
+    FactorRemoved,
+    /// A session's level raised by a second factor or a proofing step.
+    StepUp,
+    /// An account's real-name level raised by a proofing check (face verification).
+    Proofing,
 }
 
 impl EventType {
@@ -88,6 +97,11 @@ impl EventType {
             Self::RoleRevoked => "role_revoked",
             Self::AccountClosed => "account_closed",
             Self::AccountErased => "account_erased",
+            Self::FactorEnrolled => "factor_enrolled",
+            Self::FactorUsed => "factor_used",
+            Self::FactorRemoved => "factor_removed",
+            Self::StepUp => "step_up",
+            Self::Proofing => "proofing",
         }
     }
 }

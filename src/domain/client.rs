@@ -354,6 +354,11 @@ pub struct ClientSettings {
     /// A confidential client that may leave out PKCE although `tokens.require_pkce` asks for it
     /// (a relying party that cannot send it yet). Public clients must always use PKCE.
     pub pkce_optional: bool,
+    /// The lowest real-name level (1 to 4) a session must reach before this client gets a code
+    /// (docs/assurance.md, "Policies"): a tax or social-security service can require 3. Treated
+    /// as an essential requirement: a request that cannot reach it ends in
+    /// `unmet_authentication_requirements`.
+    pub min_level: Option<u8>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -455,6 +460,16 @@ impl Client {
             if secs.is_some_and(|s| !(60..=86_400).contains(&s)) {
                 return Err(ClientError::new(field, "must be 60 to 86400 seconds"));
             }
+        }
+        if spec
+            .settings
+            .min_level
+            .is_some_and(|l| !(1..=4).contains(&l))
+        {
+            return Err(ClientError::new(
+                "min_level",
+                "must be a real-name level, 1 to 4",
+            ));
         }
         for r in &spec.settings.resources {
             // RFC 8707 §2: "an absolute URI ... MUST NOT include a fragment component".

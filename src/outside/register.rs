@@ -15,12 +15,17 @@ use crate::domain::account::PersonName;
 use crate::domain::document::{Document, DocumentKind};
 use crate::domain::identifiers::CreditCode;
 use crate::protocol::outside::{
-    EnterpriseCheck, EnterpriseRegister, OutsideError, PersonCheck, PersonRegister, Representative,
+    EnterpriseCheck, EnterpriseRegister, FaceCheck, FaceVerifier, OutsideError, PersonCheck,
+    PersonRegister, Representative,
 };
 use crate::telemetry::OutsideMetrics;
 
 const PERSON: &str = "population_register";
 const ENTERPRISE: &str = "enterprise_register";
+const FACE: &str = "face_verification";
+/// The development face service's token for a live capture of the holder of document `number`:
+/// `dev-live-face:` followed by the number.
+pub const DEV_LIVENESS_PREFIX: &str = "dev-live-face:";
 
 /// The built-in development identities.
 pub const DEV_REGISTER: &str = include_str!("../../config/dev-register.toml");
@@ -161,6 +166,32 @@ impl EnterpriseRegister for DevRegister {
     }
 }
 
+/// Development: a face "matches" the register photo of a person of the file when the capture token
+/// is [`DEV_LIVENESS_PREFIX`] followed by their document number; any other token is another face.
+#[async_trait]
+impl FaceVerifier for DevRegister {
+    async fn verify(
+        &self,
+        document: &Document,
+        name: &PersonName,
+        liveness: &str,
+    ) -> Result<FaceCheck, OutsideError> {
+        Ok(match self.people.get(&document.index_input()) {
+            Some(known) if known == name.as_str() => {
+                let expected = format!("{DEV_LIVENESS_PREFIX}{}", document.number());
+                if subtle::ConstantTimeEq::ct_eq(liveness.as_bytes(), expected.as_bytes()).into() {
+                    FaceCheck::Match {
+                        reference: "dev-face".into(),
+                    }
+                } else {
+                    FaceCheck::NoMatch
+                }
+            }
+            _ => FaceCheck::NotFound,
+        })
+    }
+}
+
 /// A person as the http registers receive one.
 #[derive(Serialize)]
 struct WirePerson<'a> {
@@ -272,6 +303,43 @@ impl PersonRegister for HttpPersonRegister {
     }
 }
 
+/// The face-verification service over HTTP: the person and the capture token; answers `match`,
+/// `no_match` or `not_found` (docs/gateways.md).
+pub struct HttpFaceVerifier(pub HttpRegister);
+
+#[async_trait]
+impl FaceVerifier for HttpFaceVerifier {
+    async fn verify(
+        &self,
+        document: &Document,
+        name: &PersonName,
+        liveness: &str,
+    ) -> Result<FaceCheck, OutsideError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(flatten)]
+            person: WirePerson<'a>,
+            liveness: &'a str,
+        }
+        let body = zeroize::Zeroizing::new(
+            serde_json::to_vec(&Body {
+                person: WirePerson::new(document, name),
+                liveness,
+            })
+            .unwrap_or_default(),
+        );
+        let answer = self.0.ask(FACE, &body).await?;
+        Ok(match answer.result.as_str() {
+            "match" => FaceCheck::Match {
+                reference: answer.reference,
+            },
+            "no_match" => FaceCheck::NoMatch,
+            "not_found" => FaceCheck::NotFound,
+            other => return Err(unknown(FACE, other)),
+        })
+    }
+}
+
 /// The market-regulation register over HTTP.
 pub struct HttpEnterpriseRegister(pub HttpRegister);
 
@@ -321,6 +389,18 @@ impl PersonRegister for OffRegister {
 }
 
 #[async_trait]
+impl FaceVerifier for OffRegister {
+    async fn verify(
+        &self,
+        _: &Document,
+        _: &PersonName,
+        _: &str,
+    ) -> Result<FaceCheck, OutsideError> {
+        Err(OutsideError::Off { service: FACE })
+    }
+}
+
+#[async_trait]
 impl EnterpriseRegister for OffRegister {
     async fn check(
         &self,
@@ -345,6 +425,23 @@ pub fn person_register(
             config,
             PERSON,
             "verify.person",
+            metrics,
+        )?)),
+        Adapter::Off => Arc::new(OffRegister),
+    })
+}
+
+/// The face-verification service `config` names.
+pub fn face_verifier(
+    config: &RegisterConfig,
+    metrics: OutsideMetrics,
+) -> Result<Arc<dyn FaceVerifier>, BuildError> {
+    Ok(match config.adapter {
+        Adapter::Dev => Arc::new(DevRegister::load(config, "face")?),
+        Adapter::Http => Arc::new(HttpFaceVerifier(HttpRegister::new(
+            config,
+            FACE,
+            "verify.face",
             metrics,
         )?)),
         Adapter::Off => Arc::new(OffRegister),

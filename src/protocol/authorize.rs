@@ -74,7 +74,14 @@ pub struct AuthorizeRequest {
     /// Claims asked for by name through the `claims` parameter (OIDC Core §5.5), by destination.
     pub claims_userinfo: Vec<String>,
     pub claims_id_token: Vec<String>,
+    /// The lowest level named by an essential `acr` claim request (OIDC Core §5.5.1.1), if any;
+    /// [`UNREACHABLE`] when its values name no level this server knows.
+    #[serde(default)]
+    pub acr_essential: Option<u8>,
 }
+
+/// The level an essential `acr` request of unknown values stands for: none reaches it.
+pub const UNREACHABLE: u8 = u8::MAX;
 
 impl AuthorizeRequest {
     pub fn is_openid(&self) -> bool {
@@ -82,10 +89,7 @@ impl AuthorizeRequest {
     }
     /// The lowest assurance level the client asked for (`urn:yihao:loa:N`), if any.
     pub fn min_level(&self) -> Option<u8> {
-        self.acr_values
-            .iter()
-            .filter_map(|a| a.strip_prefix("urn:yihao:loa:")?.parse().ok())
-            .min()
+        self.acr_values.iter().filter_map(|a| level_of_acr(a)).min()
     }
 }
 
@@ -332,8 +336,8 @@ pub fn check(
             "nonce or state is too long",
         ));
     }
-    let (claims_userinfo, claims_id_token) = match get("claims") {
-        None => (Vec::new(), Vec::new()),
+    let (claims_userinfo, claims_id_token, acr_essential) = match get("claims") {
+        None => (Vec::new(), Vec::new(), None),
         Some(raw) => {
             parse_claims(raw).map_err(|e| fail(ErrorCode::InvalidRequest, &e.to_string()))?
         }
@@ -393,11 +397,55 @@ pub fn check(
         ui_locales: ui_locales.into_iter().map(str::to_owned).collect(),
         claims_userinfo,
         claims_id_token,
+        acr_essential,
     })
 }
 
-/// OIDC Core §5.5: `{"userinfo": {"name": null, ...}, "id_token": {...}}`; names only.
-fn parse_claims(raw: &str) -> Result<(Vec<String>, Vec<String>), ClaimsError> {
+/// The level of an acr value of this server (`urn:yihao:loa:N`).
+pub fn level_of_acr(acr: &str) -> Option<u8> {
+    ACR_VALUES
+        .iter()
+        .position(|known| *known == acr)
+        .and_then(|i| u8::try_from(i + 1).ok())
+}
+
+/// OIDC Core §5.5.1.1: "If the acr Claim was requested as an Essential Claim with a value or
+/// values, the Authorization Server MUST return an acr Claim Value that matches one of the
+/// requested values" and "If this is an Essential Claim and the requirement cannot be met, then
+/// the Authorization Server MUST treat that outcome as a failed authentication attempt." The levels
+/// are ordered, so a higher level satisfies a lower one (docs/assurance.md): the lowest level named
+/// is the requirement.
+fn essential_acr(members: &[&serde_json::Map<String, serde_json::Value>]) -> Option<u8> {
+    let mut required: Option<u8> = None;
+    for m in members {
+        let Some(acr) = m.get("acr").and_then(|a| a.as_object()) else {
+            continue;
+        };
+        if acr.get("essential").and_then(serde_json::Value::as_bool) != Some(true) {
+            continue;
+        }
+        let values: Vec<&str> = match (acr.get("value"), acr.get("values")) {
+            (Some(v), _) => v.as_str().into_iter().collect(),
+            (None, Some(vs)) => vs
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default(),
+            (None, None) => continue,
+        };
+        let level = values
+            .iter()
+            .filter_map(|v| level_of_acr(v))
+            .min()
+            .unwrap_or(UNREACHABLE);
+        // Asked in both destinations: the stricter holds.
+        required = Some(required.map_or(level, |l| l.max(level)));
+    }
+    required
+}
+
+/// OIDC Core §5.5: `{"userinfo": {"name": null, ...}, "id_token": {...}}`; the names by destination,
+/// and the level of an essential `acr` request.
+fn parse_claims(raw: &str) -> Result<(Vec<String>, Vec<String>, Option<u8>), ClaimsError> {
     let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|_| ClaimsError::NotAnObject)?;
     let obj = value.as_object().ok_or(ClaimsError::NotAnObject)?;
@@ -408,7 +456,15 @@ fn parse_claims(raw: &str) -> Result<(Vec<String>, Vec<String>), ClaimsError> {
             Some(_) => Err(ClaimsError::MemberNotAnObject(key)),
         }
     };
-    Ok((names("userinfo")?, names("id_token")?))
+    let members: Vec<_> = ["userinfo", "id_token"]
+        .iter()
+        .filter_map(|k| obj.get(*k).and_then(|v| v.as_object()))
+        .collect();
+    Ok((
+        names("userinfo")?,
+        names("id_token")?,
+        essential_acr(&members),
+    ))
 }
 
 /// What is wrong with a `claims` parameter.

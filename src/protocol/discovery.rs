@@ -16,7 +16,7 @@ pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
 pub const END_SESSION: &str = "/logout";
 
-pub fn document(issuer: &str) -> Value {
+pub fn document(issuer: &str, highest_level: u8) -> Value {
     let base = issuer.trim_end_matches('/');
     let assertion_algs = [
         &super::client_auth::ASYMMETRIC[..],
@@ -55,7 +55,8 @@ pub fn document(issuer: &str) -> Value {
         "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "acr_values_supported": ACR_VALUES,
+        // Only the levels this deployment can reach (docs/assurance.md).
+        "acr_values_supported": ACR_VALUES[..usize::from(highest_level.clamp(1, 4))],
         "prompt_values_supported": Prompt::ALL,
         "ui_locales_supported": ["zh-CN", "en"],
         "claim_types_supported": ["normal"],

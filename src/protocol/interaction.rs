@@ -502,6 +502,7 @@ mod tests {
             ui_locales: Vec::new(),
             claims_userinfo: Vec::new(),
             claims_id_token: Vec::new(),
+            acr_essential: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! responses.
 
 pub mod accounts;
+pub mod assurance;
 pub mod audit;
 pub mod authorize;
 pub mod backchannel;
@@ -19,6 +20,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod drafts;
 pub mod enterprise;
+pub mod factors;
 pub mod form;
 pub mod grants;
 pub mod import;
@@ -82,6 +84,9 @@ pub enum ErrorCode {
     ServerError,
     TemporarilyUnavailable,
     InteractionRequired,
+    /// OpenID Connect Unmet Authentication Requirements 1.0 §2: "The Authorization Server is unable
+    /// to meet the requirements of the Relying Party for the authentication of the End-User."
+    UnmetAuthenticationRequirements,
     LoginRequired,
     ConsentRequired,
     AccountSelectionRequired,
@@ -109,6 +114,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InteractionRequired => "interaction_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::AccountSelectionRequired => "account_selection_required",

@@ -109,6 +109,30 @@ pub trait PersonRegister: Send + Sync {
     ) -> Result<PersonCheck, OutsideError>;
 }
 
+/// The face-verification service's answer (人脸核验).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaceCheck {
+    /// The live face is the register photo's person; `reference` is the service's record.
+    Match { reference: String },
+    /// A face, but not this person's, or the capture was not live.
+    NoMatch,
+    /// The register has no photo for this document.
+    NotFound,
+}
+
+/// Matches a live face, captured by the app or a kiosk with the provincial platform's SDK, against
+/// the register photo of a document. yihao passes on only the platform's token for the capture
+/// (`liveness`); it never receives or keeps an image (docs/privacy.md).
+#[async_trait]
+pub trait FaceVerifier: Send + Sync {
+    async fn verify(
+        &self,
+        document: &Document,
+        name: &PersonName,
+        liveness: &str,
+    ) -> Result<FaceCheck, OutsideError>;
+}
+
 /// The person an enterprise check names as legal representative.
 pub struct Representative<'a> {
     pub document: &'a Document,

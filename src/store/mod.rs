@@ -98,6 +98,7 @@ pub trait Store:
     + SessionStore
     + AuditStore
     + RevocationStore
+    + FactorStore
     + Send
     + Sync
     + 'static
@@ -110,6 +111,73 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Closes the pool, waiting for checked-out connections to come back.
     async fn close(&self);
+}
+
+/// An `account_factors` row: a second factor of an account (docs/assurance.md).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FactorRecord {
+    pub id: String,
+    pub account_id: String,
+    /// `totp` or `passkey`.
+    pub kind: String,
+    /// What the person called it.
+    pub label: String,
+    /// A passkey's credential id (base64url).
+    pub credential_id: Option<String>,
+    /// The TOTP secret or the passkey, sealed.
+    pub secret: Vec<u8>,
+    /// The last accepted TOTP time step, or a passkey's signature counter.
+    pub counter: i64,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Second factors, recovery codes and who must use two factors.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// An account's factors, oldest first.
+    async fn factors_of(&self, account_id: &str) -> StoreResult<Vec<FactorRecord>>;
+    async fn factor_by_credential(&self, credential_id: &str) -> StoreResult<Option<FactorRecord>>;
+    async fn add_factor(&self, factor: &FactorRecord) -> StoreResult<()>;
+    /// Removes one of the account's factors; `false` when it has no such factor.
+    async fn remove_factor(&self, account_id: &str, id: &str) -> StoreResult<bool>;
+    /// Moves a factor's counter to `counter` if that is later than the stored one (a passkey whose
+    /// counter stays at 0 on both sides also passes: RFC-less authenticators that keep none); `false`
+    /// when not: a replayed TOTP step, or a cloned authenticator. Atomic across nodes.
+    async fn advance_factor(
+        &self,
+        id: &str,
+        counter: i64,
+        backup_state: bool,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Replaces the account's recovery codes by these keyed hashes.
+    async fn replace_recovery_codes(
+        &self,
+        account_id: &str,
+        hashes: &[Vec<u8>],
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Spends one recovery code: `Some(true)` when it was unused, `Some(false)` when already
+    /// spent, `None` when the account has no such code.
+    async fn spend_recovery_code(
+        &self,
+        account_id: &str,
+        hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<bool>>;
+    /// Unused recovery codes of an account.
+    async fn recovery_codes_left(&self, account_id: &str) -> StoreResult<i64>;
+    /// Sets or clears the rule that this account signs in with two factors.
+    async fn set_second_factor_required(
+        &self,
+        account_id: &str,
+        required: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn second_factor_required(&self, account_id: &str) -> StoreResult<bool>;
 }
 
 /// Registered OAuth clients.

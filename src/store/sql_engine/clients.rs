@@ -107,4 +107,5 @@ fn bind_client<'q>(
         .bind(r.previous_secret_sealed)
         .bind(r.channel)
         .bind(r.pkce_optional)
+        .bind(r.min_level)
 }

@@ -19,6 +19,7 @@ mod accounts;
 mod audit;
 mod clients;
 mod consents;
+mod factors;
 mod keys;
 mod orgs;
 mod outbox;
