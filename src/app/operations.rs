@@ -84,6 +84,10 @@ impl App {
             consents: self.store.as_ref(),
             orgs: self.store.as_ref(),
             sessions: self.store.as_ref(),
+            identities: &self.identities,
+            factors: self.store.as_ref(),
+            face: self.face_enabled(),
+            two_factors_for_all: self.config.second_factor.required_for_all,
             policy: self.session_policy(),
             code_ttl: Duration::from_secs(self.config.tokens.code_secs),
             open_limit: limits::Rule {

@@ -82,9 +82,14 @@ impl Requirement {
             .acr_essential
             .unwrap_or(0)
             .max(client.settings().min_level.unwrap_or(0));
+        let wish = if request.step_up_declined {
+            must
+        } else {
+            request.min_level().unwrap_or(0).max(must)
+        };
         Self {
             must,
-            wish: request.min_level().unwrap_or(0).max(must),
+            wish,
             two_factors,
         }
     }

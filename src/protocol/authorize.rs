@@ -78,6 +78,9 @@ pub struct AuthorizeRequest {
     /// [`UNREACHABLE`] when its values name no level this server knows.
     #[serde(default)]
     pub acr_essential: Option<u8>,
+    /// The person chose "not now" at a voluntary step-up: the request gets the level reached.
+    #[serde(default)]
+    pub step_up_declined: bool,
 }
 
 /// The level an essential `acr` request of unknown values stands for: none reaches it.
@@ -398,6 +401,7 @@ pub fn check(
         claims_userinfo,
         claims_id_token,
         acr_essential,
+        step_up_declined: false,
     })
 }
 

@@ -297,16 +297,7 @@ impl SecondFactors<'_> {
         account_id: &str,
         now: i64,
     ) -> Result<Vec<String>, FactorError> {
-        let mut rng = rand::rng();
-        let codes: Vec<String> = (0..RECOVERY_CODES)
-            .map(|_| {
-                (0..RECOVERY_LEN)
-                    .map(|_| {
-                        char::from(RECOVERY_ALPHABET[rng.random_range(0..RECOVERY_ALPHABET.len())])
-                    })
-                    .collect()
-            })
-            .collect();
+        let codes = recovery_codes();
         let hashes: Vec<Vec<u8>> = codes
             .iter()
             .map(|c| self.recovery_hash(account_id, c))
@@ -404,6 +395,20 @@ impl SecondFactors<'_> {
         mac.update(code.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
+}
+
+/// New random recovery codes (the thread's generator is not held across an await).
+fn recovery_codes() -> Vec<String> {
+    let mut rng = rand::rng();
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            (0..RECOVERY_LEN)
+                .map(|_| {
+                    char::from(RECOVERY_ALPHABET[rng.random_range(0..RECOVERY_ALPHABET.len())])
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The associated data a factor's secret is sealed with: moving a sealed secret to another row

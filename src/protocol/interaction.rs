@@ -14,19 +14,20 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::accounts::Identities;
+use super::assurance::{self, Reach, Requirement, StepUp};
 use super::audit::{Audit, AuditEvent, EventType};
 use super::authorize::AuthorizeRequest;
 use super::claims::org_claim;
 use super::limits::{self, Verdict};
-use super::login::PASSWORD_CEILING;
 use super::session::{self, CodeGrant, Interaction, Session, SessionPolicy};
 use super::{ErrorCode, OAuthError};
 use crate::crypto::signing::KeyRing;
 use crate::crypto::subject::{SubjectCodec, sector_of};
-use crate::domain::account::AccountId;
+use crate::domain::account::{AccountId, AccountStatus};
 use crate::domain::client::Client;
 use crate::domain::organisation::{Membership, OrgStatus, Organisation};
-use crate::store::{ConsentStore, Ephemeral, OrgStore, SessionStore, StoreError};
+use crate::store::{ConsentStore, Ephemeral, FactorStore, OrgStore, SessionStore, StoreError};
 
 /// The outcome of one stage: go on to the next stage, show a page, or answer the client with an
 /// error because `prompt=none` forbids the page.
@@ -85,10 +86,8 @@ pub fn login_needed(
             request.prompt.login
                 || request.prompt.select_account
                 || request.max_age.is_some_and(|m| now - s.auth_time > m)
-                // acr_values above the session's level need a step-up, when a password can reach it.
-                || request
-                    .min_level()
-                    .is_some_and(|l| l > s.level && s.level < PASSWORD_CEILING)
+                // A higher level is a step-up (`step_up_needed`), never a new login from scratch
+                // (docs/assurance.md).
                 || !hint_matches
         }
     };
@@ -136,10 +135,59 @@ pub fn organisation_needed(request: &AuthorizeRequest, choices: usize) -> Stage 
     )
 }
 
+/// Stage 1b: does the session reach the level the request needs (docs/assurance.md)? Asks only
+/// for what is missing; with `prompt=none` a missing essential level is `interaction_required`
+/// (the person could reach it on a page) and a missing voluntary one is let go. `None`: nothing is
+/// missing.
+pub fn step_up_needed(
+    request: &AuthorizeRequest,
+    requirement: Requirement,
+    session: &Session,
+    reach: &Reach,
+) -> Option<Next> {
+    let decided = assurance::step_up(requirement, session.level, &session.amr, reach);
+    let account_id = session.account_id.clone();
+    Some(match decided {
+        StepUp::Enough => return None,
+        StepUp::Unmet => Next::Refuse(OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the level of assurance the request needs cannot be reached",
+        )),
+        _ if request.prompt.none => {
+            if session.level >= requirement.must && !requirement.two_factors {
+                return None;
+            } else {
+                Next::Refuse(OAuthError::new(
+                    ErrorCode::InteractionRequired,
+                    "the person must complete a step-up",
+                ))
+            }
+        }
+        StepUp::SecondFactor => Next::SecondFactor {
+            account_id,
+            enrol: false,
+        },
+        StepUp::Enrol => Next::SecondFactor {
+            account_id,
+            enrol: true,
+        },
+        StepUp::Proofing => Next::Proofing { account_id },
+    })
+}
+
 /// What the request needs next, with what the page or the code needs.
 #[derive(Debug)]
 pub enum Next {
     Login,
+    /// A second factor; `enrol`: the account has none yet and must enrol one.
+    SecondFactor {
+        account_id: String,
+        enrol: bool,
+    },
+    /// A face check in the app or at a kiosk, then "continue".
+    Proofing {
+        account_id: String,
+    },
     Consent {
         account_id: String,
     },
@@ -164,6 +212,13 @@ pub struct Interactions<'a> {
     pub consents: &'a dyn ConsentStore,
     pub orgs: &'a dyn OrgStore,
     pub sessions: &'a dyn SessionStore,
+    /// Accounts (their proofing level now), for step-up.
+    pub identities: &'a Identities,
+    pub factors: &'a dyn FactorStore,
+    /// Face verification is configured (a proofing step to level 3 exists).
+    pub face: bool,
+    /// `second_factor.required_for_all`.
+    pub two_factors_for_all: bool,
     pub policy: SessionPolicy,
     /// How long a code lives.
     pub code_ttl: Duration,
@@ -237,7 +292,7 @@ impl Interactions<'_> {
             }
             Some((_, s)) => login_needed(request, Current::Existing(s), hint_matches, now),
         };
-        let (sid, session) = match (stage, current) {
+        let (sid, mut session) = match (stage, current) {
             (Stage::Refuse { code, description }, _) => {
                 return Ok(Next::Refuse(OAuthError::new(code, description)));
             }
@@ -245,6 +300,22 @@ impl Interactions<'_> {
             // Stage 1 continues only with a session; anything else is a login.
             _ => return Ok(Next::Login),
         };
+        let Some(mut reach) = self.reach(&sid, &mut session).await? else {
+            // The account is gone or cannot sign in: sign in again.
+            return Ok(Next::Login);
+        };
+        // "Not now" at the proofing page: what is left is the level reached (or, when it was
+        // essential, `unmet_authentication_requirements`).
+        reach.face &= !request.step_up_declined;
+        let two_factors = self.two_factors_for_all
+            || self
+                .factors
+                .second_factor_required(&session.account_id)
+                .await?;
+        let requirement = Requirement::of(request, client, two_factors);
+        if let Some(next) = step_up_needed(request, requirement, &session, &reach) {
+            return Ok(next);
+        }
         let consented = self
             .consents
             .consented_scopes(&session.account_id, client.id().as_str())
@@ -261,6 +332,85 @@ impl Interactions<'_> {
             }
         }
         self.after_consent(request, sid, session, now).await
+    }
+
+    /// What the session's person can still do ([`Reach`]), with the session's level brought up to
+    /// date with the account's proofing level now (a face check in the app raises it; an
+    /// administrator may lower it). `None` when the account is gone or no longer active.
+    pub async fn reach(
+        &self,
+        sid: &str,
+        session: &mut Session,
+    ) -> Result<Option<Reach>, StoreError> {
+        let Ok(id) = AccountId::parse(&session.account_id) else {
+            return Ok(None);
+        };
+        let account = match self.identities.account(&id).await {
+            Ok(Some(a)) if a.status == AccountStatus::Active => a,
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(StoreError::backend("account", e)),
+        };
+        let proofed = account.evidence.level().get();
+        let level = assurance::session_level(proofed, &session.amr);
+        if level != session.level {
+            session.level = level;
+            session::save(self.ephemeral, sid, session, self.policy).await?;
+        }
+        let factors = self.factors.factors_of(&session.account_id).await?;
+        Ok(Some(Reach {
+            proofed,
+            face: self.face
+                && proofed == assurance::ONE_FACTOR_CEILING
+                && account
+                    .documents
+                    .iter()
+                    .any(|d| d.kind().is_national_number()),
+            has_factor: !factors.is_empty(),
+        }))
+    }
+
+    /// Adds a second factor (`method`, an RFC 8176 amr value) to the session `sid` the person just
+    /// presented: the methods gain it and `mfa`, `auth_time` is now (OIDC Core §2: "Time when the
+    /// End-User authentication occurred"), and the level follows; live, durable and audited.
+    pub async fn raise(
+        &self,
+        audit: &Audit<'_>,
+        sid: &str,
+        mut session: Session,
+        method: &str,
+        now: i64,
+    ) -> Result<Session, OAuthError> {
+        let before = session.level;
+        session.amr = assurance::with_second_factor(&session.amr, method);
+        session.auth_time = now;
+        if self
+            .reach(sid, &mut session)
+            .await
+            .map_err(OAuthError::server)?
+            .is_none()
+        {
+            return Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the account can no longer sign in",
+            ));
+        }
+        session::save(self.ephemeral, sid, &session, self.policy)
+            .await
+            .map_err(OAuthError::server)?;
+        self.sessions
+            .raise_session(sid, i64::from(session.level), &session.amr.join(" "), now)
+            .await
+            .map_err(OAuthError::server)?;
+        audit
+            .record(AuditEvent {
+                acr: Some(format!("urn:yihao:loa:{}", session.level)),
+                ..AuditEvent::success(EventType::StepUp)
+                    .actor(session.account_id.as_str())
+                    .target(sid)
+                    .details(json!({ "amr": session.amr, "from": before }))
+            })
+            .await?;
+        Ok(session)
     }
 
     /// Stage 3 and the code: asks whom the person acts for when that is open, else the code.
@@ -503,6 +653,7 @@ mod tests {
             claims_userinfo: Vec::new(),
             claims_id_token: Vec::new(),
             acr_essential: None,
+            step_up_declined: false,
         }
     }
 
@@ -578,23 +729,47 @@ mod tests {
     }
 
     #[test]
-    fn a_higher_level_asks_for_a_login_only_when_a_password_can_reach_it() {
+    fn a_higher_level_is_a_step_up_not_a_new_login() {
         let mut r = request(&["openid"]);
-        r.acr_values = vec!["urn:yihao:loa:2".into()];
+        r.acr_values = vec!["urn:yihao:loa:3".into()];
+        let s = session(NOW, 2);
         assert_eq!(
-            login_needed(&r, Current::Existing(&session(NOW, 1)), true, NOW),
-            Stage::Login
-        );
-        assert_eq!(
-            login_needed(&r, Current::Existing(&session(NOW, 2)), true, NOW),
+            login_needed(&r, Current::Existing(&s), true, NOW),
             Stage::Continue
         );
-        r.acr_values = vec!["urn:yihao:loa:3".into()];
-        assert_eq!(
-            login_needed(&r, Current::Existing(&session(NOW, 2)), true, NOW),
-            Stage::Continue,
-            "a password cannot reach level 3: the level reached is what the request gets"
+        let reach = Reach {
+            proofed: 3,
+            face: false,
+            has_factor: true,
+        };
+        let wish = Requirement {
+            must: 0,
+            wish: 3,
+            two_factors: false,
+        };
+        assert!(matches!(
+            step_up_needed(&r, wish, &s, &reach),
+            Some(Next::SecondFactor { enrol: false, .. })
+        ));
+        r.prompt.none = true;
+        assert!(
+            step_up_needed(&r, wish, &s, &reach).is_none(),
+            "prompt=none and a voluntary level: the level reached"
         );
+        let must = Requirement { must: 3, ..wish };
+        assert!(matches!(
+            step_up_needed(&r, must, &s, &reach),
+            Some(Next::Refuse(e)) if e.code == ErrorCode::InteractionRequired
+        ));
+        r.prompt.none = false;
+        let unreachable = Reach {
+            has_factor: false,
+            ..reach
+        };
+        assert!(matches!(
+            step_up_needed(&r, must, &s, &unreachable),
+            Some(Next::Refuse(e)) if e.code == ErrorCode::UnmetAuthenticationRequirements
+        ));
     }
 
     #[test]

@@ -300,6 +300,10 @@ pub enum Step {
     Login,
     Consent,
     ChooseOrganisation,
+    /// A second factor for a step-up (or its enrolment, for two-factor accounts without one).
+    SecondFactor,
+    /// A proofing step (face verification in the app or at a kiosk) for a step-up.
+    Proofing,
 }
 
 pub const INTERACTION_SECS: u64 = 600;

@@ -583,6 +583,8 @@ pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, record: &SessionRecord) -> StoreResult<()>;
     /// Records the clients of an open session and that it was used at `now`.
     async fn touch_session(&self, sid: &str, clients: &[String], now: i64) -> StoreResult<()>;
+    /// Records a step-up of an open session: its new level and methods.
+    async fn raise_session(&self, sid: &str, level: i64, amr: &str, now: i64) -> StoreResult<()>;
     async fn session(&self, sid: &str) -> StoreResult<Option<SessionRecord>>;
     /// An account's sessions, newest first; ended ones only when `include_ended`.
     async fn sessions_of(

@@ -14,7 +14,8 @@ use super::AppState;
 use super::cookies::{self, BrowserBinding, cookie};
 use super::error::{authorize_error, server_error_page, too_many};
 use super::pages::{
-    self, ConsentPage, FormPostPage, LoginPage, OrgPage, Texts, allow_form_target, render,
+    self, ConsentPage, FormPostPage, LoginPage, OrgPage, ProofingPage, SecondFactorPage, Texts,
+    allow_form_target, render,
 };
 use super::request;
 use crate::app::App;
@@ -152,6 +153,13 @@ pub(super) async fn show(
             let step = Step::ChooseOrg(labels);
             start_interaction(app, page, client, request, Some(account_id), step).await
         }
+        Next::SecondFactor { account_id, enrol } => {
+            let step = Step::SecondFactor { enrol };
+            start_interaction(app, page, client, request, Some(account_id), step).await
+        }
+        Next::Proofing { account_id } => {
+            start_interaction(app, page, client, request, Some(account_id), Step::Proofing).await
+        }
         Next::Code { sid, session } => {
             issue_code(app, t, client, &request, &sid, session, None).await
         }
@@ -162,6 +170,11 @@ pub(super) async fn show(
 /// Which page an interaction shows.
 enum Step {
     Login,
+    /// `enrol`: the account must enrol a second factor first.
+    SecondFactor {
+        enrol: bool,
+    },
+    Proofing,
     Consent,
     /// `(value, label)` of each organisation role the person may act in.
     ChooseOrg(Vec<(String, String)>),
@@ -189,6 +202,8 @@ async fn start_interaction(
         created_at: app.now(),
         step: match &step {
             Step::Login => session::Step::Login,
+            Step::SecondFactor { .. } => session::Step::SecondFactor,
+            Step::Proofing => session::Step::Proofing,
             Step::Consent => session::Step::Consent,
             Step::ChooseOrg(_) => session::Step::ChooseOrganisation,
         },
@@ -216,6 +231,39 @@ async fn start_interaction(
                 error: None,
                 sms: app.sms_enabled(),
                 register: app.registration_enabled(),
+            },
+        ),
+        Step::SecondFactor { enrol } => {
+            let account_id = interaction.account_id.as_deref().unwrap_or_default();
+            let enrol = if enrol {
+                match super::step_up::enrolment(app, page.context, account_id).await {
+                    Ok(view) => Some(view),
+                    Err(e) => return server_error_page(t, &e),
+                }
+            } else {
+                None
+            };
+            render(
+                StatusCode::OK,
+                &SecondFactorPage {
+                    t,
+                    client_name,
+                    interaction: &id,
+                    csrf: &csrf,
+                    error: None,
+                    enrol,
+                    recovery_codes: None,
+                },
+            )
+        }
+        Step::Proofing => render(
+            StatusCode::OK,
+            &ProofingPage {
+                t,
+                client_name,
+                interaction: &id,
+                csrf: &csrf,
+                error: None,
             },
         ),
         Step::Consent => {

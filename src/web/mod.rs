@@ -34,6 +34,7 @@ pub mod recover;
 pub mod register;
 pub mod request;
 pub mod sms_login;
+pub mod step_up;
 pub mod token;
 pub mod userinfo;
 
@@ -71,6 +72,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/login/sms", get(sms_login::tab).post(sms_login::login))
         .route("/login/sms/send", post(sms_login::send))
+        .route("/login/second-factor", post(step_up::second_factor))
+        .route("/login/proofing", post(step_up::proofing))
         .route("/register", get(register::form).post(register::start))
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))

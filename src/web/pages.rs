@@ -209,6 +209,39 @@ pub struct Texts {
     pub closed_title: &'static str,
     pub closed_text: &'static str,
     pub close_confirm_missing: &'static str,
+    pub sf_title: &'static str,
+    pub sf_intro: &'static str,
+    pub totp_label: &'static str,
+    pub verify_button: &'static str,
+    pub use_recovery: &'static str,
+    pub recovery_label: &'static str,
+    pub sf_wrong: &'static str,
+    pub sf_replayed: &'static str,
+    pub recovery_wrong: &'static str,
+    pub enrol_title: &'static str,
+    pub enrol_intro: &'static str,
+    pub qr_label: &'static str,
+    pub secret_label: &'static str,
+    pub factor_default_name: &'static str,
+    pub codes_title: &'static str,
+    pub codes_intro: &'static str,
+    pub proofing_title: &'static str,
+    pub proofing_intro: &'static str,
+    pub proofing_pending: &'static str,
+    pub skip_button: &'static str,
+    pub factors_title: &'static str,
+    pub factors_intro: &'static str,
+    pub factors_none: &'static str,
+    pub add_totp_button: &'static str,
+    pub add_totp_intro: &'static str,
+    pub factor_name_label: &'static str,
+    pub remove_button: &'static str,
+    pub codes_left: &'static str,
+    pub new_codes_button: &'static str,
+    pub factor_added: &'static str,
+    pub factor_removed: &'static str,
+    pub enrol_expired: &'static str,
+    pub bad_factor_name: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -424,6 +457,39 @@ pub const ZH: Texts = Texts {
     closed_title: "账号已注销",
     closed_text: "账号已注销，所有服务均已退出登录。您的个人信息将在 {n} 天后删除。",
     close_confirm_missing: "请勾选确认后再注销。",
+    sf_title: "验证第二重身份",
+    sf_intro: "需要更高的安全等级：请输入身份验证器应用中显示的 6 位动态码。",
+    totp_label: "6 位动态码",
+    verify_button: "验证",
+    use_recovery: "无法使用身份验证器？使用恢复码",
+    recovery_label: "恢复码",
+    sf_wrong: "动态码不正确或已过期，请重新输入。",
+    sf_replayed: "这个动态码已经用过了，请等待应用显示下一个动态码。",
+    recovery_wrong: "恢复码不正确或已经用过。",
+    enrol_title: "设置身份验证器",
+    enrol_intro: "您的账号必须使用两重身份验证登录。请用身份验证器应用扫描下面的二维码（或手动输入密钥），再输入应用显示的 6 位动态码。",
+    qr_label: "身份验证器二维码",
+    secret_label: "密钥",
+    factor_default_name: "身份验证器",
+    codes_title: "请保存恢复码",
+    codes_intro: "请把下面的恢复码抄下或打印，妥善保存。无法使用身份验证器时，每个恢复码可代替动态码使用一次。恢复码只显示这一次。",
+    proofing_title: "需要人脸核验",
+    proofing_intro: "需要三级实名（人脸核验）。请在 yihao 手机应用“我的 → 人脸核验”中或在自助终端上完成核验，然后点击“继续”。人脸信息只用于这一次比对，yihao 不保存。",
+    proofing_pending: "还没有完成人脸核验。",
+    skip_button: "暂不核验",
+    factors_title: "两重身份验证",
+    factors_intro: "登录时除密码或短信验证码外，再用身份验证器应用确认身份，可达到更高的安全等级。",
+    factors_none: "尚未设置第二重验证。",
+    add_totp_button: "添加身份验证器",
+    add_totp_intro: "用身份验证器应用扫描二维码（或手动输入密钥），为它起个名字，再输入应用显示的 6 位动态码。",
+    factor_name_label: "名称",
+    remove_button: "删除",
+    codes_left: "剩余恢复码（个）",
+    new_codes_button: "重新生成恢复码",
+    factor_added: "已添加身份验证器。",
+    factor_removed: "已删除。",
+    enrol_expired: "设置已过期，请重新开始。",
+    bad_factor_name: "名称为 1 到 40 个字符。",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -646,6 +712,39 @@ pub const EN: Texts = Texts {
     closed_title: "Account closed",
     closed_text: "Your account is closed and you are signed out everywhere. Your personal data will be erased in {n} days.",
     close_confirm_missing: "Tick the confirmation to close the account.",
+    sf_title: "Confirm it is you: second factor",
+    sf_intro: "needs a higher level of assurance: enter the 6-digit code your authenticator app shows.",
+    totp_label: "6-digit code",
+    verify_button: "Verify",
+    use_recovery: "Cannot use your authenticator app? Use a recovery code",
+    recovery_label: "Recovery code",
+    sf_wrong: "The code is wrong or has expired. Try again.",
+    sf_replayed: "This code was used already. Wait for the next code in your app.",
+    recovery_wrong: "The recovery code is wrong or was used already.",
+    enrol_title: "Set up an authenticator app",
+    enrol_intro: "your account must sign in with two factors. Scan the QR code below with an authenticator app (or type the key), then enter the 6-digit code it shows.",
+    qr_label: "QR code for the authenticator app",
+    secret_label: "Key",
+    factor_default_name: "Authenticator app",
+    codes_title: "Save your recovery codes",
+    codes_intro: "Write down or print these recovery codes and keep them safe. When you cannot use your authenticator app, each code works once in place of a 6-digit code. They are shown only now.",
+    proofing_title: "Face verification needed",
+    proofing_intro: "needs real-name level 3 (face verification). Verify your face in the yihao app (Me → Face verification) or at a self-service kiosk, then press Continue. Your face is used only for this one comparison; yihao does not keep it.",
+    proofing_pending: "The face verification is not done yet.",
+    skip_button: "Not now",
+    factors_title: "Two-factor sign-in",
+    factors_intro: "Confirming sign-in with an authenticator app as well as a password or SMS code reaches a higher level of assurance.",
+    factors_none: "No second factor yet.",
+    add_totp_button: "Add an authenticator app",
+    add_totp_intro: "Scan the QR code with an authenticator app (or type the key), give it a name, then enter the 6-digit code it shows.",
+    factor_name_label: "Name",
+    remove_button: "Remove",
+    codes_left: "Recovery codes left",
+    new_codes_button: "New recovery codes",
+    factor_added: "Authenticator app added.",
+    factor_removed: "Removed.",
+    enrol_expired: "The setup expired. Start again.",
+    bad_factor_name: "A name has 1 to 40 characters.",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -713,6 +812,56 @@ pub struct LoginPage<'a> {
     pub sms: bool,
     /// Registration is offered.
     pub register: bool,
+}
+
+/// A TOTP enrolment as a page shows it.
+pub struct EnrolView {
+    /// The QR code of the `otpauth://` URI, as SVG.
+    pub qr_svg: String,
+    /// The key in base32, for typing.
+    pub secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+    /// Enrolment at sign-in (two-factor accounts without a factor).
+    pub enrol: Option<EnrolView>,
+    /// New recovery codes to show once, then continue.
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+#[derive(Template)]
+#[template(path = "proofing.html")]
+pub struct ProofingPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The QR code of `text` as an SVG element (black on white, with its quiet zone), or an empty
+/// string when `text` is too long for a QR code.
+pub fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build()
+            // Without the XML declaration: the SVG sits inside an HTML page.
+            .split_once("<svg")
+            .map(|(_, rest)| format!("<svg{rest}"))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 #[derive(Template)]

@@ -53,6 +53,27 @@ impl crate::store::SessionStore for Adapter {
         Ok(())
     }
 
+    async fn raise_session(
+        &self,
+        sid: &str,
+        level: i64,
+        amr: &str,
+        now: i64,
+    ) -> crate::store::StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET level = $2, amr = $3, last_seen_at = $4 \
+             WHERE sid = $1 AND ended_at IS NULL",
+        )
+        .bind(sid)
+        .bind(level)
+        .bind(amr)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "session".into(), e))?;
+        Ok(())
+    }
+
     async fn session(
         &self,
         sid: &str,

@@ -1,0 +1,306 @@
+//! The step-up pages of an interaction (docs/assurance.md): `POST /login/second-factor` (a TOTP
+//! code, a recovery code, or enrolling an authenticator app when the account must use two factors
+//! and has none) and `POST /login/proofing` (continue after a face check in the app, or go on
+//! without it when the level was only wished for). Each form belongs to its interaction, carries
+//! its CSRF token and must come from the browser the page was shown in, with that browser's
+//! session of the interaction's account.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::AppState;
+use super::authorize::{Page, find_client, proceed};
+use super::cookies::{self, cookie};
+use super::error::{expired, server_error_page};
+use super::interaction::{interaction_for, retry_after};
+use super::pages::{self, EnrolView, ProofingPage, SecondFactorPage, allow_form_target, render};
+use super::request::{self, field, pairs};
+use crate::app::App;
+use crate::domain::account::AccountId;
+use crate::protocol::assurance::has_second_factor;
+use crate::protocol::audit::RequestContext;
+use crate::protocol::factors::FactorError;
+use crate::protocol::session::{self, Interaction, Session, Step};
+use crate::store::StoreError;
+
+/// Starts an authenticator-app enrolment for the account and draws its QR code. The app shows the
+/// account by its masked mobile number (never a full number).
+pub(super) async fn enrolment(
+    app: &App,
+    context: &RequestContext,
+    account_id: &str,
+) -> Result<EnrolView, StoreError> {
+    let label = match AccountId::parse(account_id) {
+        Ok(id) => app
+            .identities
+            .account(&id)
+            .await
+            .map_err(|e| StoreError::backend("account", e))?
+            .and_then(|a| a.phone.map(|p| p.masked()))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let enrolment = app
+        .second_factors(context)
+        .start_totp(account_id, &label)
+        .await?;
+    Ok(view(&enrolment))
+}
+
+fn view(enrolment: &crate::protocol::factors::Enrolment) -> EnrolView {
+    EnrolView {
+        qr_svg: pages::qr_svg(&enrolment.uri),
+        secret: enrolment.secret.base32(),
+    }
+}
+
+/// The browser's session, when it is the interaction's account's.
+async fn session_of(
+    app: &App,
+    headers: &HeaderMap,
+    interaction: &Interaction,
+) -> Result<Option<(String, Session)>, StoreError> {
+    let secret = cookie(app, headers, cookies::SESSION);
+    let ring = app.keys.ring();
+    let current = app
+        .interactions(&ring)
+        .session(secret.as_deref(), app.now())
+        .await?;
+    Ok(current.filter(|(_, s)| interaction.account_id.as_deref() == Some(&s.account_id)))
+}
+
+/// `POST /login/second-factor`.
+pub async fn second_factor(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::SecondFactor).await
+    else {
+        return expired(t0);
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return expired(t),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let (sid, session) = match session_of(&app, &headers, &interaction).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return expired(t),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let context = request::context(&headers, &extensions);
+    let factors = app.second_factors(&context);
+    let account = session.account_id.clone();
+    let code = field(&form, "code");
+    let now = app.now();
+    let method = field(&form, "method");
+    let checked = match method {
+        "totp" => factors.check_totp(&account, code, now).await.map(|()| None),
+        "recovery" => factors
+            .check_recovery_code(&account, code, now)
+            .await
+            .map(|()| None),
+        "enrol" => {
+            factors
+                .confirm_totp(&account, code, t.factor_default_name, now)
+                .await
+        }
+        // After the recovery codes of an enrolment: the session has its second factor already.
+        "continue" if has_second_factor(&session.amr) => {
+            return finish(
+                &app,
+                &headers,
+                &context,
+                &client,
+                &id,
+                interaction,
+                sid,
+                session,
+            )
+            .await;
+        }
+        _ => return expired(t),
+    };
+    let page = |error: Option<&'static str>,
+                enrol: Option<EnrolView>,
+                codes: Option<Vec<String>>| SecondFactorPage {
+        t,
+        client_name: client.name(),
+        interaction: &id,
+        csrf: &interaction.csrf,
+        error,
+        enrol,
+        recovery_codes: codes,
+    };
+    let codes = match checked {
+        Ok(codes) => codes,
+        Err(FactorError::Server(e)) => return server_error_page(t, &e),
+        Err(refused) => {
+            let (status, message, after) = match refused {
+                FactorError::RateLimited { retry_after } => {
+                    (StatusCode::TOO_MANY_REQUESTS, t.too_many, Some(retry_after))
+                }
+                FactorError::Replayed if method == "totp" => {
+                    (StatusCode::UNAUTHORIZED, t.sf_replayed, None)
+                }
+                FactorError::Expired => (StatusCode::BAD_REQUEST, t.enrol_expired, None),
+                _ if method == "recovery" => (StatusCode::UNAUTHORIZED, t.recovery_wrong, None),
+                _ => (StatusCode::UNAUTHORIZED, t.sf_wrong, None),
+            };
+            // An enrolment shows its QR code again (a new one once the old expired).
+            let enrol = if method == "enrol" {
+                let pending = factors.pending_totp(&account, "").await.ok().flatten();
+                match pending {
+                    Some(e) => Some(view(&e)),
+                    None => match enrolment(&app, &context, &account).await {
+                        Ok(v) => Some(v),
+                        Err(e) => return server_error_page(t, &e),
+                    },
+                }
+            } else {
+                None
+            };
+            let mut response = render(status, &page(Some(message), enrol, None));
+            allow_form_target(&mut response, &interaction.request.redirect_uri);
+            retry_after(&mut response, after);
+            return response;
+        }
+    };
+    let ring = app.keys.ring();
+    let raised = app
+        .interactions(&ring)
+        .raise(&app.audit(&context), &sid, session, "otp", now)
+        .await;
+    let session = match raised {
+        Ok(s) => s,
+        Err(e) => return server_error_page(t, &e),
+    };
+    if let Some(codes) = codes {
+        // Shown once; the form's "continue" goes on with the request.
+        let mut response = render(StatusCode::OK, &page(None, None, Some(codes)));
+        allow_form_target(&mut response, &interaction.request.redirect_uri);
+        return response;
+    }
+    finish(
+        &app,
+        &headers,
+        &context,
+        &client,
+        &id,
+        interaction,
+        sid,
+        session,
+    )
+    .await
+}
+
+/// Ends the interaction and goes on with its request in the raised session.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    app: &App,
+    headers: &HeaderMap,
+    context: &RequestContext,
+    client: &crate::domain::client::Client,
+    id: &str,
+    interaction: Interaction,
+    sid: String,
+    session: Session,
+) -> Response {
+    let _ = session::end_interaction(app.ephemeral.as_ref(), id).await;
+    let t = pages::texts(&interaction.request.ui_locales, headers);
+    let page = Page {
+        t,
+        headers,
+        context,
+    };
+    proceed(
+        app,
+        &page,
+        client,
+        interaction.request,
+        Some((sid, session)),
+        true,
+    )
+    .await
+}
+
+/// `POST /login/proofing`: `continue` looks again (the face check is done in the app or at a
+/// kiosk); `skip` goes on at the level reached, which ends in `unmet_authentication_requirements`
+/// when the level was essential.
+pub async fn proofing(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let Some((id, mut interaction)) = interaction_for(&app, &headers, &form, Step::Proofing).await
+    else {
+        return expired(t0);
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return expired(t),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let (sid, session) = match session_of(&app, &headers, &interaction).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return expired(t),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let context = request::context(&headers, &extensions);
+    match field(&form, "decision") {
+        "skip" => interaction.request.step_up_declined = true,
+        "continue" => {
+            let ring = app.keys.ring();
+            let next = app
+                .interactions(&ring)
+                .next(
+                    &client,
+                    &interaction.request,
+                    Some((sid.clone(), session.clone())),
+                    true,
+                    app.now(),
+                )
+                .await;
+            if matches!(
+                next,
+                Ok(crate::protocol::interaction::Next::Proofing { .. })
+            ) {
+                let mut response = render(
+                    StatusCode::OK,
+                    &ProofingPage {
+                        t,
+                        client_name: client.name(),
+                        interaction: &id,
+                        csrf: &interaction.csrf,
+                        error: Some(t.proofing_pending),
+                    },
+                );
+                allow_form_target(&mut response, &interaction.request.redirect_uri);
+                return response;
+            }
+        }
+        _ => return expired(t),
+    }
+    finish(
+        &app,
+        &headers,
+        &context,
+        &client,
+        &id,
+        interaction,
+        sid,
+        session,
+    )
+    .await
+}
