@@ -20,6 +20,7 @@ use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
 use crate::protocol::my_account::MyAccount;
 use crate::protocol::phone_change::PhoneChange;
+use crate::protocol::proofing::FaceProofing;
 use crate::protocol::recovery::Recovery;
 use crate::protocol::registration::Registration;
 use crate::protocol::roles::Withdrawal;
@@ -239,6 +240,23 @@ impl App {
                 name: "second_factor",
                 limit: self.config.limits.second_factor_per_account_per_hour,
                 window_secs: 3600,
+            },
+        }
+    }
+
+    /// Face verification (proofing to level 3), for a request from `context`.
+    pub fn face_proofing<'a>(&'a self, context: &'a RequestContext) -> FaceProofing<'a> {
+        FaceProofing {
+            identities: &self.identities,
+            agreements: self.store.as_ref(),
+            faces: self.outside.faces.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            audit: self.audit(context),
+            consent_version: &self.config.verify.face_consent_version,
+            limit: limits::Rule {
+                name: "face_check",
+                limit: self.config.limits.face_checks_per_account_per_day,
+                window_secs: 86_400,
             },
         }
     }

@@ -72,6 +72,7 @@ pub struct LimitsConfig {
     pub register_per_ip_per_hour: u32,
     pub recover_per_ip_per_hour: u32,
     pub second_factor_per_account_per_hour: u32,
+    pub face_checks_per_account_per_day: u32,
 }
 
 /// The audit log.

@@ -36,6 +36,7 @@ pub mod my_account;
 pub mod outside;
 pub mod phone_change;
 pub mod pkce;
+pub mod proofing;
 pub mod recovery;
 pub mod registration;
 pub mod revoke;

@@ -282,6 +282,9 @@ pub trait AccountStore: Send + Sync {
     async fn closed_before(&self, before: i64, limit: i64) -> StoreResult<Vec<String>>;
     /// What the account agreed to, oldest first.
     async fn agreements(&self, account_id: &str) -> StoreResult<Vec<AgreementRecord>>;
+    /// Records an agreement given after registration (the face-verification consent); agreeing to
+    /// the same version again moves its time.
+    async fn add_agreement(&self, agreement: &AgreementRecord) -> StoreResult<()>;
     async fn account(&self, id: &str) -> StoreResult<Option<AccountRecord>>;
     async fn account_documents(&self, id: &str) -> StoreResult<Vec<DocumentRecord>>;
     /// The account holding a document, by the index of its number or of its legacy alias.

@@ -30,6 +30,7 @@ pub mod logout;
 pub mod metadata;
 pub mod middleware;
 pub mod pages;
+pub mod proofing;
 pub mod recover;
 pub mod register;
 pub mod request;
@@ -74,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/sms/send", post(sms_login::send))
         .route("/login/second-factor", post(step_up::second_factor))
         .route("/login/proofing", post(step_up::proofing))
+        .route("/api/v1/proofing/face", post(proofing::face))
         .route("/register", get(register::form).post(register::start))
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))

@@ -102,6 +102,25 @@ impl crate::store::AccountStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| "accounts".into(), e))
     }
 
+    async fn add_agreement(
+        &self,
+        a: &crate::store::AgreementRecord,
+    ) -> crate::store::StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO account_agreements (account_id, kind, version, agreed_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, kind, version) \
+             DO UPDATE SET agreed_at = excluded.agreed_at",
+        )
+        .bind(&a.account_id)
+        .bind(&a.kind)
+        .bind(&a.version)
+        .bind(a.agreed_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "agreement".into(), e))?;
+        Ok(())
+    }
+
     async fn agreements(
         &self,
         account_id: &str,
