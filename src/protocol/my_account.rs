@@ -328,7 +328,7 @@ impl MyAccount<'_> {
 
     /// The current password, asked before a change: at most `password_tries` per window (a stolen
     /// session must not become a password oracle); a wrong one is audited as a failed `event`.
-    async fn confirm_password(
+    pub async fn confirm_password(
         &self,
         id: &AccountId,
         current: &Password,

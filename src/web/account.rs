@@ -107,6 +107,13 @@ pub async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
     show(&app, &headers, &id, &sid, None, None, StatusCode::OK).await
 }
 
+/// What the second-factor section shows beyond the list: an enrolment, new recovery codes.
+#[derive(Default)]
+pub(super) struct Extras {
+    pub enrol: Option<pages::EnrolView>,
+    pub new_codes: Option<Vec<String>>,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn show(
     app: &App,
@@ -116,6 +123,22 @@ pub(super) async fn show(
     notice: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
+) -> Response {
+    let extras = Extras::default();
+    show_with(app, headers, id, sid, notice, error, status, extras).await
+}
+
+/// [`show`], with an enrolment or new recovery codes.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn show_with(
+    app: &App,
+    headers: &HeaderMap,
+    id: &AccountId,
+    sid: &str,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+    extras: Extras,
 ) -> Response {
     let t = pages::texts(&[], headers);
     let context = crate::protocol::audit::RequestContext::default();
@@ -132,10 +155,14 @@ pub(super) async fn show(
             my.organisations(id, app.now()).await?,
             my.history(id, 50).await?,
             my.ledger(id, 100).await?,
+            app.second_factors(&context).list(id.as_str()).await?,
+            app.second_factors(&context)
+                .recovery_codes_left(id.as_str())
+                .await?,
         ))
     }
     .await;
-    let (sessions, services, orgs, history, ledger) = match loaded {
+    let (sessions, services, orgs, history, ledger, factors, codes_left) = match loaded {
         Ok(all) => all,
         Err(e) => return server_error_page(t, &e),
     };
@@ -215,6 +242,28 @@ pub(super) async fn show(
             link: None,
         })
         .collect();
+    let factor_choices = factors
+        .iter()
+        .map(|f| (f.id.clone(), f.label.clone()))
+        .collect();
+    let factors = factors
+        .into_iter()
+        .map(|f| Row {
+            cells: vec![
+                f.label,
+                if f.kind == crate::protocol::factors::PASSKEY {
+                    t.kind_passkey
+                } else {
+                    t.kind_totp
+                }
+                .to_owned(),
+                when(t, f.created_at),
+                f.last_used_at.map_or(t.never.to_owned(), |at| when(t, at)),
+            ],
+            action: None,
+            link: None,
+        })
+        .collect();
     let e = &account.evidence;
     let document = account
         .documents
@@ -252,6 +301,12 @@ pub(super) async fn show(
                 "{n}",
                 &app.config.registration.closed_erase_after_days.to_string(),
             ),
+            totp_offered: app.config.second_factor.totp,
+            factors,
+            factor_choices,
+            codes_left,
+            enrol: extras.enrol,
+            new_codes: extras.new_codes,
         },
     );
     binding.apply(&mut response);

@@ -19,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::app::App;
 
 pub mod account;
+pub mod account_factors;
 pub mod authorize;
 pub mod client_ip;
 pub mod cookies;
@@ -87,6 +88,11 @@ pub fn routes() -> Router<AppState> {
         .route("/account/password", post(account::change_password))
         .route("/account/phone", post(account::phone_start))
         .route("/account/close", post(account::close))
+        .route("/account/factors", post(account_factors::manage))
+        .route(
+            "/account/factors/totp/confirm",
+            post(account_factors::confirm_totp),
+        )
         .route("/account/phone/confirm", post(account::phone_confirm_post))
         .route("/account/ledger.csv", get(account::ledger_export))
         .route("/account/org", post(enterprise::register))

@@ -242,6 +242,12 @@ pub struct Texts {
     pub factor_removed: &'static str,
     pub enrol_expired: &'static str,
     pub bad_factor_name: &'static str,
+    pub col_kind: &'static str,
+    pub col_last_used: &'static str,
+    pub factor_to_remove: &'static str,
+    pub kind_totp: &'static str,
+    pub kind_passkey: &'static str,
+    pub never: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -490,6 +496,12 @@ pub const ZH: Texts = Texts {
     factor_removed: "已删除。",
     enrol_expired: "设置已过期，请重新开始。",
     bad_factor_name: "名称为 1 到 40 个字符。",
+    col_kind: "类型",
+    col_last_used: "最近使用",
+    factor_to_remove: "要删除的验证方式",
+    kind_totp: "身份验证器应用",
+    kind_passkey: "通行密钥",
+    never: "从未",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -745,6 +757,12 @@ pub const EN: Texts = Texts {
     factor_removed: "Removed.",
     enrol_expired: "The setup expired. Start again.",
     bad_factor_name: "A name has 1 to 40 characters.",
+    col_kind: "Kind",
+    col_last_used: "Last used",
+    factor_to_remove: "Factor to remove",
+    kind_totp: "Authenticator app",
+    kind_passkey: "Passkey",
+    never: "never",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -960,6 +978,17 @@ pub struct AccountPage<'a> {
     pub enterprise_register: bool,
     /// `close_intro` with the erasure delay filled in.
     pub close_intro: String,
+    /// Second factors are offered (`second_factor.totp`).
+    pub totp_offered: bool,
+    /// The account's second factors.
+    pub factors: Vec<Row>,
+    /// (id, label) of each factor, for the removal form.
+    pub factor_choices: Vec<(String, String)>,
+    pub codes_left: i64,
+    /// An authenticator-app enrolment in progress.
+    pub enrol: Option<EnrolView>,
+    /// New recovery codes, shown once.
+    pub new_codes: Option<Vec<String>>,
 }
 
 #[derive(Template)]

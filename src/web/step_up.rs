@@ -32,21 +32,40 @@ pub(super) async fn enrolment(
     context: &RequestContext,
     account_id: &str,
 ) -> Result<EnrolView, StoreError> {
-    let label = match AccountId::parse(account_id) {
-        Ok(id) => app
-            .identities
-            .account(&id)
-            .await
-            .map_err(|e| StoreError::backend("account", e))?
-            .and_then(|a| a.phone.map(|p| p.masked()))
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
+    let label = account_label(app, account_id).await?;
     let enrolment = app
         .second_factors(context)
         .start_totp(account_id, &label)
         .await?;
     Ok(view(&enrolment))
+}
+
+/// The enrolment in progress, drawn again (after a wrong code); `None` once it expired.
+pub(super) async fn pending_enrolment(
+    app: &App,
+    context: &RequestContext,
+    account_id: &str,
+) -> Result<Option<EnrolView>, StoreError> {
+    let label = account_label(app, account_id).await?;
+    let pending = app
+        .second_factors(context)
+        .pending_totp(account_id, &label)
+        .await?;
+    Ok(pending.as_ref().map(view))
+}
+
+/// How authenticator apps show the account: its masked mobile number.
+async fn account_label(app: &App, account_id: &str) -> Result<String, StoreError> {
+    let Ok(id) = AccountId::parse(account_id) else {
+        return Ok(String::new());
+    };
+    Ok(app
+        .identities
+        .account(&id)
+        .await
+        .map_err(|e| StoreError::backend("account", e))?
+        .and_then(|a| a.phone.map(|p| p.masked()))
+        .unwrap_or_default())
 }
 
 fn view(enrolment: &crate::protocol::factors::Enrolment) -> EnrolView {
@@ -156,9 +175,12 @@ pub async fn second_factor(
             };
             // An enrolment shows its QR code again (a new one once the old expired).
             let enrol = if method == "enrol" {
-                let pending = factors.pending_totp(&account, "").await.ok().flatten();
+                let pending = match pending_enrolment(&app, &context, &account).await {
+                    Ok(p) => p,
+                    Err(e) => return server_error_page(t, &e),
+                };
                 match pending {
-                    Some(e) => Some(view(&e)),
+                    Some(v) => Some(v),
                     None => match enrolment(&app, &context, &account).await {
                         Ok(v) => Some(v),
                         Err(e) => return server_error_page(t, &e),
