@@ -106,11 +106,15 @@ pub fn hsts(tls: &crate::config::TlsConfig) -> Option<SetResponseHeaderLayer<Hea
     ))
 }
 
+/// The prefix of the JSON APIs (the app's and kiosks' calls).
+pub const JSON_API: &str = "/api/";
+
 /// Only UTF-8 parameters, bounded in length and number (`protocol::form`), before any handler runs:
 /// the query string of every request, and the body of every request that has one. A body must be
 /// `application/x-www-form-urlencoded` (RFC 6749 §3.2, §4.1.3; OIDC Core §3.1.2.1 for POSTed
-/// authorization requests) with no charset but UTF-8; anything else is refused with 415. The body
-/// limit layer outside this one has already bounded the body's size.
+/// authorization requests) with no charset but UTF-8; anything else is refused with 415. The JSON
+/// APIs under [`JSON_API`] take `application/json` instead (their handlers parse it strictly). The
+/// body limit layer outside this one has already bounded the body's size.
 pub async fn strict_params(State(app): State<AppState>, req: Request, next: Next) -> Response {
     use super::error::refused as refuse;
     use crate::protocol::form;
@@ -127,6 +131,21 @@ pub async fn strict_params(State(app): State<AppState>, req: Request, next: Next
     // Known to be empty: no Content-Length or a zero one in HTTP/1.1, END_STREAM on the headers in
     // HTTP/2 (where Content-Length is optional).
     if axum::body::HttpBody::size_hint(req.body()).exact() == Some(0) {
+        return next.run(req).await;
+    }
+    if req.uri().path().starts_with(JSON_API) {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return refuse(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be application/json".into(),
+            );
+        }
         return next.run(req).await;
     }
     if let Err(why) = form_content_type(req.headers().get(header::CONTENT_TYPE)) {

@@ -27,6 +27,7 @@ mod rate_limits;
 mod recovery;
 mod refresh;
 mod registration;
+mod second_factor;
 mod sessions;
 mod sms_login;
 mod threats;
