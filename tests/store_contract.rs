@@ -599,6 +599,189 @@ mod store_contract {
         assert_eq!(store.key_root().await.unwrap().unwrap(), after);
     }
 
+    /// Second factors: counters only move forward (a replayed TOTP step, a cloned authenticator),
+    /// a credential id is unique, recovery codes are spent once, the two-factor rule is set and
+    /// cleared, and everything goes with the account.
+    pub async fn factors_move_forward_and_recovery_codes_are_spent_once(store: &dyn Store) {
+        use yihao::store::{AgreementRecord, FactorRecord};
+        let account = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0020", "赵六").await;
+        let totp = FactorRecord {
+            id: "f-totp".into(),
+            account_id: account.id.clone(),
+            kind: "totp".into(),
+            label: "手机".into(),
+            credential_id: None,
+            secret: vec![1, 2, 3],
+            counter: 100,
+            backup_eligible: false,
+            backup_state: false,
+            created_at: 10,
+            last_used_at: None,
+        };
+        store.add_factor(&totp).await.unwrap();
+        let passkey = FactorRecord {
+            id: "f-passkey".into(),
+            kind: "passkey".into(),
+            credential_id: Some("cred-1".into()),
+            counter: 0,
+            created_at: 11,
+            ..totp.clone()
+        };
+        store.add_factor(&passkey).await.unwrap();
+        let clash = FactorRecord {
+            id: "f-clash".into(),
+            ..passkey.clone()
+        };
+        assert!(
+            store.add_factor(&clash).await.is_err(),
+            "credential ids are unique"
+        );
+        assert_eq!(
+            store.factors_of(&account.id).await.unwrap(),
+            vec![totp.clone(), passkey.clone()]
+        );
+        assert!(
+            !store
+                .advance_factor("f-totp", 100, false, 20)
+                .await
+                .unwrap(),
+            "same step"
+        );
+        assert!(
+            !store.advance_factor("f-totp", 99, false, 20).await.unwrap(),
+            "older step"
+        );
+        assert!(
+            store
+                .advance_factor("f-totp", 101, false, 20)
+                .await
+                .unwrap()
+        );
+        // A passkey that keeps no counter stays at 0; once it counted, going back is refused.
+        assert!(
+            store
+                .advance_factor("f-passkey", 0, true, 21)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .advance_factor("f-passkey", 5, true, 22)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .advance_factor("f-passkey", 0, true, 23)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .advance_factor("f-passkey", 5, true, 23)
+                .await
+                .unwrap()
+        );
+        let found = store.factor_by_credential("cred-1").await.unwrap().unwrap();
+        assert_eq!(
+            (found.counter, found.backup_state, found.last_used_at),
+            (5, true, Some(22))
+        );
+
+        let hashes = vec![vec![1u8; 32], vec![2u8; 32]];
+        store
+            .replace_recovery_codes(&account.id, &hashes, 30)
+            .await
+            .unwrap();
+        assert_eq!(store.recovery_codes_left(&account.id).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .spend_recovery_code(&account.id, &hashes[0], 31)
+                .await
+                .unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            store
+                .spend_recovery_code(&account.id, &hashes[0], 32)
+                .await
+                .unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            store
+                .spend_recovery_code(&account.id, &[9u8; 32], 32)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.recovery_codes_left(&account.id).await.unwrap(), 1);
+        store
+            .replace_recovery_codes(&account.id, &hashes, 33)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.recovery_codes_left(&account.id).await.unwrap(),
+            2,
+            "a new set"
+        );
+
+        assert!(!store.second_factor_required(&account.id).await.unwrap());
+        store
+            .set_second_factor_required(&account.id, true, 40)
+            .await
+            .unwrap();
+        store
+            .set_second_factor_required(&account.id, true, 41)
+            .await
+            .unwrap();
+        assert!(store.second_factor_required(&account.id).await.unwrap());
+        store
+            .set_second_factor_required(&account.id, false, 42)
+            .await
+            .unwrap();
+        assert!(!store.second_factor_required(&account.id).await.unwrap());
+        store
+            .set_second_factor_required(&account.id, true, 43)
+            .await
+            .unwrap();
+
+        let face = AgreementRecord {
+            account_id: account.id.clone(),
+            kind: "face_verification".into(),
+            version: "v1".into(),
+            agreed_at: 50,
+        };
+        store.add_agreement(&face).await.unwrap();
+        store
+            .add_agreement(&AgreementRecord {
+                agreed_at: 51,
+                ..face.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.agreements(&account.id).await.unwrap(),
+            vec![AgreementRecord {
+                agreed_at: 51,
+                ..face
+            }]
+        );
+
+        assert!(store.remove_factor(&account.id, "f-totp").await.unwrap());
+        assert!(
+            !store
+                .remove_factor("someone-else", "f-passkey")
+                .await
+                .unwrap()
+        );
+        assert!(store.delete_account(&account.id).await.unwrap());
+        assert!(store.factors_of(&account.id).await.unwrap().is_empty());
+        assert_eq!(store.factor_by_credential("cred-1").await.unwrap(), None);
+        assert_eq!(store.recovery_codes_left(&account.id).await.unwrap(), 0);
+        assert!(!store.second_factor_required(&account.id).await.unwrap());
+    }
+
     pub async fn deletes_report_whether_something_was_deleted(store: &dyn Store) {
         let c = client("gone", 1);
         store.insert_client(&c).await.unwrap();
@@ -677,6 +860,12 @@ macro_rules! store_suite {
             async fn the_master_key_rotates_by_rewrapping_the_key_root() {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::the_master_key_rotates_by_rewrapping_the_key_root(s.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn factors_move_forward_and_recovery_codes_are_spent_once() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::factors_move_forward_and_recovery_codes_are_spent_once(s.as_ref())
+                    .await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

@@ -966,7 +966,16 @@ mod tests {
         let e = load(&[prod, https, key, sms_off, person_off, enterprise_off]).unwrap_err();
         assert_eq!(e.key, "verify.face.adapter");
         let face_off = ("YIHAO_VERIFY__FACE__ADAPTER", "off");
-        load(&[prod, https, key, sms_off, person_off, enterprise_off, face_off]).unwrap();
+        load(&[
+            prod,
+            https,
+            key,
+            sms_off,
+            person_off,
+            enterprise_off,
+            face_off,
+        ])
+        .unwrap();
         load(&[
             prod,
             key,
@@ -1031,8 +1040,8 @@ mod tests {
         assert_eq!(e.key, "verify.person.token");
         let person = ("YIHAO_VERIFY__PERSON__TOKEN", "t1");
         let enterprise = ("YIHAO_VERIFY__ENTERPRISE__TOKEN", "t2");
-        let e = Config::load_with_env(Some(file), [key, metrics, sms, person, enterprise])
-            .unwrap_err();
+        let e =
+            Config::load_with_env(Some(file), [key, metrics, sms, person, enterprise]).unwrap_err();
         assert_eq!(e.key, "verify.face.token");
         let face = ("YIHAO_VERIFY__FACE__TOKEN", "t3");
         Config::load_with_env(Some(file), [key, metrics, sms, person, enterprise, face]).unwrap();

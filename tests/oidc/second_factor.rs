@@ -437,7 +437,12 @@ async fn password_step(s: &Setup, browser: &Browser, id: &str) -> String {
     let next = browser.login(&s.base, &login, id, PASSWORD).await;
     let status = next.status();
     let page = next.text().await.unwrap();
-    assert_eq!(status, 200, "{id}: {}", &page[page.find("<main>").unwrap_or(0)..]);
+    assert_eq!(
+        status,
+        200,
+        "{id}: {}",
+        &page[page.find("<main>").unwrap_or(0)..]
+    );
     page
 }
 
