@@ -212,10 +212,18 @@ fn client_commands_register_show_rotate_and_delete() {
         "300",
         "--first-party",
         "true",
+        "--min-level",
+        "3",
         "--output",
         "json",
     ]);
     assert_eq!(updated["client_name"], "网上大厅");
+    assert_eq!(
+        updated["min_level"], 3,
+        "docs/assurance.md: a client's minimum level"
+    );
+    let err = run.fails(&["client", "update", "hall", "--min-level", "5"], &[]);
+    assert!(err.contains("min_level"), "{err}");
     assert_eq!(updated["id_token_signed_response_alg"], "ES256");
     assert_eq!(updated["access_token_lifetime"], 300);
     assert_eq!(updated["first_party"], true);
@@ -687,6 +695,20 @@ fn account_commands_create_find_mask_and_manage() {
         &[],
     );
     assert!(err.contains("at most real-name level 2"), "{err}");
+    // The two-factor rule, and the factors an operator lists and removes.
+    run.ok(&["account", "second-factor", &id, "--required", "true"]);
+    let factors = run.json(&["account", "factors", &id, "--output", "json"]);
+    assert_eq!(factors["second_factor_required"], true);
+    assert_eq!(factors["factors"], serde_json::json!([]));
+    assert_eq!(factors["recovery_codes_left"], 0);
+    let err = run.fails(&["account", "remove-factor", &id, "--factor", "nope"], &[]);
+    assert!(err.contains("has no factor"), "{err}");
+    run.ok(&["account", "remove-factor", &id, "--all"]);
+    run.ok(&["account", "second-factor", &id, "--required", "false"]);
+    assert_eq!(
+        run.json(&["account", "factors", &id, "--output", "json"])["second_factor_required"],
+        false
+    );
     let same = run.with_stdin(
         &["account", "set-password", &id, "--password-stdin"],
         &[],

@@ -60,6 +60,27 @@ pub enum AccountCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Whether the account must always sign in with two factors (docs/assurance.md); one without a
+    /// factor enrols one at its next sign-in.
+    SecondFactor {
+        account: String,
+        /// true or false.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        required: bool,
+    },
+    /// List the account's second factors and how many recovery codes are left.
+    Factors(Target),
+    /// Remove second factors (after the person proved who they are, at a service window): one by
+    /// its id, or all of them with the recovery codes.
+    RemoveFactor {
+        account: String,
+        /// The factor's id (`yihao account factors`).
+        #[arg(long, required_unless_present = "all")]
+        factor: Option<String>,
+        /// Every factor and every recovery code.
+        #[arg(long)]
+        all: bool,
+    },
     /// Set a new password, read from the first line of standard input.
     SetPassword {
         account: String,
@@ -239,6 +260,84 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             let change = format!("level:{}", account.evidence.level().get());
             audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
             print_account(admin, &account, false, output).await
+        }
+        AccountCommand::SecondFactor { account, required } => {
+            let account = resolve(admin, &account, now).await?;
+            admin
+                .store
+                .set_second_factor_required(account.id.as_str(), required, now)
+                .await?;
+            let change = format!("second_factor_required:{required}");
+            audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
+            eprintln!(
+                "account {} {} two factors",
+                account.id,
+                if required { "must use" } else { "need not use" }
+            );
+            Ok(())
+        }
+        AccountCommand::Factors(target) => {
+            let account = resolve(admin, &target.account, now).await?;
+            let id = account.id.as_str();
+            let factors = admin.store.factors_of(id).await?;
+            let left = admin.store.recovery_codes_left(id).await?;
+            let required = admin.store.second_factor_required(id).await?;
+            match target.output {
+                Output::Json => {
+                    let list: Vec<Value> = factors
+                        .iter()
+                        .map(|f| {
+                            json!({
+                                "id": f.id, "kind": f.kind, "label": f.label,
+                                "created_at": f.created_at, "last_used_at": f.last_used_at,
+                            })
+                        })
+                        .collect();
+                    let out = json!({
+                        "factors": list, "recovery_codes_left": left,
+                        "second_factor_required": required,
+                    });
+                    println!("{out}");
+                }
+                Output::Text => {
+                    for f in &factors {
+                        println!("{}  {:8}  {}", f.id, f.kind, f.label);
+                    }
+                    println!("recovery codes left: {left}; two factors required: {required}");
+                }
+            }
+            Ok(())
+        }
+        AccountCommand::RemoveFactor {
+            account,
+            factor,
+            all,
+        } => {
+            let account = resolve(admin, &account, now).await?;
+            let id = account.id.as_str();
+            let targets: Vec<String> = if all {
+                admin
+                    .store
+                    .factors_of(id)
+                    .await?
+                    .into_iter()
+                    .map(|f| f.id)
+                    .collect()
+            } else {
+                factor.into_iter().collect()
+            };
+            for f in &targets {
+                if !admin.store.remove_factor(id, f).await? {
+                    bail!("account {id} has no factor {f}");
+                }
+                audit_admin(admin, EventType::FactorRemoved, id, &format!("factor:{f}")).await?;
+            }
+            if all {
+                admin.store.replace_recovery_codes(id, &[], now).await?;
+                audit_admin(admin, EventType::FactorRemoved, id, "recovery_codes").await?;
+            }
+            eprintln!("removed {} factor(s) of account {id}", targets.len());
+            Ok(())
         }
         AccountCommand::SetPassword {
             account,
