@@ -810,3 +810,139 @@ async fn every_page_of_registration_recovery_and_the_personal_pages_speaks_engli
     browser.english_page("Account closed").await;
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+/// The code an authenticator app shows for `secret` (base32) at `at`: oathtool's when
+/// YIHAO_TEST_OATHTOOL names it (CI), else yihao's own.
+fn totp_at(secret: &str, at: i64) -> String {
+    match std::env::var("YIHAO_TEST_OATHTOOL") {
+        Ok(tool) if !tool.is_empty() => {
+            let out = Command::new(tool)
+                .args(["--totp", "-b", secret, "-N", &format!("@{at}")])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        }
+        _ => {
+            common::not_configured("YIHAO_TEST_OATHTOOL");
+            let bytes = data_encoding::BASE32_NOPAD
+                .decode(secret.as_bytes())
+                .unwrap();
+            yihao::crypto::totp::code_at(
+                &yihao::crypto::totp::Secret::from_bytes(bytes),
+                yihao::crypto::totp::step_of(at),
+            )
+        }
+    }
+}
+
+/// Sets the person's real-name level as a face check (in the app) or an operator would.
+async fn set_level(app: &yihao::app::App, level: u8) {
+    use yihao::domain::account::{Evidence, Level, ProofMethod};
+    let account = app.identities.find(ID_NUMBER, 1).await.unwrap().unwrap();
+    let method = if level == 3 {
+        ProofMethod::FaceCheck
+    } else {
+        ProofMethod::RegisterCheck
+    };
+    let evidence = Evidence::new(Level::new(level).unwrap(), method, "test", 1).unwrap();
+    app.identities
+        .set_evidence(&account.id, evidence, 1)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_authenticator_app_is_enrolled_and_steps_a_session_up_to_level_3_in_a_real_browser() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::starting_now());
+    let server = common::spawn_issuer_on(|_| {}, Some(clock.clone())).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    let mut social = spec("social", &redirect, true);
+    social.settings.min_level = Some(3);
+    register(app, social, SECRET).await;
+    app.clients.reload().await.unwrap();
+    Person {
+        phone: Some(common::people::PHONE),
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    let now = || yihao::clock::Clock::now(clock.as_ref());
+
+    // The personal page: an authenticator app, behind the current password.
+    let browser = Driver::start(&driver_path).await;
+    browser.goto(&format!("{}/account", server.base)).await;
+    browser.type_into("#identifier", ID_NUMBER).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form[action='/login'] button").await;
+    browser
+        .wait_for_text("#factors", |t| t == "两重身份验证")
+        .await;
+    browser.type_into("#factor-password", PASSWORD).await;
+    browser.click("button[value='add_totp']").await;
+    browser.find(".qr svg").await;
+    let secret = browser
+        .wait_for_text("#totp-secret", |t| t.len() == 32)
+        .await;
+    browser
+        .type_into("#totp-code", &totp_at(&secret, now()))
+        .await;
+    browser
+        .click("form[action='/account/factors/totp/confirm'] button")
+        .await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("已添加身份验证器"))
+        .await;
+    let codes = browser
+        .wait_for_text("#recovery-codes", |t| !t.is_empty())
+        .await;
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+
+    // A service that requires level 3: first the face check (done in the app), then the code.
+    let authorize = format!(
+        "{}/authorize?client_id=social&redirect_uri={}&response_type=code&scope=openid&state=s",
+        server.base,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    browser.goto(&authorize).await;
+    browser.wait_for_text("h1", |t| t == "需要人脸核验").await;
+    browser.click("button[value='continue']").await;
+    browser
+        .wait_for_text("p.error", |t| t.contains("还没有完成人脸核验"))
+        .await;
+    set_level(app, 3).await;
+    browser.click("button[value='continue']").await;
+    browser.wait_for_text("h1", |t| t == "验证第二重身份").await;
+    clock.advance(30);
+    browser.type_into("#code", &totp_at(&secret, now())).await;
+    browser.click("button[value='totp']").await;
+    landed_code(&browser.wait_for_url(&redirect).await);
+    browser.call(reqwest::Method::DELETE, "", None).await;
+
+    // In English: the second-factor page, the proofing page and the personal page's section.
+    let english = Driver::start_in(&driver_path, "en").await;
+    english.goto(&authorize).await;
+    english.type_into("#identifier", ID_NUMBER).await;
+    english.type_into("#password", PASSWORD).await;
+    english.click("form[action='/login'] button").await;
+    english
+        .english_page("Confirm it is you: second factor")
+        .await;
+    clock.advance(30);
+    english.type_into("#code", &totp_at(&secret, now())).await;
+    english.click("button[value='totp']").await;
+    english.wait_for_url(&redirect).await;
+    set_level(app, 2).await;
+    english.goto(&authorize).await;
+    english.english_page("Face verification needed").await;
+    english.goto(&format!("{}/account", server.base)).await;
+    english
+        .wait_for_text("#factors", |t| t == "Two-factor sign-in")
+        .await;
+    english.call(reqwest::Method::DELETE, "", None).await;
+}

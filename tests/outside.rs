@@ -149,6 +149,47 @@ async fn the_population_register_answers_each_result_and_gets_the_token() {
 }
 
 #[tokio::test]
+async fn the_face_service_gets_the_person_and_the_capture_token_and_answers_each_result() {
+    use yihao::protocol::outside::FaceCheck;
+    let gateway = Gateway::start().await;
+    let faces =
+        register::face_verifier(&register_config(&gateway), OutsideMetrics::default()).unwrap();
+    let (doc, name) = person();
+    for (answer, expected) in [
+        (
+            r#"{"result":"match","reference":"F-9"}"#,
+            FaceCheck::Match {
+                reference: "F-9".into(),
+            },
+        ),
+        (r#"{"result":"no_match"}"#, FaceCheck::NoMatch),
+        (r#"{"result":"not_found"}"#, FaceCheck::NotFound),
+    ] {
+        gateway.set(answer);
+        assert_eq!(
+            faces.verify(&doc, &name, "capture-77").await.unwrap(),
+            expected
+        );
+    }
+    let r = gateway.received().pop().unwrap();
+    assert_eq!(r.headers["authorization"], "Bearer platform-token");
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["number"], "110101199003070011");
+    assert_eq!(body["name"], "测试李四");
+    assert_eq!(body["liveness"], "capture-77");
+    gateway.set(r#"{"result":"maybe"}"#);
+    assert!(matches!(
+        faces.verify(&doc, &name, "capture-78").await,
+        Err(OutsideError::Malformed { .. })
+    ));
+    gateway.set("slow");
+    assert!(matches!(
+        faces.verify(&doc, &name, "capture-79").await,
+        Err(OutsideError::Timeout { .. })
+    ));
+}
+
+#[tokio::test]
 async fn a_register_that_is_malformed_slow_or_down_is_an_error_not_an_answer() {
     let gateway = Gateway::start().await;
     let people =

@@ -85,7 +85,7 @@ pub enum ErrorCode {
     ServerError,
     TemporarilyUnavailable,
     InteractionRequired,
-    /// OpenID Connect Unmet Authentication Requirements 1.0 §2: "The Authorization Server is unable
+    /// OpenID Connect Unmet Authentication Requirements 1.0 §1: "The Authorization Server is unable
     /// to meet the requirements of the Relying Party for the authentication of the End-User."
     UnmetAuthenticationRequirements,
     LoginRequired,

@@ -57,6 +57,7 @@ pub async fn manage(
     let factors = app.second_factors(&context);
     let mut extras = Extras::default();
     let notice = match action {
+        "add_totp" if !app.config.second_factor.totp => None,
         "add_totp" => match enrolment(&app, &context, id.as_str()).await {
             Ok(view) => {
                 extras.enrol = Some(view);
