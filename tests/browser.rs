@@ -946,3 +946,168 @@ async fn an_authenticator_app_is_enrolled_and_steps_a_session_up_to_level_3_in_a
         .await;
     english.call(reqwest::Method::DELETE, "", None).await;
 }
+
+/// Virtual authenticators (W3C WebAuthn Level 3 §11 "User Agent Automation", which chromedriver
+/// serves under the session).
+impl Driver {
+    /// A platform authenticator with resident keys and user verification that always succeeds.
+    async fn add_virtual_authenticator(&self) -> String {
+        let body = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true,
+        });
+        self.call(reqwest::Method::POST, "/webauthn/authenticator", Some(body))
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        self.call(reqwest::Method::GET, &path, None)
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Puts `credential` back with its signature counter at `count`: a copy of the authenticator.
+    async fn clone_credential(&self, authenticator: &str, credential: &Value, count: u32) {
+        let id = credential["credentialId"].as_str().unwrap();
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials/{id}");
+        self.call(reqwest::Method::DELETE, &path, None).await;
+        let mut copy = credential.clone();
+        copy["signCount"] = json!(count);
+        let path = format!("/webauthn/authenticator/{authenticator}/credential");
+        self.call(reqwest::Method::POST, &path, Some(copy)).await;
+    }
+}
+
+/// Exchanges a code at the server for `client`; the ID token's claims.
+async fn id_token_claims(base: &str, client: &str, redirect: &str, code: &str) -> Value {
+    let (status, body) = post_form(
+        base,
+        "/token",
+        (client, SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let claims = body["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_passkey_is_registered_then_signs_in_as_a_second_factor_and_alone_and_a_copy_is_refused()
+{
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    // WebAuthn needs a host name: the issuer is localhost (the relying party id).
+    let server = common::spawn_issuer(|c| {
+        c.server.issuer = c.server.issuer.replace("127.0.0.1", "localhost");
+    })
+    .await;
+    let base = server.base.replace("127.0.0.1", "localhost");
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    let mut social = spec("social", &redirect, true);
+    social.settings.min_level = Some(3);
+    register(app, social, SECRET).await;
+    register(app, spec("tax", &redirect, true), SECRET).await;
+    app.clients.reload().await.unwrap();
+    Person {
+        phone: Some(common::people::PHONE),
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    set_level(app, 3).await;
+    let authorize = |client: &str| {
+        format!(
+            "{base}/authorize?client_id={client}&redirect_uri={}&response_type=code&scope=openid&state=s",
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        )
+    };
+
+    let browser = Driver::start(&driver_path).await;
+    let authenticator = browser.add_virtual_authenticator().await;
+    // Registered on the personal page, behind the current password.
+    browser.goto(&format!("{base}/account")).await;
+    browser.type_into("#identifier", ID_NUMBER).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form[action='/login'] button").await;
+    browser
+        .wait_for_text("#factors", |t| t == "两重身份验证")
+        .await;
+    browser.type_into("#factor-password", PASSWORD).await;
+    browser.click("button[value='add_passkey']").await;
+    browser.click("#passkey-create").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("已添加通行密钥"))
+        .await;
+    browser
+        .wait_for_text("#recovery-codes", |t| t.lines().count() == 10)
+        .await;
+    let credentials = browser.credentials(&authenticator).await;
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0]["isResidentCredential"], true, "discoverable");
+    assert_eq!(credentials[0]["rpId"], "localhost");
+
+    // A second factor: the password session steps up to level 3 with the passkey.
+    browser.goto(&authorize("social")).await;
+    browser.wait_for_text("h1", |t| t == "验证第二重身份").await;
+    browser.click("#passkey-second").await;
+    let code = landed_code(&browser.wait_for_url(&redirect).await);
+    let claims = id_token_claims(&server.base, "social", &redirect, &code).await;
+    assert_eq!(claims["acr"], "urn:yihao:loa:3");
+    assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]));
+
+    // Alone: a new visitor signs in with the passkey, no name or password typed. (Cookies are
+    // forgotten for the page shown: yihao's.)
+    browser.goto(&format!("{base}/healthz")).await;
+    browser.forget_cookies().await;
+    browser.goto(&authorize("tax")).await;
+    browser.click("#passkey-login").await;
+    let code = landed_code(&browser.wait_for_url(&redirect).await);
+    let claims = id_token_claims(&server.base, "tax", &redirect, &code).await;
+    assert_eq!(claims["acr"], "urn:yihao:loa:3");
+    assert_eq!(claims["amr"], json!(["hwk", "mfa"]));
+
+    // A copy of the authenticator (its counter back at 0) is refused, and that is audited.
+    let credential = browser.credentials(&authenticator).await.remove(0);
+    assert!(
+        credential["signCount"].as_u64().unwrap() >= 2,
+        "{credential}"
+    );
+    browser
+        .clone_credential(&authenticator, &credential, 0)
+        .await;
+    browser.goto(&format!("{base}/healthz")).await;
+    browser.forget_cookies().await;
+    browser.goto(&authorize("tax")).await;
+    browser.click("#passkey-login").await;
+    browser
+        .wait_for_text("p.error", |t| t.contains("可能已被复制"))
+        .await;
+    let records = app.store.audit_records(1, 10_000).await.unwrap();
+    assert!(records.iter().any(|r| r.event == "factor_used"
+        && r.result == "failure"
+        && r.reason.as_deref() == Some("cloned")));
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}

@@ -92,6 +92,31 @@ pub struct App {
     pub factor_sealer: crate::crypto::pii::Sealer,
     /// The key recovery codes are hashed with.
     pub recovery_key: zeroize::Zeroizing<[u8; 32]>,
+    /// The WebAuthn relying party (the issuer's host), when passkeys are offered.
+    pub webauthn: Option<webauthn_rs::Webauthn>,
+    /// The key passkey user handles are derived with.
+    pub handle_key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+/// The WebAuthn relying party of the issuer, when `second_factor.passkeys` is on and the issuer's
+/// host is a name: the relying party id is that name, the one origin the issuer's.
+pub fn webauthn(config: &Config) -> anyhow::Result<Option<webauthn_rs::Webauthn>> {
+    if !config.second_factor.passkeys {
+        return Ok(None);
+    }
+    let issuer = config.issuer_url()?;
+    let Some(host) = issuer.domain() else {
+        tracing::warn!("passkeys need an issuer whose host is a name, not an address: not offered");
+        return Ok(None);
+    };
+    let origin = url::Url::parse(&issuer.origin().ascii_serialization())?;
+    let webauthn = webauthn_rs::WebauthnBuilder::new(host, &origin)
+        .map_err(|e| anyhow::anyhow!("second_factor.passkeys: {e}"))?
+        .rp_name(&config.second_factor.issuer_name)
+        .timeout(crate::protocol::passkeys::CEREMONY_TTL)
+        .build()
+        .map_err(|e| anyhow::anyhow!("second_factor.passkeys: {e}"))?;
+    Ok(Some(webauthn))
 }
 
 /// The ports to the services outside yihao.
@@ -121,7 +146,8 @@ impl Outside {
 /// The highest level a session of this deployment can reach (docs/assurance.md): 3 needs a second
 /// factor and a way to proof an account at 3 (face verification); no method reaches 4.
 pub fn highest_level(config: &Config) -> u8 {
-    if config.second_factor.totp && config.verify.face.adapter != crate::config::Adapter::Off {
+    let second_factor = config.second_factor.totp || config.second_factor.passkeys;
+    if second_factor && config.verify.face.adapter != crate::config::Adapter::Off {
         crate::protocol::assurance::TWO_FACTOR_CEILING
     } else {
         crate::protocol::assurance::ONE_FACTOR_CEILING
@@ -285,6 +311,8 @@ impl App {
         let form_key = master_key.derive("form-csrf");
         let factor_sealer = crate::crypto::pii::Sealer::new(&master_key, "factors", 1);
         let recovery_key = master_key.derive("recovery-codes");
+        let handle_key = master_key.derive("passkey-user-handle");
+        let webauthn = webauthn(&config)?;
         let audit = Auditor::start(
             store.clone(),
             node_name(&config.audit.node),
@@ -328,6 +356,8 @@ impl App {
             form_key,
             factor_sealer,
             recovery_key,
+            webauthn,
+            handle_key,
         }))
     }
 }

@@ -19,6 +19,7 @@ use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
 use crate::protocol::my_account::MyAccount;
+use crate::protocol::passkeys::Passkeys;
 use crate::protocol::phone_change::PhoneChange;
 use crate::protocol::proofing::FaceProofing;
 use crate::protocol::recovery::Recovery;
@@ -242,6 +243,18 @@ impl App {
                 window_secs: 3600,
             },
         }
+    }
+
+    /// Passkeys, for a request from `context`, when they are offered.
+    pub fn passkeys<'a>(&'a self, context: &'a RequestContext) -> Option<Passkeys<'a>> {
+        Some(Passkeys {
+            webauthn: self.webauthn.as_ref()?,
+            store: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            sealer: &self.factor_sealer,
+            handle_key: &self.handle_key,
+            audit: self.audit(context),
+        })
     }
 
     /// Face verification (proofing to level 3), for a request from `context`.

@@ -53,6 +53,9 @@ pub struct Config {
 pub struct SecondFactorConfig {
     /// People may enrol authenticator apps (TOTP).
     pub totp: bool,
+    /// People may register passkeys (WebAuthn) and sign in with them; needs an issuer whose host
+    /// is a name (the relying party id), not an address.
+    pub passkeys: bool,
     /// The name authenticator apps show beside the account.
     pub issuer_name: String,
     /// Every account must sign in with two factors (accounts can also be named one by one).

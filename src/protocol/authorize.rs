@@ -447,9 +447,12 @@ fn essential_acr(members: &[&serde_json::Map<String, serde_json::Value>]) -> Opt
     required
 }
 
+/// Claims asked for by name, for userinfo and for the ID token, and an essential `acr` level.
+type RequestedClaims = (Vec<String>, Vec<String>, Option<u8>);
+
 /// OIDC Core §5.5: `{"userinfo": {"name": null, ...}, "id_token": {...}}`; the names by destination,
 /// and the level of an essential `acr` request.
-fn parse_claims(raw: &str) -> Result<(Vec<String>, Vec<String>, Option<u8>), ClaimsError> {
+fn parse_claims(raw: &str) -> Result<RequestedClaims, ClaimsError> {
     let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|_| ClaimsError::NotAnObject)?;
     let obj = value.as_object().ok_or(ClaimsError::NotAnObject)?;

@@ -34,6 +34,7 @@ pub mod login;
 pub mod logout;
 pub mod my_account;
 pub mod outside;
+pub mod passkeys;
 pub mod phone_change;
 pub mod pkce;
 pub mod proofing;

@@ -112,6 +112,8 @@ pub async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
 pub(super) struct Extras {
     pub enrol: Option<pages::EnrolView>,
     pub new_codes: Option<Vec<String>>,
+    /// A passkey registration's options (JSON).
+    pub passkey_options: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -307,6 +309,8 @@ pub(super) async fn show_with(
             codes_left,
             enrol: extras.enrol,
             new_codes: extras.new_codes,
+            passkeys_offered: app.webauthn.is_some(),
+            passkey_options: extras.passkey_options,
         },
     );
     binding.apply(&mut response);

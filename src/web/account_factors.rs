@@ -19,6 +19,7 @@ use crate::domain::password::Password;
 use crate::protocol::OAuthError;
 use crate::protocol::factors::FactorError;
 use crate::protocol::my_account::ChangeRefused;
+use crate::protocol::passkeys::PasskeyError;
 
 /// `POST /account/factors`.
 pub async fn manage(
@@ -65,6 +66,31 @@ pub async fn manage(
             }
             Err(e) => return server_error_page(t, &e),
         },
+        "add_passkey" => {
+            let Some(passkeys) = app.passkeys(&context) else {
+                return show(&app, &headers, &id, &sid, None, None, StatusCode::OK).await;
+            };
+            let account = match app.identities.account(&id).await {
+                Ok(Some(a)) => a,
+                Ok(None) => return super::error::expired(t),
+                Err(e) => return server_error_page(t, &e),
+            };
+            // What the authenticator shows: the masked phone and name, never a full number.
+            let user = account
+                .phone
+                .as_ref()
+                .map_or_else(|| account.name.masked(), |p| p.masked());
+            match passkeys
+                .start_registration(id.as_str(), &user, &account.name.masked())
+                .await
+            {
+                Ok(options) => {
+                    extras.passkey_options = Some(options.to_string());
+                    None
+                }
+                Err(e) => return server_error_page(t, &e),
+            }
+        }
         "new_codes" => match factors.new_recovery_codes(id.as_str(), now).await {
             Ok(codes) => {
                 extras.new_codes = Some(codes);
@@ -120,8 +146,8 @@ pub async fn confirm_totp(
     let (status, error) = match confirmed {
         Ok(codes) => {
             let extras = Extras {
-                enrol: None,
                 new_codes: codes,
+                ..Extras::default()
             };
             let notice = Some(t.factor_added);
             return show_with(
@@ -149,7 +175,60 @@ pub async fn confirm_totp(
     };
     let extras = Extras {
         enrol,
-        new_codes: None,
+        ..Extras::default()
     };
     show_with(&app, &headers, &id, &sid, None, Some(error), status, extras).await
+}
+
+/// `POST /account/factors/passkey/confirm`: the authenticator's new credential finishes the
+/// registration started by `add_passkey`.
+pub async fn confirm_passkey(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let Posted { id, sid, form, .. } = match posted(&app, &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let t = pages::texts(&[], &headers);
+    let context = request::context(&headers, &extensions);
+    let Some(passkeys) = app.passkeys(&context) else {
+        return show(&app, &headers, &id, &sid, None, None, StatusCode::OK).await;
+    };
+    let finished = passkeys
+        .finish_registration(
+            &app.second_factors(&context),
+            id.as_str(),
+            field(&form, "credential"),
+            field(&form, "name"),
+            app.now(),
+        )
+        .await;
+    let (status, error) = match finished {
+        Ok(codes) => {
+            let extras = Extras {
+                new_codes: codes,
+                ..Extras::default()
+            };
+            let notice = Some(t.passkey_added);
+            return show_with(
+                &app,
+                &headers,
+                &id,
+                &sid,
+                notice,
+                None,
+                StatusCode::OK,
+                extras,
+            )
+            .await;
+        }
+        Err(PasskeyError::Server(e)) => return server_error_page(t, &e),
+        Err(PasskeyError::BadLabel) => (StatusCode::BAD_REQUEST, t.bad_factor_name),
+        Err(PasskeyError::Expired) => (StatusCode::BAD_REQUEST, t.enrol_expired),
+        Err(_) => (StatusCode::BAD_REQUEST, t.passkey_refused),
+    };
+    show(&app, &headers, &id, &sid, None, Some(error), status).await
 }

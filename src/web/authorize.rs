@@ -231,6 +231,7 @@ async fn start_interaction(
                 error: None,
                 sms: app.sms_enabled(),
                 register: app.registration_enabled(),
+                passkey: super::step_up::passkey_options(app, page.context, &id, None).await,
             },
         ),
         Step::SecondFactor { enrol } => {
@@ -243,6 +244,8 @@ async fn start_interaction(
             } else {
                 None
             };
+            let passkey =
+                super::step_up::passkey_options(app, page.context, &id, Some(account_id)).await;
             render(
                 StatusCode::OK,
                 &SecondFactorPage {
@@ -253,6 +256,7 @@ async fn start_interaction(
                     error: None,
                     enrol,
                     recovery_codes: None,
+                    passkey,
                 },
             )
         }

@@ -16,6 +16,7 @@ use super::cookies::{self, cookie, genuine_form, set_cookie};
 use super::error::{expired, server_error_page};
 use super::pages::{self, LoginPage, Texts, allow_form_target, render};
 use super::request::{self, field, pairs};
+use super::step_up::passkey_options;
 use crate::app::App;
 use crate::domain::client::Client;
 use crate::domain::password::Password;
@@ -80,7 +81,16 @@ pub async fn login(
     let signed_in = match app.password_login(&context).login(&attempt, now).await {
         Ok(signed_in) => signed_in,
         Err(refused) => {
-            return refused_page(&app, t, &client, &id, &interaction, &attempt, refused);
+            let passkey = passkey_options(&app, &context, &id, None).await;
+            return refused_page(
+                &app,
+                t,
+                &client,
+                (&id, &interaction),
+                &attempt,
+                refused,
+                passkey,
+            );
         }
     };
     let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
@@ -137,10 +147,10 @@ fn refused_page(
     app: &App,
     t: &'static Texts,
     client: &Client,
-    id: &str,
-    interaction: &Interaction,
+    (id, interaction): (&str, &Interaction),
     attempt: &Attempt<'_>,
     refused: Refused,
+    passkey: Option<String>,
 ) -> Response {
     let (status, message, after) = match refusal(t, refused) {
         Ok(r) => r,
@@ -155,6 +165,7 @@ fn refused_page(
         error: Some(message),
         sms: app.sms_enabled(),
         register: app.registration_enabled(),
+        passkey,
     };
     let mut response = render(status, &page);
     allow_form_target(&mut response, &interaction.request.redirect_uri);
@@ -194,6 +205,7 @@ pub(super) async fn pending(app: &App, headers: &HeaderMap, id: &str) -> Option<
 pub async fn login_page(
     State(app): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     uri: axum::http::Uri,
 ) -> Response {
     let query = uri.query().unwrap_or("").as_bytes();
@@ -218,6 +230,7 @@ pub async fn login_page(
         error: None,
         sms: app.sms_enabled(),
         register: app.registration_enabled(),
+        passkey: passkey_options(&app, &request::context(&headers, &extensions), id, None).await,
     };
     let mut response = render(StatusCode::OK, &page);
     allow_form_target(&mut response, &interaction.request.redirect_uri);

@@ -75,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/sms", get(sms_login::tab).post(sms_login::login))
         .route("/login/sms/send", post(sms_login::send))
         .route("/login/second-factor", post(step_up::second_factor))
+        .route("/login/passkey", post(step_up::login))
         .route("/login/proofing", post(step_up::proofing))
         .route("/api/v1/proofing/face", post(proofing::face))
         .route("/register", get(register::form).post(register::start))
@@ -92,6 +93,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/account/factors/totp/confirm",
             post(account_factors::confirm_totp),
+        )
+        .route(
+            "/account/factors/passkey/confirm",
+            post(account_factors::confirm_passkey),
         )
         .route("/account/phone/confirm", post(account::phone_confirm_post))
         .route("/account/ledger.csv", get(account::ledger_export))
@@ -118,6 +123,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/static/yihao.css", get(pages::stylesheet))
         .route("/static/form_post.js", get(pages::form_post_script))
+        .route("/static/passkey.js", get(pages::passkey_script))
         .fallback(error::not_found)
 }
 

@@ -248,6 +248,16 @@ pub struct Texts {
     pub kind_totp: &'static str,
     pub kind_passkey: &'static str,
     pub never: &'static str,
+    pub passkey_login: &'static str,
+    pub passkey_failed: &'static str,
+    pub passkey_second: &'static str,
+    pub add_passkey_button: &'static str,
+    pub add_passkey_intro: &'static str,
+    pub create_passkey_button: &'static str,
+    pub passkey_added: &'static str,
+    pub passkey_refused: &'static str,
+    pub passkey_cloned: &'static str,
+    pub passkey_default_name: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -502,6 +512,16 @@ pub const ZH: Texts = Texts {
     kind_totp: "身份验证器应用",
     kind_passkey: "通行密钥",
     never: "从未",
+    passkey_login: "使用通行密钥登录",
+    passkey_failed: "未能使用通行密钥。请重试，或改用其他方式。",
+    passkey_second: "使用通行密钥验证",
+    add_passkey_button: "添加通行密钥",
+    add_passkey_intro: "通行密钥保存在您的手机或电脑里，用指纹、面容或锁屏密码解锁，可以代替密码登录。请为它起个名字，再按提示创建。",
+    create_passkey_button: "创建通行密钥",
+    passkey_added: "已添加通行密钥。",
+    passkey_refused: "通行密钥未通过验证。",
+    passkey_cloned: "这个通行密钥可能已被复制，已拒绝使用。请改用其他方式，并联系客服。",
+    passkey_default_name: "通行密钥",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -763,6 +783,16 @@ pub const EN: Texts = Texts {
     kind_totp: "Authenticator app",
     kind_passkey: "Passkey",
     never: "never",
+    passkey_login: "Sign in with a passkey",
+    passkey_failed: "The passkey could not be used. Try again, or use another way.",
+    passkey_second: "Use a passkey",
+    add_passkey_button: "Add a passkey",
+    add_passkey_intro: "A passkey lives on your phone or computer and is unlocked with your fingerprint, face or screen lock; it signs you in without a password. Give it a name, then follow the prompts.",
+    create_passkey_button: "Create the passkey",
+    passkey_added: "Passkey added.",
+    passkey_refused: "The passkey was not accepted.",
+    passkey_cloned: "This passkey may have been copied and was refused. Use another way, and contact the service desk.",
+    passkey_default_name: "Passkey",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -830,6 +860,8 @@ pub struct LoginPage<'a> {
     pub sms: bool,
     /// Registration is offered.
     pub register: bool,
+    /// The options of a passkey sign-in (JSON), when passkeys are offered.
+    pub passkey: Option<String>,
 }
 
 /// A TOTP enrolment as a page shows it.
@@ -852,6 +884,8 @@ pub struct SecondFactorPage<'a> {
     pub enrol: Option<EnrolView>,
     /// New recovery codes to show once, then continue.
     pub recovery_codes: Option<Vec<String>>,
+    /// The options of a passkey assertion (JSON), when the account has passkeys.
+    pub passkey: Option<String>,
 }
 
 #[derive(Template)]
@@ -989,6 +1023,10 @@ pub struct AccountPage<'a> {
     pub enrol: Option<EnrolView>,
     /// New recovery codes, shown once.
     pub new_codes: Option<Vec<String>>,
+    /// Passkeys are offered.
+    pub passkeys_offered: bool,
+    /// A passkey registration in progress: the options (JSON) for the browser.
+    pub passkey_options: Option<String>,
 }
 
 #[derive(Template)]
@@ -1132,6 +1170,14 @@ pub async fn stylesheet() -> Response {
 pub async fn form_post_script() -> Response {
     static_asset(
         include_str!("../../static/form_post.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// `GET /static/passkey.js`: the WebAuthn calls of the passkey forms.
+pub async fn passkey_script() -> Response {
+    static_asset(
+        include_str!("../../static/passkey.js"),
         "text/javascript; charset=utf-8",
     )
 }

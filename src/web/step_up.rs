@@ -22,6 +22,7 @@ use crate::domain::account::AccountId;
 use crate::protocol::assurance::has_second_factor;
 use crate::protocol::audit::RequestContext;
 use crate::protocol::factors::FactorError;
+use crate::protocol::passkeys::PasskeyError;
 use crate::protocol::session::{self, Interaction, Session, Step};
 use crate::store::StoreError;
 
@@ -72,6 +73,26 @@ fn view(enrolment: &crate::protocol::factors::Enrolment) -> EnrolView {
     EnrolView {
         qr_svg: pages::qr_svg(&enrolment.uri),
         secret: enrolment.secret.base32(),
+    }
+}
+
+/// The options of a passkey ceremony for interaction `id` (JSON for the page's form): a sign-in
+/// with a passkey alone when `account` is `None`, else a second factor of that account (`None`
+/// when it has no passkey). `None` too when passkeys are not offered, or on a failure (logged):
+/// the page then offers the other ways.
+pub(super) async fn passkey_options(
+    app: &App,
+    context: &RequestContext,
+    id: &str,
+    account: Option<&str>,
+) -> Option<String> {
+    let passkeys = app.passkeys(context)?;
+    match passkeys.start_authentication(id, account).await {
+        Ok(options) => options.map(|o| o.to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "no passkey ceremony");
+            None
+        }
     }
 }
 
@@ -131,6 +152,21 @@ pub async fn second_factor(
                 .confirm_totp(&account, code, t.factor_default_name, now)
                 .await
         }
+        "passkey" => {
+            let Some(passkeys) = app.passkeys(&context) else {
+                return expired(t);
+            };
+            match passkeys
+                .finish_authentication(&id, field(&form, "credential"), now)
+                .await
+            {
+                Ok(signer) if signer == account => Ok(None),
+                Ok(_) => Err(FactorError::WrongCode),
+                Err(PasskeyError::Server(e)) => return server_error_page(t, &e),
+                Err(PasskeyError::Cloned) => Err(FactorError::Replayed),
+                Err(_) => Err(FactorError::WrongCode),
+            }
+        }
         // After the recovery codes of an enrolment: the session has its second factor already.
         "continue" if has_second_factor(&session.amr) => {
             return finish(
@@ -149,7 +185,8 @@ pub async fn second_factor(
     };
     let page = |error: Option<&'static str>,
                 enrol: Option<EnrolView>,
-                codes: Option<Vec<String>>| SecondFactorPage {
+                codes: Option<Vec<String>>,
+                passkey: Option<String>| SecondFactorPage {
         t,
         client_name: client.name(),
         interaction: &id,
@@ -157,6 +194,7 @@ pub async fn second_factor(
         error,
         enrol,
         recovery_codes: codes,
+        passkey,
     };
     let codes = match checked {
         Ok(codes) => codes,
@@ -169,6 +207,10 @@ pub async fn second_factor(
                 FactorError::Replayed if method == "totp" => {
                     (StatusCode::UNAUTHORIZED, t.sf_replayed, None)
                 }
+                FactorError::Replayed if method == "passkey" => {
+                    (StatusCode::UNAUTHORIZED, t.passkey_cloned, None)
+                }
+                _ if method == "passkey" => (StatusCode::UNAUTHORIZED, t.passkey_refused, None),
                 FactorError::Expired => (StatusCode::BAD_REQUEST, t.enrol_expired, None),
                 _ if method == "recovery" => (StatusCode::UNAUTHORIZED, t.recovery_wrong, None),
                 _ => (StatusCode::UNAUTHORIZED, t.sf_wrong, None),
@@ -189,16 +231,24 @@ pub async fn second_factor(
             } else {
                 None
             };
-            let mut response = render(status, &page(Some(message), enrol, None));
+            // A new passkey ceremony for the page shown again (the last one is spent).
+            let passkey = if enrol.is_none() {
+                passkey_options(&app, &context, &id, Some(&account)).await
+            } else {
+                None
+            };
+            let mut response = render(status, &page(Some(message), enrol, None, passkey));
             allow_form_target(&mut response, &interaction.request.redirect_uri);
             retry_after(&mut response, after);
             return response;
         }
     };
+    // RFC 8176: "hwk" for proof of possession of a hardware-secured key, "otp" for a one-time code.
+    let method = if method == "passkey" { "hwk" } else { "otp" };
     let ring = app.keys.ring();
     let raised = app
         .interactions(&ring)
-        .raise(&app.audit(&context), &sid, session, "otp", now)
+        .raise(&app.audit(&context), &sid, session, method, now)
         .await;
     let session = match raised {
         Ok(s) => s,
@@ -206,7 +256,7 @@ pub async fn second_factor(
     };
     if let Some(codes) = codes {
         // Shown once; the form's "continue" goes on with the request.
-        let mut response = render(StatusCode::OK, &page(None, None, Some(codes)));
+        let mut response = render(StatusCode::OK, &page(None, None, Some(codes), None));
         allow_form_target(&mut response, &interaction.request.redirect_uri);
         return response;
     }
@@ -325,4 +375,103 @@ pub async fn proofing(
         session,
     )
     .await
+}
+
+/// `POST /login/passkey`: signs in with a passkey alone (a discoverable credential, user
+/// verification required): `amr` `hwk` and `mfa`, at min(the account's level, 3).
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let form = pairs(&body);
+    let t0 = pages::texts(&[], &headers);
+    let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::Login).await else {
+        return expired(t0);
+    };
+    let t = pages::texts(&interaction.request.ui_locales, &headers);
+    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return expired(t),
+        Err(e) => return server_error_page(t, &e),
+    };
+    let context = request::context(&headers, &extensions);
+    let Some(passkeys) = app.passkeys(&context) else {
+        return expired(t);
+    };
+    let now = app.now();
+    let signed = passkeys
+        .finish_authentication(&id, field(&form, "credential"), now)
+        .await;
+    let refused = |message: &'static str, passkey: Option<String>| {
+        let page = pages::LoginPage {
+            t,
+            client_name: client.name(),
+            interaction: &id,
+            csrf: &interaction.csrf,
+            identifier: "",
+            error: Some(message),
+            sms: app.sms_enabled(),
+            register: app.registration_enabled(),
+            passkey,
+        };
+        let mut response = render(StatusCode::UNAUTHORIZED, &page);
+        allow_form_target(&mut response, &interaction.request.redirect_uri);
+        response
+    };
+    let account_id = match signed {
+        Ok(account_id) => account_id,
+        Err(PasskeyError::Server(e)) => return server_error_page(t, &e),
+        Err(e) => {
+            let message = match e {
+                PasskeyError::Cloned => t.passkey_cloned,
+                _ => t.passkey_refused,
+            };
+            let passkey = passkey_options(&app, &context, &id, None).await;
+            return refused(message, passkey);
+        }
+    };
+    let account = match AccountId::parse(&account_id) {
+        Ok(aid) => match app.identities.account(&aid).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return expired(t),
+            Err(e) => return server_error_page(t, &e),
+        },
+        Err(_) => return expired(t),
+    };
+    if account.status != crate::domain::account::AccountStatus::Active {
+        let passkey = passkey_options(&app, &context, &id, None).await;
+        return refused(t.unavailable, passkey);
+    }
+    let previous = cookie(&app, &headers, cookies::SESSION);
+    let opened = app
+        .password_login(&context)
+        .open_session(
+            &account,
+            &client,
+            previous.as_deref(),
+            vec!["hwk".into(), "mfa".into()],
+            crate::protocol::assurance::TWO_FACTOR_CEILING,
+            now,
+        )
+        .await;
+    let signed_in = match opened {
+        Ok(s) => s,
+        Err(crate::protocol::login::Refused::Server(e)) => return server_error_page(t, &e),
+        Err(_) => return expired(t),
+    };
+    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
+    let page = Page {
+        t,
+        headers: &headers,
+        context: &context,
+    };
+    let current = Some((signed_in.sid, signed_in.session));
+    let mut response = proceed(&app, &page, &client, interaction.request, current, true).await;
+    response.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        cookies::set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
+    );
+    response
 }
