@@ -1011,8 +1011,8 @@ async fn id_token_claims(base: &str, client: &str, redirect: &str, code: &str) -
 }
 
 #[tokio::test]
-async fn a_passkey_is_registered_then_signs_in_as_a_second_factor_and_alone_and_a_copy_is_refused()
-{
+async fn a_passkey_is_registered_signs_in_as_a_second_factor_and_alone_and_a_copy_or_another_accounts_is_refused()
+ {
     let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
         common::not_configured(DRIVER_VAR);
         return;
@@ -1109,5 +1109,58 @@ async fn a_passkey_is_registered_then_signs_in_as_a_second_factor_and_alone_and_
     assert!(records.iter().any(|r| r.event == "factor_used"
         && r.result == "failure"
         && r.reason.as_deref() == Some("cloned")));
+
+    // Another person's passkey, offered as this person's second factor, is refused: the page is
+    // made to ask for the other credential (what a tampered browser could do).
+    const OTHER: &str = "110101199003070011";
+    Person {
+        phone: Some("13912345678"),
+        ..Person::new(OTHER, "测试李四")
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    browser.goto(&format!("{base}/healthz")).await;
+    browser.forget_cookies().await;
+    browser.goto(&format!("{base}/account")).await;
+    browser.type_into("#identifier", OTHER).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form[action='/login'] button").await;
+    browser.type_into("#factor-password", PASSWORD).await;
+    browser.click("button[value='add_passkey']").await;
+    browser.click("#passkey-create").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("已添加通行密钥"))
+        .await;
+    let others = browser.credentials(&authenticator).await;
+    let other = others
+        .iter()
+        .find(|c| c["credentialId"] != credential["credentialId"])
+        .unwrap();
+    browser.goto(&format!("{base}/healthz")).await;
+    browser.forget_cookies().await;
+    browser.goto(&authorize("social")).await;
+    browser.type_into("#identifier", ID_NUMBER).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form[action='/login'] button").await;
+    browser.wait_for_text("h1", |t| t == "验证第二重身份").await;
+    let script = "const f = document.querySelector('form[data-passkey]'); \
+                  const o = JSON.parse(f.dataset.options); \
+                  o.publicKey.allowCredentials = [{type: 'public-key', id: arguments[0]}]; \
+                  f.dataset.options = JSON.stringify(o);";
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": [other["credentialId"]]})),
+        )
+        .await;
+    browser.click("#passkey-second").await;
+    browser
+        .wait_for_text("p.error", |t| t.contains("未通过验证"))
+        .await;
+    let records = app.store.audit_records(1, 10_000).await.unwrap();
+    assert!(records.iter().any(|r| r.event == "factor_used"
+        && r.result == "failure"
+        && r.reason.as_deref() == Some("another_account")));
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
