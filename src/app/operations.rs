@@ -18,6 +18,7 @@ use crate::protocol::issuer::TokenIssuer;
 use crate::protocol::limits;
 use crate::protocol::login::PasswordLogin;
 use crate::protocol::logout::Logouts;
+use crate::protocol::lost_factor::LostFactor;
 use crate::protocol::my_account::MyAccount;
 use crate::protocol::passkeys::Passkeys;
 use crate::protocol::phone_change::PhoneChange;
@@ -242,6 +243,17 @@ impl App {
                 limit: self.config.limits.second_factor_per_account_per_hour,
                 window_secs: 3600,
             },
+        }
+    }
+
+    /// Resetting lost second factors (SMS code plus a fresh real-name check).
+    pub fn lost_factor<'a>(&'a self, context: &'a RequestContext) -> LostFactor<'a> {
+        LostFactor {
+            identities: &self.identities,
+            codes: self.sms_codes(),
+            people: self.outside.people.as_ref(),
+            factors: self.store.as_ref(),
+            audit: self.audit(context),
         }
     }
 

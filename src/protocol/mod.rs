@@ -32,6 +32,7 @@ pub mod keys;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod lost_factor;
 pub mod my_account;
 pub mod outside;
 pub mod passkeys;

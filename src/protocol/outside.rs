@@ -44,6 +44,8 @@ pub enum SmsPurpose {
     /// The new number, when the phone changes.
     PhoneNew,
     Unlock,
+    /// Resetting lost second factors (with a fresh real-name check).
+    FactorReset,
 }
 
 impl SmsPurpose {
@@ -55,6 +57,7 @@ impl SmsPurpose {
             Self::PhoneOld => "phone_old",
             Self::PhoneNew => "phone_new",
             Self::Unlock => "unlock",
+            Self::FactorReset => "factor_reset",
         }
     }
 }

@@ -257,6 +257,8 @@ async fn start_interaction(
                     enrol,
                     recovery_codes: None,
                     passkey,
+                    lost_offered: app.registration_enabled(),
+                    lost: None,
                 },
             )
         }

@@ -258,6 +258,13 @@ pub struct Texts {
     pub passkey_refused: &'static str,
     pub passkey_cloned: &'static str,
     pub passkey_default_name: &'static str,
+    pub lost_link: &'static str,
+    pub lost_intro: &'static str,
+    pub lost_send_button: &'static str,
+    pub lost_sent: &'static str,
+    pub lost_confirm_button: &'static str,
+    pub lost_refused: &'static str,
+    pub lost_done: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -522,6 +529,13 @@ pub const ZH: Texts = Texts {
     passkey_refused: "通行密钥未通过验证。",
     passkey_cloned: "这个通行密钥可能已被复制，已拒绝使用。请改用其他方式，并联系客服。",
     passkey_default_name: "通行密钥",
+    lost_link: "身份验证器和恢复码都丢失了？",
+    lost_intro: "我们会向您预留的手机号码发送验证码，并请您填写证件号码和姓名，重新进行实名核验。通过后，原有的验证方式全部删除，请立即设置新的身份验证器。",
+    lost_send_button: "发送验证码",
+    lost_sent: "验证码已发送至",
+    lost_confirm_button: "核验并重置",
+    lost_refused: "信息与账号不符，或实名核验未通过。",
+    lost_done: "原有的验证方式已全部删除。请设置新的身份验证器。",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -793,6 +807,13 @@ pub const EN: Texts = Texts {
     passkey_refused: "The passkey was not accepted.",
     passkey_cloned: "This passkey may have been copied and was refused. Use another way, and contact the service desk.",
     passkey_default_name: "Passkey",
+    lost_link: "Lost your authenticator and your recovery codes?",
+    lost_intro: "We send a code to the mobile number on file and ask for your document number and name for a new real-name check. Once both pass, every old factor is removed, and you set up a new authenticator app at once.",
+    lost_send_button: "Send a code",
+    lost_sent: "A code was sent to",
+    lost_confirm_button: "Check and reset",
+    lost_refused: "The details do not match the account, or the real-name check did not pass.",
+    lost_done: "Every old factor was removed. Set up a new authenticator app now.",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -886,6 +907,10 @@ pub struct SecondFactorPage<'a> {
     pub recovery_codes: Option<Vec<String>>,
     /// The options of a passkey assertion (JSON), when the account has passkeys.
     pub passkey: Option<String>,
+    /// Resetting lost factors is offered (SMS codes and the population register).
+    pub lost_offered: bool,
+    /// The reset's code was sent to this (masked) number: its form is shown.
+    pub lost: Option<String>,
 }
 
 #[derive(Template)]

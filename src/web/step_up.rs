@@ -96,6 +96,68 @@ pub(super) async fn passkey_options(
     }
 }
 
+/// What a step of a lost-factor reset led to.
+enum Lost {
+    /// The code went to this masked number.
+    Sent(String),
+    /// The old factors are gone; a new authenticator app to enrol.
+    Reset(EnrolView),
+}
+
+/// The two steps of a lost-factor reset (`lost_send`, `lost_confirm`); a refusal is the status, the
+/// message and, when the code form should stay, the masked number.
+#[allow(clippy::too_many_arguments)]
+async fn lost_factor(
+    app: &App,
+    context: &RequestContext,
+    t: &'static pages::Texts,
+    form: &[(String, String)],
+    account: &str,
+    method: &str,
+    now: i64,
+) -> Result<Lost, (StatusCode, &'static str, Option<String>)> {
+    use crate::protocol::lost_factor::LostRefused;
+    use crate::protocol::sms_code::{CodeRefused, SendRefused};
+    let lost = app.lost_factor(context);
+    let refusal = |e: LostRefused, keep: Option<String>| match e {
+        LostRefused::NoPhone => (StatusCode::BAD_REQUEST, t.no_old_number, None),
+        LostRefused::Send(SendRefused::TooSoon { .. } | SendRefused::DailyCap { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, t.too_many, None)
+        }
+        LostRefused::Send(_) | LostRefused::Unavailable(_) | LostRefused::Server(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, keep)
+        }
+        LostRefused::Code(CodeRefused::Wrong { .. } | CodeRefused::Malformed) => {
+            (StatusCode::UNAUTHORIZED, t.code_wrong, keep)
+        }
+        LostRefused::Code(CodeRefused::Used) => (StatusCode::UNAUTHORIZED, t.code_used, None),
+        LostRefused::Code(_) => (StatusCode::UNAUTHORIZED, t.code_expired, None),
+        LostRefused::NotConfirmed => (StatusCode::UNAUTHORIZED, t.lost_refused, keep),
+    };
+    if method == "lost_send" {
+        let text = pages::sms_text(&app.config.sms, t);
+        return lost
+            .send(account, text, now)
+            .await
+            .map(Lost::Sent)
+            .map_err(|e| refusal(e, None));
+    }
+    let keep = Some(field(form, "phone_shown").to_owned()).filter(|p| !p.is_empty());
+    lost.confirm(
+        account,
+        field(form, "code"),
+        field(form, "number"),
+        field(form, "name"),
+        now,
+    )
+    .await
+    .map_err(|e| refusal(e, keep))?;
+    enrolment(app, context, account)
+        .await
+        .map(Lost::Reset)
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, None))
+}
+
 /// The browser's session, when it is the interaction's account's.
 async fn session_of(
     app: &App,
@@ -181,6 +243,7 @@ pub async fn second_factor(
             )
             .await;
         }
+        "lost_send" | "lost_confirm" => Ok(None),
         _ => return expired(t),
     };
     let page = |error: Option<&'static str>,
@@ -195,7 +258,27 @@ pub async fn second_factor(
         enrol,
         recovery_codes: codes,
         passkey,
+        lost_offered: app.registration_enabled(),
+        lost: None,
     };
+    if method == "lost_send" || method == "lost_confirm" {
+        let lost = lost_factor(&app, &context, t, &form, &account, method, now).await;
+        let (status, error, sent, enrol) = match lost {
+            Ok(Lost::Sent(phone)) => (StatusCode::OK, None, Some(phone), None),
+            Ok(Lost::Reset(view)) => (StatusCode::OK, Some(t.lost_done), None, Some(view)),
+            Err((status, message, sent)) => (status, Some(message), sent, None),
+        };
+        let passkey = if enrol.is_none() {
+            passkey_options(&app, &context, &id, Some(&account)).await
+        } else {
+            None
+        };
+        let mut shown = page(error, enrol, None, passkey);
+        shown.lost = sent;
+        let mut response = render(status, &shown);
+        allow_form_target(&mut response, &interaction.request.redirect_uri);
+        return response;
+    }
     let codes = match checked {
         Ok(codes) => codes,
         Err(FactorError::Server(e)) => return server_error_page(t, &e),

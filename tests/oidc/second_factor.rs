@@ -637,3 +637,106 @@ async fn face_verification_refuses_what_it_must() {
         && r.result == "failure"
         && r.actor.as_deref() == Some(account.id.as_str())));
 }
+
+#[tokio::test]
+async fn a_lost_factor_is_reset_with_an_sms_code_and_a_fresh_real_name_check() {
+    let (s, clock) = setup_factors(|c| c.second_factor.required_for_all = true).await;
+    let app = &s._server.test_app.app;
+    // Enrolled at the first sign-in.
+    let first = Browser::new();
+    let enrol = password_step(&s, &first, ID_NUMBER).await;
+    let old_secret = element(&enrol, "totp-secret");
+    let shown = submit_factor(
+        &s,
+        &first,
+        &enrol,
+        "enrol",
+        &code_at(&old_secret, now(&clock)),
+    )
+    .await;
+    assert_eq!(shown.status(), 200);
+
+    // Later, without the phone app or the codes: a code to the phone, then name and number.
+    clock.advance(30);
+    let browser = Browser::new();
+    let page = password_step(&s, &browser, ID_NUMBER).await;
+    assert!(page.contains("value=\"lost_send\""), "{page}");
+    let sent = submit_factor(&s, &browser, &page, "lost_send", "").await;
+    assert_eq!(sent.status(), 200);
+    let sent = sent.text().await.unwrap();
+    assert!(sent.contains("138****1234"), "the masked number");
+    let code = crate::common::people::last_sms_code(app, crate::PHONE);
+    let (i, c) = (hidden(&sent, "interaction"), hidden(&sent, "csrf"));
+    let confirm = |code: String, name: &'static str| {
+        let (i, c) = (i.clone(), c.clone());
+        let browser = &browser;
+        let base = s.base.clone();
+        async move {
+            browser
+                .post(
+                    &format!("{base}/login/second-factor"),
+                    &[
+                        ("interaction", i.as_str()),
+                        ("csrf", c.as_str()),
+                        ("method", "lost_confirm"),
+                        ("code", code.as_str()),
+                        ("number", ID_NUMBER),
+                        ("name", name),
+                    ],
+                )
+                .await
+        }
+    };
+    let wrong = confirm(code, "李四").await;
+    assert_eq!(wrong.status(), 401, "another name: refused");
+    // The code was spent on that try; a new one after the resend delay.
+    clock.advance(61);
+    let again = submit_factor(&s, &browser, &sent, "lost_send", "").await;
+    assert_eq!(again.status(), 200);
+    let code = crate::common::people::last_sms_code(app, crate::PHONE);
+    let reset = confirm(code, crate::NAME).await;
+    assert_eq!(reset.status(), 200);
+    let reset = reset.text().await.unwrap();
+    let new_secret = element(&reset, "totp-secret");
+    assert_ne!(new_secret, old_secret);
+    let account = app
+        .identities
+        .find(ID_NUMBER, now(&clock))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.store
+            .factors_of(account.id.as_str())
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old factor is gone"
+    );
+    // A new authenticator app, then the request goes on.
+    let codes = submit_factor(
+        &s,
+        &browser,
+        &reset,
+        "enrol",
+        &code_at(&new_secret, now(&clock)),
+    )
+    .await;
+    assert_eq!(codes.status(), 200);
+    let codes = codes.text().await.unwrap();
+    let done = submit_factor(&s, &browser, &codes, "continue", "").await;
+    assert!(redirect_params(&done).contains_key("code"));
+    let records = app.store.audit_records(1, 10_000).await.unwrap();
+    assert!(records.iter().any(|r| {
+        r.event == "factor_removed"
+            && r.result == "success"
+            && r.details
+                .as_deref()
+                .is_some_and(|d| d.contains("lost_factor"))
+    }));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.event == "factor_removed" && r.reason.as_deref() == Some("not_the_account"))
+    );
+}
