@@ -236,5 +236,47 @@ fn sms_codes(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signing, request_checks, personal_data, sms_codes);
+/// A second factor: a TOTP code checked (three HMAC-SHA1 and constant-time compares), the secret
+/// opened first as a login does, and the step-up decision.
+fn second_factors(c: &mut Criterion) {
+    use yihao::crypto::totp;
+    let secret = totp::Secret::generate();
+    let now = 1_800_000_015;
+    let code = totp::code_at(&secret, totp::step_of(now));
+    c.bench_function("totp/verify", |b| {
+        b.iter(|| totp::verify(&secret, &code, now, Some(totp::step_of(now) - 1)))
+    });
+    let master = yihao::crypto::MasterKey::from_bytes([7u8; 32]);
+    let sealer = yihao::crypto::pii::Sealer::new(&master, "factors", 1);
+    let sealed = sealer.seal("factor:f1", secret.as_bytes());
+    c.bench_function("totp/open_and_verify", |b| {
+        b.iter(|| {
+            let opened = totp::Secret::from_bytes(sealer.open("factor:f1", &sealed).unwrap());
+            totp::verify(&opened, &code, now, None)
+        })
+    });
+    let amr = vec!["pwd".to_owned()];
+    let reach = yihao::protocol::assurance::Reach {
+        proofed: 3,
+        face: true,
+        has_factor: true,
+    };
+    let requirement = yihao::protocol::assurance::Requirement {
+        must: 3,
+        wish: 3,
+        two_factors: false,
+    };
+    c.bench_function("assurance/step_up", |b| {
+        b.iter(|| yihao::protocol::assurance::step_up(requirement, 2, &amr, &reach))
+    });
+}
+
+criterion_group!(
+    benches,
+    signing,
+    request_checks,
+    personal_data,
+    sms_codes,
+    second_factors
+);
 criterion_main!(benches);

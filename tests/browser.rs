@@ -1089,27 +1089,6 @@ async fn a_passkey_is_registered_signs_in_as_a_second_factor_and_alone_and_a_cop
     assert_eq!(claims["acr"], "urn:yihao:loa:3");
     assert_eq!(claims["amr"], json!(["hwk", "mfa"]));
 
-    // A copy of the authenticator (its counter back at 0) is refused, and that is audited.
-    let credential = browser.credentials(&authenticator).await.remove(0);
-    assert!(
-        credential["signCount"].as_u64().unwrap() >= 2,
-        "{credential}"
-    );
-    browser
-        .clone_credential(&authenticator, &credential, 0)
-        .await;
-    browser.goto(&format!("{base}/healthz")).await;
-    browser.forget_cookies().await;
-    browser.goto(&authorize("tax")).await;
-    browser.click("#passkey-login").await;
-    browser
-        .wait_for_text("p.error", |t| t.contains("可能已被复制"))
-        .await;
-    let records = app.store.audit_records(1, 10_000).await.unwrap();
-    assert!(records.iter().any(|r| r.event == "factor_used"
-        && r.result == "failure"
-        && r.reason.as_deref() == Some("cloned")));
-
     // Another person's passkey, offered as this person's second factor, is refused: the page is
     // made to ask for the other credential (what a tampered browser could do).
     const OTHER: &str = "110101199003070011";
@@ -1134,7 +1113,7 @@ async fn a_passkey_is_registered_signs_in_as_a_second_factor_and_alone_and_a_cop
     let others = browser.credentials(&authenticator).await;
     let other = others
         .iter()
-        .find(|c| c["credentialId"] != credential["credentialId"])
+        .find(|c| c["credentialId"] != credentials[0]["credentialId"])
         .unwrap();
     browser.goto(&format!("{base}/healthz")).await;
     browser.forget_cookies().await;
@@ -1162,5 +1141,43 @@ async fn a_passkey_is_registered_signs_in_as_a_second_factor_and_alone_and_a_cop
     assert!(records.iter().any(|r| r.event == "factor_used"
         && r.result == "failure"
         && r.reason.as_deref() == Some("another_account")));
+    // The other person's credential leaves this authenticator (one resident credential each).
+    let path = format!(
+        "/webauthn/authenticator/{authenticator}/credentials/{}",
+        other["credentialId"].as_str().unwrap()
+    );
+    browser.call(reqwest::Method::DELETE, &path, None).await;
+
+    // A copy of the authenticator (its counter back at 0) is refused, and that is audited.
+    let credential = browser.credentials(&authenticator).await.remove(0);
+    assert_eq!(credential["credentialId"], credentials[0]["credentialId"]);
+    assert!(
+        credential["signCount"].as_u64().unwrap() >= 2,
+        "{credential}"
+    );
+    browser
+        .clone_credential(&authenticator, &credential, 0)
+        .await;
+    browser.goto(&format!("{base}/healthz")).await;
+    browser.forget_cookies().await;
+    browser.goto(&authorize("tax")).await;
+    browser.click("#passkey-login").await;
+    browser
+        .wait_for_text("p.error", |t| t.contains("可能已被复制"))
+        .await;
+    let records = app.store.audit_records(1, 10_000).await.unwrap();
+    assert!(records.iter().any(|r| r.event == "factor_used"
+        && r.result == "failure"
+        && r.reason.as_deref() == Some("cloned")));
+
+    // It is removed from the account at once: the person registers a new passkey.
+    let account = app.identities.find(ID_NUMBER, 1).await.unwrap().unwrap();
+    assert!(
+        app.store
+            .factors_of(account.id.as_str())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     browser.call(reqwest::Method::DELETE, "", None).await;
 }

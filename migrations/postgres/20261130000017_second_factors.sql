@@ -27,7 +27,7 @@ CREATE TABLE account_recovery_codes (
 );
 
 -- Accounts that must sign in with two factors whatever the client asks (docs/assurance.md,
--- "Policies"); administrators are added by role.
+-- "The two-factor rule"); the administrator roles (a later migration) will set it too.
 CREATE TABLE account_second_factor_policy (
     account_id  TEXT PRIMARY KEY NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     set_at      BIGINT NOT NULL

@@ -145,8 +145,8 @@ impl Outside {
 
 /// The highest level a session of this deployment can reach (docs/assurance.md): 3 needs a second
 /// factor and a way to proof an account at 3 (face verification); no method reaches 4.
-pub fn highest_level(config: &Config) -> u8 {
-    let second_factor = config.second_factor.totp || config.second_factor.passkeys;
+pub fn highest_level(config: &Config, passkeys: bool) -> u8 {
+    let second_factor = config.second_factor.totp || passkeys;
     if second_factor && config.verify.face.adapter != crate::config::Adapter::Off {
         crate::protocol::assurance::TWO_FACTOR_CEILING
     } else {
@@ -301,9 +301,12 @@ impl App {
         let keys = start_keys(&config, &master_key, store.clone(), clock.now()).await?;
         let subjects = SubjectCodec::new(&master_key);
         let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
-        let discovery =
-            crate::protocol::discovery::document(&config.server.issuer, highest_level(&config))
-                .to_string();
+        let webauthn = webauthn(&config)?;
+        let discovery = crate::protocol::discovery::document(
+            &config.server.issuer,
+            highest_level(&config, webauthn.is_some()),
+        )
+        .to_string();
         let metrics = Metrics::default();
         let outside = Outside::build(&config, &metrics)?;
         let sms_key = crate::protocol::sms_code::CodeKey(master_key.derive("sms-code"));
@@ -312,7 +315,6 @@ impl App {
         let factor_sealer = crate::crypto::pii::Sealer::new(&master_key, "factors", 1);
         let recovery_key = master_key.derive("recovery-codes");
         let handle_key = master_key.derive("passkey-user-handle");
-        let webauthn = webauthn(&config)?;
         let audit = Auditor::start(
             store.clone(),
             node_name(&config.audit.node),

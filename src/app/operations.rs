@@ -253,6 +253,8 @@ impl App {
             codes: self.sms_codes(),
             people: self.outside.people.as_ref(),
             factors: self.store.as_ref(),
+            sessions: self.sessions(),
+            refresh: self.store.as_ref(),
             audit: self.audit(context),
         }
     }
@@ -294,7 +296,7 @@ impl App {
     /// The highest level a session of this deployment can reach (docs/assurance.md): 3 needs a
     /// second factor and a way to proof an account at 3 (face verification); no method reaches 4.
     pub fn highest_level(&self) -> u8 {
-        super::highest_level(&self.config)
+        super::highest_level(&self.config, self.webauthn.is_some())
     }
 
     /// Whether registration is offered: SMS codes and the population register are both available.

@@ -12,10 +12,11 @@ use super::OAuthError;
 use super::accounts::Identities;
 use super::audit::{Audit, AuditEvent, EventType};
 use super::outside::{OutsideError, PersonCheck, PersonRegister, SmsPurpose};
+use super::session::{EndReason, Sessions};
 use super::sms_code::{CodeRefused, Delivery, SendRefused, SmsCodes};
 use crate::domain::account::{Account, AccountId, AccountStatus, PersonName};
 use crate::domain::document::Document;
-use crate::store::FactorStore;
+use crate::store::{FactorStore, RefreshStore};
 
 /// Why the factors were not reset.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,9 @@ pub struct LostFactor<'a> {
     pub codes: SmsCodes<'a>,
     pub people: &'a dyn PersonRegister,
     pub factors: &'a dyn FactorStore,
+    /// Every other session ends after a reset, and the refresh tokens are revoked.
+    pub sessions: Sessions<'a>,
+    pub refresh: &'a dyn RefreshStore,
     pub audit: Audit<'a>,
 }
 
@@ -79,10 +83,13 @@ impl LostFactor<'_> {
     }
 
     /// Checks the code, then the number and name against the account and the register; on
-    /// success removes every factor and recovery code of the account. Each refusal is audited.
+    /// success removes every factor and recovery code of the account, ends every session but
+    /// `keep` (the one resetting) with back-channel logout, and revokes the refresh tokens: whoever
+    /// held the lost factor holds nothing more. Each refusal is audited.
     pub async fn confirm(
         &self,
         account_id: &str,
+        keep: &str,
         code: &str,
         number: &str,
         name: &str,
@@ -140,6 +147,22 @@ impl LostFactor<'_> {
         }
         self.factors
             .replace_recovery_codes(account_id, &[], now)
+            .await
+            .map_err(OAuthError::server)?;
+        let others = self
+            .sessions
+            .rows
+            .sessions_of(account_id, false)
+            .await
+            .map_err(OAuthError::server)?;
+        for row in others.iter().filter(|r| r.sid != keep) {
+            self.sessions
+                .end(&row.sid, EndReason::FactorsReset, now)
+                .await
+                .map_err(OAuthError::server)?;
+        }
+        self.refresh
+            .revoke_account_refresh(account_id, now)
             .await
             .map_err(OAuthError::server)?;
         Ok(())

@@ -207,6 +207,8 @@ impl Passkeys<'_> {
             .await?
             .is_some()
         {
+            self.record_failure(account_id, None, "registered_already")
+                .await?;
             return Err(PasskeyError::Taken);
         }
         let credential: Credential = passkey.clone().into();
@@ -370,8 +372,7 @@ impl Passkeys<'_> {
         let result = match checked {
             Ok(r) => r,
             Err(WebauthnError::CredentialPossibleCompromise) => {
-                self.record_failure(&row.account_id, Some(&row.id), "cloned")
-                    .await?;
+                self.cloned(&row).await?;
                 return Err(PasskeyError::Cloned);
             }
             Err(e) => {
@@ -388,8 +389,7 @@ impl Passkeys<'_> {
             .await?
         {
             // Another node accepted the same or a later counter meanwhile.
-            self.record_failure(&row.account_id, Some(&row.id), "cloned")
-                .await?;
+            self.cloned(&row).await?;
             return Err(PasskeyError::Cloned);
         }
         self.audit
@@ -405,6 +405,31 @@ impl Passkeys<'_> {
             )
             .await?;
         Ok(row.account_id)
+    }
+
+    /// A passkey whose counter went back: refused, and removed from the account at once (two
+    /// copies exist; which one is the person's cannot be told), both audited. The person registers
+    /// a new one.
+    async fn cloned(&self, row: &FactorRecord) -> Result<(), OAuthError> {
+        self.record_failure(&row.account_id, Some(&row.id), "cloned")
+            .await?;
+        self.audit
+            .record(
+                AuditEvent::success(EventType::FactorRemoved)
+                    .actor("system")
+                    .target(row.id.as_str())
+                    .details(json!({
+                        "kind": PASSKEY,
+                        "account": row.account_id,
+                        "reason": "cloned",
+                    })),
+            )
+            .await?;
+        self.store
+            .remove_factor(&row.account_id, &row.id)
+            .await
+            .map_err(OAuthError::server)?;
+        Ok(())
     }
 
     async fn record_failure(

@@ -133,6 +133,8 @@ pub enum EndReason {
     RoleEnded,
     /// The owner closed the account.
     AccountClosed,
+    /// The account's second factors were reset (a lost factor): every other session ends.
+    FactorsReset,
 }
 
 impl EndReason {
@@ -145,6 +147,7 @@ impl EndReason {
             Self::Replaced => "replaced",
             Self::RoleEnded => "role_ended",
             Self::AccountClosed => "account_closed",
+            Self::FactorsReset => "factors_reset",
         }
     }
 }

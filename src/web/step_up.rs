@@ -112,7 +112,7 @@ async fn lost_factor(
     context: &RequestContext,
     t: &'static pages::Texts,
     form: &[(String, String)],
-    account: &str,
+    (account, sid): (&str, &str),
     method: &str,
     now: i64,
 ) -> Result<Lost, (StatusCode, &'static str, Option<String>)> {
@@ -145,6 +145,7 @@ async fn lost_factor(
     let keep = Some(field(form, "phone_shown").to_owned()).filter(|p| !p.is_empty());
     lost.confirm(
         account,
+        sid,
         field(form, "code"),
         field(form, "number"),
         field(form, "name"),
@@ -262,7 +263,7 @@ pub async fn second_factor(
         lost: None,
     };
     if method == "lost_send" || method == "lost_confirm" {
-        let lost = lost_factor(&app, &context, t, &form, &account, method, now).await;
+        let lost = lost_factor(&app, &context, t, &form, (&account, &sid), method, now).await;
         let (status, error, sent, enrol) = match lost {
             Ok(Lost::Sent(phone)) => (StatusCode::OK, None, Some(phone), None),
             Ok(Lost::Reset(view)) => (StatusCode::OK, Some(t.lost_done), None, Some(view)),

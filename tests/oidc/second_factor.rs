@@ -713,6 +713,16 @@ async fn a_lost_factor_is_reset_with_an_sms_code_and_a_fresh_real_name_check() {
             .is_empty(),
         "the old factor is gone"
     );
+    let open = app
+        .store
+        .sessions_of(account.id.as_str(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        open.len(),
+        1,
+        "every other session ended: only the resetting one is open"
+    );
     // A new authenticator app, then the request goes on.
     let codes = submit_factor(
         &s,
