@@ -121,6 +121,31 @@ pub async fn manage(
     .await
 }
 
+/// The personal page after an enrolment: `notice`, and the recovery codes of a first factor.
+async fn enrolled(
+    app: &crate::app::App,
+    headers: &HeaderMap,
+    (id, sid): (&crate::domain::account::AccountId, &str),
+    notice: &str,
+    codes: Option<Vec<String>>,
+) -> Response {
+    let extras = Extras {
+        new_codes: codes,
+        ..Extras::default()
+    };
+    show_with(
+        app,
+        headers,
+        id,
+        sid,
+        Some(notice),
+        None,
+        StatusCode::OK,
+        extras,
+    )
+    .await
+}
+
 /// `POST /account/factors/totp/confirm`.
 pub async fn confirm_totp(
     State(app): State<AppState>,
@@ -144,24 +169,7 @@ pub async fn confirm_totp(
         )
         .await;
     let (status, error) = match confirmed {
-        Ok(codes) => {
-            let extras = Extras {
-                new_codes: codes,
-                ..Extras::default()
-            };
-            let notice = Some(t.factor_added);
-            return show_with(
-                &app,
-                &headers,
-                &id,
-                &sid,
-                notice,
-                None,
-                StatusCode::OK,
-                extras,
-            )
-            .await;
-        }
+        Ok(codes) => return enrolled(&app, &headers, (&id, &sid), t.factor_added, codes).await,
         Err(FactorError::Server(e)) => return server_error_page(t, &e),
         Err(FactorError::RateLimited { .. }) => (StatusCode::TOO_MANY_REQUESTS, t.too_many),
         Err(FactorError::Expired) => (StatusCode::BAD_REQUEST, t.enrol_expired),
@@ -207,24 +215,7 @@ pub async fn confirm_passkey(
         )
         .await;
     let (status, error) = match finished {
-        Ok(codes) => {
-            let extras = Extras {
-                new_codes: codes,
-                ..Extras::default()
-            };
-            let notice = Some(t.passkey_added);
-            return show_with(
-                &app,
-                &headers,
-                &id,
-                &sid,
-                notice,
-                None,
-                StatusCode::OK,
-                extras,
-            )
-            .await;
-        }
+        Ok(codes) => return enrolled(&app, &headers, (&id, &sid), t.passkey_added, codes).await,
         Err(PasskeyError::Server(e)) => return server_error_page(t, &e),
         Err(PasskeyError::BadLabel) => (StatusCode::BAD_REQUEST, t.bad_factor_name),
         Err(PasskeyError::Expired) => (StatusCode::BAD_REQUEST, t.enrol_expired),

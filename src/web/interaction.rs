@@ -50,6 +50,44 @@ pub(super) async fn interaction_for(
     .then(|| (id.to_owned(), interaction))
 }
 
+/// A posted form of an interaction's page, checked ([`interaction_for`]): its fields, the
+/// interaction, the person's language and the client.
+pub(super) struct InteractionForm {
+    pub form: Vec<(String, String)>,
+    pub id: String,
+    pub interaction: Interaction,
+    pub t: &'static Texts,
+    pub client: Client,
+}
+
+/// The form of page `step` posted as `body`, or the page to answer instead (expired, or a server
+/// error).
+pub(super) async fn interaction_form(
+    app: &App,
+    headers: &HeaderMap,
+    body: &Bytes,
+    step: Step,
+) -> Result<InteractionForm, Response> {
+    let form = pairs(body);
+    let t0 = pages::texts(&[], headers);
+    let Some((id, interaction)) = interaction_for(app, headers, &form, step).await else {
+        return Err(expired(t0));
+    };
+    let t = pages::texts(&interaction.request.ui_locales, headers);
+    let client = match find_client(app, Some(&interaction.request.client_id)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(expired(t)),
+        Err(e) => return Err(server_error_page(t, &e)),
+    };
+    Ok(InteractionForm {
+        form,
+        id,
+        interaction,
+        t,
+        client,
+    })
+}
+
 /// `POST /login`: the login form.
 pub async fn login(
     State(app): State<AppState>,
@@ -57,16 +95,15 @@ pub async fn login(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let form = pairs(&body);
-    let t0 = pages::texts(&[], &headers);
-    let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::Login).await else {
-        return expired(t0);
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(t),
-        Err(e) => return server_error_page(t, &e),
+    let InteractionForm {
+        form,
+        id,
+        interaction,
+        t,
+        client,
+    } = match interaction_form(&app, &headers, &body, Step::Login).await {
+        Ok(f) => f,
+        Err(page) => return page,
     };
     let context = request::context(&headers, &extensions);
     let previous = cookie(&app, &headers, cookies::SESSION);

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
-use super::authorize::{Page, find_client, proceed};
+use super::authorize::{Page, proceed};
 use super::cookies::{self, cookie};
 use super::error::{expired, server_error_page};
-use super::interaction::{interaction_for, retry_after};
+use super::interaction::{InteractionForm, interaction_form, retry_after};
 use super::pages::{self, EnrolView, ProofingPage, SecondFactorPage, allow_form_target, render};
-use super::request::{self, field, pairs};
+use super::request::{self, field};
 use crate::app::App;
 use crate::domain::account::AccountId;
 use crate::protocol::assurance::has_second_factor;
@@ -181,17 +181,15 @@ pub async fn second_factor(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let form = pairs(&body);
-    let t0 = pages::texts(&[], &headers);
-    let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::SecondFactor).await
-    else {
-        return expired(t0);
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(t),
-        Err(e) => return server_error_page(t, &e),
+    let InteractionForm {
+        form,
+        id,
+        interaction,
+        t,
+        client,
+    } = match interaction_form(&app, &headers, &body, Step::SecondFactor).await {
+        Ok(f) => f,
+        Err(page) => return page,
     };
     let (sid, session) = match session_of(&app, &headers, &interaction).await {
         Ok(Some(current)) => current,
@@ -396,17 +394,15 @@ pub async fn proofing(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let form = pairs(&body);
-    let t0 = pages::texts(&[], &headers);
-    let Some((id, mut interaction)) = interaction_for(&app, &headers, &form, Step::Proofing).await
-    else {
-        return expired(t0);
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(t),
-        Err(e) => return server_error_page(t, &e),
+    let InteractionForm {
+        form,
+        id,
+        mut interaction,
+        t,
+        client,
+    } = match interaction_form(&app, &headers, &body, Step::Proofing).await {
+        Ok(f) => f,
+        Err(page) => return page,
     };
     let (sid, session) = match session_of(&app, &headers, &interaction).await {
         Ok(Some(current)) => current,
@@ -469,16 +465,15 @@ pub async fn login(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let form = pairs(&body);
-    let t0 = pages::texts(&[], &headers);
-    let Some((id, interaction)) = interaction_for(&app, &headers, &form, Step::Login).await else {
-        return expired(t0);
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(t),
-        Err(e) => return server_error_page(t, &e),
+    let InteractionForm {
+        form,
+        id,
+        interaction,
+        t,
+        client,
+    } = match interaction_form(&app, &headers, &body, Step::Login).await {
+        Ok(f) => f,
+        Err(page) => return page,
     };
     let context = request::context(&headers, &extensions);
     let Some(passkeys) = app.passkeys(&context) else {

@@ -467,6 +467,23 @@ async fn submit_factor(
         .await
 }
 
+/// A two-factor account without a factor signs in with its password and enrols an authenticator
+/// app on the page that follows: the app's key, and the page of recovery codes.
+async fn enrol_at_sign_in(
+    s: &Setup,
+    browser: &Browser,
+    clock: &ManualClock,
+    id: &str,
+) -> (String, String) {
+    let enrol = password_step(s, browser, id).await;
+    assert!(enrol.contains("value=\"enrol\""), "{enrol}");
+    let secret = element(&enrol, "totp-secret");
+    let code = code_at(&secret, now(clock));
+    let shown = submit_factor(s, browser, &enrol, "enrol", &code).await;
+    assert_eq!(shown.status(), 200);
+    (secret, shown.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn codes_are_good_once_and_only_for_their_own_account() {
     let (s, clock) = setup_factors(|c| c.second_factor.required_for_all = true).await;
@@ -485,19 +502,7 @@ async fn codes_are_good_once_and_only_for_their_own_account() {
     let mut recovery = Vec::new();
     for id in [ID_NUMBER, OTHER] {
         let browser = Browser::new();
-        let enrol = password_step(&s, &browser, id).await;
-        assert!(enrol.contains("value=\"enrol\""), "{enrol}");
-        let secret = element(&enrol, "totp-secret");
-        let shown = submit_factor(
-            &s,
-            &browser,
-            &enrol,
-            "enrol",
-            &code_at(&secret, now(&clock)),
-        )
-        .await;
-        assert_eq!(shown.status(), 200);
-        let shown = shown.text().await.unwrap();
+        let (secret, shown) = enrol_at_sign_in(&s, &browser, &clock, id).await;
         let codes: Vec<String> = shown
             .split("<li><code>")
             .skip(1)
@@ -644,17 +649,7 @@ async fn a_lost_factor_is_reset_with_an_sms_code_and_a_fresh_real_name_check() {
     let app = &s._server.test_app.app;
     // Enrolled at the first sign-in.
     let first = Browser::new();
-    let enrol = password_step(&s, &first, ID_NUMBER).await;
-    let old_secret = element(&enrol, "totp-secret");
-    let shown = submit_factor(
-        &s,
-        &first,
-        &enrol,
-        "enrol",
-        &code_at(&old_secret, now(&clock)),
-    )
-    .await;
-    assert_eq!(shown.status(), 200);
+    let (old_secret, _) = enrol_at_sign_in(&s, &first, &clock, ID_NUMBER).await;
 
     // Later, without the phone app or the codes: a code to the phone, then name and number.
     clock.advance(30);
