@@ -745,3 +745,93 @@ async fn a_lost_factor_is_reset_with_an_sms_code_and_a_fresh_real_name_check() {
             .any(|r| r.event == "factor_removed" && r.reason.as_deref() == Some("not_the_account"))
     );
 }
+
+#[tokio::test]
+async fn declining_the_face_check_ends_an_essential_request_unmet_and_max_age_asks_for_both_factors_again()
+ {
+    let (s, clock) = setup_factors(|_| {}).await;
+    let browser = Browser::new();
+    let page = personal_page(&s, &browser, ID_NUMBER, PASSWORD).await;
+    let (secret, _) = enrol_on_personal_page(&s, &browser, &clock, &page).await;
+    // Proofed at 2: the level-3 client's request shows the proofing page; "not now" ends it.
+    let url = authorize_url(&s.base, "social", "http://127.0.0.1:9/social", &[]);
+    let proofing = browser.page(&url).await;
+    let (i, c) = (hidden(&proofing, "interaction"), hidden(&proofing, "csrf"));
+    let skipped = browser
+        .post(
+            &format!("{}/login/proofing", s.base),
+            &[("interaction", &i), ("csrf", &c), ("decision", "skip")],
+        )
+        .await;
+    assert_eq!(
+        redirect_params(&skipped)["error"],
+        "unmet_authentication_requirements"
+    );
+
+    // A voluntary level 3 for the account proofed at 3 steps up; then max_age=0 asks again for
+    // the password and then the code: the second factor is not carried over a new login.
+    let app = &s._server.test_app.app;
+    let account = app
+        .identities
+        .find(ID_NUMBER, now(&clock))
+        .await
+        .unwrap()
+        .unwrap();
+    let evidence = yihao::domain::account::Evidence::new(
+        yihao::domain::account::Level::new(3).unwrap(),
+        yihao::domain::account::ProofMethod::FaceCheck,
+        "test",
+        now(&clock),
+    )
+    .unwrap();
+    app.identities
+        .set_evidence(&account.id, evidence, now(&clock))
+        .await
+        .unwrap();
+    let wish = [("acr_values", "urn:yihao:loa:3"), ("nonce", "n")];
+    let second = browser
+        .page(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &wish,
+        ))
+        .await;
+    clock.advance(30);
+    let done = submit_factor(
+        &s,
+        &browser,
+        &second,
+        "totp",
+        &code_at(&secret, now(&clock)),
+    )
+    .await;
+    let tokens = crate::tax_exchange(&s, &redirect_params(&done)["code"]).await;
+    let stepped = crate::jwt_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(stepped["acr"], "urn:yihao:loa:3");
+    assert_eq!(stepped["auth_time"], now(&clock));
+    clock.advance(5);
+    let again = [("acr_values", "urn:yihao:loa:3"), ("max_age", "0")];
+    let login = browser
+        .page(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &again,
+        ))
+        .await;
+    assert!(
+        login.contains("action=\"/login\""),
+        "max_age=0: the password again"
+    );
+    let second = browser
+        .login(&s.base, &login, ID_NUMBER, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        second.contains("value=\"totp\""),
+        "and the second factor again"
+    );
+}
