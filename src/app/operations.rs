@@ -40,6 +40,7 @@ pub(super) fn assertion_audiences(issuer: &str) -> Vec<String> {
         format!("{base}{}", discovery::TOKEN),
         format!("{base}{}", discovery::INTROSPECT),
         format!("{base}{}", discovery::REVOKE),
+        format!("{base}{}", discovery::DEVICE_AUTHORIZATION),
     ]
 }
 
@@ -288,6 +289,14 @@ impl App {
         }
     }
 
+    /// The device authorization grant's settings (`tokens.device_*`).
+    pub fn device_settings(&self) -> crate::protocol::device::DeviceSettings {
+        crate::protocol::device::DeviceSettings {
+            expires_secs: self.config.tokens.device_code_secs,
+            interval_secs: self.config.tokens.device_poll_secs,
+        }
+    }
+
     /// Whether face verification (the step to real-name level 3) is offered.
     pub fn face_enabled(&self) -> bool {
         self.config.verify.face.adapter != crate::config::Adapter::Off
@@ -349,6 +358,7 @@ impl App {
                 ephemeral: self.ephemeral.as_ref(),
                 refresh: self.store.as_ref(),
                 revocations: self.store.as_ref(),
+                device: self.device_settings(),
             },
             limit: limits::Rule {
                 name: "token_client",

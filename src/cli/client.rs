@@ -240,6 +240,10 @@ fn apply_settings(settings: &mut ClientSettings, flags: &TokenSettings) -> anyho
     if let Some(optional) = flags.pkce_optional {
         settings.pkce_optional = optional;
     }
+    if let Some(location) = &flags.location {
+        // Empty clears it.
+        settings.location = Some(location.trim().to_owned()).filter(|l| !l.is_empty());
+    }
     if let Some(level) = flags.min_level {
         // 0 clears it.
         settings.min_level = (level > 0).then_some(level);
@@ -301,6 +305,7 @@ fn client_json(client: &Client, secret: Option<&str>) -> Value {
         "full_phone": client.settings().full_phone,
         "pkce_optional": client.settings().pkce_optional,
         "min_level": client.settings().min_level,
+        "location": client.settings().location,
         "jwks_uri": client.settings().jwks_uri,
         "jwks": client.settings().jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "resources": client.settings().resources,

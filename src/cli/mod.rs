@@ -48,6 +48,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant (a client's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server (applies pending migrations first unless database.migrate_on_start = false).
     Serve,
@@ -153,6 +155,9 @@ pub struct TokenSettings {
     /// request that cannot reach it is refused with unmet_authentication_requirements.
     #[arg(long, value_name = "LEVEL")]
     pub min_level: Option<u8>,
+    /// Where the device stands (a kiosk's hall and number), shown when a person approves it.
+    #[arg(long, value_name = "TEXT")]
+    pub location: Option<String>,
     /// private_key_jwt: the client's public keys as a JWK Set (JSON, or @FILE).
     #[arg(long, value_name = "JSON|@FILE")]
     pub jwks: Option<String>,

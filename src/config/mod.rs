@@ -76,6 +76,7 @@ pub struct LimitsConfig {
     pub recover_per_ip_per_hour: u32,
     pub second_factor_per_account_per_hour: u32,
     pub face_checks_per_account_per_day: u32,
+    pub device_user_codes_per_ip_per_min: u32,
 }
 
 /// The audit log.
@@ -121,6 +122,10 @@ pub struct TokensConfig {
     pub require_pkce: bool,
     pub refresh_idle_secs: u64,
     pub refresh_absolute_secs: u64,
+    /// RFC 8628: how long a device code lives (`expires_in`)...
+    pub device_code_secs: u64,
+    /// ...and the polling interval a device starts with (`interval`).
+    pub device_poll_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

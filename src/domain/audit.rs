@@ -58,6 +58,8 @@ pub enum EventType {
     StepUp,
     /// An account's real-name level raised by a proofing check (face verification).
     Proofing,
+    /// A device grant's user code looked up, approved or denied (RFC 8628).
+    DeviceApproval,
 }
 
 impl EventType {
@@ -102,6 +104,7 @@ impl EventType {
             Self::FactorRemoved => "factor_removed",
             Self::StepUp => "step_up",
             Self::Proofing => "proofing",
+            Self::DeviceApproval => "device_approval",
         }
     }
 }

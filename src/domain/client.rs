@@ -112,13 +112,17 @@ pub enum GrantType {
     RefreshToken,
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// RFC 8628 §3.4.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +130,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -359,6 +364,10 @@ pub struct ClientSettings {
     /// as an essential requirement: a request that cannot reach it ends in
     /// `unmet_authentication_requirements`.
     pub min_level: Option<u8>,
+    /// Where the device or counter stands (a kiosk's hall and number), shown on the page where a
+    /// person approves it (RFC 8628 §5.4: the person must be able to tell it is the device in front
+    /// of them). At most 100 characters.
+    pub location: Option<String>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -447,10 +456,13 @@ impl Client {
                 "the authorization_code grant needs at least one redirect URI",
             ));
         }
-        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+        if has(GrantType::RefreshToken)
+            && !has(GrantType::AuthorizationCode)
+            && !has(GrantType::DeviceCode)
+        {
             return Err(ClientError::new(
                 "grant_types",
-                "refresh_token is only issued with authorization_code",
+                "refresh_token is only issued with authorization_code or the device code grant",
             ));
         }
         for (field, secs) in [
@@ -460,6 +472,17 @@ impl Client {
             if secs.is_some_and(|s| !(60..=86_400).contains(&s)) {
                 return Err(ClientError::new(field, "must be 60 to 86400 seconds"));
             }
+        }
+        if spec
+            .settings
+            .location
+            .as_ref()
+            .is_some_and(|l| l.chars().count() > 100 || l.chars().any(char::is_control))
+        {
+            return Err(ClientError::new(
+                "location",
+                "at most 100 printable characters",
+            ));
         }
         if spec
             .settings

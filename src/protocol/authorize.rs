@@ -81,6 +81,10 @@ pub struct AuthorizeRequest {
     /// The person chose "not now" at a voluntary step-up: the request gets the level reached.
     #[serde(default)]
     pub step_up_declined: bool,
+    /// A device grant's approval (RFC 8628 §3.3): the grant's key. The request was made by yihao
+    /// from the user code, not by a client; it ends on a page, not at a redirect URI.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// The level an essential `acr` request of unknown values stands for: none reaches it.
@@ -402,6 +406,7 @@ pub fn check(
         claims_id_token,
         acr_essential,
         step_up_declined: false,
+        device: None,
     })
 }
 

@@ -13,6 +13,8 @@ pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 pub const JWKS: &str = "/jwks";
 pub const INTROSPECT: &str = "/introspect";
+/// RFC 8628 §4: `device_authorization_endpoint`.
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 pub const REVOKE: &str = "/revoke";
 pub const END_SESSION: &str = "/logout";
 
@@ -31,6 +33,7 @@ pub fn document(issuer: &str, highest_level: u8) -> Value {
         "jwks_uri": format!("{base}{JWKS}"),
         "introspection_endpoint": format!("{base}{INTROSPECT}"),
         "revocation_endpoint": format!("{base}{REVOKE}"),
+        "device_authorization_endpoint": format!("{base}{DEVICE_AUTHORIZATION}"),
         "end_session_endpoint": format!("{base}{END_SESSION}"),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
@@ -43,7 +46,7 @@ pub fn document(issuer: &str, highest_level: u8) -> Value {
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ResponseMode::ALL,
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", super::device::GRANT_TYPE],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],

@@ -583,10 +583,27 @@ impl Interactions<'_> {
         client: &Client,
         request: &AuthorizeRequest,
         sid: &str,
-        mut session: Session,
+        session: Session,
         org: Option<Value>,
         now: i64,
     ) -> Result<String, StoreError> {
+        let grant = self
+            .grant_for(client, request, sid, session, org, now)
+            .await?;
+        session::issue_code(self.ephemeral, &grant, self.code_ttl).await
+    }
+
+    /// What a code (or an approved device grant) stands for, from the request and the session; the
+    /// client is recorded in the session so that logout reaches it, whichever node ends it.
+    pub async fn grant_for(
+        &self,
+        client: &Client,
+        request: &AuthorizeRequest,
+        sid: &str,
+        mut session: Session,
+        org: Option<Value>,
+        now: i64,
+    ) -> Result<CodeGrant, StoreError> {
         let grant = CodeGrant {
             client_id: client.id().as_str().to_owned(),
             redirect_uri: request.redirect_uri.clone(),
@@ -602,7 +619,6 @@ impl Interactions<'_> {
             claims_id_token: request.claims_id_token.clone(),
             org,
         };
-        let code = session::issue_code(self.ephemeral, &grant, self.code_ttl).await?;
         if !session.clients.iter().any(|c| c == client.id().as_str()) {
             session.clients.push(client.id().as_str().to_owned());
             session::save(self.ephemeral, sid, &session, self.policy).await?;
@@ -610,7 +626,7 @@ impl Interactions<'_> {
                 .touch_session(sid, &session.clients, now)
                 .await?;
         }
-        Ok(code)
+        Ok(grant)
     }
 }
 
@@ -654,6 +670,7 @@ mod tests {
             claims_id_token: Vec::new(),
             acr_essential: None,
             step_up_declined: false,
+            device: None,
         }
     }
 

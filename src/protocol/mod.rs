@@ -17,6 +17,7 @@ pub mod backchannel;
 pub mod bearer;
 pub mod claims;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod drafts;
 pub mod enterprise;
@@ -90,6 +91,12 @@ pub enum ErrorCode {
     /// OpenID Connect Unmet Authentication Requirements 1.0 §1: "The Authorization Server is unable
     /// to meet the requirements of the Relying Party for the authentication of the End-User."
     UnmetAuthenticationRequirements,
+    /// RFC 8628 §3.5: the device's person has not answered yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 s.
+    SlowDown,
+    /// RFC 8628 §3.5: "The "device_code" has expired".
+    ExpiredToken,
     LoginRequired,
     ConsentRequired,
     AccountSelectionRequired,
@@ -118,6 +125,9 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InteractionRequired => "interaction_required",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::AccountSelectionRequired => "account_selection_required",

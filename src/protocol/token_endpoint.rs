@@ -41,6 +41,26 @@ impl TokenEndpoint<'_> {
         grants::grant(&self.issuer, &self.ports, &client, params, now).await
     }
 
+    /// `POST /device_authorization` (RFC 8628 §3.1: "the client authentication requirements of
+    /// Section 3.2.1 of [RFC6749] apply"): a device code and a user code.
+    pub async fn device_authorization(
+        &self,
+        params: &[(String, String)],
+        authorization: Option<&[u8]>,
+        now: i64,
+    ) -> Result<Value, OAuthError> {
+        let client = self.client(params, authorization, now).await?;
+        super::device::start(
+            self.ports.ephemeral,
+            self.ports.device,
+            self.issuer.issuer,
+            &client,
+            params,
+            now,
+        )
+        .await
+    }
+
     /// `POST /introspect`.
     pub async fn introspect(
         &self,

@@ -160,6 +160,9 @@ pub(super) async fn show(
         Next::Proofing { account_id } => {
             start_interaction(app, page, client, request, Some(account_id), Step::Proofing).await
         }
+        Next::Refuse(error) if request.device.is_some() => {
+            super::device::deny(app, t, &request, &error).await
+        }
         Next::Code { sid, session } => {
             issue_code(app, t, client, &request, &sid, session, None).await
         }
@@ -287,6 +290,11 @@ async fn start_interaction(
                     interaction: &id,
                     csrf: &csrf,
                     items,
+                    device: interaction
+                        .request
+                        .device
+                        .as_ref()
+                        .map(|_| client.settings().location.as_deref()),
                 },
             )
         }
@@ -316,6 +324,9 @@ pub(super) async fn issue_code(
     session: Session,
     org: Option<serde_json::Value>,
 ) -> Response {
+    if let Some(key) = &request.device {
+        return super::device::approve(app, t, client, request, key, (sid, session), org).await;
+    }
     let ring = app.keys.ring();
     let issued = app
         .interactions(&ring)

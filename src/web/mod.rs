@@ -23,6 +23,7 @@ pub mod account_factors;
 pub mod authorize;
 pub mod client_ip;
 pub mod cookies;
+pub mod device;
 pub mod enterprise;
 pub mod error;
 pub mod health;
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/login/sms", get(sms_login::tab).post(sms_login::login))
         .route("/login/sms/send", post(sms_login::send))
+        .route("/device", get(device::page))
+        .route("/device/qr.svg", get(device::qr))
         .route("/login/second-factor", post(step_up::second_factor))
         .route("/login/passkey", post(step_up::login))
         .route("/login/proofing", post(step_up::proofing))
@@ -110,6 +113,10 @@ pub fn routes() -> Router<AppState> {
         .route("/consent", post(interaction::consent))
         .route("/select-org", post(interaction::select_org))
         .route(discovery::TOKEN, post(token::token))
+        .route(
+            discovery::DEVICE_AUTHORIZATION,
+            post(token::device_authorization),
+        )
         .route(discovery::INTROSPECT, post(token::introspect))
         .route(
             discovery::END_SESSION,

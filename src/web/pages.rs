@@ -265,6 +265,16 @@ pub struct Texts {
     pub lost_confirm_button: &'static str,
     pub lost_refused: &'static str,
     pub lost_done: &'static str,
+    pub device_title: &'static str,
+    pub device_intro: &'static str,
+    pub device_code_label: &'static str,
+    pub device_code_unknown: &'static str,
+    pub device_approved_title: &'static str,
+    pub device_approved: &'static str,
+    pub device_denied_title: &'static str,
+    pub device_denied: &'static str,
+    pub device_check: &'static str,
+    pub device_location: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -536,6 +546,16 @@ pub const ZH: Texts = Texts {
     lost_confirm_button: "核验并重置",
     lost_refused: "信息与账号不符，或实名核验未通过。",
     lost_done: "原有的验证方式已全部删除。请设置新的身份验证器。",
+    device_title: "在设备上登录",
+    device_intro: "请输入设备屏幕上显示的 8 位代码，然后按提示登录并确认。",
+    device_code_label: "设备代码",
+    device_code_unknown: "代码不正确或已过期。请核对设备上显示的代码。",
+    device_approved_title: "设备已登录",
+    device_approved: "请回到设备上继续办理。使用完毕请在设备上退出。",
+    device_denied_title: "设备未登录",
+    device_denied: "您没有允许这台设备登录。",
+    device_check: "请确认这是您面前的设备：",
+    device_location: "位置",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -814,6 +834,16 @@ pub const EN: Texts = Texts {
     lost_confirm_button: "Check and reset",
     lost_refused: "The details do not match the account, or the real-name check did not pass.",
     lost_done: "Every old factor was removed. Set up a new authenticator app now.",
+    device_title: "Sign in on a device",
+    device_intro: "Enter the 8-character code the device shows, then sign in and confirm.",
+    device_code_label: "Device code",
+    device_code_unknown: "The code is wrong or has expired. Check the code the device shows.",
+    device_approved_title: "The device is signed in",
+    device_approved: "Go back to the device to continue. Sign out on the device when you are done.",
+    device_denied_title: "The device is not signed in",
+    device_denied: "You did not allow this device to sign in.",
+    device_check: "Check that this is the device in front of you:",
+    device_location: "Location",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -1099,6 +1129,16 @@ pub struct ConsentPage<'a> {
     pub interaction: &'a str,
     pub csrf: &'a str,
     pub items: Vec<&'a str>,
+    /// A device being approved (RFC 8628 §5.4): where it stands, when its client says so.
+    pub device: Option<Option<&'a str>>,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub t: &'a Texts,
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]

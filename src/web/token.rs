@@ -17,6 +17,7 @@ use crate::protocol::OAuthError;
 #[derive(Clone, Copy)]
 enum Endpoint {
     Token,
+    DeviceAuthorization,
     Introspect,
     Revoke,
 }
@@ -36,6 +37,11 @@ async fn answer(
     let now = app.now();
     let result: Result<Value, OAuthError> = match endpoint {
         Endpoint::Token => calls.token(&params, authorization, now).await,
+        Endpoint::DeviceAuthorization => {
+            calls
+                .device_authorization(&params, authorization, now)
+                .await
+        }
         Endpoint::Introspect => calls.introspect(&params, authorization, now).await,
         Endpoint::Revoke => calls.revoke(&params, authorization, now).await,
     };
@@ -53,6 +59,23 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     answer(app, headers, extensions, body, Endpoint::Token).await
+}
+
+/// `POST /device_authorization` (RFC 8628 §3.1).
+pub async fn device_authorization(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    answer(
+        app,
+        headers,
+        extensions,
+        body,
+        Endpoint::DeviceAuthorization,
+    )
+    .await
 }
 
 /// `POST /introspect`.

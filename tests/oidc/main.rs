@@ -16,6 +16,7 @@ mod client_auth;
 mod client_credentials;
 mod code_flow;
 mod consent;
+mod device;
 mod discovery;
 mod enterprise_page;
 mod errors;

@@ -24,6 +24,8 @@ pub struct GrantPorts<'a> {
     pub ephemeral: &'a dyn Ephemeral,
     pub refresh: &'a dyn RefreshStore,
     pub revocations: &'a dyn RevocationStore,
+    /// The device authorization grant's settings.
+    pub device: super::device::DeviceSettings,
 }
 
 /// RFC 6749 §5.2: `unsupported_grant_type` "The authorization grant type is not supported by the
@@ -43,6 +45,9 @@ pub async fn grant(
         }
         Some("client_credentials") => {
             client_credentials::client_credentials(issuer, client, params, now).await
+        }
+        Some(super::device::GRANT_TYPE) => {
+            super::device::device_grant(issuer, ports, ports.device, client, params, now).await
         }
         None => Err(OAuthError::new(
             ErrorCode::InvalidRequest,

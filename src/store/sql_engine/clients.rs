@@ -108,4 +108,5 @@ fn bind_client<'q>(
         .bind(r.channel)
         .bind(r.pkce_optional)
         .bind(r.min_level)
+        .bind(r.location)
 }
