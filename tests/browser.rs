@@ -1181,3 +1181,98 @@ async fn a_passkey_is_registered_signs_in_as_a_second_factor_and_alone_and_a_cop
     );
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+#[tokio::test]
+async fn a_kiosk_is_approved_at_its_verification_uri_in_a_real_browser_in_chinese_and_english() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let mut kiosk = spec("kiosk", "http://127.0.0.1:9/kiosk", false);
+    kiosk.name = "自助服务终端".into();
+    kiosk.grant_types = vec![GrantType::DeviceCode];
+    kiosk.settings.channel = yihao::domain::client::Channel::Kiosk;
+    kiosk.settings.location = Some("市民中心一楼 3 号自助机".into());
+    register(app, kiosk, SECRET).await;
+    app.clients.reload().await.unwrap();
+    Person {
+        phone: Some(common::people::PHONE),
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    let base = server.base.clone();
+    let start = || {
+        let base = base.clone();
+        async move {
+            let (status, body) = post_form(
+                &base,
+                "/device_authorization",
+                ("kiosk", SECRET),
+                &[("scope", "openid profile")],
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let poll = |code: String| {
+        let base = base.clone();
+        async move {
+            post_form(
+                &base,
+                "/token",
+                ("kiosk", SECRET),
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", code.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+
+    // The person's phone opens verification_uri_complete (what the kiosk's QR code holds).
+    let started = start().await;
+    let browser = Driver::start(&driver_path).await;
+    browser
+        .goto(started["verification_uri_complete"].as_str().unwrap())
+        .await;
+    browser.type_into("#identifier", ID_NUMBER).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form[action='/login'] button").await;
+    browser
+        .wait_for_text("p.notice", |t| t.contains("市民中心一楼 3 号自助机"))
+        .await;
+    browser.click("button[value='allow']").await;
+    browser.wait_for_text("h1", |t| t == "设备已登录").await;
+    let (status, tokens) = poll(started["device_code"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string());
+    browser.call(reqwest::Method::DELETE, "", None).await;
+
+    // In English, typing the code the kiosk shows at verification_uri.
+    let started = start().await;
+    let english = Driver::start_in(&driver_path, "en").await;
+    english
+        .goto(started["verification_uri"].as_str().unwrap())
+        .await;
+    english.english_page("Sign in on a device").await;
+    english
+        .type_into("#user-code", started["user_code"].as_str().unwrap())
+        .await;
+    english.click("form[action='/device'] button").await;
+    english.type_into("#identifier", ID_NUMBER).await;
+    english.type_into("#password", PASSWORD).await;
+    english.click("form[action='/login'] button").await;
+    english
+        .wait_for_text("p.notice", |t| t.contains("Check that this is the device"))
+        .await;
+    english.click("button[value='deny']").await;
+    english.english_page("The device is not signed in").await;
+    let (_, refused) = poll(started["device_code"].as_str().unwrap().to_owned()).await;
+    assert_eq!(refused["error"], "access_denied");
+    english.call(reqwest::Method::DELETE, "", None).await;
+}

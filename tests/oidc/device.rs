@@ -215,7 +215,10 @@ async fn every_device_grant_error_is_answered() {
     assert_eq!(body["error"], "slow_down");
     clock.advance(6);
     let (_, body) = poll(&s, "kiosk", &code).await;
-    assert_eq!(body["error"], "slow_down", "the interval is 10 s now, then 15");
+    assert_eq!(
+        body["error"], "slow_down",
+        "the interval is 10 s now, then 15"
+    );
     clock.advance(16);
     let (_, body) = poll(&s, "kiosk", &code).await;
     assert_eq!(body["error"], "authorization_pending");
