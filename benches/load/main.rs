@@ -151,6 +151,9 @@ enum Kind {
     Register {
         next: Arc<std::sync::atomic::AtomicU64>,
     },
+    /// A kiosk polling the token endpoint for its device code while nobody has approved it (RFC
+    /// 8628 §3.4): answered `authorization_pending` or `slow_down`.
+    DevicePoll { auth: String, body: String },
 }
 
 /// Per-worker state that lives across operations.
@@ -175,6 +178,23 @@ async fn operation(
                 .collect();
             let answer = conn.send(Method::GET, path, &headers, None).await?;
             expect_ok(&answer, path)?;
+            Ok(Some(1))
+        }
+        Kind::DevicePoll { auth, body } => {
+            let answer = conn
+                .send(
+                    Method::POST,
+                    &target.paths.token,
+                    &[(header::AUTHORIZATION, auth)],
+                    Some(body),
+                )
+                .await?;
+            let pending = answer.status == StatusCode::BAD_REQUEST
+                && (answer.body.windows(21).any(|w| w == b"authorization_pending")
+                    || answer.body.windows(9).any(|w| w == b"slow_down"));
+            if !pending {
+                return Err(answer.unexpected("device poll"));
+            }
             Ok(Some(1))
         }
         Kind::Post { path, auth, body } => {
@@ -621,6 +641,28 @@ async fn bench_target(target: Arc<Target>, args: &RunArgs) -> Result<Report, Err
             false,
         )
         .await;
+    }
+    if target.outbox.is_some() && wanted("device poll") {
+        let auth = basic(&target.rp.0, &target.rp.1);
+        let mut conn = Conn::new(target.addr);
+        let started = conn
+            .send(
+                Method::POST,
+                "/device_authorization",
+                &[(header::AUTHORIZATION, &auth)],
+                Some("scope=openid"),
+            )
+            .await?;
+        expect_ok(&started, "device authorization")?;
+        let started = started.json()?;
+        let code = started["device_code"].as_str().ok_or("no device code")?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", code),
+            ])
+            .finish();
+        run("device poll", Kind::DevicePoll { auth, body }, n, true).await;
     }
     if args.storm {
         rows.extend(storm::run(&target, duration).await);

@@ -200,6 +200,8 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
             "authorization_code",
             "--grant-type",
             "refresh_token",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:device_code",
             "--scope",
             "openid",
             "--scope",
