@@ -375,6 +375,8 @@ mod store_contract {
             amr: vec!["pwd".into()],
             created_at: t0,
             clients: vec!["bc".into()],
+            idle_secs: 0,
+            absolute_secs: 0,
         };
         for (sid, at) in [
             ("s-admin", t0),

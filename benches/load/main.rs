@@ -190,7 +190,10 @@ async fn operation(
                 )
                 .await?;
             let pending = answer.status == StatusCode::BAD_REQUEST
-                && (answer.body.windows(21).any(|w| w == b"authorization_pending")
+                && (answer
+                    .body
+                    .windows(21)
+                    .any(|w| w == b"authorization_pending")
                     || answer.body.windows(9).any(|w| w == b"slow_down"));
             if !pending {
                 return Err(answer.unexpected("device poll"));

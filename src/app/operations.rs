@@ -112,6 +112,7 @@ impl App {
             limits: &self.config.limits,
             policy: self.session_policy(),
             absolute_secs: i64::try_from(self.config.session.absolute_secs).unwrap_or(i64::MAX),
+            channels: &self.config.session,
         }
     }
 

@@ -74,7 +74,12 @@ pub fn spawn_session_sweeper(app: Arc<App>) -> tokio::task::AbortHandle {
     const MARGIN_SECS: i64 = 30;
     const PRUNE_EVERY_SECS: i64 = 3600;
     tokio::spawn(async move {
-        let policy = app.session_policy();
+        // Rows not seen for the shortest idle limit of any channel are looked at (a kiosk's session
+        // goes idle in minutes); one whose live entry is still there is only marked seen.
+        let policy = crate::protocol::session::SessionPolicy {
+            idle_secs: app.config.session.shortest_idle_secs(),
+            ..app.session_policy()
+        };
         let mut tick = tokio::time::interval(Duration::from_millis(app.config.session.sweep_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut since = app.now() - MARGIN_SECS;

@@ -108,6 +108,56 @@ pub struct SessionConfig {
     pub absolute_secs: u64,
     pub sweep_ms: u64,
     pub keep_ended_secs: u64,
+    /// Sessions opened at a client of another channel than `web` (which uses the two limits above
+    /// and never forces a login).
+    pub app: ChannelSession,
+    pub kiosk: ChannelSession,
+    pub window: ChannelSession,
+    pub system: ChannelSession,
+}
+
+/// The session policy of a channel (docs/design.md, channels).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSession {
+    pub idle_secs: u64,
+    pub absolute_secs: u64,
+    /// Every authorization request of a client on this channel asks the person to sign in: no
+    /// silent single sign-on into a session that someone else may have left on a shared device.
+    pub force_login: bool,
+}
+
+impl SessionConfig {
+    /// The policy of sessions opened at a client of `channel`.
+    pub fn channel(&self, channel: crate::domain::client::Channel) -> ChannelSession {
+        use crate::domain::client::Channel;
+        match channel {
+            Channel::Web => ChannelSession {
+                idle_secs: self.idle_secs,
+                absolute_secs: self.absolute_secs,
+                force_login: false,
+            },
+            Channel::App => self.app,
+            Channel::Kiosk => self.kiosk,
+            Channel::Window => self.window,
+            Channel::System => self.system,
+        }
+    }
+
+    /// The shortest idle limit of any channel: how long the sweeper lets a session go unseen
+    /// before it looks whether its live entry is still there.
+    pub fn shortest_idle_secs(&self) -> u64 {
+        [
+            self.idle_secs,
+            self.app.idle_secs,
+            self.kiosk.idle_secs,
+            self.window.idle_secs,
+            self.system.idle_secs,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(self.idle_secs)
+    }
 }
 
 /// Token lifetimes and algorithms.
@@ -559,6 +609,19 @@ impl Config {
                 "audit.queue",
                 "audit.queue and audit.checkpoint_secs must be at least 1",
             ));
+        }
+        for (name, c) in [
+            ("app", self.session.app),
+            ("kiosk", self.session.kiosk),
+            ("window", self.session.window),
+            ("system", self.session.system),
+        ] {
+            if c.idle_secs < 30 || c.absolute_secs < c.idle_secs {
+                return Err(ConfigError::new(
+                    &format!("session.{name}.idle_secs"),
+                    "at least 30 s, and absolute_secs at least idle_secs",
+                ));
+            }
         }
         if self.session.sweep_ms == 0 {
             return Err(ConfigError::new(

@@ -682,6 +682,8 @@ mod tests {
             amr: vec!["pwd".into()],
             created_at: auth_time,
             clients: Vec::new(),
+            idle_secs: 0,
+            absolute_secs: 0,
         }
     }
 

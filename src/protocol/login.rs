@@ -61,6 +61,8 @@ pub struct PasswordLogin<'a> {
     pub limits: &'a LimitsConfig,
     pub policy: SessionPolicy,
     pub absolute_secs: i64,
+    /// The session policy of each channel (`[session]`).
+    pub channels: &'a crate::config::SessionConfig,
 }
 
 impl PasswordLogin<'_> {
@@ -110,6 +112,8 @@ impl PasswordLogin<'_> {
         now: i64,
     ) -> Result<SignedIn, Refused> {
         let level = account.evidence.level().get().min(ceiling);
+        // The channel's limits (a kiosk's are short).
+        let limits = self.channels.channel(client.settings().channel);
         let fresh = Session {
             account_id: account.id.as_str().to_owned(),
             auth_time: now,
@@ -117,6 +121,8 @@ impl PasswordLogin<'_> {
             amr,
             created_at: now,
             clients: Vec::new(),
+            idle_secs: limits.idle_secs,
+            absolute_secs: limits.absolute_secs,
         };
         // The browser's previous session ends (its services get a back-channel logout).
         if let Some(old) = previous {
@@ -141,7 +147,7 @@ impl PasswordLogin<'_> {
             amr: fresh.amr.join(" "),
             created_at: now,
             last_seen_at: now,
-            expires_at: now + self.absolute_secs,
+            expires_at: now + i64::try_from(limits.absolute_secs).unwrap_or(self.absolute_secs),
             ended_at: None,
             end_reason: None,
         };

@@ -32,6 +32,30 @@ pub struct Session {
     pub created_at: i64,
     /// Clients that received tokens in this session (for logout).
     pub clients: Vec<String>,
+    /// This session's own idle and absolute limits (its channel's, `config::ChannelSession`); 0:
+    /// the node's `SessionPolicy`.
+    #[serde(default)]
+    pub idle_secs: u64,
+    #[serde(default)]
+    pub absolute_secs: u64,
+}
+
+impl Session {
+    /// The limits that hold for this session.
+    pub fn limits(&self, policy: SessionPolicy) -> SessionPolicy {
+        SessionPolicy {
+            idle_secs: if self.idle_secs > 0 {
+                self.idle_secs
+            } else {
+                policy.idle_secs
+            },
+            absolute_secs: if self.absolute_secs > 0 {
+                self.absolute_secs
+            } else {
+                policy.absolute_secs
+            },
+        }
+    }
 }
 
 /// The public session id of a cookie secret.
@@ -74,7 +98,7 @@ pub async fn save(
         .put(
             &session_key(sid),
             &value,
-            Duration::from_secs(policy.idle_secs),
+            Duration::from_secs(session.limits(policy).idle_secs),
         )
         .await
 }
@@ -94,7 +118,7 @@ pub async fn load(
     let Ok(session) = serde_json::from_slice::<Session>(&raw) else {
         return Ok(None);
     };
-    if now >= session.created_at + policy.absolute_secs as i64 {
+    if now >= session.created_at + session.limits(policy).absolute_secs as i64 {
         ephemeral.delete(&session_key(&sid)).await?;
         return Ok(None);
     }

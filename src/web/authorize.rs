@@ -64,7 +64,7 @@ pub async fn authorize(
         require_pkce: app.config.tokens.require_pkce,
     };
     let issuer = &app.config.server.issuer;
-    let (request, client) = match (authorize::check(&params, client.as_ref(), policy), client) {
+    let (mut request, client) = match (authorize::check(&params, client.as_ref(), policy), client) {
         (Ok(r), Some(client)) => (r, client),
         (Err(e), _) => return authorize_error(issuer, t0, e),
         // `check` accepts no request without its client.
@@ -73,6 +73,16 @@ pub async fn authorize(
             return authorize_error(issuer, t0, unknown);
         }
     };
+    // A shared device's channel (a kiosk, a service window) asks everyone to sign in: no silent
+    // single sign-on into a session the previous person left (`session.<channel>.force_login`).
+    if app
+        .config
+        .session
+        .channel(client.settings().channel)
+        .force_login
+    {
+        request.prompt.login = true;
+    }
     let t = pages::texts(&request.ui_locales, &headers);
     let secret = cookie(&app, &headers, cookies::SESSION);
     let now = app.now();

@@ -21,6 +21,7 @@ mod discovery;
 mod enterprise_page;
 mod errors;
 mod introspection;
+mod kiosk;
 mod logout;
 mod organisations;
 mod prompts;
