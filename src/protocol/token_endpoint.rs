@@ -42,7 +42,7 @@ impl TokenEndpoint<'_> {
     }
 
     /// `POST /device_authorization` (RFC 8628 §3.1: "the client authentication requirements of
-    /// Section 3.2.1 of [RFC6749] apply"): a device code and a user code.
+    /// Section 3.2.1 of \[RFC6749\] apply"): a device code and a user code.
     pub async fn device_authorization(
         &self,
         params: &[(String, String)],
