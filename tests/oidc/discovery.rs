@@ -43,7 +43,17 @@ async fn discovery_lists_exactly_what_is_served() {
     );
     assert_eq!(
         list("grant_types_supported"),
-        ["authorization_code", "refresh_token", "client_credentials"]
+        [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ]
+    );
+    assert_eq!(
+        d["device_authorization_endpoint"],
+        format!("{}/device_authorization", s.base),
+        "RFC 8628 §4"
     );
     assert_eq!(
         d["introspection_endpoint"],
