@@ -23,6 +23,7 @@ mod errors;
 mod introspection;
 mod kiosk;
 mod logout;
+mod native;
 mod organisations;
 mod prompts;
 mod rate_limits;
