@@ -377,6 +377,7 @@ mod store_contract {
             clients: vec!["bc".into()],
             idle_secs: 0,
             absolute_secs: 0,
+            ceiling: 0,
         };
         for (sid, at) in [
             ("s-admin", t0),

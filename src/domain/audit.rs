@@ -60,6 +60,8 @@ pub enum EventType {
     Proofing,
     /// A device grant's user code looked up, approved or denied (RFC 8628).
     DeviceApproval,
+    /// A sign-in QR code confirmed or refused in the app.
+    QrLogin,
 }
 
 impl EventType {
@@ -105,6 +107,7 @@ impl EventType {
             Self::StepUp => "step_up",
             Self::Proofing => "proofing",
             Self::DeviceApproval => "device_approval",
+            Self::QrLogin => "qr_login",
         }
     }
 }

@@ -17,8 +17,9 @@ pub const TWO_FACTOR_CEILING: u8 = 3;
 /// The level a face check against the register photo establishes for the account.
 pub const FACE_LEVEL: u8 = 3;
 
-/// amr of the first factors (RFC 8176: `pwd` password, `sms` confirmation by SMS).
-const FIRST: [&str; 2] = ["pwd", "sms"];
+/// amr of the first factors (RFC 8176: `pwd` password, `sms` confirmation by SMS; `qr`, yihao's:
+/// confirmed in the signed-in app, whose own level the session carries as its `ceiling`).
+const FIRST: [&str; 3] = ["pwd", "sms", "qr"];
 /// amr of the second factors (RFC 8176: `otp` one-time password, `hwk` proof of possession of a
 /// hardware-secured key).
 const SECOND: [&str; 2] = ["otp", "hwk"];
@@ -50,6 +51,12 @@ pub fn method_ceiling(amr: &[String]) -> u8 {
 /// min(proofing level, method ceiling).
 pub fn session_level(proofed: u8, amr: &[String]) -> u8 {
     proofed.min(method_ceiling(amr))
+}
+
+/// [`session_level`] of a session that carries a ceiling of its own (a QR sign-in: the app
+/// session's level, at most [`TWO_FACTOR_CEILING`]); 0: none.
+pub fn session_level_with(proofed: u8, amr: &[String], ceiling: u8) -> u8 {
+    proofed.min(method_ceiling(amr).max(ceiling.min(TWO_FACTOR_CEILING)))
 }
 
 /// The methods after adding `method` as a second factor: RFC 8176 "mfa: Multiple-factor

@@ -351,7 +351,7 @@ impl Interactions<'_> {
             Err(e) => return Err(StoreError::backend("account", e)),
         };
         let proofed = account.evidence.level().get();
-        let level = assurance::session_level(proofed, &session.amr);
+        let level = assurance::session_level_with(proofed, &session.amr, session.ceiling);
         if level != session.level {
             session.level = level;
             session::save(self.ephemeral, sid, session, self.policy).await?;
@@ -684,6 +684,7 @@ mod tests {
             clients: Vec::new(),
             idle_secs: 0,
             absolute_secs: 0,
+            ceiling: 0,
         }
     }
 

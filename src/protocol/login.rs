@@ -112,6 +112,12 @@ impl PasswordLogin<'_> {
         now: i64,
     ) -> Result<SignedIn, Refused> {
         let level = account.evidence.level().get().min(ceiling);
+        // A method whose level its amr does not show (a QR sign-in) brings its own.
+        let own_ceiling = if amr.iter().any(|m| m == "qr") {
+            ceiling
+        } else {
+            0
+        };
         // The channel's limits (a kiosk's are short).
         let limits = self.channels.channel(client.settings().channel);
         let fresh = Session {
@@ -123,6 +129,7 @@ impl PasswordLogin<'_> {
             clients: Vec::new(),
             idle_secs: limits.idle_secs,
             absolute_secs: limits.absolute_secs,
+            ceiling: own_ceiling,
         };
         // The browser's previous session ends (its services get a back-channel logout).
         if let Some(old) = previous {

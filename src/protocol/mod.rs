@@ -40,6 +40,7 @@ pub mod passkeys;
 pub mod phone_change;
 pub mod pkce;
 pub mod proofing;
+pub mod qr_login;
 pub mod recovery;
 pub mod registration;
 pub mod revoke;

@@ -38,6 +38,10 @@ pub struct Session {
     pub idle_secs: u64,
     #[serde(default)]
     pub absolute_secs: u64,
+    /// A ceiling the methods alone do not show: a QR sign-in carries the confirming app session's
+    /// level (docs/assurance.md); 0: none.
+    #[serde(default)]
+    pub ceiling: u8,
 }
 
 impl Session {

@@ -33,6 +33,7 @@ pub mod metadata;
 pub mod middleware;
 pub mod pages;
 pub mod proofing;
+pub mod qr_login;
 pub mod recover;
 pub mod register;
 pub mod request;
@@ -75,6 +76,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/login/sms", get(sms_login::tab).post(sms_login::login))
         .route("/login/sms/send", post(sms_login::send))
+        .route("/login/qr", get(qr_login::tab))
+        .route("/login/qr/wait", get(qr_login::wait))
+        .route("/qr", get(qr_login::scanned_elsewhere))
+        .route(
+            "/api/v1/qr/{ticket}",
+            get(qr_login::api_view).post(qr_login::api_answer),
+        )
         .route("/device", get(device::page))
         .route("/device/qr.svg", get(device::qr))
         .route("/login/second-factor", post(step_up::second_factor))

@@ -275,6 +275,12 @@ pub struct Texts {
     pub device_denied: &'static str,
     pub device_check: &'static str,
     pub device_location: &'static str,
+    pub tab_qr: &'static str,
+    pub qr_intro: &'static str,
+    pub qr_login_label: &'static str,
+    pub qr_refused: &'static str,
+    pub qr_expired: &'static str,
+    pub qr_app_only: &'static str,
     /// Document kinds offered at registration: (`DocumentKind::as_str`, label).
     pub document_kinds: [(&'static str, &'static str); 7],
 }
@@ -556,6 +562,12 @@ pub const ZH: Texts = Texts {
     device_denied: "您没有允许这台设备登录。",
     device_check: "请确认这是您面前的设备：",
     device_location: "位置",
+    tab_qr: "扫码登录",
+    qr_intro: "请用 yihao 手机 App 扫描二维码，并在 App 中确认登录。二维码两分钟内有效。",
+    qr_login_label: "登录二维码",
+    qr_refused: "已在 App 中拒绝登录。",
+    qr_expired: "二维码已过期，已换成新的二维码。",
+    qr_app_only: "请在 yihao 手机 App 中扫描此二维码登录。",
     document_kinds: [
         ("resident_id", "居民身份证"),
         ("hk_macao_residence_permit", "港澳居民居住证"),
@@ -844,6 +856,12 @@ pub const EN: Texts = Texts {
     device_denied: "You did not allow this device to sign in.",
     device_check: "Check that this is the device in front of you:",
     device_location: "Location",
+    tab_qr: "Scan with the app",
+    qr_intro: "Scan the code with the yihao mobile app and confirm in the app. The code is valid for two minutes.",
+    qr_login_label: "Sign-in QR code",
+    qr_refused: "The sign-in was refused in the app.",
+    qr_expired: "The code expired; here is a new one.",
+    qr_app_only: "Scan this code with the yihao mobile app to sign in.",
     document_kinds: [
         ("resident_id", "Resident identity card"),
         (
@@ -1131,6 +1149,18 @@ pub struct ConsentPage<'a> {
     pub items: Vec<&'a str>,
     /// A device being approved (RFC 8628 §5.4): where it stands, when its client says so.
     pub device: Option<Option<&'a str>>,
+}
+
+#[derive(Template)]
+#[template(path = "qr_login.html")]
+pub struct QrLoginPage<'a> {
+    pub t: &'a Texts,
+    pub client_name: &'a str,
+    pub interaction: &'a str,
+    pub ticket: &'a str,
+    pub qr_svg: String,
+    pub error: Option<&'a str>,
+    pub sms: bool,
 }
 
 #[derive(Template)]

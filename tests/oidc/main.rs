@@ -26,6 +26,7 @@ mod logout;
 mod native;
 mod organisations;
 mod prompts;
+mod qr;
 mod rate_limits;
 mod recovery;
 mod refresh;
