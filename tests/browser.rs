@@ -1276,3 +1276,81 @@ async fn a_kiosk_is_approved_at_its_verification_uri_in_a_real_browser_in_chines
     assert_eq!(refused["error"], "access_denied");
     english.call(reqwest::Method::DELETE, "", None).await;
 }
+
+#[allow(dead_code)]
+#[path = "../examples/qr_app.rs"]
+mod qr_app;
+
+#[tokio::test]
+async fn the_app_confirms_a_sign_in_code_shown_in_a_real_browser() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    register(app, spec("hall", &redirect, true), SECRET).await;
+    let mut mobile = spec("mobile", "http://127.0.0.1:9/mobile", true);
+    mobile.settings.channel = yihao::domain::client::Channel::App;
+    register(app, mobile, SECRET).await;
+    app.clients.reload().await.unwrap();
+    Person {
+        phone: Some(common::people::PHONE),
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    // The app's signed-in session: its access token.
+    let phone = common::browser::Browser::new();
+    let code = phone
+        .authorize(
+            &server.base,
+            &format!(
+                "{}/authorize?client_id=mobile&redirect_uri={}&response_type=code&scope=openid&state=s",
+                server.base,
+                url::form_urlencoded::byte_serialize(b"http://127.0.0.1:9/mobile").collect::<String>()
+            ),
+        )
+        .await["code"]
+        .clone();
+    let (_, tokens) = post_form(
+        &server.base,
+        "/token",
+        ("mobile", SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/mobile"),
+        ],
+    )
+    .await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let browser = Driver::start(&driver_path).await;
+    browser
+        .goto(&format!(
+            "{}/authorize?client_id=hall&redirect_uri={}&response_type=code&scope=openid&state=s",
+            server.base,
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        ))
+        .await;
+    browser.click("a[href^='/login/qr']").await;
+    browser.find("#qr-login svg").await;
+    let source = browser.call(reqwest::Method::GET, "/source", None).await;
+    let source = source.as_str().unwrap();
+    let marker = "data-ticket=\"";
+    let start = source.find(marker).unwrap() + marker.len();
+    let ticket = source[start..].split('"').next().unwrap().to_owned();
+    let (status, asking) = qr_app::view(&server.base, &token, &ticket).await.unwrap();
+    assert_eq!(status, 200, "{asking}");
+    assert_eq!(asking["service"], "hall 服务");
+    let (status, _) = qr_app::answer(&server.base, &token, &ticket, true)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    // The page, refreshing every 2 s, lands at the relying party signed in.
+    landed_code(&browser.wait_for_url(&redirect).await);
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
