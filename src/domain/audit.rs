@@ -62,6 +62,8 @@ pub enum EventType {
     DeviceApproval,
     /// A sign-in QR code confirmed or refused in the app.
     QrLogin,
+    /// An identity code redeemed by a service window, or refused.
+    IdentityCode,
 }
 
 impl EventType {
@@ -108,6 +110,7 @@ impl EventType {
             Self::Proofing => "proofing",
             Self::DeviceApproval => "device_approval",
             Self::QrLogin => "qr_login",
+            Self::IdentityCode => "identity_code",
         }
     }
 }

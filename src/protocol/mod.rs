@@ -24,6 +24,7 @@ pub mod enterprise;
 pub mod factors;
 pub mod form;
 pub mod grants;
+pub mod identity_code;
 pub mod import;
 pub mod interaction;
 pub mod introspect;

@@ -27,6 +27,7 @@ pub mod device;
 pub mod enterprise;
 pub mod error;
 pub mod health;
+pub mod identity_code;
 pub mod interaction;
 pub mod logout;
 pub mod metadata;
@@ -83,6 +84,8 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/qr/{ticket}",
             get(qr_login::api_view).post(qr_login::api_answer),
         )
+        .route("/api/v1/identity-code", post(identity_code::issue))
+        .route("/api/v1/releases", get(identity_code::releases))
         .route("/device", get(device::page))
         .route("/device/qr.svg", get(device::qr))
         .route("/login/second-factor", post(step_up::second_factor))

@@ -239,7 +239,7 @@ pub async fn scanned_elsewhere(headers: HeaderMap) -> Response {
     )
 }
 
-fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
+pub(super) fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
     no_store_json(
         status,
         json!({ "error": code, "error_description": description }),
@@ -247,7 +247,10 @@ fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
 }
 
 /// The person of an `app` client's access token, and the level of its session.
-async fn app_person(app: &App, headers: &HeaderMap) -> Result<(AccountId, u8), Response> {
+pub(super) async fn app_person(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(AccountId, u8), Response> {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let ring = app.keys.ring();
     let token = app

@@ -47,7 +47,8 @@ async fn discovery_lists_exactly_what_is_served() {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ]
     );
     assert_eq!(

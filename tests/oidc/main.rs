@@ -35,6 +35,7 @@ mod second_factor;
 mod sessions;
 mod sms_login;
 mod threats;
+mod window;
 
 use std::collections::HashMap;
 

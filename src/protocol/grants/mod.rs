@@ -46,6 +46,9 @@ pub async fn grant(
         Some("client_credentials") => {
             client_credentials::client_credentials(issuer, client, params, now).await
         }
+        Some(super::identity_code::GRANT_TYPE) => {
+            super::identity_code::exchange(issuer, ports, client, params, now).await
+        }
         Some(super::device::GRANT_TYPE) => {
             super::device::device_grant(issuer, ports, ports.device, client, params, now).await
         }
