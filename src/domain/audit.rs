@@ -58,7 +58,7 @@ pub enum EventType {
     StepUp,
     /// An account's real-name level raised by a proofing check (face verification).
     Proofing,
-    /// A device grant's user code looked up, approved or denied (RFC 8628).
+    /// A device grant's user code that named nothing (RFC 8628; approvals are `consent_given`).
     DeviceApproval,
     /// A sign-in QR code confirmed or refused in the app.
     QrLogin,

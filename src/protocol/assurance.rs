@@ -17,9 +17,10 @@ pub const TWO_FACTOR_CEILING: u8 = 3;
 /// The level a face check against the register photo establishes for the account.
 pub const FACE_LEVEL: u8 = 3;
 
-/// amr of the first factors (RFC 8176: `pwd` password, `sms` confirmation by SMS; `qr`, yihao's:
-/// confirmed in the signed-in app, whose own level the session carries as its `ceiling`).
-const FIRST: [&str; 3] = ["pwd", "sms", "qr"];
+/// amr of the first factors (RFC 8176: `pwd` password, `sms` confirmation by SMS). A QR sign-in
+/// (`qr`, confirmed in the signed-in app) is worth the app session's level, which the session
+/// carries as its `ceiling` ([`session_level_with`]).
+const FIRST: [&str; 2] = ["pwd", "sms"];
 /// amr of the second factors (RFC 8176: `otp` one-time password, `hwk` proof of possession of a
 /// hardware-secured key).
 const SECOND: [&str; 2] = ["otp", "hwk"];
@@ -54,9 +55,20 @@ pub fn session_level(proofed: u8, amr: &[String]) -> u8 {
 }
 
 /// [`session_level`] of a session that carries a ceiling of its own (a QR sign-in: the app
-/// session's level, at most [`TWO_FACTOR_CEILING`]); 0: none.
+/// session's level, at most [`TWO_FACTOR_CEILING`]); 0: none. A QR sign-in stepped up with a
+/// second factor reaches [`TWO_FACTOR_CEILING`] like a password would.
 pub fn session_level_with(proofed: u8, amr: &[String], ceiling: u8) -> u8 {
-    proofed.min(method_ceiling(amr).max(ceiling.min(TWO_FACTOR_CEILING)))
+    let qr = amr.iter().any(|m| m == "qr");
+    let stepped = if qr && has_second_factor(amr) {
+        TWO_FACTOR_CEILING
+    } else {
+        0
+    };
+    proofed.min(
+        method_ceiling(amr)
+            .max(ceiling.min(TWO_FACTOR_CEILING))
+            .max(stepped),
+    )
 }
 
 /// The methods after adding `method` as a second factor: RFC 8176 "mfa: Multiple-factor
@@ -190,6 +202,25 @@ mod tests {
             with_second_factor(&amr(&["pwd"]), "otp"),
             amr(&["pwd", "otp", "mfa"])
         );
+    }
+
+    #[test]
+    fn a_qr_sign_in_is_worth_the_app_sessions_level() {
+        let qr = amr(&["qr"]);
+        assert_eq!(
+            session_level_with(3, &qr, 1),
+            1,
+            "never more than the app session"
+        );
+        assert_eq!(session_level_with(3, &qr, 2), 2);
+        assert_eq!(session_level_with(3, &qr, 4), 3, "at most 3");
+        assert_eq!(
+            session_level_with(2, &qr, 3),
+            2,
+            "never more than the proofing"
+        );
+        assert_eq!(session_level_with(3, &amr(&["qr", "otp", "mfa"]), 2), 3);
+        assert_eq!(session_level_with(3, &amr(&["pwd"]), 0), 2);
     }
 
     const PROOFED_3_WITH_TOTP: Reach = Reach {
