@@ -57,6 +57,18 @@ async fn show_ticket(
         Ok(t) => t,
         Err(e) => return server_error_page(t, &e),
     };
+    ticket_page(app, t, client, (id, interaction), &ticket, error)
+}
+
+/// The QR tab showing `ticket`, refreshing itself every 2 s.
+fn ticket_page(
+    app: &App,
+    t: &'static Texts,
+    client: &Client,
+    (id, interaction): (&str, &Interaction),
+    ticket: &str,
+    error: Option<&'static str>,
+) -> Response {
     let base = app.config.server.issuer.trim_end_matches('/');
     let mut response = render(
         StatusCode::OK,
@@ -64,7 +76,7 @@ async fn show_ticket(
             t,
             client_name: client.name(),
             interaction: id,
-            ticket: &ticket,
+            ticket,
             qr_svg: pages::qr_svg(&format!("{base}/qr?ticket={ticket}")),
             error,
             sms: app.sms_enabled(),
@@ -72,6 +84,25 @@ async fn show_ticket(
     );
     allow_form_target(&mut response, &interaction.request.redirect_uri);
     response
+}
+
+/// The pending login of this browser named by `id`, its language and its client; or the page to
+/// answer with.
+async fn pending_login(
+    app: &App,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Interaction, &'static Texts, Client), Response> {
+    let t0 = pages::texts(&[], headers);
+    let Some(interaction) = interaction_in_browser(app, headers, id, Step::Login).await else {
+        return Err(expired(t0));
+    };
+    let t = pages::texts(&interaction.request.ui_locales, headers);
+    match find_client(app, Some(&interaction.request.client_id)).await {
+        Ok(Some(client)) => Ok((interaction, t, client)),
+        Ok(None) => Err(expired(t)),
+        Err(e) => Err(server_error_page(t, &e)),
+    }
 }
 
 /// `GET /login/qr?interaction=...`.
@@ -83,15 +114,9 @@ pub async fn tab(
 ) -> Response {
     let params = pairs(query.as_deref().unwrap_or("").as_bytes());
     let id = field(&params, "interaction");
-    let t0 = pages::texts(&[], &headers);
-    let Some(interaction) = interaction_in_browser(&app, &headers, id, Step::Login).await else {
-        return expired(t0);
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(t),
-        Err(e) => return server_error_page(t, &e),
+    let (interaction, t, client) = match pending_login(&app, &headers, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     show_ticket(
         &app,
@@ -117,15 +142,9 @@ pub async fn wait(
     let params = pairs(query.as_deref().unwrap_or("").as_bytes());
     let id = field(&params, "interaction");
     let ticket = field(&params, "ticket");
-    let t0 = pages::texts(&[], &headers);
-    let Some(interaction) = interaction_in_browser(&app, &headers, id, Step::Login).await else {
-        return expired(t0);
-    };
-    let t = pages::texts(&interaction.request.ui_locales, &headers);
-    let client = match find_client(&app, Some(&interaction.request.client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(t),
-        Err(e) => return server_error_page(t, &e),
+    let (interaction, t, client) = match pending_login(&app, &headers, id).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let now = app.now();
     let redeemed = qr_login::redeem(
@@ -138,21 +157,7 @@ pub async fn wait(
     let (account_id, level) = match redeemed {
         Ok(Redeemed::SignIn { account_id, level }) => (account_id, level),
         Ok(Redeemed::Waiting) => {
-            let base = app.config.server.issuer.trim_end_matches('/');
-            let mut response = render(
-                StatusCode::OK,
-                &QrLoginPage {
-                    t,
-                    client_name: client.name(),
-                    interaction: id,
-                    ticket,
-                    qr_svg: pages::qr_svg(&format!("{base}/qr?ticket={ticket}")),
-                    error: None,
-                    sms: app.sms_enabled(),
-                },
-            );
-            allow_form_target(&mut response, &interaction.request.redirect_uri);
-            return response;
+            return ticket_page(&app, t, &client, (id, &interaction), ticket, None);
         }
         Ok(Redeemed::Refused) => {
             let error = Some(t.qr_refused);
