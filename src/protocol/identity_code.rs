@@ -144,7 +144,7 @@ pub async fn exchange(
         .filter(|s| client.scopes().iter().any(|c| c.as_str() == s.as_str()))
         .cloned()
         .collect();
-    let grant = CodeGrant {
+    let mut grant = CodeGrant {
         client_id: client.id().as_str().to_owned(),
         redirect_uri: String::new(),
         account_id: stored.account_id.clone(),
@@ -167,6 +167,8 @@ pub async fn exchange(
         )
         .await;
     }
+    // Never more than the account's proofing level now (an operator may have lowered it).
+    grant.level = grant.level.min(account.evidence.level().get());
     let issued = issuer.issue_as(
         random_token(),
         &grant,

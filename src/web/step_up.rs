@@ -104,6 +104,10 @@ enum Lost {
     Reset(EnrolView),
 }
 
+/// A refused step of a lost-factor reset: the status, the message, the masked number when the code
+/// form should stay, and `Retry-After`.
+type LostPage = (StatusCode, &'static str, Option<String>, Option<u64>);
+
 /// The two steps of a lost-factor reset (`lost_send`, `lost_confirm`); a refusal is the status, the
 /// message and, when the code form should stay, the masked number.
 #[allow(clippy::too_many_arguments)]
@@ -115,24 +119,33 @@ async fn lost_factor(
     (account, sid): (&str, &str),
     method: &str,
     now: i64,
-) -> Result<Lost, (StatusCode, &'static str, Option<String>)> {
+) -> Result<Lost, LostPage> {
     use crate::protocol::lost_factor::LostRefused;
     use crate::protocol::sms_code::{CodeRefused, SendRefused};
     let lost = app.lost_factor(context);
-    let refusal = |e: LostRefused, keep: Option<String>| match e {
-        LostRefused::NoPhone => (StatusCode::BAD_REQUEST, t.no_old_number, None),
-        LostRefused::Send(SendRefused::TooSoon { .. } | SendRefused::DailyCap { .. }) => {
-            (StatusCode::TOO_MANY_REQUESTS, t.too_many, None)
-        }
-        LostRefused::Send(_) | LostRefused::Unavailable(_) | LostRefused::Server(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, keep)
-        }
-        LostRefused::Code(CodeRefused::Wrong { .. } | CodeRefused::Malformed) => {
-            (StatusCode::UNAUTHORIZED, t.code_wrong, keep)
-        }
-        LostRefused::Code(CodeRefused::Used) => (StatusCode::UNAUTHORIZED, t.code_used, None),
-        LostRefused::Code(_) => (StatusCode::UNAUTHORIZED, t.code_expired, None),
-        LostRefused::NotConfirmed => (StatusCode::UNAUTHORIZED, t.lost_refused, keep),
+    let refusal = |e: LostRefused, keep: Option<String>| -> LostPage {
+        let (status, message, keep) = match e {
+            LostRefused::Send(SendRefused::TooSoon { retry_after })
+            | LostRefused::Send(SendRefused::DailyCap { retry_after, .. }) => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    t.too_many,
+                    None,
+                    Some(retry_after),
+                );
+            }
+            LostRefused::NoPhone => (StatusCode::BAD_REQUEST, t.no_old_number, None),
+            LostRefused::Send(_) | LostRefused::Unavailable(_) | LostRefused::Server(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, keep)
+            }
+            LostRefused::Code(CodeRefused::Wrong { .. } | CodeRefused::Malformed) => {
+                (StatusCode::UNAUTHORIZED, t.code_wrong, keep)
+            }
+            LostRefused::Code(CodeRefused::Used) => (StatusCode::UNAUTHORIZED, t.code_used, None),
+            LostRefused::Code(_) => (StatusCode::UNAUTHORIZED, t.code_expired, None),
+            LostRefused::NotConfirmed => (StatusCode::UNAUTHORIZED, t.lost_refused, keep),
+        };
+        (status, message, keep, None)
     };
     if method == "lost_send" {
         let text = pages::sms_text(&app.config.sms, t);
@@ -156,7 +169,7 @@ async fn lost_factor(
     enrolment(app, context, account)
         .await
         .map(Lost::Reset)
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, None))
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, None, None))
 }
 
 /// The browser's session, when it is the interaction's account's.
@@ -262,10 +275,10 @@ pub async fn second_factor(
     };
     if method == "lost_send" || method == "lost_confirm" {
         let lost = lost_factor(&app, &context, t, &form, (&account, &sid), method, now).await;
-        let (status, error, sent, enrol) = match lost {
-            Ok(Lost::Sent(phone)) => (StatusCode::OK, None, Some(phone), None),
-            Ok(Lost::Reset(view)) => (StatusCode::OK, Some(t.lost_done), None, Some(view)),
-            Err((status, message, sent)) => (status, Some(message), sent, None),
+        let (status, error, sent, enrol, after) = match lost {
+            Ok(Lost::Sent(phone)) => (StatusCode::OK, None, Some(phone), None, None),
+            Ok(Lost::Reset(view)) => (StatusCode::OK, Some(t.lost_done), None, Some(view), None),
+            Err((status, message, sent, after)) => (status, Some(message), sent, None, after),
         };
         let passkey = if enrol.is_none() {
             passkey_options(&app, &context, &id, Some(&account)).await
@@ -276,6 +289,7 @@ pub async fn second_factor(
         shown.lost = sent;
         let mut response = render(status, &shown);
         allow_form_target(&mut response, &interaction.request.redirect_uri);
+        retry_after(&mut response, after);
         return response;
     }
     let codes = match checked {

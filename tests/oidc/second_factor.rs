@@ -684,7 +684,10 @@ async fn a_lost_factor_is_reset_with_an_sms_code_and_a_fresh_real_name_check() {
     };
     let wrong = confirm(code, "李四").await;
     assert_eq!(wrong.status(), 401, "another name: refused");
-    // The code was spent on that try; a new one after the resend delay.
+    // The code was spent on that try; a new one after the resend delay, not before.
+    let early = submit_factor(&s, &browser, &sent, "lost_send", "").await;
+    assert_eq!(early.status(), 429);
+    assert!(early.headers().contains_key("retry-after"));
     clock.advance(61);
     let again = submit_factor(&s, &browser, &sent, "lost_send", "").await;
     assert_eq!(again.status(), 200);
