@@ -141,6 +141,15 @@ pub enum StepUp {
     Unmet,
 }
 
+/// Whether a session at `session_level` with methods `amr` may fall short of `req`: when not,
+/// [`step_up`] is [`StepUp::Enough`] whatever the account can still do, and nothing more need be
+/// read.
+pub fn may_fall_short(req: Requirement, session_level: u8, amr: &[String]) -> bool {
+    let two_missing =
+        req.two_factors && !has_second_factor(amr) && method_ceiling(amr) < TWO_FACTOR_CEILING;
+    two_missing || session_level < req.must.max(req.wish)
+}
+
 /// Decides the step-up of `session_level` (already min(`reach.proofed`, method ceiling)) with
 /// methods `amr`. Asks only for what is missing, and only for what can be reached: a voluntary
 /// level out of reach gives the level reached; an essential one gives [`StepUp::Unmet`].
@@ -202,6 +211,26 @@ mod tests {
             with_second_factor(&amr(&["pwd"]), "otp"),
             amr(&["pwd", "otp", "mfa"])
         );
+    }
+
+    #[test]
+    fn a_session_that_cannot_fall_short_needs_nothing_read() {
+        let pwd = amr(&["pwd"]);
+        for (req, level, amr) in [
+            (req(0, 2), 2, pwd.clone()),
+            (req(3, 3), 3, amr(&["pwd", "otp", "mfa"])),
+            (req(0, 0), 1, amr(&["sms"])),
+        ] {
+            assert!(!may_fall_short(req, level, &amr));
+            for has_factor in [true, false] {
+                let reach = Reach {
+                    has_factor,
+                    ..PROOFED_3_WITH_TOTP
+                };
+                assert_eq!(step_up(req, level, &amr, &reach), StepUp::Enough);
+            }
+        }
+        assert!(may_fall_short(req(0, 3), 2, &pwd));
     }
 
     #[test]

@@ -313,6 +313,10 @@ impl Interactions<'_> {
                 .second_factor_required(&session.account_id)
                 .await?;
         let requirement = Requirement::of(request, client, two_factors);
+        // The factors are read only when the session may fall short (most requests do not).
+        if assurance::may_fall_short(requirement, session.level, &session.amr) {
+            reach.has_factor = self.has_factor(&session.account_id).await?;
+        }
         if let Some(next) = step_up_needed(request, requirement, &session, &reach) {
             return Ok(next);
         }
@@ -337,6 +341,7 @@ impl Interactions<'_> {
     /// What the session's person can still do ([`Reach`]), with the session's level brought up to
     /// date with the account's proofing level now (a face check in the app raises it; an
     /// administrator may lower it). `None` when the account is gone or no longer active.
+    /// `has_factor` is left false: the factors are read only when a step-up may need them.
     pub async fn reach(
         &self,
         sid: &str,
@@ -356,7 +361,6 @@ impl Interactions<'_> {
             session.level = level;
             session::save(self.ephemeral, sid, session, self.policy).await?;
         }
-        let factors = self.factors.factors_of(&session.account_id).await?;
         Ok(Some(Reach {
             proofed,
             face: self.face
@@ -365,7 +369,8 @@ impl Interactions<'_> {
                     .documents
                     .iter()
                     .any(|d| d.kind().is_national_number()),
-            has_factor: !factors.is_empty(),
+            // Read only when a step-up may need it ([`Interactions::has_factor`]).
+            has_factor: false,
         }))
     }
 
@@ -411,6 +416,11 @@ impl Interactions<'_> {
             })
             .await?;
         Ok(session)
+    }
+
+    /// Whether the account has a second factor enrolled.
+    async fn has_factor(&self, account_id: &str) -> Result<bool, StoreError> {
+        Ok(!self.factors.factors_of(account_id).await?.is_empty())
     }
 
     /// Stage 3 and the code: asks whom the person acts for when that is open, else the code.

@@ -109,6 +109,26 @@ pub(super) struct Page<'a> {
     pub context: &'a RequestContext,
 }
 
+/// After a sign-in during interaction `id` (password, SMS code, passkey, QR code, registration):
+/// the interaction ends, the request goes on in the new session, and the browser gets its cookie.
+pub(super) async fn continue_signed_in(
+    app: &App,
+    page: &Page<'_>,
+    client: &Client,
+    id: &str,
+    request: AuthorizeRequest,
+    signed_in: crate::protocol::login::SignedIn,
+) -> Response {
+    let _ = session::end_interaction(app.ephemeral.as_ref(), id).await;
+    let current = Some((signed_in.sid, signed_in.session));
+    let mut response = proceed(app, page, client, request, current, true).await;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set_cookie(app, cookies::SESSION, &signed_in.secret, None),
+    );
+    response
+}
+
 /// Runs the stages of `request` with the browser's session (`fresh` when a login for this request
 /// has just created it) and shows what comes next.
 pub(super) async fn proceed(

@@ -87,6 +87,12 @@ impl BrowserBinding {
     }
 }
 
+/// The binding hash of the browser a request comes from (of its browser cookie; that of no cookie
+/// when it has none).
+pub fn browser_hash(app: &App, headers: &HeaderMap) -> String {
+    session::sid_of(&cookie(app, headers, BROWSER).unwrap_or_default())
+}
+
 /// A posted form is genuine when it carries the expected CSRF token and comes from the browser the
 /// page was made for (both compared in constant time).
 pub fn genuine_form(
@@ -96,7 +102,7 @@ pub fn genuine_form(
     expected_csrf: &str,
     expected_browser: &str,
 ) -> bool {
-    let browser = session::sid_of(&cookie(app, headers, BROWSER).unwrap_or_default());
+    let browser = browser_hash(app, headers);
     let form_ok: bool = csrf.as_bytes().ct_eq(expected_csrf.as_bytes()).into();
     let browser_ok: bool = browser.as_bytes().ct_eq(expected_browser.as_bytes()).into();
     form_ok && browser_ok

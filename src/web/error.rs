@@ -130,6 +130,14 @@ pub fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
 
 /// The page for a form whose interaction expired, or that came from another browser or without its
 /// CSRF token: 400, saying only that the page expired.
+/// An error of the JSON APIs of the app and kiosks (`/api/`), in the OAuth error shape.
+pub fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
+    crate::web::no_store_json(
+        status,
+        serde_json::json!({ "error": code, "error_description": description }),
+    )
+}
+
 pub fn expired(t: &Texts) -> Response {
     error_page(t, StatusCode::BAD_REQUEST, t.expired)
 }

@@ -9,16 +9,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
+use super::api::token_person;
+use super::error::api_error;
 use super::error::bearer_error;
-use super::qr_login::{api_error, app_person};
 use super::{AppState, no_store_json};
+use crate::domain::client::Channel;
 use crate::domain::date::rfc3339;
 use crate::protocol::OAuthError;
 use crate::protocol::identity_code;
 
 /// `POST /api/v1/identity-code`.
 pub async fn issue(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (account, level) = match app_person(&app, &headers).await {
+    let (account, level) = match token_person(
+        &app,
+        &headers,
+        &[Channel::App],
+        "identity codes are shown only by the app",
+    )
+    .await
+    {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -71,7 +80,14 @@ pub async fn issue(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
 
 /// `GET /api/v1/releases`: the last 20 releases of the person's data.
 pub async fn releases(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let (account, _) = match app_person(&app, &headers).await {
+    let (account, _) = match token_person(
+        &app,
+        &headers,
+        &[Channel::App],
+        "identity codes are shown only by the app",
+    )
+    .await
+    {
         Ok(p) => p,
         Err(r) => return r,
     };

@@ -11,8 +11,8 @@ use axum::response::Response;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::authorize::{Page, find_client, issue_code, proceed, show};
-use super::cookies::{self, cookie, genuine_form, set_cookie};
+use super::authorize::{Page, continue_signed_in, find_client, issue_code, show};
+use super::cookies::{self, cookie, genuine_form};
 use super::error::{expired, server_error_page};
 use super::pages::{self, LoginPage, Texts, allow_form_target, render};
 use super::request::{self, field, pairs};
@@ -130,19 +130,12 @@ pub async fn login(
             );
         }
     };
-    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
-    let current = Some((signed_in.sid, signed_in.session));
     let page = Page {
         t,
         headers: &headers,
         context: &context,
     };
-    let mut response = proceed(&app, &page, &client, interaction.request, current, true).await;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
-    );
-    response
+    continue_signed_in(&app, &page, &client, &id, interaction.request, signed_in).await
 }
 
 /// The status, message and `Retry-After` of a refused login, or the error page to show instead:
@@ -223,7 +216,7 @@ pub(super) async fn interaction_in_browser(
         .ok()
         .flatten()
         .filter(|i| i.step == step)?;
-    let browser = session::sid_of(&cookie(app, headers, cookies::BROWSER).unwrap_or_default());
+    let browser = cookies::browser_hash(app, headers);
     bool::from(browser.as_bytes().ct_eq(interaction.browser.as_bytes())).then_some(interaction)
 }
 

@@ -20,6 +20,7 @@ use crate::app::App;
 
 pub mod account;
 pub mod account_factors;
+pub mod api;
 pub mod authorize;
 pub mod client_ip;
 pub mod cookies;

@@ -10,20 +10,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
-use super::error::bearer_error;
+use super::api::token_person;
+use super::error::{api_error, bearer_error};
 use super::request;
 use super::{AppState, no_store_json};
-use crate::crypto::subject::sector_of;
-use crate::domain::account::AccountId;
 use crate::domain::client::Channel;
 use crate::protocol::proofing::ProofingError;
-
-fn error(status: StatusCode, code: &str, description: &str) -> Response {
-    no_store_json(
-        status,
-        json!({ "error": code, "error_description": description }),
-    )
-}
 
 /// `POST /api/v1/proofing/face`.
 pub async fn face(
@@ -32,29 +24,15 @@ pub async fn face(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    let ring = app.keys.ring();
     let now = app.now();
-    let token = match app
-        .bearer(&ring)
-        .validate(authorization, Some("openid"), now)
-        .await
-    {
-        Ok(token) => token,
-        Err(e) => return bearer_error(e),
+    let channels = [Channel::App, Channel::Kiosk];
+    let refusal = "face verification is taken only from clients on the app or kiosk channel";
+    let account = match token_person(&app, &headers, &channels, refusal).await {
+        Ok((account, _)) => account,
+        Err(answer) => return answer,
     };
-    if !matches!(
-        token.client.settings().channel,
-        Channel::App | Channel::Kiosk
-    ) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "invalid_client",
-            "face verification is taken only from clients on the app or kiosk channel",
-        );
-    }
     if !app.face_enabled() {
-        return error(
+        return api_error(
             StatusCode::NOT_FOUND,
             "not_supported",
             "face verification is not offered here",
@@ -66,21 +44,10 @@ pub async fn face(
         consent: String,
     }
     let Ok(body) = serde_json::from_slice::<Body>(&body) else {
-        return error(
+        return api_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the body is JSON with the strings liveness and consent",
-        );
-    };
-    let account = app
-        .subjects
-        .decode(&sector_of(&token.client), &token.sub)
-        .and_then(|id| AccountId::parse(&id).ok());
-    let Some(account) = account else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the token names nobody",
         );
     };
     let context = request::context(&headers, &extensions);
@@ -108,7 +75,7 @@ pub async fn face(
                 }
                 ProofingError::Server(e) => return bearer_error(e.clone()),
             };
-            let mut response = error(status, code, &e.to_string());
+            let mut response = api_error(status, code, &e.to_string());
             if let ProofingError::RateLimited { retry_after } = e {
                 response
                     .headers_mut()

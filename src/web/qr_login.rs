@@ -6,30 +6,25 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
-use super::authorize::{Page, find_client, proceed};
-use super::cookies::{self, cookie, set_cookie};
-use super::error::{bearer_error, expired, server_error_page};
+use super::api::token_person;
+use super::authorize::{Page, continue_signed_in, find_client};
+use super::cookies::{self, cookie};
+use super::error::{api_error, bearer_error, expired, server_error_page};
 use super::interaction::interaction_in_browser;
 use super::pages::{self, NoticePage, QrLoginPage, Texts, allow_form_target, render};
 use super::request::{self, field, pairs};
 use super::{AppState, no_store_json};
 use crate::app::App;
-use crate::crypto::subject::sector_of;
 use crate::domain::account::{AccountId, AccountStatus};
 use crate::domain::client::{Channel, Client};
 use crate::domain::date::rfc3339;
 use crate::protocol::audit::{AuditEvent, EventType};
-use crate::protocol::authorize::level_of_acr;
 use crate::protocol::qr_login::{self, Redeemed};
-use crate::protocol::session::{self, Interaction, Step};
-
-fn browser_hash(app: &App, headers: &HeaderMap) -> String {
-    session::sid_of(&cookie(app, headers, cookies::BROWSER).unwrap_or_default())
-}
+use crate::protocol::session::{Interaction, Step};
 
 /// A new ticket and the page that shows it.
 #[allow(clippy::too_many_arguments)]
@@ -47,7 +42,7 @@ async fn show_ticket(
     let opened = qr_login::open(
         app.ephemeral.as_ref(),
         id,
-        &browser_hash(app, headers),
+        &cookies::browser_hash(app, headers),
         client.id().as_str(),
         context.ip.clone(),
         app.now(),
@@ -150,7 +145,7 @@ pub async fn wait(
     let redeemed = qr_login::redeem(
         app.ephemeral.as_ref(),
         ticket,
-        &browser_hash(&app, &headers),
+        &cookies::browser_hash(&app, &headers),
         now,
     )
     .await;
@@ -215,19 +210,12 @@ pub async fn wait(
         Err(crate::protocol::login::Refused::Server(e)) => return server_error_page(t, &e),
         Err(_) => return expired(t),
     };
-    let _ = session::end_interaction(app.ephemeral.as_ref(), id).await;
     let page = Page {
         t,
         headers: &headers,
         context: &context,
     };
-    let current = Some((signed_in.sid, signed_in.session));
-    let mut response = proceed(&app, &page, &client, interaction.request, current, true).await;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
-    );
-    response
+    continue_signed_in(&app, &page, &client, id, interaction.request, signed_in).await
 }
 
 /// `GET /qr?ticket=...`: what the QR code holds, opened by a browser instead of the app.
@@ -244,57 +232,20 @@ pub async fn scanned_elsewhere(headers: HeaderMap) -> Response {
     )
 }
 
-pub(super) fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
-    no_store_json(
-        status,
-        json!({ "error": code, "error_description": description }),
-    )
-}
-
-/// The person of an `app` client's access token, and the level of its session.
-pub(super) async fn app_person(
-    app: &App,
-    headers: &HeaderMap,
-) -> Result<(AccountId, u8), Response> {
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    let ring = app.keys.ring();
-    let token = app
-        .bearer(&ring)
-        .validate(authorization, Some("openid"), app.now())
-        .await
-        .map_err(bearer_error)?;
-    if token.client.settings().channel != Channel::App {
-        return Err(api_error(
-            StatusCode::FORBIDDEN,
-            "invalid_client",
-            "sign-in codes are confirmed only from the app",
-        ));
-    }
-    let account = app
-        .subjects
-        .decode(&sector_of(&token.client), &token.sub)
-        .and_then(|id| AccountId::parse(&id).ok())
-        .ok_or_else(|| {
-            api_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the token names nobody",
-            )
-        })?;
-    let level = token.claims["acr"]
-        .as_str()
-        .and_then(level_of_acr)
-        .unwrap_or(1);
-    Ok((account, level))
-}
-
 /// `GET /api/v1/qr/{ticket}`: what is asking, for the app to show before the person confirms.
 pub async fn api_view(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(ticket): Path<String>,
 ) -> Response {
-    if let Err(r) = app_person(&app, &headers).await {
+    if let Err(r) = token_person(
+        &app,
+        &headers,
+        &[Channel::App],
+        "sign-in codes are confirmed only from the app",
+    )
+    .await
+    {
         return r;
     }
     let waiting = match qr_login::waiting(app.ephemeral.as_ref(), &ticket, app.now()).await {
@@ -332,7 +283,14 @@ pub async fn api_answer(
     Path(ticket): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (account, level) = match app_person(&app, &headers).await {
+    let (account, level) = match token_person(
+        &app,
+        &headers,
+        &[Channel::App],
+        "sign-in codes are confirmed only from the app",
+    )
+    .await
+    {
         Ok(p) => p,
         Err(r) => return r,
     };

@@ -5,12 +5,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
-use super::authorize::{Page, find_client, proceed};
-use super::cookies::{self, BrowserBinding, checked_browser, cookie, form_token, set_cookie};
+use super::authorize::{Page, continue_signed_in, find_client};
+use super::cookies::{self, BrowserBinding, checked_browser, cookie, form_token};
 use super::error::{expired, server_error_page};
 use super::interaction::{interaction_in_browser, pending, retry_after};
 use super::pages::{self, NoticePage, RegisterConfirmPage, RegisterPage, Texts, render};
@@ -21,7 +21,7 @@ use crate::domain::password::{Password, PolicyError};
 use crate::protocol::OAuthError;
 use crate::protocol::audit::RequestContext;
 use crate::protocol::registration::{Application, Completion, Field, RegisterRefused};
-use crate::protocol::session::{self, Step};
+use crate::protocol::session::Step;
 use crate::protocol::sms_login::SMS_CEILING;
 
 /// The message for a password the policy refuses.
@@ -413,24 +413,10 @@ async fn sign_in_and_go_on(
         Ok(s) => s,
         Err(e) => return Some(server_error_page(t, &e)),
     };
-    let _ = session::end_interaction(app.ephemeral.as_ref(), id).await;
     let page = Page {
         t,
         headers,
         context,
     };
-    let mut response = proceed(
-        app,
-        &page,
-        &client,
-        interaction.request,
-        Some((signed_in.sid, signed_in.session)),
-        true,
-    )
-    .await;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(app, cookies::SESSION, &signed_in.secret, None),
-    );
-    Some(response)
+    Some(continue_signed_in(app, &page, &client, id, interaction.request, signed_in).await)
 }

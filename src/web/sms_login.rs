@@ -4,12 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
-use super::authorize::{Page, find_client, proceed};
-use super::cookies::{self, cookie, set_cookie};
+use super::authorize::{Page, continue_signed_in, find_client};
+use super::cookies::{self, cookie};
 use super::error::{expired, server_error_page};
 use super::interaction::{interaction_for, interaction_in_browser, refusal, retry_after};
 use super::pages::{self, SmsLoginPage, Texts, allow_form_target, render};
@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::domain::client::Client;
 use crate::domain::identifiers::Phone;
 use crate::protocol::OAuthError;
-use crate::protocol::session::{self, Interaction, Step};
+use crate::protocol::session::{Interaction, Step};
 use crate::protocol::sms_code::{CodeRefused, SendRefused};
 use crate::protocol::sms_login::SmsRefused;
 
@@ -263,17 +263,10 @@ pub async fn login(
             return page(t, &client, &id, &interaction, shown);
         }
     };
-    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
-    let current = Some((signed_in.sid, signed_in.session));
     let next = Page {
         t,
         headers: &headers,
         context: &context,
     };
-    let mut response = proceed(&app, &next, &client, interaction.request, current, true).await;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
-    );
-    response
+    continue_signed_in(&app, &next, &client, &id, interaction.request, signed_in).await
 }

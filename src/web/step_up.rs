@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::AppState;
-use super::authorize::{Page, proceed};
+use super::authorize::{Page, continue_signed_in, proceed};
 use super::cookies::{self, cookie};
 use super::error::{expired, server_error_page};
 use super::interaction::{InteractionForm, interaction_form, retry_after};
@@ -554,17 +554,10 @@ pub async fn login(
         Err(crate::protocol::login::Refused::Server(e)) => return server_error_page(t, &e),
         Err(_) => return expired(t),
     };
-    let _ = session::end_interaction(app.ephemeral.as_ref(), &id).await;
     let page = Page {
         t,
         headers: &headers,
         context: &context,
     };
-    let current = Some((signed_in.sid, signed_in.session));
-    let mut response = proceed(&app, &page, &client, interaction.request, current, true).await;
-    response.headers_mut().append(
-        axum::http::header::SET_COOKIE,
-        cookies::set_cookie(&app, cookies::SESSION, &signed_in.secret, None),
-    );
-    response
+    continue_signed_in(&app, &page, &client, &id, interaction.request, signed_in).await
 }
