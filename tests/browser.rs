@@ -1388,3 +1388,82 @@ async fn the_app_confirms_a_sign_in_code_shown_in_a_real_browser() {
     landed_code(&browser.wait_for_url(&redirect).await);
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+#[tokio::test]
+async fn the_enrolment_qr_device_and_lost_factor_pages_speak_chinese_and_english() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let (rp, _) = relying_party().await;
+    // Every account must use two factors: the first sign-in enrols one.
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::starting_now());
+    let server = common::spawn_issuer_on(
+        |c| c.second_factor.required_for_all = true,
+        Some(clock.clone()),
+    )
+    .await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp}/cb");
+    register(app, spec("hall", &redirect, true), SECRET).await;
+    app.clients.reload().await.unwrap();
+    Person {
+        phone: Some(common::people::PHONE),
+        ..Person::new(ID_NUMBER, NAME)
+    }
+    .create(app, Some(PASSWORD))
+    .await;
+    let authorize = format!(
+        "{}/authorize?client_id=hall&redirect_uri={}&response_type=code&scope=openid&state=s",
+        server.base,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let now = || yihao::clock::Clock::now(clock.as_ref());
+
+    let zh = Driver::start(&driver_path).await;
+    zh.goto(&format!("{}/device", server.base)).await;
+    zh.wait_for_text("h1", |t| t == "在设备上登录").await;
+    zh.goto(&format!("{}/qr?ticket=x", server.base)).await;
+    zh.wait_for_text("h1", |t| t == "扫码登录").await;
+    zh.goto(&authorize).await;
+    zh.type_into("#identifier", ID_NUMBER).await;
+    zh.type_into("#password", PASSWORD).await;
+    zh.click("form[action='/login'] button").await;
+    zh.wait_for_text("h1", |t| t == "设置身份验证器").await;
+    let secret = zh.wait_for_text("#totp-secret", |t| t.len() == 32).await;
+    zh.type_into("#code", &totp_at(&secret, now())).await;
+    zh.click("button[value='enrol']").await;
+    zh.wait_for_text("h1", |t| t == "请保存恢复码").await;
+    zh.click("button[value='continue']").await;
+    zh.wait_for_url(&redirect).await;
+    zh.call(reqwest::Method::DELETE, "", None).await;
+
+    let en = Driver::start_in(&driver_path, "en").await;
+    en.goto(&format!("{}/device", server.base)).await;
+    en.english_page("Sign in on a device").await;
+    en.goto(&format!("{}/qr?ticket=x", server.base)).await;
+    en.english_page("Scan with the app").await;
+    en.goto(&authorize).await;
+    en.click("a[href^='/login/qr']").await;
+    en.english_page("Log in").await;
+    en.find("#qr-login svg").await;
+    en.click("a[href^='/login?interaction=']").await;
+    en.type_into("#identifier", ID_NUMBER).await;
+    en.type_into("#password", PASSWORD).await;
+    en.click("form[action='/login'] button").await;
+    en.english_page("Confirm it is you: second factor").await;
+    // Lost the authenticator and the codes: a code to the phone, then name and number.
+    en.click("details:last-of-type summary").await;
+    en.click("button[value='lost_send']").await;
+    en.wait_for_text("p.notice", |t| t.contains("A code was sent to"))
+        .await;
+    let code = common::people::last_sms_code(app, common::people::PHONE);
+    en.type_into("#lost-code", &code).await;
+    en.type_into("#lost-number", ID_NUMBER).await;
+    en.type_into("#lost-name", NAME).await;
+    en.click("button[value='lost_confirm']").await;
+    en.english_page("Set up an authenticator app").await;
+    en.wait_for_text("p.error", |t| t.contains("Every old factor was removed"))
+        .await;
+    en.call(reqwest::Method::DELETE, "", None).await;
+}
