@@ -34,6 +34,7 @@ mod tasks;
 pub mod tls;
 pub use audit::Auditor;
 pub use client_keys::HttpClientKeys;
+pub use operations::AdminParts;
 pub use tasks::{
     spawn_audit_checkpointer, spawn_background, spawn_client_reloader, spawn_key_reloader,
     spawn_logout_deliverer, spawn_session_sweeper,

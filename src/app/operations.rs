@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::App;
 use crate::crypto::signing::KeyRing;
+use crate::protocol::admin::{Actor, Administration};
 use crate::protocol::audit::{Audit, RequestContext};
 use crate::protocol::bearer::BearerCheck;
 use crate::protocol::client_auth::AssertionContext;
@@ -44,7 +45,71 @@ pub(super) fn assertion_audiences(issuer: &str) -> Vec<String> {
     ]
 }
 
+/// What administration works on, from the parts the server (`App`) and the CLI (`cli::Admin`)
+/// both hold.
+pub struct AdminParts<'a> {
+    pub store: &'a dyn crate::store::Store,
+    pub ephemeral: &'a dyn crate::store::Ephemeral,
+    pub client_secrets: &'a crate::crypto::client_secret::ClientSecretBox,
+    pub identities: &'a crate::protocol::accounts::Identities,
+    pub keys: &'a crate::protocol::keys::Keys,
+    pub subjects: &'a crate::crypto::subject::SubjectCodec,
+    pub audit: &'a super::Auditor,
+}
+
+impl<'a> AdminParts<'a> {
+    /// The administrative operations for `actor` (docs/administration.md).
+    pub fn administration(
+        &self,
+        actor: &'a Actor,
+        context: &'a RequestContext,
+    ) -> Administration<'a> {
+        Administration {
+            actor,
+            clients: self.store,
+            ephemeral: self.ephemeral,
+            client_secrets: self.client_secrets,
+            identities: self.identities,
+            admins: self.store,
+            factors: self.store,
+            refresh: self.store,
+            sessions: Sessions {
+                rows: self.store,
+                clients: self.store,
+                outbox: self.store,
+                ephemeral: self.ephemeral,
+                subjects: self.subjects,
+                audit: self.audit,
+            },
+            keys: self.keys,
+            audit_log: self.store,
+            audit: Audit {
+                sink: self.audit,
+                context,
+            },
+        }
+    }
+}
+
 impl App {
+    /// The administrative operations for `actor`, with a request's context.
+    pub fn administration<'a>(
+        &'a self,
+        actor: &'a Actor,
+        context: &'a RequestContext,
+    ) -> Administration<'a> {
+        AdminParts {
+            store: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            client_secrets: &self.client_secrets,
+            identities: &self.identities,
+            keys: &self.keys,
+            subjects: &self.subjects,
+            audit: &self.audit,
+        }
+        .administration(actor, context)
+    }
+
     /// Seconds since the epoch by this app's clock: the `now` handed to the rules.
     pub fn now(&self) -> i64 {
         self.clock.now()

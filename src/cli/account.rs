@@ -250,15 +250,17 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
             output,
         } => {
             let account = resolve(admin, &account, now).await?;
-            let evidence = Evidence::new(
-                Level::new(level)?,
-                ProofMethod::parse(&proof_method)?,
-                &proof_source,
-                now,
-            )?;
-            let account = ids.set_evidence(&account.id, evidence, now).await?;
-            let change = format!("level:{}", account.evidence.level().get());
-            audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
+            let change = crate::protocol::admin::accounts::LevelChange {
+                level,
+                proof_method,
+                proof_source,
+            };
+            let context = crate::protocol::audit::RequestContext::default();
+            admin
+                .administration(&context)
+                .set_account_level(account.id.as_str(), &change, now)
+                .await?;
+            let account = resolve(admin, account.id.as_str(), now).await?;
             print_account(admin, &account, false, output).await
         }
         AccountCommand::SecondFactor { account, required } => {
@@ -384,6 +386,8 @@ pub(super) async fn run(admin: &Admin, command: AccountCommand) -> anyhow::Resul
     }
 }
 
+/// Through the admin operation: a locked or disabled account is signed out everywhere (security
+/// review 17).
 async fn set_status(
     admin: &Admin,
     target: Target,
@@ -391,22 +395,12 @@ async fn set_status(
     now: i64,
 ) -> anyhow::Result<()> {
     let account = resolve(admin, &target.account, now).await?;
-    let account = admin
-        .identities
-        .set_status(&account.id, status, now)
+    let context = crate::protocol::audit::RequestContext::default();
+    admin
+        .administration(&context)
+        .set_account_status(account.id.as_str(), status, now)
         .await?;
-    let change = format!("status:{}", status.as_str());
-    audit_admin(admin, EventType::AdminAccount, account.id.as_str(), &change).await?;
-    if status != AccountStatus::Active {
-        // A locked or disabled account is signed out everywhere (security review 17).
-        sign_out_everywhere(
-            admin,
-            &account,
-            crate::protocol::session::EndReason::Admin,
-            now,
-        )
-        .await?;
-    }
+    let account = resolve(admin, account.id.as_str(), now).await?;
     print_account(admin, &account, false, target.output).await
 }
 

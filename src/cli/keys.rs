@@ -2,13 +2,8 @@
 
 use clap::Subcommand;
 
-use anyhow::bail;
-use serde_json::{Value, json};
-
 use super::{Admin, Output, audit_admin, now};
-use crate::crypto::signing::{Alg, SigningKey};
-use crate::protocol::audit::EventType;
-use crate::protocol::keys::KEYS_CHANNEL;
+use crate::protocol::audit::{EventType, RequestContext};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -50,55 +45,52 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     match command {
         KeysCommand::List { output } => {
-            let now = now();
+            let context = RequestContext::default();
             let ring = admin.keys.ring();
-            let rows: Vec<Value> = ring.keys().iter().map(|k| key_json(k, now)).collect();
+            let keys = admin
+                .administration(&context)
+                .list_keys(&ring, now())
+                .await?;
             match output {
-                Output::Json => println!("{}", Value::Array(rows)),
+                Output::Json => println!("{}", serde_json::to_string(&keys)?),
                 Output::Text => {
-                    for k in ring.keys() {
-                        println!("{}\t{}\t{}", k.kid, k.alg, state(k, now));
+                    for k in &keys {
+                        println!("{}\t{}\t{}", k.kid, k.alg, k.state);
                     }
                 }
             }
             Ok(())
         }
         KeysCommand::Rotate { alg, output } => {
-            let now = now();
-            let record = admin
-                .keys
-                .rotate(Alg::parse(&alg).map_err(anyhow::Error::msg)?, now)
+            let context = RequestContext::default();
+            let key = admin
+                .administration(&context)
+                .rotate_key(&alg, now())
                 .await?;
-            audit_admin(admin, EventType::AdminKeys, &record.kid, "rotate").await?;
-            notify(admin).await;
-            let ring = admin.keys.ring();
-            let key = ring
-                .by_kid(&record.kid)
-                .map(|k| key_json(k, now))
-                .unwrap_or_default();
+            let value = serde_json::to_value(&key)?;
             match output {
-                Output::Json => println!("{key}"),
-                Output::Text => super::print_text(&key),
+                Output::Json => println!("{value}"),
+                Output::Text => super::print_text(&value),
             }
             Ok(())
         }
         KeysCommand::Retire { kid } => {
-            if !admin.keys.retire(&kid, now()).await? {
-                bail!("no signing key {kid}");
-            }
-            audit_admin(admin, EventType::AdminKeys, &kid, "retire").await?;
-            notify(admin).await;
+            let context = RequestContext::default();
+            admin
+                .administration(&context)
+                .end_key(&kid, false, now())
+                .await?;
             eprintln!(
                 "retired {kid}: it no longer signs and stays published until its tokens expire"
             );
             Ok(())
         }
         KeysCommand::Revoke { kid } => {
-            if !admin.keys.revoke(&kid, now()).await? {
-                bail!("no signing key {kid}");
-            }
-            audit_admin(admin, EventType::AdminKeys, &kid, "revoke").await?;
-            notify(admin).await;
+            let context = RequestContext::default();
+            admin
+                .administration(&context)
+                .end_key(&kid, true, now())
+                .await?;
             eprintln!(
                 "revoked {kid}: it no longer signs, is no longer published and verifies nothing"
             );
@@ -145,35 +137,5 @@ pub(super) async fn run(
             }
             Ok(())
         }
-    }
-}
-
-fn state(k: &SigningKey, now: i64) -> &'static str {
-    match (k.signs_at(now), k.retired_at) {
-        (true, _) => "signing",
-        (false, Some(r)) if r <= now => "retired",
-        _ => "published",
-    }
-}
-
-fn key_json(k: &SigningKey, now: i64) -> Value {
-    json!({
-        "kid": k.kid,
-        "alg": k.alg.as_str(),
-        "state": state(k, now),
-        "created_at": k.created_at,
-        "not_before": k.not_before,
-        "retired_at": k.retired_at,
-        "jwk": k.jwk(),
-    })
-}
-
-/// Tells running nodes to reload their keys (they also reload on a timer).
-async fn notify(admin: &Admin) {
-    if let Err(e) = admin.ephemeral.publish(KEYS_CHANNEL, b"changed").await {
-        eprintln!(
-            "warning: running nodes were not notified ({}); they reload within keys.reload_secs",
-            crate::telemetry::ErrorChain(&e)
-        );
     }
 }

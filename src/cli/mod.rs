@@ -17,6 +17,7 @@ use crate::protocol::accounts::Identities;
 use crate::store::{Ephemeral, Store};
 
 mod account;
+mod admin;
 mod audit;
 mod client;
 mod import;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Administrator roles: system, security, audit and department administrators.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// The development SMS gateway's outbox.
     #[command(subcommand)]
     Sms(sms::SmsCommand),
@@ -179,6 +183,10 @@ pub struct TokenSettings {
     /// The channel the client serves people through: web (default), app, kiosk, window, system.
     #[arg(long, value_name = "CHANNEL")]
     pub channel: Option<String>,
+    /// The owning department's unified social credit code (its department administrators manage
+    /// the client); empty clears it.
+    #[arg(long, value_name = "CODE")]
+    pub department: Option<String>,
     /// A resource (RFC 8707) the client may ask machine tokens for (repeat for several).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,
@@ -297,6 +305,12 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
             admin.close().await;
             result
         }
+        Command::Admin(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = admin::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
         Command::Sms(command) => sms::run(&config, command),
     }
 }
@@ -345,6 +359,23 @@ impl Admin {
             keys,
             client_secrets,
         })
+    }
+
+    /// The administrative operations, as the operator (every action; audited as `admin`).
+    pub(crate) fn administration<'a>(
+        &'a self,
+        context: &'a crate::protocol::audit::RequestContext,
+    ) -> crate::protocol::admin::Administration<'a> {
+        crate::app::AdminParts {
+            store: self.store.as_ref(),
+            ephemeral: self.ephemeral.as_ref(),
+            client_secrets: &self.client_secrets,
+            identities: &self.identities,
+            keys: &self.keys,
+            subjects: &self.subjects,
+            audit: &self.audit,
+        }
+        .administration(&crate::protocol::admin::Actor::Operator, context)
     }
 
     /// Ending roles for organisations over the administrator's ports.

@@ -64,6 +64,11 @@ pub enum EventType {
     QrLogin,
     /// An identity code redeemed by a service window, or refused.
     IdentityCode,
+    /// An administrator's read (a listing, a search, the audit log, the settings) or a refused
+    /// administrator action (docs/administration.md: every action is audited, reads included).
+    AdminRead,
+    /// An administrator role granted or revoked.
+    AdminRole,
 }
 
 impl EventType {
@@ -111,6 +116,8 @@ impl EventType {
             Self::DeviceApproval => "device_approval",
             Self::QrLogin => "qr_login",
             Self::IdentityCode => "identity_code",
+            Self::AdminRead => "admin_read",
+            Self::AdminRole => "admin_role",
         }
     }
 }

@@ -368,6 +368,9 @@ pub struct ClientSettings {
     /// person approves it (RFC 8628 §5.4: the person must be able to tell it is the device in front
     /// of them). At most 100 characters.
     pub location: Option<String>,
+    /// The department that owns the client (its unified social credit code), whose department
+    /// administrators manage it (docs/administration.md); `None`: the platform's own.
+    pub department: Option<super::identifiers::CreditCode>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -492,6 +495,20 @@ impl Client {
             return Err(ClientError::new(
                 "min_level",
                 "must be a real-name level, 1 to 4",
+            ));
+        }
+        // Separation of duties (docs/administration.md): a client acts in one administrator role
+        // at most, so no token carries two.
+        let admin_scopes = spec
+            .scopes
+            .iter()
+            .filter(|s| super::admin::AdminRole::of_scope(s.as_str()).is_some())
+            .count();
+        if admin_scopes > 1 {
+            return Err(ClientError::new(
+                "scope",
+                "a client may hold one administrator scope (admin:system, admin:security, \
+                 admin:audit or admin:department), not several",
             ));
         }
         for r in &spec.settings.resources {

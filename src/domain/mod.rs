@@ -5,6 +5,7 @@
 //! [`client`] here as their capabilities land.
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod client;
 pub mod date;

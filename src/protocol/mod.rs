@@ -10,6 +10,7 @@
 //! responses.
 
 pub mod accounts;
+pub mod admin;
 pub mod assurance;
 pub mod audit;
 pub mod authorize;

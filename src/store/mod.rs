@@ -99,6 +99,7 @@ pub trait Store:
     + AuditStore
     + RevocationStore
     + FactorStore
+    + AdminStore
     + Send
     + Sync
     + 'static
@@ -111,6 +112,30 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Closes the pool, waiting for checked-out connections to come back.
     async fn close(&self);
+}
+
+/// An `admin_roles` row: an account's administrator role (docs/administration.md).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AdminRoleRecord {
+    pub account_id: String,
+    /// `system`, `security`, `audit` or `department`.
+    pub role: String,
+    /// A department administrator's department (unified social credit code).
+    pub department: Option<String>,
+    pub granted_at: i64,
+    /// Who granted it: `operator` (the CLI) or an administrator's account id.
+    pub granted_by: String,
+}
+
+/// Administrator roles. An account holds one at most: a second grant is a `Conflict`.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    async fn grant_role(&self, record: &AdminRoleRecord) -> StoreResult<()>;
+    /// Removes an account's role; false when it held none.
+    async fn revoke_role(&self, account_id: &str) -> StoreResult<bool>;
+    async fn role_of(&self, account_id: &str) -> StoreResult<Option<AdminRoleRecord>>;
+    /// Every administrator, by role then account.
+    async fn admin_roles(&self) -> StoreResult<Vec<AdminRoleRecord>>;
 }
 
 /// An `account_factors` row: a second factor of an account (docs/assurance.md).
@@ -504,6 +529,18 @@ pub trait OutboxStore: Send + Sync {
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
 }
 
+/// What an audit search matches: each field given narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// From this time on (epoch ms, inclusive).
+    pub since_ms: i64,
+    /// Before this time (epoch ms, exclusive).
+    pub until_ms: i64,
+    pub event: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
 /// The audit chain (see `domain::audit`). No method updates a record; only retention
 /// ([`AuditStore::prune_audit`]) deletes, up to a signed checkpoint.
 #[async_trait]
@@ -538,6 +575,14 @@ pub trait AuditStore: Send + Sync {
         &self,
         at_ms: i64,
         after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
+    /// Records matching `filter` with `seq < before`, newest first, at most `limit` (the audit
+    /// administrator's search).
+    async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        before: i64,
         limit: i64,
     ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
     /// Stores a checkpoint; false when one exists at that sequence number already.

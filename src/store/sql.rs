@@ -20,9 +20,10 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_meth
      previous_secret_expires_at, created_at, updated_at, id_token_signed_response_alg, access_token_secs, \
      id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
      backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
-     frontchannel_logout_session_required, secret_sealed, previous_secret_sealed, channel, pkce_optional, min_level, location) \
+     frontchannel_logout_session_required, secret_sealed, previous_secret_sealed, channel, pkce_optional, min_level, location, \
+     department) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
@@ -31,7 +32,8 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_metho
      access_token_signed_response_alg = $18, resources = $19, jwks = $20, jwks_uri = $21, \
      backchannel_logout_uri = $22, backchannel_logout_session_required = $23, frontchannel_logout_uri = $24, \
      frontchannel_logout_session_required = $25, secret_sealed = $26, previous_secret_sealed = $27, \
-     channel = $28, pkce_optional = $29, min_level = $30, location = $31 WHERE id = $1";
+     channel = $28, pkce_optional = $29, min_level = $30, location = $31, \
+     department = $32 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -70,6 +72,7 @@ pub(crate) struct ClientRow {
     pub pkce_optional: bool,
     pub min_level: Option<i64>,
     pub location: Option<String>,
+    pub department: Option<String>,
 }
 
 impl ClientRow {
@@ -119,6 +122,11 @@ impl ClientRow {
             pkce_optional: c.settings().pkce_optional,
             min_level: c.settings().min_level.map(i64::from),
             location: c.settings().location.clone(),
+            department: c
+                .settings()
+                .department
+                .as_ref()
+                .map(|d| d.as_str().to_owned()),
         }
     }
 
@@ -197,6 +205,12 @@ impl ClientRow {
                     .map(|l| u8::try_from(l).map_err(|e| corrupt(&e.to_string())))
                     .transpose()?,
                 location: self.location.clone(),
+                department: self
+                    .department
+                    .as_deref()
+                    .map(CreditCode::parse)
+                    .transpose()
+                    .map_err(|e| corrupt(&e.to_string()))?,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)

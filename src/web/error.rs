@@ -217,3 +217,45 @@ pub async fn not_found() -> Response {
     )
         .into_response()
 }
+
+/// The admin API's one error shape (docs/administration.md): `{"error", "error_description"}`,
+/// as OAuth's (RFC 6749 §5.2), with the codes `invalid_request` (400), `invalid_token` (401),
+/// `insufficient_user_authentication` (401, RFC 9470 §3), `insufficient_scope` and `access_denied`
+/// (403), `not_found` (404), `conflict` (409), `temporarily_unavailable` (503), `server_error` (500).
+pub fn admin_error(e: crate::protocol::admin::AdminError) -> Response {
+    use crate::protocol::admin::AdminError as E;
+    let (status, code) = match &e {
+        E::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+        E::Denied(_) => (StatusCode::FORBIDDEN, "access_denied"),
+        E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        E::Busy => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        E::Server(..) => {
+            tracing::error!(cause = %ErrorChain(&e), "admin request failed");
+            return api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the server could not complete the request",
+            );
+        }
+    };
+    api_error(status, code, &e.to_string())
+}
+
+/// RFC 9470 §3: the token's authentication is too weak for the resource: 401 with
+/// `WWW-Authenticate: Bearer error="insufficient_user_authentication"` and the `acr_values` needed.
+pub fn insufficient_user_authentication(acr: &str, description: &str) -> Response {
+    let mut response = api_error(
+        StatusCode::UNAUTHORIZED,
+        "insufficient_user_authentication",
+        description,
+    );
+    let challenge = format!(
+        "Bearer realm=\"yihao\", error=\"insufficient_user_authentication\", \
+         error_description=\"{description}\", acr_values=\"{acr}\""
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}

@@ -108,6 +108,8 @@ pub fn hsts(tls: &crate::config::TlsConfig) -> Option<SetResponseHeaderLayer<Hea
 
 /// The prefix of the JSON APIs (the app's and kiosks' calls).
 pub const JSON_API: &str = "/api/";
+/// The prefix of the admin API, JSON too.
+pub const ADMIN_API: &str = "/admin/api/";
 
 /// Only UTF-8 parameters, bounded in length and number (`protocol::form`), before any handler runs:
 /// the query string of every request, and the body of every request that has one. A body must be
@@ -133,7 +135,7 @@ pub async fn strict_params(State(app): State<AppState>, req: Request, next: Next
     if axum::body::HttpBody::size_hint(req.body()).exact() == Some(0) {
         return next.run(req).await;
     }
-    if req.uri().path().starts_with(JSON_API) {
+    if req.uri().path().starts_with(JSON_API) || req.uri().path().starts_with(ADMIN_API) {
         let json = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -20,6 +20,7 @@ use crate::app::App;
 
 pub mod account;
 pub mod account_factors;
+pub mod admin_api;
 pub mod api;
 pub mod authorize;
 pub mod client_ip;
@@ -55,7 +56,15 @@ pub fn router(app: AppState) -> Router {
 /// The routes alone, still waiting for their state: tests add routes of their own before
 /// [`with_middleware`].
 pub fn routes() -> Router<AppState> {
+    let (admin, openapi) = admin_api::routes();
+    // Rendered once: the document describes the routes, which do not change while serving.
+    let openapi = openapi.to_json().unwrap_or_default();
     Router::new()
+        .merge(admin)
+        .route(
+            admin_api::OPENAPI,
+            get(move || std::future::ready(openapi_document(openapi.clone()))),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -172,6 +181,11 @@ pub fn with_middleware(routes: Router<AppState>, app: AppState) -> Router {
         app,
         middleware::observe,
     ))
+}
+
+/// The admin API's OpenAPI document.
+fn openapi_document(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// A JSON answer that is never cached (RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma:

@@ -138,6 +138,32 @@ impl crate::store::AuditStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| "audit log".into(), e))
     }
 
+    async fn search_audit(
+        &self,
+        filter: &crate::store::AuditFilter,
+        before: i64,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<crate::domain::audit::AuditRecord>> {
+        // Each filter is either absent (NULL) or an equality on an indexed column (migration 16
+        // indexes actor and target; event and time narrow what those find).
+        sqlx::query_as::<_, crate::store::sql::AuditRow>(
+            "SELECT * FROM audit_log WHERE seq < $1 AND at_ms >= $2 AND at_ms < $3 \
+             AND ($4 IS NULL OR event = $4) AND ($5 IS NULL OR actor = $5) \
+             AND ($6 IS NULL OR target = $6) ORDER BY seq DESC LIMIT $7",
+        )
+        .bind(before)
+        .bind(filter.since_ms)
+        .bind(filter.until_ms)
+        .bind(filter.event.as_deref())
+        .bind(filter.actor.as_deref())
+        .bind(filter.target.as_deref())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map(|rows| rows.into_iter().map(Into::into).collect())
+        .map_err(|e| crate::store::sql::db_error(|| "audit log".into(), e))
+    }
+
     async fn insert_checkpoint(
         &self,
         c: &crate::domain::audit::CheckpointRecord,

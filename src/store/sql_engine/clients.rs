@@ -109,4 +109,5 @@ fn bind_client<'q>(
         .bind(r.pkce_optional)
         .bind(r.min_level)
         .bind(r.location)
+        .bind(r.department)
 }

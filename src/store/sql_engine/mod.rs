@@ -16,6 +16,7 @@
 //! a `macro_rules!` body, which rustfmt does not format.)
 
 mod accounts;
+mod admins;
 mod audit;
 mod clients;
 mod consents;

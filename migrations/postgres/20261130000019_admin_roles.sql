@@ -1,0 +1,15 @@
+-- Administrator roles (docs/administration.md): separation of duties (三员). One row per account, so
+-- no account holds two roles; a department administrator names the department (its unified social
+-- credit code) whose clients it manages.
+CREATE TABLE admin_roles (
+    account_id  TEXT PRIMARY KEY NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    role        TEXT NOT NULL,
+    department  TEXT,
+    granted_at  BIGINT NOT NULL,
+    granted_by  TEXT NOT NULL
+);
+CREATE INDEX admin_roles_by_role ON admin_roles (role);
+
+-- The department that owns a client (its unified social credit code); NULL: the platform's own.
+ALTER TABLE clients ADD COLUMN department TEXT;
+CREATE INDEX clients_by_department ON clients (department);
