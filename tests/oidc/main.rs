@@ -11,6 +11,7 @@
 mod common;
 
 mod account_page;
+mod admin;
 mod audit;
 mod client_auth;
 mod client_credentials;

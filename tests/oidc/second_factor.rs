@@ -29,7 +29,7 @@ fn oathtool() -> Option<String> {
 
 /// The code an authenticator app shows for `secret` (base32) at `at`: oathtool's when it is
 /// configured; otherwise (a machine without it, outside CI) yihao's own computation.
-fn code_at(secret: &str, at: i64) -> String {
+pub(crate) fn code_at(secret: &str, at: i64) -> String {
     match oathtool() {
         Some(tool) => {
             let out = std::process::Command::new(tool)
@@ -55,7 +55,7 @@ fn now(clock: &ManualClock) -> i64 {
 }
 
 /// The text between `id="{id}">` and the next `<`.
-fn element(page: &str, id: &str) -> String {
+pub(crate) fn element(page: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
     let start = page
         .find(&marker)
@@ -446,7 +446,7 @@ async fn password_step(s: &Setup, browser: &Browser, id: &str) -> String {
     page
 }
 
-async fn submit_factor(
+pub(crate) async fn submit_factor(
     s: &Setup,
     browser: &Browser,
     page: &str,

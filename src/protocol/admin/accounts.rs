@@ -397,8 +397,8 @@ impl Administration<'_> {
             Grant::new(account.id.clone(), role, department).map_err(field("department"))?;
         if let Some(held) = self.admins.role_of(account_id).await? {
             return Err(AdminError::Conflict(format!(
-                "account {account_id} is a {} administrator already: one role per account \
-                 (revoke it first)",
+                "account {account_id} holds the {} administrator role already: one role per \
+                 account (revoke it first)",
                 held.role
             )));
         }

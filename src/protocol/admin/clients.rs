@@ -440,13 +440,18 @@ impl Administration<'_> {
         Ok(())
     }
 
-    /// An administrator scope gives a client powers: an administrator may hand out only its own
-    /// role's (a system administrator `admin:system`, a department administrator
-    /// `admin:department`); the others come from the operator (`yihao client create`).
+    /// An administrator scope on a client with the client_credentials grant gives the client
+    /// itself powers: an administrator may hand out only its own role's (a system administrator
+    /// `admin:system`, a department administrator `admin:department`); the others come from the
+    /// operator (`yihao client create`). On a client people sign in at, an administrator scope
+    /// gives nothing: the person's own role decides.
     fn admin_scopes_allowed(&self, spec: &ClientSpec) -> Result<(), AdminError> {
         let Some(role) = self.actor.role() else {
             return Ok(());
         };
+        if !spec.grant_types.contains(&GrantType::ClientCredentials) {
+            return Ok(());
+        }
         for scope in &spec.scopes {
             if let Some(given) = AdminRole::of_scope(scope.as_str())
                 && given != role

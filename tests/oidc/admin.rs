@@ -1,0 +1,1376 @@
+//! The admin API (docs/administration.md): who may call it (a token of an administrator signed in at
+//! level 3 with two factors, or a client acting in its one administrator role), the separation of
+//! duties route by route, bad input on every route that takes any, the OpenAPI document checked by an
+//! independent validator, and the flows: a security administrator locks an account and its sessions
+//! end; the audit administrator sees and verifies that; a reveal reaches the person's ledger.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use yihao::clock::ManualClock;
+use yihao::domain::account::ProofMethod;
+use yihao::domain::client::{AuthMethod, GrantType};
+use yihao::protocol::admin::Actor;
+use yihao::protocol::audit::RequestContext;
+
+use crate::common::clients::machine;
+use crate::common::people::Person;
+use crate::second_factor::{code_at, submit_factor};
+use crate::{
+    Browser, ID_NUMBER, PASSWORD, SECRET, Setup, authorize_url, client_spec, code_exchange,
+    post_form, redirect_params, register, setup_on,
+};
+
+/// The department of the department administrator (a government organ's credit code).
+const DEPARTMENT: &str = "11110000000000000N";
+const TOOL: &str = "admin-tool";
+const TOOL_REDIRECT: &str = "http://127.0.0.1:9/admin-tool";
+
+/// An administrator signed in: their account, browser and access token.
+struct Signed {
+    account: String,
+    token: String,
+}
+
+/// The server on a manual clock, a first-party client administrators sign in at (every
+/// administrator scope; a person's token carries only their own role's), and the test person.
+async fn setup_admin() -> (Setup, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = setup_on(|_| {}, Some(clock.clone())).await;
+    let app = &s._server.test_app.app;
+    let mut tool = client_spec(TOOL, TOOL_REDIRECT, AuthMethod::ClientSecretBasic, true);
+    tool.scopes.extend(
+        [
+            "admin:system",
+            "admin:security",
+            "admin:audit",
+            "admin:department",
+        ]
+        .map(|s| yihao::domain::client::Scope::parse(s).unwrap()),
+    );
+    register(app, tool, SECRET).await;
+    app.clients.reload().await.unwrap();
+    (s, clock)
+}
+
+fn now(clock: &ManualClock) -> i64 {
+    yihao::clock::Clock::now(clock)
+}
+
+/// A person at real-name level 3 (checked at a service window).
+async fn person(s: &Setup, number: &str, name: &str) -> String {
+    let app = &s._server.test_app.app;
+    Person {
+        level: 3,
+        method: ProofMethod::FaceCheck,
+        source: "window",
+        ..Person::new(number, name)
+    }
+    .create(app, Some(PASSWORD))
+    .await
+    .as_str()
+    .to_owned()
+}
+
+/// The operator grants `role` (`yihao admin grant`).
+async fn grant(s: &Setup, account: &str, role: &str, department: Option<&str>, at: i64) {
+    let app = &s._server.test_app.app;
+    let context = RequestContext::default();
+    app.administration(&Actor::Operator, &context)
+        .grant_role(account, role, department, at)
+        .await
+        .unwrap();
+}
+
+/// Signs `number` in at the admin tool asking for `scope`: the password, then the authenticator app
+/// the two-factor rule makes them enrol; the token exchanged for the code.
+async fn sign_in(s: &Setup, clock: &ManualClock, number: &str, scope: &str) -> String {
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        TOOL,
+        TOOL_REDIRECT,
+        &[("scope", scope), ("nonce", "n")],
+    );
+    let login = browser.page(&url).await;
+    let next = browser.login(&s.base, &login, number, PASSWORD).await;
+    assert_eq!(next.status(), 200);
+    let enrol = next.text().await.unwrap();
+    assert!(enrol.contains("value=\"enrol\""), "{enrol}");
+    let secret = crate::second_factor::element(&enrol, "totp-secret");
+    SECRETS.with(|m| m.borrow_mut().insert(number.to_owned(), secret.clone()));
+    let shown = submit_factor(s, &browser, &enrol, "enrol", &code_at(&secret, now(clock))).await;
+    assert_eq!(shown.status(), 200);
+    let shown = shown.text().await.unwrap();
+    let done = submit_factor(s, &browser, &shown, "continue", "").await;
+    let code = redirect_params(&done)["code"].clone();
+    let (status, body) = code_exchange(s, TOOL, TOOL_REDIRECT, &code).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let claims = crate::jwt_part(&token, 1);
+    assert_eq!(claims["acr"], "urn:yihao:loa:3", "{claims}");
+    token
+}
+
+/// A new administrator in `role`, signed in with a token for it.
+async fn admin(
+    s: &Setup,
+    clock: &ManualClock,
+    number: &str,
+    name: &str,
+    role: &str,
+    department: Option<&str>,
+) -> Signed {
+    let account = person(s, number, name).await;
+    grant(s, &account, role, department, now(clock)).await;
+    let token = sign_in(s, clock, number, &format!("openid admin:{role}")).await;
+    Signed { account, token }
+}
+
+/// A call to the admin API: status and JSON answer (`Null` for an empty one).
+async fn call(
+    s: &Setup,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}{path}", s.base);
+    let http = reqwest::Client::new();
+    let mut request = http.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The four administrators, and a citizen with an open session.
+struct World {
+    s: Setup,
+    clock: Arc<ManualClock>,
+    system: Signed,
+    security: Signed,
+    audit: Signed,
+    department: Signed,
+    citizen: String,
+}
+
+async fn world() -> World {
+    let (s, clock) = setup_admin().await;
+    let id = crate::common::resident_id;
+    let system = admin(&s, &clock, &id(1), "系统管理员", "system", None).await;
+    let security = admin(&s, &clock, &id(2), "安全管理员", "security", None).await;
+    let audit = admin(&s, &clock, &id(3), "审计管理员", "audit", None).await;
+    let department = admin(
+        &s,
+        &clock,
+        &id(4),
+        "部门管理员",
+        "department",
+        Some(DEPARTMENT),
+    )
+    .await;
+    let app = &s._server.test_app.app;
+    let citizen = app
+        .identities
+        .find(ID_NUMBER, now(&clock))
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    World {
+        s,
+        clock,
+        system,
+        security,
+        audit,
+        department,
+        citizen,
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_tokens_that_are_not_an_administrators_at_level_3() {
+    let (s, clock) = setup_admin().await;
+    let app = &s._server.test_app.app;
+
+    // No token: 401 with the Bearer challenge; a token that is not one: invalid_token.
+    let (status, body) = call(&s, None, "GET", "/admin/api/v1/me", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_request");
+    let (status, body) = call(&s, Some("not-a-token"), "GET", "/admin/api/v1/me", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+
+    // A citizen's token (no administrator scope): insufficient_scope.
+    let browser = Browser::new();
+    let code = browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await["code"]
+        .clone();
+    let citizen = crate::tax_exchange(&s, &code).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = call(&s, Some(&citizen), "GET", "/admin/api/v1/clients", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+
+    // A citizen who asks the admin tool for an administrator scope signs in at level 2: too weak.
+    let code = browser
+        .authorize(
+            &s.base,
+            &authorize_url(
+                &s.base,
+                TOOL,
+                TOOL_REDIRECT,
+                &[("scope", "openid admin:security")],
+            ),
+        )
+        .await["code"]
+        .clone();
+    let (_, tokens) = code_exchange(&s, TOOL, TOOL_REDIRECT, &code).await;
+    let weak_citizen = tokens["access_token"].as_str().unwrap();
+    let (status, body) = call(&s, Some(weak_citizen), "GET", "/admin/api/v1/roles", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("insufficient_user_authentication"))
+    );
+
+    // An administrator whose token comes from a level-2 sign-in: the password alone, before the
+    // role (and with it the two-factor rule) was granted.
+    let number = crate::common::resident_id(1);
+    let account = person(&s, &number, "系统管理员").await;
+    let early = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        TOOL,
+        TOOL_REDIRECT,
+        &[("scope", "openid admin:system")],
+    );
+    let login = early.page(&url).await;
+    let done = early.login(&s.base, &login, &number, PASSWORD).await;
+    let (_, tokens) = code_exchange(&s, TOOL, TOOL_REDIRECT, &redirect_params(&done)["code"]).await;
+    let weak = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(crate::jwt_part(&weak, 1)["acr"], "urn:yihao:loa:2");
+    grant(&s, &account, "system", None, now(&clock)).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/admin/api/v1/clients", s.base))
+        .bearer_auth(&weak)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_user_authentication\"")
+            && challenge.contains("acr_values=\"urn:yihao:loa:3\""),
+        "RFC 9470 §3: {challenge}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_user_authentication");
+
+    // At level 3 the same person is let in.
+    let strong = sign_in(&s, &clock, &number, "openid admin:system").await;
+    let (status, me) = call(&s, Some(&strong), "GET", "/admin/api/v1/me", None).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["role"], "system");
+    assert_eq!(me["actor"], account.as_str());
+    assert!(
+        me["allowed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("clients.write"))
+    );
+    // A token for another role than the one held: refused.
+    let other = sign_in_again(&s, &clock, &number, "openid admin:security").await;
+    let (status, body) = call(&s, Some(&other), "GET", "/admin/api/v1/roles", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied"))
+    );
+    // Once the role is revoked, the token still valid is refused at once.
+    let context = RequestContext::default();
+    app.administration(&Actor::Operator, &context)
+        .revoke_role(&account, now(&clock))
+        .await
+        .unwrap();
+    let (status, body) = call(&s, Some(&strong), "GET", "/admin/api/v1/me", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied"))
+    );
+    // And an expired token is no token.
+    let lifetime = app.config.tokens.access_token_secs as i64;
+    clock.advance(lifetime + 1);
+    let (status, body) = call(&s, Some(&strong), "GET", "/admin/api/v1/me", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+}
+
+/// Signs in again someone who has an authenticator app already (enrolled by [`sign_in`]): the
+/// password, then a code. Codes are good once per step, so the clock moves to the next one.
+async fn sign_in_again(s: &Setup, clock: &ManualClock, number: &str, scope: &str) -> String {
+    clock.advance(30);
+    let secret = SECRETS.with(|m| m.borrow().get(number).cloned()).unwrap();
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        TOOL,
+        TOOL_REDIRECT,
+        &[("scope", scope), ("nonce", "n")],
+    );
+    let login = browser.page(&url).await;
+    let page = browser.login(&s.base, &login, number, PASSWORD).await;
+    let page = page.text().await.unwrap();
+    assert!(page.contains("value=\"totp\""), "{page}");
+    let done = submit_factor(s, &browser, &page, "totp", &code_at(&secret, now(clock))).await;
+    let code = redirect_params(&done)["code"].clone();
+    let (status, body) = code_exchange(s, TOOL, TOOL_REDIRECT, &code).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+thread_local! {
+    /// The authenticator keys enrolled by [`sign_in`], by ID number (each test runs on its thread).
+    static SECRETS: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        Default::default();
+}
+
+/// One route of the API with a request each allowed role can make, and what it answers them.
+struct Route {
+    method: &'static str,
+    /// The path as the OpenAPI document names it.
+    template: &'static str,
+    /// The path called.
+    path: String,
+    body: Option<Value>,
+    /// The roles allowed, with the status each gets.
+    allowed: Vec<(&'static str, u16)>,
+}
+
+fn route(
+    method: &'static str,
+    template: &'static str,
+    path: impl Into<String>,
+    body: Option<Value>,
+    allowed: &[(&'static str, u16)],
+) -> Route {
+    Route {
+        method,
+        template,
+        path: path.into(),
+        body,
+        allowed: allowed.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    // A client of the department, and one each role may delete.
+    for id in ["dept-app", "victim-system", "victim-department"] {
+        let mut spec = client_spec(
+            id,
+            "https://dept.example.gov.cn/cb",
+            AuthMethod::ClientSecretBasic,
+            false,
+        );
+        spec.settings.department =
+            Some(yihao::domain::identifiers::CreditCode::parse(DEPARTMENT).unwrap());
+        register(app, spec, SECRET).await;
+    }
+    let victim = person(s, &crate::common::resident_id(8), "测试王五").await;
+    let citizen = w.citizen.clone();
+    let c = |p: &str| format!("/admin/api/v1{p}");
+    let sys_dept = |ok: u16| vec![("system", ok), ("department", ok)];
+    let routes = vec![
+        route(
+            "GET",
+            "/admin/api/v1/me",
+            c("/me"),
+            None,
+            &[
+                ("system", 200),
+                ("security", 200),
+                ("audit", 200),
+                ("department", 200),
+            ],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/clients",
+            c("/clients"),
+            None,
+            &sys_dept(200),
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/clients",
+            c("/clients"),
+            None,
+            &sys_dept(201),
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/clients/{id}",
+            c("/clients/dept-app"),
+            None,
+            &sys_dept(200),
+        ),
+        route(
+            "PATCH",
+            "/admin/api/v1/clients/{id}",
+            c("/clients/dept-app"),
+            Some(json!({"location": "大厅"})),
+            &sys_dept(200),
+        ),
+        route(
+            "DELETE",
+            "/admin/api/v1/clients/{id}",
+            String::new(),
+            None,
+            &sys_dept(204),
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/clients/{id}/secret",
+            c("/clients/dept-app/secret"),
+            Some(json!({"previous_valid_secs": 60})),
+            &sys_dept(200),
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/accounts",
+            c(&format!("/accounts?q={ID_NUMBER}")),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/accounts/{id}",
+            c(&format!("/accounts/{citizen}")),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/accounts/{id}/reveal",
+            c(&format!("/accounts/{citizen}/reveal")),
+            Some(json!({"reason": "核对办件材料"})),
+            &[("security", 200)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/accounts/{id}/status",
+            c(&format!("/accounts/{citizen}/status")),
+            Some(json!({"status": "active"})),
+            &[("security", 200)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/accounts/{id}/level",
+            c(&format!("/accounts/{citizen}/level")),
+            Some(json!({"level": 2, "proof_method": "register_check", "proof_source": "register"})),
+            &[("security", 200)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/accounts/{id}/sessions",
+            c(&format!("/accounts/{citizen}/sessions")),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "DELETE",
+            "/admin/api/v1/accounts/{id}/sessions",
+            c(&format!("/accounts/{citizen}/sessions")),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "DELETE",
+            "/admin/api/v1/accounts/{id}/sessions/{sid}",
+            c(&format!("/accounts/{citizen}/sessions/nosuch")),
+            None,
+            &[("security", 404)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/roles",
+            c("/roles"),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "PUT",
+            "/admin/api/v1/roles/{account_id}",
+            c(&format!("/roles/{victim}")),
+            Some(json!({"role": "audit"})),
+            &[("security", 200)],
+        ),
+        route(
+            "DELETE",
+            "/admin/api/v1/roles/{account_id}",
+            c(&format!("/roles/{victim}")),
+            None,
+            &[("security", 204)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/keys",
+            c("/keys"),
+            None,
+            &[("system", 200)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/keys",
+            c("/keys"),
+            Some(json!({"alg": "ES256"})),
+            &[("system", 201)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/keys/{kid}/retire",
+            c("/keys/nosuch/retire"),
+            None,
+            &[("system", 404)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/keys/{kid}/revoke",
+            c("/keys/nosuch/revoke"),
+            None,
+            &[("system", 404)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/audit",
+            c("/audit?event=admin_client"),
+            None,
+            &[("audit", 200)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/audit/export",
+            c("/audit/export?since=0&limit=10"),
+            None,
+            &[("audit", 200)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/audit/verify",
+            c("/audit/verify"),
+            Some(json!({})),
+            &[("audit", 200)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/settings",
+            c("/settings"),
+            None,
+            &[("system", 200)],
+        ),
+    ];
+
+    // Every route of the OpenAPI document is in this table, and nothing else is.
+    let (_, doc) = call(s, None, "GET", "/admin/api/openapi.json", None).await;
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let tested: BTreeSet<(String, String)> = routes
+        .iter()
+        .map(|r| (r.method.to_owned(), r.template.to_owned()))
+        .collect();
+    assert_eq!(documented, tested);
+
+    let tokens = [
+        ("system", &w.system),
+        ("security", &w.security),
+        ("audit", &w.audit),
+        ("department", &w.department),
+    ];
+    for r in &routes {
+        for (role, who) in &tokens {
+            let path = match (r.method, r.template) {
+                ("DELETE", "/admin/api/v1/clients/{id}") => c(&format!("/clients/victim-{role}")),
+                _ => r.path.clone(),
+            };
+            let body = match (r.method, r.template) {
+                ("POST", "/admin/api/v1/clients") => Some(json!({
+                    "client_id": format!("made-by-{role}"),
+                    "client_name": "新系统",
+                    "redirect_uris": ["https://new.example.gov.cn/cb"],
+                })),
+                _ => r.body.clone(),
+            };
+            let (status, answer) = call(s, Some(&who.token), r.method, &path, body).await;
+            match r.allowed.iter().find(|(a, _)| a == role) {
+                Some((_, expected)) => {
+                    assert_eq!(status, *expected, "{role} {} {path}: {answer}", r.method)
+                }
+                None => {
+                    assert_eq!(status, 403, "{role} {} {path}: {answer}", r.method);
+                    assert_eq!(answer["error"], "access_denied", "{answer}");
+                }
+            }
+        }
+    }
+
+    // The department administrator's client belongs to the department; it sees no other.
+    let (_, made) = call(
+        s,
+        Some(&w.system.token),
+        "GET",
+        "/admin/api/v1/clients/made-by-department",
+        None,
+    )
+    .await;
+    assert_eq!(made["department"], DEPARTMENT);
+    let (_, listed) = call(
+        s,
+        Some(&w.department.token),
+        "GET",
+        "/admin/api/v1/clients?limit=200",
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["dept-app", "made-by-department"], "{listed}");
+    let (status, _) = call(
+        s,
+        Some(&w.department.token),
+        "GET",
+        "/admin/api/v1/clients/tax",
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "another department's client does not exist for it"
+    );
+
+    // Every refusal is in the audit log with its actor and role.
+    let refused = app
+        .store
+        .audit_records(1, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "admin_read" && r.reason.as_deref() == Some("denied"))
+        .filter(|r| r.actor.as_deref() == Some(w.audit.account.as_str()))
+        .count();
+    let expected = routes
+        .iter()
+        .filter(|r| !r.allowed.iter().any(|(a, _)| *a == "audit"))
+        .count();
+    assert_eq!(refused, expected);
+    assert!(crate::common::verify_audit(app).await.is_ok());
+    let _ = &w.clock;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_specific_error_and_changes_nothing() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    let (sys, sec, aud) = (&w.system.token, &w.security.token, &w.audit.token);
+    let citizen = &w.citizen;
+    let before = app.store.clients().await.unwrap();
+    let c = |p: &str| format!("/admin/api/v1{p}");
+    let cases: Vec<(&str, &str, String, Option<Value>, u16, &str)> = vec![
+        // (token, method, path, body, status, a word the description names)
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(json!({"client_name": 5})),
+            400,
+            "body",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(json!({"client_name": "x", "colour": "red"})),
+            400,
+            "colour",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(json!({"redirect_uris": ["https://a.example/cb"]})),
+            400,
+            "client_name",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(json!({"client_name": "x", "redirect_uris": ["not a uri"]})),
+            400,
+            "redirect_uri",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(
+                json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}),
+            ),
+            400,
+            "grant",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(
+                json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "department": "123"}),
+            ),
+            400,
+            "department",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(
+                json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "min_level": 7}),
+            ),
+            400,
+            "min_level",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(
+                json!({"client_name": "x", "grant_types": ["client_credentials"], "scope": "admin:security"}),
+            ),
+            403,
+            "admin:security",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients"),
+            Some(
+                json!({"client_id": "tax", "client_name": "x", "redirect_uris": ["https://a.example/cb"]}),
+            ),
+            409,
+            "exists",
+        ),
+        (
+            sys,
+            "PATCH",
+            c("/clients/nosuch"),
+            Some(json!({"location": "x"})),
+            404,
+            "nosuch",
+        ),
+        (
+            sys,
+            "PATCH",
+            c("/clients/tax"),
+            Some(json!({"token_endpoint_auth_method": "none"})),
+            400,
+            "token_endpoint_auth_method",
+        ),
+        (
+            sys,
+            "PATCH",
+            c("/clients/tax"),
+            Some(json!({"access_token_lifetime": 5})),
+            400,
+            "access_token_lifetime",
+        ),
+        (
+            sys,
+            "PATCH",
+            c("/clients/bad%20id"),
+            Some(json!({})),
+            400,
+            "client_id",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients/tax/secret"),
+            Some(json!({"previous_valid_secs": 99999999})),
+            400,
+            "previous_valid_secs",
+        ),
+        (
+            sys,
+            "POST",
+            c("/clients/app/secret"),
+            Some(json!({})),
+            409,
+            "none",
+        ),
+        (sys, "DELETE", c("/clients/nosuch"), None, 404, "nosuch"),
+        (sec, "GET", c("/accounts?q="), None, 400, "q"),
+        (sec, "GET", c("/accounts"), None, 400, "q"),
+        (sec, "GET", c("/accounts?q=1&x=2"), None, 400, "x"),
+        (
+            sec,
+            "GET",
+            c("/accounts/not-an-id"),
+            None,
+            404,
+            "not-an-id",
+        ),
+        (
+            sec,
+            "GET",
+            c("/accounts/00000000-0000-4000-8000-000000000000"),
+            None,
+            404,
+            "account",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{citizen}/reveal")),
+            Some(json!({"reason": "看"})),
+            400,
+            "reason",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{citizen}/reveal")),
+            Some(json!({})),
+            400,
+            "reason",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{citizen}/status")),
+            Some(json!({"status": "closed"})),
+            400,
+            "status",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{citizen}/status")),
+            Some(json!({"status": "frozen"})),
+            400,
+            "status",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{citizen}/level")),
+            Some(json!({"level": 9, "proof_method": "counter", "proof_source": "w"})),
+            400,
+            "level",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{citizen}/level")),
+            Some(json!({"level": 3, "proof_method": "guess", "proof_source": "w"})),
+            400,
+            "proof_method",
+        ),
+        (
+            sec,
+            "GET",
+            c(&format!("/accounts/{citizen}/sessions?include_ended=maybe")),
+            None,
+            400,
+            "query",
+        ),
+        (
+            sec,
+            "PUT",
+            c(&format!("/roles/{citizen}")),
+            Some(json!({"role": "root"})),
+            400,
+            "role",
+        ),
+        (
+            sec,
+            "PUT",
+            c(&format!("/roles/{citizen}")),
+            Some(json!({"role": "system", "department": DEPARTMENT})),
+            400,
+            "department",
+        ),
+        (
+            sec,
+            "PUT",
+            c(&format!("/roles/{citizen}")),
+            Some(json!({"role": "department"})),
+            400,
+            "department",
+        ),
+        (
+            sec,
+            "PUT",
+            c(&format!("/roles/{}", w.audit.account)),
+            Some(json!({"role": "system"})),
+            409,
+            "one role per account",
+        ),
+        (
+            sec,
+            "PUT",
+            c(&format!("/roles/{}", w.security.account)),
+            Some(json!({"role": "audit"})),
+            403,
+            "own",
+        ),
+        (
+            sec,
+            "DELETE",
+            c(&format!("/roles/{citizen}")),
+            None,
+            404,
+            "role",
+        ),
+        (
+            sec,
+            "DELETE",
+            c(&format!("/roles/{}", w.security.account)),
+            None,
+            403,
+            "own",
+        ),
+        (
+            sys,
+            "POST",
+            c("/keys"),
+            Some(json!({"alg": "HS256"})),
+            400,
+            "alg",
+        ),
+        (sys, "POST", c("/keys"), Some(json!({})), 400, "body"),
+        (
+            aud,
+            "GET",
+            c("/audit?since=100&until=50"),
+            None,
+            400,
+            "until",
+        ),
+        (aud, "GET", c("/audit?before=0"), None, 400, "before"),
+        (aud, "GET", c("/audit?limit=lots"), None, 400, "query"),
+        (aud, "GET", c("/audit/export"), None, 400, "since"),
+        (
+            aud,
+            "POST",
+            c("/audit/verify"),
+            Some(json!({"from": "start"})),
+            400,
+            "body",
+        ),
+    ];
+    for (token, method, path, body, status, word) in cases {
+        let (got, answer) = call(s, Some(token), method, &path, body.clone()).await;
+        assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
+        let description = answer["error_description"].as_str().unwrap_or_default();
+        assert!(
+            answer["error"].is_string() && description.contains(word),
+            "{method} {path}: {answer} should name {word}"
+        );
+    }
+    // A body that is not JSON is refused before any handler.
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/api/v1/keys", s.base))
+        .bearer_auth(sys)
+        .header("content-type", "text/plain")
+        .body("alg=ES256")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    // The only key of its algorithm cannot be retired.
+    let (_, keys) = call(s, Some(sys), "GET", "/admin/api/v1/keys", None).await;
+    let only = keys["items"][0]["kid"].as_str().unwrap();
+    let (status, answer) = call(
+        s,
+        Some(sys),
+        "POST",
+        &format!("/admin/api/v1/keys/{only}/retire"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+
+    // Nothing changed: the same clients, the citizen still active at level 2, no new role.
+    let after = app.store.clients().await.unwrap();
+    assert_eq!(before, after);
+    let account = app
+        .identities
+        .find(ID_NUMBER, now(&w.clock))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status.as_str(), "active");
+    assert_eq!(account.evidence.level().get(), 2);
+    assert_eq!(app.store.admin_roles().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_openapi_3_1() {
+    let (s, _) = setup_admin().await;
+    let response = reqwest::get(format!("{}/admin/api/openapi.json", s.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Checked by an independent implementation: openapi-spec-validator (PyPI), which .ci/run
+    // installs and names with YIHAO_TEST_OPENAPI_VALIDATOR.
+    const VAR: &str = "YIHAO_TEST_OPENAPI_VALIDATOR";
+    let Some(validator) = std::env::var(VAR).ok().filter(|v| !v.is_empty()) else {
+        crate::common::not_configured(VAR);
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("yihao-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, &text).unwrap();
+    let out = std::process::Command::new(validator)
+        .arg(&file)
+        .output()
+        .expect("the validator runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it refuses a broken document (the check can fail).
+    let broken =
+        std::env::temp_dir().join(format!("yihao-openapi-bad-{}.json", std::process::id()));
+    std::fs::write(
+        &broken,
+        text.replacen("\"openapi\":\"3.1.0\"", "\"openapi\":3", 1),
+    )
+    .unwrap();
+    let bad = std::process::Command::new(std::env::var(VAR).unwrap())
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&broken);
+    assert!(!bad.status.success());
+}
+
+#[tokio::test]
+async fn the_security_administrator_locks_an_account_and_the_audit_administrator_sees_and_verifies_it()
+ {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+
+    // The citizen is signed in at "tax".
+    let browser = Browser::new();
+    browser
+        .authorize(
+            &s.base,
+            &authorize_url(&s.base, "tax", "http://127.0.0.1:9/tax", &[]),
+        )
+        .await;
+    let (_, found) = call(
+        s,
+        Some(&w.security.token),
+        "GET",
+        &format!("/admin/api/v1/accounts?q={ID_NUMBER}"),
+        None,
+    )
+    .await;
+    let shown = &found["items"][0];
+    assert_eq!(shown["account_id"], w.citizen.as_str());
+    let masked = shown["documents"][0]["number"].as_str().unwrap();
+    assert!(
+        masked.contains('*') && masked.ends_with("002X"),
+        "masked: {shown}"
+    );
+    let (_, open) = call(
+        s,
+        Some(&w.security.token),
+        "GET",
+        &format!("/admin/api/v1/accounts/{}/sessions", w.citizen),
+        None,
+    )
+    .await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
+
+    let (status, locked) = call(
+        s,
+        Some(&w.security.token),
+        "POST",
+        &format!("/admin/api/v1/accounts/{}/status", w.citizen),
+        Some(json!({"status": "locked"})),
+    )
+    .await;
+    assert_eq!((status, locked["status"].as_str()), (200, Some("locked")));
+    let (_, open) = call(
+        s,
+        Some(&w.security.token),
+        "GET",
+        &format!("/admin/api/v1/accounts/{}/sessions", w.citizen),
+        None,
+    )
+    .await;
+    assert!(
+        open["items"].as_array().unwrap().is_empty(),
+        "the session ended: {open}"
+    );
+    // The browser's session is gone: the next request asks for a login, which a locked account fails.
+    let page = browser
+        .page(&authorize_url(
+            &s.base,
+            "tax",
+            "http://127.0.0.1:9/tax",
+            &[],
+        ))
+        .await;
+    assert!(page.contains("action=\"/login\""));
+
+    // The system administrator registers a client.
+    let (status, made) = call(
+        s,
+        Some(&w.system.token),
+        "POST",
+        "/admin/api/v1/clients",
+        Some(json!({"client_name": "不动产登记", "redirect_uris": ["https://bdc.example.gov.cn/cb"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert!(
+        made["client_secret"].is_string(),
+        "the secret is shown once"
+    );
+    let (_, again) = call(
+        s,
+        Some(&w.system.token),
+        "GET",
+        &format!(
+            "/admin/api/v1/clients/{}",
+            made["client_id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert!(again.get("client_secret").is_none());
+    // ... and may not search accounts.
+    let (status, _) = call(
+        s,
+        Some(&w.system.token),
+        "GET",
+        &format!("/admin/api/v1/accounts?q={ID_NUMBER}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // The audit administrator sees both, with their actors, and verifies the chain.
+    let aud = Some(w.audit.token.as_str());
+    let (_, lock) = call(
+        s,
+        aud,
+        "GET",
+        &format!(
+            "/admin/api/v1/audit?event=admin_account&target={}",
+            w.citizen
+        ),
+        None,
+    )
+    .await;
+    let record = &lock["items"][0];
+    assert_eq!(record["actor"], w.security.account.as_str());
+    assert_eq!(record["details"]["change"], "status:locked");
+    assert_eq!(record["details"]["role"], "security");
+    assert_eq!(record["details"]["sessions_ended"], 1);
+    let (_, created) = call(
+        s,
+        aud,
+        "GET",
+        "/admin/api/v1/audit?event=admin_client",
+        None,
+    )
+    .await;
+    assert!(
+        created["items"].as_array().unwrap().iter().any(|r| {
+            r["actor"] == w.system.account.as_str() && r["target"] == made["client_id"]
+        }),
+        "{created}"
+    );
+    let (status, verified) = call(
+        s,
+        aud,
+        "POST",
+        "/admin/api/v1/audit/verify",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, verified["intact"].as_bool()),
+        (200, Some(true)),
+        "{verified}"
+    );
+    // Pages: two at a time, newest first, each page's `next` the cursor of the one after.
+    let (_, first) = call(s, aud, "GET", "/admin/api/v1/audit?limit=2", None).await;
+    let next = first["next"].as_str().unwrap();
+    let (_, second) = call(
+        s,
+        aud,
+        "GET",
+        &format!("/admin/api/v1/audit?limit=2&before={next}"),
+        None,
+    )
+    .await;
+    assert!(
+        second["items"][0]["seq"].as_i64().unwrap()
+            < first["items"][1]["seq"].as_i64().unwrap() + 1
+    );
+    // The audit administrator changes nothing.
+    let (status, _) = call(
+        s,
+        aud,
+        "POST",
+        &format!("/admin/api/v1/accounts/{}/status", w.citizen),
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        s,
+        aud,
+        "POST",
+        "/admin/api/v1/clients",
+        Some(json!({"client_name": "x"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Its own reads are audited too.
+    let (_, reads) = call(
+        s,
+        Some(&w.audit.token),
+        "GET",
+        &format!(
+            "/admin/api/v1/audit?actor={}&event=admin_read",
+            w.audit.account
+        ),
+        None,
+    )
+    .await;
+    assert!(reads["items"].as_array().unwrap().len() >= 3, "{reads}");
+    assert!(crate::common::verify_audit(app).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_revealed_number_needs_a_reason_and_reaches_the_persons_ledger() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    let (status, shown) = call(
+        s,
+        Some(&w.security.token),
+        "POST",
+        &format!("/admin/api/v1/accounts/{}/reveal", w.citizen),
+        Some(json!({"reason": "核对不动产登记材料"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["documents"][0]["number"], ID_NUMBER);
+    assert_eq!(shown["phone"], crate::PHONE);
+    let context = RequestContext::default();
+    let ledger = app
+        .my_account(&context)
+        .ledger(
+            &yihao::domain::account::AccountId::parse(&w.citizen).unwrap(),
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(
+        ledger
+            .iter()
+            .any(|r| r.via == "administrator" && r.claims.contains(&"id_number".to_owned())),
+        "{ledger:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_acts_in_the_one_administrator_role_of_its_scope() {
+    let (s, _) = setup_admin().await;
+    let app = &s._server.test_app.app;
+    register(
+        app,
+        machine("audit-bot", AuthMethod::ClientSecretBasic, &["admin:audit"]),
+        SECRET,
+    )
+    .await;
+    // Two administrator scopes on a client that gets tokens for itself are refused.
+    let mut greedy = machine("greedy", AuthMethod::ClientSecretBasic, &["admin:audit"]);
+    greedy
+        .scopes
+        .push(yihao::domain::client::Scope::parse("admin:system").unwrap());
+    assert!(yihao::domain::client::Client::register(greedy, None, 0).is_err());
+    app.clients.reload().await.unwrap();
+    let (status, body) = post_form(
+        &s.base,
+        "/token",
+        ("audit-bot", SECRET),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (status, me) = call(&s, Some(token), "GET", "/admin/api/v1/me", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["actor"], "client:audit-bot");
+    assert_eq!(me["role"], "audit");
+    let (status, _) = call(&s, Some(token), "GET", "/admin/api/v1/audit", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&s, Some(token), "GET", "/admin/api/v1/clients", None).await;
+    assert_eq!(status, 403);
+    let _ = GrantType::ClientCredentials;
+}
