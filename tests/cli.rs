@@ -78,6 +78,8 @@ fn every_command_has_help() {
         &["org", "--help"],
         &["keys", "--help"],
         &["audit", "--help"],
+        &["admin", "--help"],
+        &["admin", "grant", "--help"],
         &["sms", "outbox", "--help"],
     ] {
         let out = run.ok(args);
@@ -1250,4 +1252,71 @@ fn sms_outbox_prints_the_development_gateways_messages_and_only_there() {
     assert_eq!(all.as_array().unwrap().len(), 3);
     let err = run.fails(&["sms", "outbox"], &[("YIHAO_SMS__ADAPTER", "off")]);
     assert!(err.contains("development mode"), "{err}");
+}
+
+#[test]
+fn admin_commands_grant_list_and_revoke_one_role_per_account() {
+    let run = Run::new();
+    let created = run.json(&[
+        "account",
+        "create",
+        "--id-number",
+        "11010519491231002X",
+        "--name",
+        "张三",
+        "--output",
+        "json",
+    ]);
+    let id = created["account_id"].as_str().unwrap().to_owned();
+    let granted = run.json(&[
+        "admin",
+        "grant",
+        "--account",
+        "11010519491231002X",
+        "--role",
+        "security",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(granted["account_id"], id.as_str());
+    assert_eq!(granted["role"], "security");
+    assert_eq!(granted["granted_by"], "admin");
+    // One role per account; a department administrator names its department; no made-up roles.
+    let said = run.fails(
+        &["admin", "grant", "--account", &id, "--role", "audit"],
+        &[],
+    );
+    assert!(said.contains("one role per account"), "{said}");
+    let said = run.fails(&["admin", "grant", "--account", &id, "--role", "root"], &[]);
+    assert!(said.contains("root"), "{said}");
+    let listed = run.json(&["admin", "list", "--output", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    // The account must now sign in with two factors.
+    let factors = run.json(&["account", "factors", &id, "--output", "json"]);
+    assert_eq!(factors["second_factor_required"], true);
+    // A revoke names the role held.
+    let said = run.fails(
+        &["admin", "revoke", "--account", &id, "--role", "system"],
+        &[],
+    );
+    assert!(said.contains("security"), "{said}");
+    run.ok(&["admin", "revoke", "--account", &id, "--role", "security"]);
+    assert_eq!(
+        run.json(&["admin", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+    // Both changes are audited with the operator as actor.
+    let out = run.run(&["audit", "export", "--since", "0"], &[]);
+    let roles: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"] == "admin_role")
+        .collect();
+    assert_eq!(roles.len(), 2);
+    assert!(
+        roles
+            .iter()
+            .all(|r| r["actor"] == "admin" && r["target"] == id.as_str())
+    );
 }

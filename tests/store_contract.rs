@@ -785,6 +785,119 @@ mod store_contract {
         assert!(!store.second_factor_required(&account.id).await.unwrap());
     }
 
+    pub async fn admin_roles_are_one_per_account_and_the_audit_log_is_searched(store: &dyn Store) {
+        use yihao::domain::audit::{AuditEvent, EventType};
+        use yihao::store::{AdminRoleRecord, AuditFilter, StoreError};
+        let a = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0031", "管理甲").await;
+        let b = stored_account(store, "6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d0032", "管理乙").await;
+        let role = AdminRoleRecord {
+            account_id: a.id.clone(),
+            role: "security".into(),
+            department: None,
+            granted_at: 5,
+            granted_by: "admin".into(),
+        };
+        store.grant_role(&role).await.unwrap();
+        let second = AdminRoleRecord {
+            role: "audit".into(),
+            ..role.clone()
+        };
+        assert!(matches!(
+            store.grant_role(&second).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let dept = AdminRoleRecord {
+            account_id: b.id.clone(),
+            role: "department".into(),
+            department: Some("11110000000000000N".into()),
+            ..role.clone()
+        };
+        store.grant_role(&dept).await.unwrap();
+        assert_eq!(store.role_of(&a.id).await.unwrap(), Some(role.clone()));
+        assert_eq!(
+            store.admin_roles().await.unwrap(),
+            vec![dept.clone(), role.clone()],
+            "by role, then account"
+        );
+        assert!(store.revoke_role(&a.id).await.unwrap());
+        assert!(!store.revoke_role(&a.id).await.unwrap());
+        assert_eq!(store.role_of(&a.id).await.unwrap(), None);
+        // Deleting an account takes its role with it.
+        assert!(store.delete_account(&b.id).await.unwrap());
+        assert!(store.admin_roles().await.unwrap().is_empty());
+
+        let events = [
+            (
+                AuditEvent::success(EventType::AdminClient)
+                    .actor("x")
+                    .target("c1"),
+                1_000,
+            ),
+            (
+                AuditEvent::success(EventType::AdminAccount)
+                    .actor("x")
+                    .target("p1"),
+                2_000,
+            ),
+            (
+                AuditEvent::success(EventType::AdminClient)
+                    .actor("y")
+                    .target("c2"),
+                3_000,
+            ),
+            (
+                AuditEvent::success(EventType::AdminClient)
+                    .actor("x")
+                    .target("c3"),
+                4_000,
+            ),
+        ];
+        store.append_audit("n1", &events).await.unwrap();
+        let all = AuditFilter {
+            since_ms: 0,
+            until_ms: i64::MAX,
+            ..AuditFilter::default()
+        };
+        let search = |filter: AuditFilter, before: i64, limit: i64| async move {
+            store
+                .search_audit(&filter, before, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.target.unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            search(all.clone(), i64::MAX, 10).await,
+            ["c3", "c2", "p1", "c1"]
+        );
+        let by_x_clients = AuditFilter {
+            event: Some("admin_client".into()),
+            actor: Some("x".into()),
+            ..all.clone()
+        };
+        assert_eq!(
+            search(by_x_clients.clone(), i64::MAX, 10).await,
+            ["c3", "c1"]
+        );
+        let newest = store
+            .search_audit(&by_x_clients, i64::MAX, 1)
+            .await
+            .unwrap();
+        assert_eq!(search(by_x_clients, newest[0].seq, 10).await, ["c1"]);
+        let window = AuditFilter {
+            since_ms: 2_000,
+            until_ms: 4_000,
+            ..all.clone()
+        };
+        assert_eq!(search(window, i64::MAX, 10).await, ["c2", "p1"]);
+        let target = AuditFilter {
+            target: Some("p1".into()),
+            ..all
+        };
+        assert_eq!(search(target, i64::MAX, 10).await, ["p1"]);
+    }
+
     pub async fn deletes_report_whether_something_was_deleted(store: &dyn Store) {
         let c = client("gone", 1);
         store.insert_client(&c).await.unwrap();
@@ -869,6 +982,14 @@ macro_rules! store_suite {
                 let Some((s, _t)) = open().await else { return };
                 store_contract::factors_move_forward_and_recovery_codes_are_spent_once(s.as_ref())
                     .await;
+            }
+            #[tokio::test]
+            async fn admin_roles_are_one_per_account_and_the_audit_log_is_searched() {
+                let Some((s, _t)) = open().await else { return };
+                store_contract::admin_roles_are_one_per_account_and_the_audit_log_is_searched(
+                    s.as_ref(),
+                )
+                .await;
             }
             #[tokio::test]
             async fn deletes_report_whether_something_was_deleted() {

@@ -24,7 +24,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
                 redirect_uris: given(&args.redirect_uris),
                 post_logout_redirect_uris: given(&args.post_logout_redirect_uris),
                 grant_types: given(&args.grant_types),
-                scope: given(&args.scopes).map(|s| s.join(" ")),
+                scope: scope_list(&args.scopes)?,
                 first_party: args.first_party,
                 ..settings_change(&args.settings)?
             };
@@ -80,6 +80,14 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
     Ok(())
 }
 
+/// The `--scope` flags as RFC 7591's space-separated `scope`, each flag one scope token.
+fn scope_list(scopes: &[String]) -> anyhow::Result<Option<String>> {
+    for s in scopes {
+        crate::domain::client::Scope::parse(s)?;
+    }
+    Ok(given(scopes).map(|s| s.join(" ")))
+}
+
 fn given(items: &[String]) -> Option<Vec<String>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
@@ -100,7 +108,7 @@ fn creation(args: &CreateClient) -> anyhow::Result<ClientChange> {
         redirect_uris: Some(args.redirect_uris.clone()),
         post_logout_redirect_uris: Some(args.post_logout_redirect_uris.clone()),
         grant_types: Some(args.grant_types.clone()),
-        scope: Some(args.scopes.join(" ")),
+        scope: scope_list(&args.scopes)?,
         token_endpoint_auth_method: method,
         first_party: Some(args.first_party),
         ..settings_change(&args.settings)?

@@ -851,14 +851,7 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
         (sec, "GET", c("/accounts?q="), None, 400, "q"),
         (sec, "GET", c("/accounts"), None, 400, "q"),
         (sec, "GET", c("/accounts?q=1&x=2"), None, 400, "x"),
-        (
-            sec,
-            "GET",
-            c("/accounts/not-an-id"),
-            None,
-            404,
-            "not-an-id",
-        ),
+        (sec, "GET", c("/accounts/not-an-id"), None, 404, "not-an-id"),
         (
             sec,
             "GET",
