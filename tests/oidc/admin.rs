@@ -706,6 +706,9 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
     let _ = &w.clock;
 }
 
+/// A bad request: token, method, path, body, the status expected and a word its description names.
+type Case<'a> = (&'a str, &'a str, String, Option<Value>, u16, &'a str);
+
 #[tokio::test]
 async fn bad_input_gets_a_specific_error_and_changes_nothing() {
     let w = world().await;
@@ -715,7 +718,7 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
     let citizen = &w.citizen;
     let before = app.store.clients().await.unwrap();
     let c = |p: &str| format!("/admin/api/v1{p}");
-    let cases: Vec<(&str, &str, String, Option<Value>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         // (token, method, path, body, status, a word the description names)
         (
             sys,
