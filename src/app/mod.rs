@@ -213,14 +213,50 @@ pub async fn key_root(config: &Config, store: &dyn Store, now: i64) -> anyhow::R
 }
 
 /// The id of yihao's own client: the personal page signs people in through it (like Keycloak's
-/// `account` client).
-pub const ACCOUNT_CLIENT: &str = "yihao-account";
+/// `account` client). Defined in the protocol, which protects it from administrators' changes.
+pub use crate::protocol::my_account::ACCOUNT_CLIENT;
 
-/// Registers yihao's own first-party client for the personal page (public, PKCE, `openid` only,
-/// redirect `{issuer}/account/callback`), or brings its redirect URI up to date with the issuer.
+/// Registers yihao's own first-party public clients (`none` authentication, PKCE, the
+/// authorization-code grant, scope `openid`): the personal page's `yihao-account` (redirect URI
+/// `{issuer}/account/callback`) and the console's `yihao-console` (`{issuer}/admin/callback`, minimum
+/// level 3: administrators sign in with two factors). Each is an ordinary row of the client registry.
+/// An operator's change to what the pages rely on (the redirect, first party, public with PKCE,
+/// `openid`, the console's level) is put back; anything else is left as the operator set it; another
+/// node having registered one first is not an error.
 pub async fn ensure_account_client(
     config: &Config,
     store: &dyn Store,
+    now: i64,
+) -> anyhow::Result<()> {
+    ensure_own_client(
+        config,
+        store,
+        ACCOUNT_CLIENT,
+        "个人中心 · My account",
+        "/account/callback",
+        None,
+        now,
+    )
+    .await?;
+    ensure_own_client(
+        config,
+        store,
+        crate::protocol::admin::console::CONSOLE_CLIENT,
+        "管理控制台 · Administration console",
+        "/admin/callback",
+        Some(crate::protocol::admin::console::CONSOLE_LEVEL),
+        now,
+    )
+    .await
+}
+
+async fn ensure_own_client(
+    config: &Config,
+    store: &dyn Store,
+    id: &str,
+    name: &str,
+    callback: &str,
+    min_level: Option<u8>,
     now: i64,
 ) -> anyhow::Result<()> {
     use crate::domain::client::{
@@ -228,25 +264,27 @@ pub async fn ensure_account_client(
     };
     let issuer = config.server.issuer.trim_end_matches('/');
     let spec = ClientSpec {
-        id: ClientId::parse(ACCOUNT_CLIENT)?,
-        name: "个人中心 · My account".into(),
+        id: ClientId::parse(id)?,
+        name: name.into(),
         auth_method: AuthMethod::None,
-        redirect_uris: vec![RedirectUri::parse(&format!("{issuer}/account/callback"))?],
+        redirect_uris: vec![RedirectUri::parse(&format!("{issuer}{callback}"))?],
         post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
         scopes: vec![Scope::parse("openid")?],
         first_party: true,
-        settings: ClientSettings::default(),
+        settings: ClientSettings {
+            min_level,
+            ..ClientSettings::default()
+        },
     };
     let wanted = Client::register(spec, None, now)?;
     match store.client(wanted.id()).await? {
-        // An operator's change to what the page relies on (its redirect, first party, public with
-        // PKCE, `openid`) is put back; anything else is left as the operator set it.
         Some(existing)
             if existing.redirect_uris() == wanted.redirect_uris()
                 && existing.first_party()
                 && existing.auth_method() == wanted.auth_method()
-                && existing.scopes() == wanted.scopes() =>
+                && existing.scopes() == wanted.scopes()
+                && existing.settings().min_level == min_level =>
         {
             Ok(())
         }

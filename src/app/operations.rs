@@ -110,6 +110,16 @@ impl App {
         .administration(actor, context)
     }
 
+    /// The console's sign-ins and idle-limited sessions.
+    pub fn console(&self) -> crate::protocol::admin::console::Console<'_> {
+        crate::protocol::admin::console::Console {
+            ephemeral: self.ephemeral.as_ref(),
+            admins: self.store.as_ref(),
+            idle: Duration::from_secs(self.config.admin.console_idle_secs),
+            code_memory: Duration::from_secs(self.config.tokens.access_token_secs),
+        }
+    }
+
     /// Seconds since the epoch by this app's clock: the `now` handed to the rules.
     pub fn now(&self) -> i64 {
         self.clock.now()

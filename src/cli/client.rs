@@ -36,7 +36,7 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
             let mut after: Option<String> = None;
             loop {
                 let page = ops
-                    .list_clients(after.as_deref(), crate::protocol::admin::MAX_PAGE)
+                    .list_clients(None, after.as_deref(), crate::protocol::admin::MAX_PAGE)
                     .await?;
                 clients.extend(page.items);
                 match page.next {

@@ -45,6 +45,16 @@ pub struct Config {
     pub verify: VerifyConfig,
     pub registration: RegistrationConfig,
     pub second_factor: SecondFactorConfig,
+    pub admin: AdminConfig,
+}
+
+/// Administration (docs/administration.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The console's idle limit: 60 to 1800 seconds (classified protection level 3: at most 30
+    /// minutes for administrators).
+    pub console_idle_secs: u64,
 }
 
 /// Second factors (docs/assurance.md).
@@ -424,6 +434,12 @@ impl Config {
         }
         if issuer.host_str().is_none() {
             return Err(ConfigError::new("server.issuer", "must name a host"));
+        }
+        if !(60..=1800).contains(&self.admin.console_idle_secs) {
+            return Err(ConfigError::new(
+                "admin.console_idle_secs",
+                "must be 60 to 1800 (administrators' sessions end after at most 30 idle minutes)",
+            ));
         }
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError::new(

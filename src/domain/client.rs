@@ -498,8 +498,8 @@ impl Client {
             ));
         }
         // Separation of duties (docs/administration.md): a client that gets tokens for itself acts
-        // in one administrator role at most. (A person's token carries the one scope of the role the
-        // person holds, whatever else the client may ask for.)
+        // in one administrator role at most. (A person's token is let into the admin API only with
+        // exactly one administrator scope, that of the role the person holds.)
         let admin_scopes = spec
             .scopes
             .iter()

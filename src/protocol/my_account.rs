@@ -31,9 +31,12 @@ use crate::domain::password::{Password, PolicyError};
 use crate::store::{
     AuditStore, ClientLookup, ConsentStore, OrgStore, RefreshStore, SessionRecord, StoreError,
 };
+/// The personal page's own first-party client (registered by `app::ensure_account_client`).
+pub const ACCOUNT_CLIENT: &str = "yihao-account";
 
 /// A service the person authorised.
 #[derive(Debug, Clone, Serialize)]
+
 pub struct Service {
     pub client_id: String,
     pub name: String,
@@ -184,7 +187,10 @@ impl MyAccount<'_> {
         let consents = self.consents.consents_of(id.as_str()).await?;
         let mut out = Vec::new();
         for r in self.records(id, limit).await? {
-            if r.event != "attribute_release" || out.len() >= limit {
+            // A release about someone else (an administrator's reveal, where this person is the
+            // actor) is theirs, not this person's.
+            let about_someone_else = r.target.as_deref().is_some_and(|t| t != id.as_str());
+            if r.event != "attribute_release" || about_someone_else || out.len() >= limit {
                 continue;
             }
             let details: serde_json::Value = r

@@ -27,20 +27,24 @@ pub(super) async fn signed_in(
     app: &App,
     headers: &HeaderMap,
 ) -> Result<(AccountId, String), Response> {
+    session_of(app, headers)
+        .await
+        .ok_or_else(|| sign_in_redirect(app))
+}
+
+/// The person of the browser's SSO session and the session's id, if it has a live one.
+pub(super) async fn session_of(app: &App, headers: &HeaderMap) -> Option<(AccountId, String)> {
     let ring = app.keys.ring();
     let secret = cookie(app, headers, cookies::SESSION);
-    let current = app
+    let (sid, session) = app
         .interactions(&ring)
         .session(secret.as_deref(), app.now())
         .await
         .ok()
-        .flatten();
-    if let Some((sid, session)) = current
-        && let Ok(id) = AccountId::parse(&session.account_id)
-    {
-        return Ok((id, sid));
-    }
-    Err(sign_in_redirect(app))
+        .flatten()?;
+    AccountId::parse(&session.account_id)
+        .ok()
+        .map(|id| (id, sid))
 }
 
 /// `/authorize` for the personal page's own client (public, PKCE S256; the code is not exchanged:

@@ -29,6 +29,7 @@ use super::error::{admin_error, api_error, bearer_error, insufficient_user_authe
 use crate::crypto::subject::sector_of;
 use crate::domain::account::{AccountId, AccountStatus};
 use crate::domain::admin::{Action, AdminRole};
+use crate::domain::audit::{AuditEvent, EventType};
 use crate::protocol::admin::accounts::{AccountView, LevelChange, RoleView, SessionView};
 use crate::protocol::admin::clients::{ClientChange, ClientView, machine_actor};
 use crate::protocol::admin::system::{AuditQuery, AuditView, KeyView, VerifyView};
@@ -89,8 +90,9 @@ impl Modify for BearerAuth {
 /// Every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiError {
-    /// `invalid_request`, `invalid_token`, `insufficient_user_authentication`, `insufficient_scope`,
-    /// `access_denied`, `not_found`, `conflict`, `temporarily_unavailable`, `server_error`.
+    /// `invalid_request` (400; 401 when no token was sent), `invalid_token`,
+    /// `insufficient_user_authentication`, `insufficient_scope`, `access_denied`, `not_found`,
+    /// `conflict`, `temporarily_unavailable`, `server_error`.
     pub error: String,
     pub error_description: String,
 }
@@ -164,19 +166,34 @@ impl FromRequestParts<AppState> for Caller {
             .iter()
             .filter_map(|s| AdminRole::of_scope(s))
             .collect();
-        let [role] = roles[..] else {
-            return Err(api_error(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "the access token carries no administrator scope",
-            ));
+        let role = match roles[..] {
+            [role] => role,
+            [] => {
+                return Err(api_error(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "the access token carries no administrator scope",
+                ));
+            }
+            _ => {
+                return Err(api_error(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "the access token carries several administrator scopes: ask for the one of \
+                     your role",
+                ));
+            }
         };
         let Some(acr) = token.claims["acr"].as_str() else {
             // A client's own token (client credentials): the client acts in its scope's role.
-            return Ok(Self {
-                actor: machine_actor(&token.client, role),
-                context,
-            });
+            return match machine_actor(&token.client, role) {
+                Some(actor) => Ok(Self { actor, context }),
+                None => Err(api_error(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    "a client acting for a department needs its department set",
+                )),
+            };
         };
         if level_of_acr(acr).unwrap_or(0) < ADMIN_LEVEL {
             return Err(insufficient_user_authentication(
@@ -189,28 +206,44 @@ impl FromRequestParts<AppState> for Caller {
             .decode(&sector_of(&token.client), &token.sub)
             .and_then(|id| AccountId::parse(&id).ok())
             .ok_or_else(|| {
-                api_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
+                bearer_error(crate::protocol::OAuthError::new(
+                    crate::protocol::ErrorCode::InvalidToken,
                     "the token names nobody",
-                )
+                ))
             })?;
+        // The role and the account are read now: a revoked role, a locked or disabled account,
+        // stops an access token that is still valid.
         let held = app
             .store
             .role_of(account.as_str())
             .await
             .map_err(|e| admin_error(e.into()))?;
+        let active = app
+            .store
+            .account(account.as_str())
+            .await
+            .map_err(|e| admin_error(e.into()))?
+            .is_some_and(|a| a.status == "active");
         let actor = held
             .as_ref()
             .and_then(crate::protocol::admin::accounts::person_actor)
-            .filter(|a| a.role() == Some(role));
+            .filter(|a| active && a.role() == Some(role));
         match actor {
             Some(actor) => Ok(Self { actor, context }),
-            None => Err(api_error(
-                StatusCode::FORBIDDEN,
-                "access_denied",
-                &format!("the person does not hold the {role} administrator role"),
-            )),
+            None => {
+                // A person trying an administrator's door is recorded.
+                let event = AuditEvent::failure(EventType::AdminRead, "not_administrator")
+                    .actor(account.as_str())
+                    .details(serde_json::json!({ "scope": role.scope(), "active": active }));
+                if let Err(e) = app.audit(&context).record(event).await {
+                    return Err(e.into_response());
+                }
+                Err(api_error(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    &format!("the person is not an active {role} administrator"),
+                ))
+            }
         }
     }
 }
@@ -317,27 +350,29 @@ const ALL_ACTIONS: [Action; 17] = [
     Action::AuditVerify,
 ];
 
-/// Cursor pagination.
+/// A client listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct Cursor {
+pub struct ClientQuery {
+    /// Only clients whose id or name contains this (case-insensitive).
+    pub q: Option<String>,
     /// The `next` of the previous page.
     pub after: Option<String>,
     /// 1 to 200 (default 50).
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/admin/api/v1/clients", tag = "clients", params(Cursor),
+#[utoipa::path(get, path = "/admin/api/v1/clients", tag = "clients", params(ClientQuery),
     responses((status = 200, body = Page<ClientView>), Refusals))]
 async fn list_clients(
     State(app): State<AppState>,
     caller: Caller,
-    Query(q): Query<Cursor>,
+    Query(q): Query<ClientQuery>,
 ) -> Response {
     let ops = app.administration(&caller.actor, &caller.context);
     answer(
-        ops.list_clients(q.after.as_deref(), page_size(q.limit))
+        ops.list_clients(q.q.as_deref(), q.after.as_deref(), page_size(q.limit))
             .await,
     )
 }

@@ -24,6 +24,7 @@ pub mod admin_api;
 pub mod api;
 pub mod authorize;
 pub mod client_ip;
+pub mod console;
 pub mod cookies;
 pub mod device;
 pub mod enterprise;
@@ -106,6 +107,18 @@ pub fn routes() -> Router<AppState> {
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))
         .route("/recover", get(recover::form).post(recover::start))
+        .route("/admin", get(console::home))
+        .route("/admin/callback", get(console::callback))
+        .route("/admin/logout", post(console::logout))
+        .route(
+            "/admin/clients",
+            get(console::clients).post(console::create_client),
+        )
+        .route("/admin/accounts", get(console::accounts))
+        .route("/admin/accounts/status", post(console::account_status))
+        .route("/admin/accounts/reveal", post(console::account_reveal))
+        .route("/admin/audit", get(console::audit))
+        .route("/admin/audit/verify", post(console::audit_verify))
         .route("/account", get(account::page))
         .route("/account/callback", get(account::callback))
         .route("/account/sessions/end", post(account::end_session))

@@ -1036,6 +1036,46 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
     .await;
     assert_eq!(status, 409, "{answer}");
 
+    // Clients through which other roles act are the operator's: the admin tool (every admin
+    // scope) and yihao's own console.
+    for (method, path, body) in [
+        (
+            "PATCH",
+            "/admin/api/v1/clients/admin-tool",
+            Some(json!({"redirect_uris": ["https://evil.example/cb"]})),
+        ),
+        (
+            "POST",
+            "/admin/api/v1/clients/admin-tool/secret",
+            Some(json!({})),
+        ),
+        ("DELETE", "/admin/api/v1/clients/admin-tool", None),
+        (
+            "PATCH",
+            "/admin/api/v1/clients/yihao-console",
+            Some(json!({"location": "x"})),
+        ),
+    ] {
+        let (status, answer) = call(s, Some(sys), method, path, body).await;
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+        assert!(
+            answer["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("operator")
+        );
+    }
+    // A department administrator cannot skip consent or release full phone numbers.
+    let (status, answer) = call(
+        s,
+        Some(&w.department.token),
+        "POST",
+        "/admin/api/v1/clients",
+        Some(json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "first_party": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+
     // Nothing changed: the same clients, the citizen still active at level 2, no new role.
     let after = app.store.clients().await.unwrap();
     assert_eq!(before, after);
@@ -1266,6 +1306,28 @@ async fn the_security_administrator_locks_an_account_and_the_audit_administrator
         second["items"][0]["seq"].as_i64().unwrap()
             < first["items"][1]["seq"].as_i64().unwrap() + 1
     );
+    // A locked administrator's token, still valid, opens nothing any more.
+    let (status, _) = call(
+        s,
+        Some(&w.security.token),
+        "POST",
+        &format!("/admin/api/v1/accounts/{}/status", w.department.account),
+        Some(json!({"status": "locked"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        s,
+        Some(&w.department.token),
+        "GET",
+        "/admin/api/v1/clients",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied"))
+    );
     // The audit administrator changes nothing.
     let (status, _) = call(
         s,
@@ -1332,6 +1394,16 @@ async fn a_revealed_number_needs_a_reason_and_reaches_the_persons_ledger() {
             .any(|r| r.via == "administrator" && r.claims.contains(&"id_number".to_owned())),
         "{ledger:?}"
     );
+    // The administrator's own ledger does not list what they looked at about someone else.
+    let own = app
+        .my_account(&context)
+        .ledger(
+            &yihao::domain::account::AccountId::parse(&w.security.account).unwrap(),
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(own.is_empty(), "{own:?}");
 }
 
 #[tokio::test]

@@ -127,7 +127,7 @@ pub struct LevelChange {
     /// 1 to 4.
     pub level: u8,
     /// `self_declared`, `sms_code`, `register_check`, `face_check`, `card_chip_face`, `certificate`,
-    /// `counter`.
+    /// `electronic_licence`, `in_person`, `legacy_import`.
     pub proof_method: String,
     /// Who checked (a register, a service window).
     pub proof_source: String,
@@ -441,7 +441,7 @@ impl Administration<'_> {
         self.admins.revoke_role(account_id).await?;
         let ended = self
             .sessions
-            .end_all(account_id, EndReason::RoleEnded, now)
+            .end_all(account_id, EndReason::Admin, now)
             .await?;
         self.record(
             EventType::AdminRole,

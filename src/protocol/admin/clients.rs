@@ -261,6 +261,37 @@ impl ClientChange {
 }
 
 impl Administration<'_> {
+    /// A client the actor may change: not yihao's own (the personal page's and the console's), and
+    /// holding no administrator scope of another role than the actor's (whoever controls such a
+    /// client's redirect URIs or secret could act in that role). The operator may change any.
+    async fn client_to_change(&self, id: &str) -> Result<Client, AdminError> {
+        let client = self.find_client(id).await?;
+        let Some(role) = self.actor.role() else {
+            return Ok(client);
+        };
+        let own = [
+            crate::protocol::my_account::ACCOUNT_CLIENT,
+            super::console::CONSOLE_CLIENT,
+        ];
+        if own.contains(&client.id().as_str()) {
+            return Err(AdminError::Denied(format!(
+                "{id} is yihao's own client: only the operator changes it"
+            )));
+        }
+        if let Some(other) = client
+            .scopes()
+            .iter()
+            .filter_map(|s| AdminRole::of_scope(s.as_str()))
+            .find(|r| *r != role)
+        {
+            return Err(AdminError::Denied(format!(
+                "{id} holds the {} scope: only the operator changes it",
+                other.scope()
+            )));
+        }
+        Ok(client)
+    }
+
     async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
         let id = ClientId::parse(id)?;
         let client = self
@@ -276,17 +307,33 @@ impl Administration<'_> {
         }
     }
 
-    /// The clients the actor manages, by id, after the cursor `after`.
+    /// The clients the actor manages whose id or name contains `q` (case-insensitive), by id,
+    /// after the cursor `after`. (The registry is held in memory by every node: a scan is cheap.)
     pub async fn list_clients(
         &self,
+        q: Option<&str>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<ClientView>, AdminError> {
         self.allow(Action::ClientsRead, None).await?;
+        let q = q.map(str::trim).filter(|q| !q.is_empty());
+        if q.is_some_and(|q| q.chars().count() > 100) {
+            return Err(AdminError::invalid("q", "at most 100 characters"));
+        }
+        let needle = q.map(str::to_lowercase);
         let all = self.clients.clients().await?;
+        // By id as bytes, whatever order the database's collation gives, so `after` pages exactly.
+        let mut all = all;
+        all.sort_by(|a, b| a.id().as_str().cmp(b.id().as_str()));
         let mut visible = all
             .iter()
             .filter(|c| self.actor.manages(c))
+            .filter(|c| {
+                needle.as_deref().is_none_or(|n| {
+                    c.id().as_str().to_lowercase().contains(n)
+                        || c.name().to_lowercase().contains(n)
+                })
+            })
             .filter(|c| after.is_none_or(|a| c.id().as_str() > a));
         let items: Vec<ClientView> = visible
             .by_ref()
@@ -364,7 +411,7 @@ impl Administration<'_> {
         now: i64,
     ) -> Result<ClientView, AdminError> {
         self.allow(Action::ClientsWrite, Some(id)).await?;
-        let client = self.find_client(id).await?;
+        let client = self.client_to_change(id).await?;
         if change.client_id.as_deref().is_some_and(|c| c != id) {
             return Err(AdminError::invalid("client_id", "cannot be changed"));
         }
@@ -396,7 +443,7 @@ impl Administration<'_> {
         now: i64,
     ) -> Result<ClientView, AdminError> {
         self.allow(Action::ClientsWrite, Some(id)).await?;
-        let client = self.find_client(id).await?;
+        let client = self.client_to_change(id).await?;
         let Some(old) = client.secrets() else {
             return Err(AdminError::Conflict(format!(
                 "client {id} uses {} and has no secret",
@@ -418,16 +465,22 @@ impl Administration<'_> {
 
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         self.allow(Action::ClientsWrite, Some(id)).await?;
-        let client = self.find_client(id).await?;
+        let client = self.client_to_change(id).await?;
         if !self.clients.delete_client(client.id()).await? {
             return Err(AdminError::NotFound(format!("client {id}")));
         }
         self.client_changed(client.id(), "delete").await
     }
 
-    /// A department administrator's client belongs to its department, whatever was asked.
+    /// A department administrator's client belongs to its department, whatever was asked, and
+    /// cannot skip consent or receive full phone numbers (the platform's decisions: docs/privacy.md).
     fn own_department(&self, spec: &mut ClientSpec) -> Result<(), AdminError> {
         if self.actor.role() == Some(AdminRole::Department) {
+            if spec.first_party || spec.settings.full_phone {
+                return Err(AdminError::Denied(
+                    "first_party and full_phone are the system administrator's to set".into(),
+                ));
+            }
             let mine = self.actor.department().cloned();
             if spec.settings.department.is_some() && spec.settings.department != mine {
                 return Err(AdminError::invalid(
@@ -440,18 +493,15 @@ impl Administration<'_> {
         Ok(())
     }
 
-    /// An administrator scope on a client with the client_credentials grant gives the client
-    /// itself powers: an administrator may hand out only its own role's (a system administrator
-    /// `admin:system`, a department administrator `admin:department`); the others come from the
-    /// operator (`yihao client create`). On a client people sign in at, an administrator scope
-    /// gives nothing: the person's own role decides.
+    /// An administrator may give a client only its own role's administrator scope (a system
+    /// administrator `admin:system`, a department administrator `admin:department`); the others come
+    /// from the operator (`yihao client create`). On a client with the client_credentials grant the
+    /// scope is the client's own power; on a client people sign in at, whoever controls its redirect
+    /// URIs could collect the tokens of the administrators signing in there.
     fn admin_scopes_allowed(&self, spec: &ClientSpec) -> Result<(), AdminError> {
         let Some(role) = self.actor.role() else {
             return Ok(());
         };
-        if !spec.grant_types.contains(&GrantType::ClientCredentials) {
-            return Ok(());
-        }
         for scope in &spec.scopes {
             if let Some(given) = AdminRole::of_scope(scope.as_str())
                 && given != role
@@ -486,11 +536,16 @@ impl Administration<'_> {
     }
 }
 
-/// Used by callers that hold an actor but no `Administration` (the API's machine check).
-pub fn machine_actor(client: &Client, role: AdminRole) -> Actor {
-    Actor::Machine {
+/// The actor of a client's own token in `role`; `None` for a department's role without a
+/// department (such a client would act for no department, yet register the platform's clients).
+pub fn machine_actor(client: &Client, role: AdminRole) -> Option<Actor> {
+    let department = client.settings().department.clone();
+    if role == AdminRole::Department && department.is_none() {
+        return None;
+    }
+    Some(Actor::Machine {
         client: client.id().clone(),
         role,
-        department: client.settings().department.clone(),
-    }
+        department,
+    })
 }

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod console;
 pub mod system;
 
 use crate::crypto::client_secret::ClientSecretBox;

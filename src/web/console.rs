@@ -1,0 +1,823 @@
+//! The administration console (`/admin`, docs/administration.md "The console"): server-rendered
+//! pages over the same operations as the admin API (`protocol::admin::Administration`), in zh-CN and
+//! English, with the sign-in pages' CSP (no inline script) and CSRF rules (a token bound to the
+//! browser on every form). An administrator signs in afresh through yihao as the console's own client
+//! (`protocol::admin::console`), at level 3, and is signed out of the console after
+//! `admin.console_idle_secs` without a request.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::account::session_of;
+use super::cookies::{browser_hash, checked_browser, form_token};
+use super::error::server_error_page;
+use super::pages::{self, render};
+use super::request::{self, field, pairs};
+use crate::app::App;
+use crate::domain::account::AccountStatus;
+use crate::domain::admin::{Action, AdminRole};
+use crate::protocol::admin::accounts::AccountView;
+use crate::protocol::admin::clients::{ClientChange, ClientView};
+use crate::protocol::admin::console::{CONSOLE_CLIENT, ConsoleError};
+use crate::protocol::admin::system::{AuditQuery, AuditView};
+use crate::protocol::admin::{Actor, AdminError};
+use crate::protocol::audit::RequestContext;
+
+/// The console's words, one table per language (a missing one fails the build).
+pub struct ConsoleTexts {
+    pub lang: &'static str,
+    pub product: &'static str,
+    pub console: &'static str,
+    pub home: &'static str,
+    pub clients: &'static str,
+    pub accounts: &'static str,
+    pub audit: &'static str,
+    pub sign_out: &'static str,
+    pub signed_in_as: &'static str,
+    pub roles: [&'static str; 4],
+    pub idle_hint: &'static str,
+    pub search: &'static str,
+    pub more: &'static str,
+    pub search_clients: &'static str,
+    pub col_name: &'static str,
+    pub col_method: &'static str,
+    pub col_department: &'static str,
+    pub register_client: &'static str,
+    pub redirect_uri: &'static str,
+    pub confidential: &'static str,
+    pub public_client: &'static str,
+    pub scopes: &'static str,
+    pub client_registered: &'static str,
+    pub secret_once: &'static str,
+    pub search_accounts: &'static str,
+    pub search_accounts_hint: &'static str,
+    pub nobody: &'static str,
+    pub col_document: &'static str,
+    pub col_phone: &'static str,
+    pub col_level: &'static str,
+    pub col_status: &'static str,
+    pub lock: &'static str,
+    pub unlock: &'static str,
+    pub disable: &'static str,
+    pub status_changed: &'static str,
+    pub reveal: &'static str,
+    pub reveal_reason: &'static str,
+    pub revealed: &'static str,
+    pub verify: &'static str,
+    pub intact: &'static str,
+    pub broken: &'static str,
+    pub col_time: &'static str,
+    pub col_event: &'static str,
+    pub col_result: &'static str,
+    pub col_actor: &'static str,
+    pub col_target: &'static str,
+    pub col_details: &'static str,
+    pub refused: &'static str,
+    pub expired: &'static str,
+    pub sign_in_failed: &'static str,
+    pub not_admin: &'static str,
+}
+
+pub const ZH: ConsoleTexts = ConsoleTexts {
+    lang: "zh-CN",
+    product: "统一身份认证",
+    console: "管理控制台",
+    home: "首页",
+    clients: "接入系统",
+    accounts: "用户账号",
+    audit: "审计日志",
+    sign_out: "退出控制台",
+    signed_in_as: "当前身份：",
+    roles: ["系统管理员", "安全管理员", "审计管理员", "部门管理员"],
+    idle_hint: "闲置超过规定时间后需要重新登录（密码加第二因素）。您的每一次操作都会记入审计日志。",
+    search: "查询",
+    more: "下一页",
+    search_clients: "按编号或名称查找接入系统",
+    col_name: "名称",
+    col_method: "认证方式",
+    col_department: "所属部门",
+    register_client: "登记接入系统",
+    redirect_uri: "回调地址",
+    confidential: "有密钥的服务端系统",
+    public_client: "无密钥的应用",
+    scopes: "权限范围（以空格分隔）",
+    client_registered: "已登记",
+    secret_once: "密钥只显示这一次，请立即交给该系统的负责人妥善保存。",
+    search_accounts: "按身份证件号码或手机号码查找",
+    search_accounts_hint: "须输入完整号码；结果中的个人信息已脱敏。",
+    nobody: "没有找到这个号码对应的账号。",
+    col_document: "证件号码",
+    col_phone: "手机号码",
+    col_level: "实名等级",
+    col_status: "状态",
+    lock: "锁定",
+    unlock: "解除锁定",
+    disable: "停用",
+    status_changed: "账号状态已更改；锁定或停用时，该用户的所有会话已经结束。",
+    reveal: "查看完整信息",
+    reveal_reason: "查看完整号码的理由（会记入审计日志，并告知本人）",
+    revealed: "已显示完整信息。本次查看已记入审计日志和该用户的信息提供记录。",
+    verify: "校验日志完整性",
+    intact: "审计日志完整：记录链和签名检查点全部校验通过。",
+    broken: "审计日志已被破坏：",
+    col_time: "时间",
+    col_event: "事件",
+    col_result: "结果",
+    col_actor: "操作者",
+    col_target: "对象",
+    col_details: "详情",
+    refused: "无权操作",
+    expired: "页面已过期，请返回后重试。",
+    sign_in_failed: "登录没有完成，请重新打开管理控制台。",
+    not_admin: "此账号不是管理员。",
+};
+
+pub const EN: ConsoleTexts = ConsoleTexts {
+    lang: "en",
+    product: "Unified identity authentication",
+    console: "Administration console",
+    home: "Home",
+    clients: "Connected systems",
+    accounts: "Accounts",
+    audit: "Audit log",
+    sign_out: "Leave the console",
+    signed_in_as: "Signed in as: ",
+    roles: [
+        "system administrator",
+        "security administrator",
+        "audit administrator",
+        "department administrator",
+    ],
+    idle_hint: "After a while without activity you sign in again (password and second factor). Everything you do is recorded in the audit log.",
+    search: "Search",
+    more: "Next page",
+    search_clients: "Find a connected system by id or name",
+    col_name: "Name",
+    col_method: "Authentication",
+    col_department: "Department",
+    register_client: "Register a system",
+    redirect_uri: "Redirect URI",
+    confidential: "a server with a secret",
+    public_client: "an app without a secret",
+    scopes: "Scopes (separated by spaces)",
+    client_registered: "Registered",
+    secret_once: "The secret is shown only this once: hand it to the system's owner now.",
+    search_accounts: "Find by identity document number or mobile number",
+    search_accounts_hint: "Type the whole number; personal data in the results is masked.",
+    nobody: "No account has this number.",
+    col_document: "Document number",
+    col_phone: "Mobile number",
+    col_level: "Real-name level",
+    col_status: "Status",
+    lock: "Lock",
+    unlock: "Unlock",
+    disable: "Disable",
+    status_changed: "The account's status changed; on a lock or a disable every session of the person ended.",
+    reveal: "Show in full",
+    reveal_reason: "Why the full numbers are needed (recorded in the audit log and shown to the person)",
+    revealed: "Shown in full. This is recorded in the audit log and in the person's disclosure record.",
+    verify: "Verify the log",
+    intact: "The audit log is intact: every record and signed checkpoint verified.",
+    broken: "The audit log is broken: ",
+    col_time: "Time",
+    col_event: "Event",
+    col_result: "Result",
+    col_actor: "Actor",
+    col_target: "Target",
+    col_details: "Details",
+    refused: "Not allowed",
+    expired: "This page has expired; go back and try again.",
+    sign_in_failed: "The sign-in was not completed; open the console again.",
+    not_admin: "This account is not an administrator.",
+};
+
+fn texts(headers: &HeaderMap) -> &'static ConsoleTexts {
+    if pages::texts(&[], headers).chinese {
+        &ZH
+    } else {
+        &EN
+    }
+}
+
+/// Which sections the role may open.
+pub struct Nav {
+    pub clients: bool,
+    pub accounts: bool,
+    pub audit: bool,
+}
+
+/// What every console page carries.
+struct Frame {
+    t: &'static ConsoleTexts,
+    actor: Actor,
+    csrf: String,
+    who: String,
+    nav: Nav,
+    sid: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/home.html")]
+struct HomePage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    role_line: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/refused.html")]
+struct RefusedPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "console/clients.html")]
+struct ClientsPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    q: &'a str,
+    clients: Vec<ClientView>,
+    next: Option<String>,
+    may_write: bool,
+    created: Option<ClientView>,
+}
+
+#[derive(Template)]
+#[template(path = "console/accounts.html")]
+struct AccountsPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    q: &'a str,
+    searched: bool,
+    accounts: Vec<AccountView>,
+}
+
+/// An audit record as the table shows it.
+struct AuditRow {
+    seq: i64,
+    time: String,
+    event: String,
+    result: String,
+    actor: String,
+    target: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+struct AuditPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    event: &'a str,
+    actor: &'a str,
+    target: &'a str,
+    records: Vec<AuditRow>,
+    next: Option<String>,
+}
+
+fn role_name(t: &ConsoleTexts, role: Option<AdminRole>) -> &'static str {
+    match role {
+        Some(AdminRole::System) | None => t.roles[0],
+        Some(AdminRole::Security) => t.roles[1],
+        Some(AdminRole::Audit) => t.roles[2],
+        Some(AdminRole::Department) => t.roles[3],
+    }
+}
+
+/// The console's administrator, or the redirect that signs one in.
+async fn frame(app: &App, headers: &HeaderMap) -> Result<Frame, Response> {
+    let t = texts(headers);
+    let Some((account, sid)) = session_of(app, headers).await else {
+        return Err(sign_in(app, t).await);
+    };
+    let actor = match app.console().actor(&sid, account.as_str(), app.now()).await {
+        Ok(Some(actor)) => actor,
+        Ok(None) => return Err(sign_in(app, t).await),
+        Err(e) => return Err(server_error_page(pages::texts(&[], headers), &e)),
+    };
+    let role = actor.role();
+    let who = format!(
+        "{}{}{}",
+        t.signed_in_as,
+        role_name(t, role),
+        actor
+            .department()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    );
+    let nav = Nav {
+        clients: actor.require(Action::ClientsRead).is_ok(),
+        accounts: actor.require(Action::AccountsSearch).is_ok(),
+        audit: actor.require(Action::AuditRead).is_ok(),
+    };
+    Ok(Frame {
+        t,
+        csrf: form_token(app, &browser_hash(app, headers)),
+        actor,
+        who,
+        nav,
+        sid,
+    })
+}
+
+/// `/authorize` as the console's client: a fresh sign-in (`prompt=login`) at level 3 (the client's
+/// minimum), PKCE S256, coming back to `/admin/callback`.
+async fn sign_in(app: &App, t: &ConsoleTexts) -> Response {
+    let (state, challenge) = match app.console().begin().await {
+        Ok(started) => started,
+        Err(e) => {
+            let page_t = if t.lang == "en" {
+                &pages::EN
+            } else {
+                &pages::ZH
+            };
+            return server_error_page(page_t, &e);
+        }
+    };
+    let issuer = app.config.server.issuer.trim_end_matches('/');
+    let mut url = match url::Url::parse(&format!("{issuer}/authorize")) {
+        Ok(url) => url,
+        Err(_) => return Redirect::to("/authorize").into_response(),
+    };
+    url.query_pairs_mut()
+        .append_pair("client_id", CONSOLE_CLIENT)
+        .append_pair("redirect_uri", &format!("{issuer}/admin/callback"))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("prompt", "login")
+        .append_pair("ui_locales", t.lang)
+        .append_pair("state", &state)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    Redirect::to(url.as_str()).into_response()
+}
+
+fn refused(f: &Frame, status: StatusCode, message: &str) -> Response {
+    render(
+        status,
+        &RefusedPage {
+            t: f.t,
+            who: &f.who,
+            nav: &f.nav,
+            csrf: &f.csrf,
+            error: None,
+            notice: None,
+            message,
+        },
+    )
+}
+
+/// An operation's refusal as a page: 403 for a role that may not, 400/404/409 for the rest.
+fn failed(f: &Frame, headers: &HeaderMap, e: AdminError) -> Response {
+    let status = match &e {
+        AdminError::Denied(_) => StatusCode::FORBIDDEN,
+        AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::Conflict(_) => StatusCode::CONFLICT,
+        AdminError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        AdminError::Server(..) => return server_error_page(pages::texts(&[], headers), &e),
+    };
+    refused(f, status, &e.to_string())
+}
+
+/// A posted console form: the administrator, the fields, and the request's context; or the page
+/// that refuses it (no console session, or a form without this browser's CSRF token).
+async fn posted(
+    app: &App,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    body: &Bytes,
+) -> Result<(Frame, Vec<(String, String)>, RequestContext), Response> {
+    let f = frame(app, headers).await?;
+    let form = pairs(body);
+    if checked_browser(app, headers, field(&form, "csrf")).is_none() {
+        return Err(refused(&f, StatusCode::BAD_REQUEST, f.t.expired));
+    }
+    Ok((f, form, request::context(headers, extensions)))
+}
+
+/// `GET /admin`.
+pub async fn home(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    render(
+        StatusCode::OK,
+        &HomePage {
+            t: f.t,
+            who: &f.who,
+            nav: &f.nav,
+            csrf: &f.csrf,
+            error: None,
+            notice: None,
+            role_line: f.who.clone(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET /admin/callback`: the console's sign-in comes back; its code is redeemed here once.
+pub async fn callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(back): Query<Callback>,
+) -> Response {
+    let t = texts(&headers);
+    let page_t = pages::texts(&[], &headers);
+    let (Some(code), Some(state)) = (back.code, back.state) else {
+        return super::error::error_page(page_t, StatusCode::BAD_REQUEST, t.sign_in_failed);
+    };
+    let sid = session_of(&app, &headers).await.map(|(_, sid)| sid);
+    match app
+        .console()
+        .finish(&state, &code, sid.as_deref(), app.now())
+        .await
+    {
+        Ok(_) => Redirect::to("/admin").into_response(),
+        Err(ConsoleError::NotAdministrator) => {
+            super::error::error_page(page_t, StatusCode::FORBIDDEN, t.not_admin)
+        }
+        Err(ConsoleError::Store(e)) => server_error_page(page_t, &e),
+        Err(e) => {
+            tracing::info!(reason = %e, "console sign-in refused");
+            super::error::error_page(page_t, StatusCode::BAD_REQUEST, t.sign_in_failed)
+        }
+    }
+}
+
+/// `POST /admin/logout`: closes the console (the SSO session stays until its own logout).
+pub async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, _, _) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match app.console().end(&f.sid).await {
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(e) => server_error_page(pages::texts(&[], &headers), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ClientsQuery {
+    #[serde(default)]
+    q: String,
+    after: Option<String>,
+}
+
+/// `GET /admin/clients`: the list (searchable, paginated) and the registration form.
+pub async fn clients(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Query(query): Query<ClientsQuery>,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    clients_page(
+        &app,
+        &headers,
+        &f,
+        &context,
+        &query.q,
+        query.after.as_deref(),
+        None,
+    )
+    .await
+}
+
+async fn clients_page(
+    app: &App,
+    headers: &HeaderMap,
+    f: &Frame,
+    context: &RequestContext,
+    q: &str,
+    after: Option<&str>,
+    created: Option<ClientView>,
+) -> Response {
+    let ops = app.administration(&f.actor, context);
+    let page = match ops.list_clients(Some(q), after, 50).await {
+        Ok(page) => page,
+        Err(e) => return failed(f, headers, e),
+    };
+    let status = if created.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &ClientsPage {
+            t: f.t,
+            who: &f.who,
+            nav: &f.nav,
+            csrf: &f.csrf,
+            error: None,
+            notice: None,
+            q,
+            clients: page.items,
+            next: page.next,
+            may_write: f.actor.require(Action::ClientsWrite).is_ok(),
+            created,
+        },
+    )
+}
+
+/// `POST /admin/clients`: registers a client from the form.
+pub async fn create_client(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let change = ClientChange {
+        client_name: Some(field(&form, "name").trim().to_owned()),
+        redirect_uris: Some(vec![field(&form, "redirect_uri").trim().to_owned()]),
+        token_endpoint_auth_method: Some(field(&form, "method").to_owned()),
+        scope: Some(field(&form, "scope").to_owned()),
+        ..ClientChange::default()
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops.create_client(&change, app.now()).await {
+        Ok(client) => clients_page(&app, &headers, &f, &context, "", None, Some(client)).await,
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AccountsQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /admin/accounts?q=`: the search by ID number or mobile number, masked.
+pub async fn accounts(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Query(query): Query<AccountsQuery>,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    let found = if query.q.trim().is_empty() {
+        // The page itself: allowed only to those who may search.
+        match f.actor.require(Action::AccountsSearch) {
+            Ok(()) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    } else {
+        app.administration(&f.actor, &context)
+            .search_accounts(&query.q, app.now())
+            .await
+    };
+    match found {
+        Ok(accounts) => accounts_page(&f, &query.q, !query.q.trim().is_empty(), accounts, None),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+fn accounts_page(
+    f: &Frame,
+    q: &str,
+    searched: bool,
+    accounts: Vec<AccountView>,
+    notice: Option<&str>,
+) -> Response {
+    render(
+        StatusCode::OK,
+        &AccountsPage {
+            t: f.t,
+            who: &f.who,
+            nav: &f.nav,
+            csrf: &f.csrf,
+            error: None,
+            notice,
+            q,
+            searched,
+            accounts,
+        },
+    )
+}
+
+/// `POST /admin/accounts/status`: lock, unlock or disable.
+pub async fn account_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let status = match field(&form, "status") {
+        "active" => AccountStatus::Active,
+        "locked" => AccountStatus::Locked,
+        "disabled" => AccountStatus::Disabled,
+        _ => {
+            return failed(
+                &f,
+                &headers,
+                AdminError::invalid("status", "active, locked or disabled"),
+            );
+        }
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops
+        .set_account_status(field(&form, "account"), status, app.now())
+        .await
+    {
+        Ok(account) => accounts_page(
+            &f,
+            field(&form, "q"),
+            true,
+            vec![account],
+            Some(f.t.status_changed),
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+/// `POST /admin/accounts/reveal`: the full numbers, for a stated reason.
+pub async fn account_reveal(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops
+        .reveal_account(field(&form, "account"), field(&form, "reason"))
+        .await
+    {
+        Ok(account) => accounts_page(
+            &f,
+            field(&form, "q"),
+            true,
+            vec![account],
+            Some(f.t.revealed),
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AuditFilterQuery {
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    target: String,
+    before: Option<i64>,
+}
+
+/// `GET /admin/audit`: the log, newest first, filtered and paginated.
+pub async fn audit(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Query(query): Query<AuditFilterQuery>,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    audit_page(&app, &headers, &f, &context, &query, None).await
+}
+
+async fn audit_page(
+    app: &App,
+    headers: &HeaderMap,
+    f: &Frame,
+    context: &RequestContext,
+    query: &AuditFilterQuery,
+    notice: Option<&str>,
+) -> Response {
+    let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let search = AuditQuery {
+        event: text(&query.event),
+        actor: text(&query.actor),
+        target: text(&query.target),
+        before: query.before,
+        ..AuditQuery::default()
+    };
+    let ops = app.administration(&f.actor, context);
+    let page = match ops.search_audit(&search, app.now()).await {
+        Ok(page) => page,
+        Err(e) => return failed(f, headers, e),
+    };
+    let records = page.items.into_iter().map(audit_row).collect();
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            t: f.t,
+            who: &f.who,
+            nav: &f.nav,
+            csrf: &f.csrf,
+            error: None,
+            notice,
+            event: &query.event,
+            actor: &query.actor,
+            target: &query.target,
+            records,
+            next: page.next,
+        },
+    )
+}
+
+fn audit_row(r: AuditView) -> AuditRow {
+    AuditRow {
+        seq: r.seq,
+        time: crate::domain::date::rfc3339(r.at_ms / 1000),
+        event: r.event,
+        result: r
+            .reason
+            .map_or(r.result.clone(), |why| format!("{} ({why})", r.result)),
+        actor: r.actor.unwrap_or_default(),
+        target: r.target.unwrap_or_default(),
+        details: r.details.map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+/// `POST /admin/audit/verify`: walks the chain and checks the signed checkpoints.
+pub async fn audit_verify(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, _, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ring = app.keys.ring();
+    let verified = app
+        .administration(&f.actor, &context)
+        .verify_audit(&ring, 1)
+        .await;
+    let notice = match verified {
+        Ok(v) if v.intact => f.t.intact.to_owned(),
+        Ok(v) => format!("{}{}", f.t.broken, v.problem.unwrap_or_default()),
+        Err(e) => return failed(&f, &headers, e),
+    };
+    let query = AuditFilterQuery {
+        event: String::new(),
+        actor: String::new(),
+        target: String::new(),
+        before: None,
+    };
+    audit_page(&app, &headers, &f, &context, &query, Some(&notice)).await
+}
