@@ -1467,3 +1467,172 @@ async fn the_enrolment_qr_device_and_lost_factor_pages_speak_chinese_and_english
         .await;
     en.call(reqwest::Method::DELETE, "", None).await;
 }
+
+impl Driver {
+    /// Opens the console as `number`: the password, then the authenticator app the two-factor rule
+    /// makes an administrator enrol (a code computed at `now`), then the recovery codes page; waits
+    /// for the console's home page titled `title`.
+    async fn console_sign_in(&self, base: &str, number: &str, now: i64, title: &str) {
+        self.goto(&format!("{base}/admin")).await;
+        self.type_into("#identifier", number).await;
+        self.type_into("#password", PASSWORD).await;
+        self.click("form[action='/login'] button").await;
+        let secret = self.wait_for_text("#totp-secret", |t| t.len() == 32).await;
+        self.type_into("#code", &totp_at(&secret, now)).await;
+        self.click("button[value='enrol']").await;
+        self.click("button[value='continue']").await;
+        self.wait_for_text("h1", |t| t == title).await;
+    }
+}
+
+#[tokio::test]
+async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_else() {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    let clock = std::sync::Arc::new(yihao::clock::ManualClock::starting_now());
+    let server = common::spawn_issuer_on(|_| {}, Some(clock.clone())).await;
+    let app = &server.test_app.app;
+    let now = || yihao::clock::Clock::now(clock.as_ref());
+    register(app, spec("hall", "http://127.0.0.1:9/cb", true), SECRET).await;
+    app.clients.reload().await.unwrap();
+    let citizen = Person::new(ID_NUMBER, NAME)
+        .create(app, Some(PASSWORD))
+        .await;
+    let context = yihao::protocol::audit::RequestContext::default();
+    let operator = app.administration(&yihao::protocol::admin::Actor::Operator, &context);
+    let mut admins = Vec::new();
+    for (i, role) in [(1, "system"), (2, "security"), (3, "audit")] {
+        let number = common::resident_id(i);
+        let account = Person {
+            level: 3,
+            method: yihao::domain::account::ProofMethod::FaceCheck,
+            ..Person::new(&number, "管理员")
+        }
+        .create(app, Some(PASSWORD))
+        .await;
+        operator
+            .grant_role(account.as_str(), role, None, now())
+            .await
+            .unwrap();
+        admins.push((number, account));
+    }
+    // The citizen is signed in at a service.
+    let person = common::browser::Browser::new();
+    person
+        .authorize(
+            &server.base,
+            &format!(
+                "{}/authorize?client_id=hall&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&response_type=code&scope=openid",
+                server.base
+            ),
+        )
+        .await;
+    assert_eq!(
+        app.store
+            .sessions_of(citizen.as_str(), false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The system administrator signs in with the password and an authenticator code, and registers
+    // a client; an account search is refused.
+    let system = Driver::start(&driver_path).await;
+    system
+        .console_sign_in(&server.base, &admins[0].0, now(), "管理控制台")
+        .await;
+    system.click("a[href='/admin/clients']").await;
+    system.wait_for_text("h1", |t| t == "接入系统").await;
+    system.type_into("#name", "不动产登记系统").await;
+    system
+        .type_into("#redirect_uri", "https://bdc.example.gov.cn/cb")
+        .await;
+    system
+        .click("form[action='/admin/clients'][method='post'] button")
+        .await;
+    let client_id = system.wait_for_text("#created-id", |t| !t.is_empty()).await;
+    system
+        .wait_for_text("#created-secret", |t| t.len() >= 40)
+        .await;
+    assert!(
+        app.store
+            .client(&yihao::domain::client::ClientId::parse(&client_id).unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    system
+        .goto(&format!("{}/admin/accounts?q={ID_NUMBER}", server.base))
+        .await;
+    system.wait_for_text("h1", |t| t == "无权操作").await;
+    system.call(reqwest::Method::DELETE, "", None).await;
+
+    // The security administrator finds the citizen (masked) and locks the account: the citizen's
+    // session ends.
+    clock.advance(30);
+    let security = Driver::start(&driver_path).await;
+    security
+        .console_sign_in(&server.base, &admins[1].0, now(), "管理控制台")
+        .await;
+    security.click("a[href='/admin/accounts']").await;
+    security.type_into("#q", ID_NUMBER).await;
+    security.click("form[role='search'] button").await;
+    let shown = security
+        .wait_for_text("dd.document", |t| t.contains('*'))
+        .await;
+    assert!(!shown.contains(ID_NUMBER), "{shown}");
+    security.click("button[value='locked']").await;
+    security.wait_for_text("dd.status", |t| t == "locked").await;
+    assert!(
+        app.store
+            .sessions_of(citizen.as_str(), false)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the locked person's session ended"
+    );
+    security.call(reqwest::Method::DELETE, "", None).await;
+
+    // The audit administrator (an English browser) sees both records with their actors, verifies
+    // the chain, and is refused both actions.
+    clock.advance(30);
+    let audit = Driver::start_in(&driver_path, "en").await;
+    audit
+        .console_sign_in(&server.base, &admins[2].0, now(), "Administration console")
+        .await;
+    audit.click("a[href='/admin/audit']").await;
+    audit.english_page("Audit log").await;
+    audit.type_into("#event", "admin_client").await;
+    audit.click("form[role='search'] button").await;
+    audit
+        .wait_for_text("#audit tbody", |t| {
+            t.contains(admins[0].1.as_str()) && t.contains(&client_id)
+        })
+        .await;
+    audit
+        .goto(&format!(
+            "{}/admin/audit?event=admin_account&target={citizen}",
+            server.base
+        ))
+        .await;
+    audit
+        .wait_for_text("#audit tbody", |t| {
+            t.contains(admins[1].1.as_str()) && t.contains("status:locked")
+        })
+        .await;
+    audit
+        .click("form[action='/admin/audit/verify'] button")
+        .await;
+    audit
+        .wait_for_text("p.notice", |t| t.contains("intact"))
+        .await;
+    for page in ["/admin/accounts", "/admin/clients"] {
+        audit.goto(&format!("{}{page}", server.base)).await;
+        audit.english_page("Not allowed").await;
+    }
+    audit.call(reqwest::Method::DELETE, "", None).await;
+    assert!(common::verify_audit(app).await.is_ok());
+}
