@@ -81,6 +81,7 @@ pub struct ConsoleTexts {
     pub expired: &'static str,
     pub sign_in_failed: &'static str,
     pub not_admin: &'static str,
+    pub too_weak: &'static str,
 }
 
 pub const ZH: ConsoleTexts = ConsoleTexts {
@@ -135,6 +136,7 @@ pub const ZH: ConsoleTexts = ConsoleTexts {
     expired: "页面已过期，请返回后重试。",
     sign_in_failed: "登录没有完成，请重新打开管理控制台。",
     not_admin: "此账号不是管理员。",
+    too_weak: "管理员须以实名等级 3 登录，即完成实名核验并使用两重身份验证（密码加身份验证器）。",
 };
 
 pub const EN: ConsoleTexts = ConsoleTexts {
@@ -194,6 +196,7 @@ pub const EN: ConsoleTexts = ConsoleTexts {
     expired: "This page has expired; go back and try again.",
     sign_in_failed: "The sign-in was not completed; open the console again.",
     not_admin: "This account is not an administrator.",
+    too_weak: "Administrators sign in at real-name level 3: identity verified and two-factor sign-in (password and an authenticator app).",
 };
 
 fn texts(headers: &HeaderMap) -> &'static ConsoleTexts {
@@ -447,6 +450,8 @@ pub async fn home(State(app): State<AppState>, headers: HeaderMap) -> Response {
 pub struct Callback {
     code: Option<String>,
     state: Option<String>,
+    /// RFC 6749 §4.1.2.1: the sign-in ended without a code.
+    error: Option<String>,
 }
 
 /// `GET /admin/callback`: the console's sign-in comes back; its code is redeemed here once.
@@ -457,6 +462,9 @@ pub async fn callback(
 ) -> Response {
     let t = texts(&headers);
     let page_t = pages::texts(&[], &headers);
+    if back.error.as_deref() == Some("unmet_authentication_requirements") {
+        return super::error::error_page(page_t, StatusCode::FORBIDDEN, t.too_weak);
+    }
     let (Some(code), Some(state)) = (back.code, back.state) else {
         return super::error::error_page(page_t, StatusCode::BAD_REQUEST, t.sign_in_failed);
     };
@@ -469,6 +477,9 @@ pub async fn callback(
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(ConsoleError::NotAdministrator) => {
             super::error::error_page(page_t, StatusCode::FORBIDDEN, t.not_admin)
+        }
+        Err(ConsoleError::TooWeak) => {
+            super::error::error_page(page_t, StatusCode::FORBIDDEN, t.too_weak)
         }
         Err(ConsoleError::Store(e)) => server_error_page(page_t, &e),
         Err(e) => {

@@ -1442,3 +1442,149 @@ async fn a_client_acts_in_the_one_administrator_role_of_its_scope() {
     assert_eq!(status, 403);
     let _ = GrantType::ClientCredentials;
 }
+
+/// Opens the console in `browser` (speaking `language`) as `number`, who enrolled an authenticator
+/// app already: the password, then a code; the console's home page.
+async fn console_sign_in(
+    s: &Setup,
+    clock: &ManualClock,
+    browser: &Browser,
+    number: &str,
+) -> reqwest::Response {
+    let start = browser.get(&format!("{}/admin", s.base)).await;
+    assert_eq!(start.status(), 303, "no console session: to the sign-in");
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("client_id=yihao-console") && location.contains("prompt=login"),
+        "{location}"
+    );
+    let login = browser.page(&location).await;
+    let page = browser.login(&s.base, &login, number, PASSWORD).await;
+    let page = page.text().await.unwrap();
+    clock.advance(30);
+    let secret = SECRETS.with(|m| m.borrow().get(number).cloned()).unwrap();
+    let done = submit_factor(s, browser, &page, "totp", &code_at(&secret, now(clock))).await;
+    let back = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.contains("/admin/callback?"), "{back}");
+    browser.get(&back).await
+}
+
+#[tokio::test]
+async fn the_console_signs_administrators_in_afresh_and_out_after_the_idle_limit() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    let number = crate::common::resident_id(2);
+
+    let browser = Browser::new();
+    let opened = console_sign_in(s, &w.clock, &browser, &number).await;
+    assert_eq!(opened.headers()["location"], "/admin");
+    let home = browser.page(&format!("{}/admin", s.base)).await;
+    assert!(home.contains("安全管理员"), "{home}");
+    // Within the idle limit every request renews it...
+    let idle = app.config.admin.console_idle_secs as i64;
+    w.clock.advance(idle - 5);
+    let page = browser.get(&format!("{}/admin/accounts", s.base)).await;
+    assert_eq!(page.status(), 200);
+    w.clock.advance(idle - 5);
+    assert_eq!(
+        browser.get(&format!("{}/admin", s.base)).await.status(),
+        200
+    );
+    // ...and past it the administrator signs in again, password and second factor.
+    w.clock.advance(idle + 1);
+    let lapsed = browser.get(&format!("{}/admin", s.base)).await;
+    assert_eq!(lapsed.status(), 303);
+    assert!(
+        lapsed.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("prompt=login")
+    );
+
+    // A callback's code opens nothing in another browser, nor twice, nor with a made-up state.
+    let again = Browser::new();
+    let start = again.get(&format!("{}/admin", s.base)).await;
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let login = again.page(&location).await;
+    let page = again.login(&s.base, &login, &number, PASSWORD).await;
+    let page = page.text().await.unwrap();
+    w.clock.advance(30);
+    let secret = SECRETS.with(|m| m.borrow().get(&number).cloned()).unwrap();
+    let done = submit_factor(s, &again, &page, "totp", &code_at(&secret, now(&w.clock))).await;
+    let back = done.headers()["location"].to_str().unwrap().to_owned();
+    let thief = Browser::new();
+    let stolen = thief.get(&back).await;
+    assert_eq!(stolen.status(), 400, "another browser");
+    let used = again.get(&back).await;
+    assert_eq!(used.status(), 400, "the state is spent");
+    let made_up = again
+        .get(&format!("{}/admin/callback?code=x&state=y", s.base))
+        .await;
+    assert_eq!(made_up.status(), 400);
+
+    // A citizen who signs in at the console is told it is not for them.
+    let citizen = Browser::new();
+    let start = citizen.get(&format!("{}/admin", s.base)).await;
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let login = citizen.page(&location).await;
+    let page = citizen.login(&s.base, &login, ID_NUMBER, PASSWORD).await;
+    // Level 2 cannot reach the console's level 3 (no second factor, no face check here): the
+    // request ends unmet, and the console says why.
+    let back = page.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.contains("/admin/callback?error=unmet_authentication_requirements"),
+        "{back}"
+    );
+    let told = citizen.get(&back).await;
+    assert_eq!(told.status(), 403);
+    assert!(told.text().await.unwrap().contains("两重身份验证"));
+}
+
+#[tokio::test]
+async fn every_console_page_speaks_chinese_and_english() {
+    let w = world().await;
+    let s = &w.s;
+    // The system administrator's pages, then the security and audit administrators'.
+    let search = format!("/admin/accounts?q={ID_NUMBER}");
+    let by_role: [(u32, Vec<(&str, &str, &str)>); 3] = [
+        (
+            1,
+            vec![
+                ("/admin", "管理控制台", "Administration console"),
+                ("/admin/clients", "接入系统", "Connected systems"),
+                ("/admin/audit", "无权操作", "Not allowed"),
+            ],
+        ),
+        (2, vec![(search.as_str(), "用户账号", "Accounts")]),
+        (3, vec![("/admin/audit", "审计日志", "Audit log")]),
+    ];
+    for (i, pages) in by_role {
+        let number = crate::common::resident_id(i);
+        let browser = Browser::new();
+        console_sign_in(s, &w.clock, &browser, &number).await;
+        for (path, chinese, english) in pages {
+            let url = format!("{}{path}", s.base);
+            let zh = browser.page(&url).await;
+            assert!(
+                zh.contains("lang=\"zh-CN\"") && zh.contains(&format!("<h1>{chinese}</h1>")),
+                "{path}: {zh}"
+            );
+            let en = browser
+                .http
+                .get(&url)
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                en.contains("lang=\"en\"") && en.contains(&format!("<h1>{english}</h1>")),
+                "{path}: {en}"
+            );
+            assert!(!zh.contains("<script"), "no script on console pages");
+        }
+    }
+}
