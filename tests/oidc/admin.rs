@@ -1541,13 +1541,17 @@ async fn the_console_signs_administrators_in_afresh_and_out_after_the_idle_limit
     assert!(told.text().await.unwrap().contains("两重身份验证"));
 }
 
+/// A page's path and its `<h1>` in Chinese and in English.
+type Titles<'a> = (&'a str, &'a str, &'a str);
+
 #[tokio::test]
 async fn every_console_page_speaks_chinese_and_english() {
     let w = world().await;
     let s = &w.s;
     // The system administrator's pages, then the security and audit administrators'.
     let search = format!("/admin/accounts?q={ID_NUMBER}");
-    let by_role: [(u32, Vec<(&str, &str, &str)>); 3] = [
+    // (the administrator's resident id, [(path, Chinese title, English title)])
+    let by_role: [(u32, Vec<Titles>); 3] = [
         (
             1,
             vec![
