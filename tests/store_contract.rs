@@ -822,6 +822,47 @@ mod store_contract {
         assert!(store.revoke_role(&a.id).await.unwrap());
         assert!(!store.revoke_role(&a.id).await.unwrap());
         assert_eq!(store.role_of(&a.id).await.unwrap(), None);
+        // Names by their beginning, in code-point order, page by page (the index's range scan).
+        for (i, name) in ["管理丙", "管理", "管道工", "Zoë", "管理甲乙"]
+            .iter()
+            .enumerate()
+        {
+            stored_account(
+                store,
+                &format!("6f0c6b6e-2c8e-4d54-9a53-7c1c2c9d004{i}"),
+                name,
+            )
+            .await;
+        }
+        let names = |rows: Vec<yihao::store::AccountRecord>| {
+            rows.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(store.accounts_by_name("管理", None, 10).await.unwrap()),
+            ["管理", "管理丙", "管理乙", "管理甲", "管理甲乙"]
+        );
+        let first = store.accounts_by_name("管理", None, 2).await.unwrap();
+        let last = first.last().unwrap();
+        assert_eq!(
+            names(
+                store
+                    .accounts_by_name("管理", Some((&last.name, &last.id)), 10)
+                    .await
+                    .unwrap()
+            ),
+            ["管理乙", "管理甲", "管理甲乙"]
+        );
+        assert!(
+            store
+                .accounts_by_name("管理丁", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            names(store.accounts_by_name("Z", None, 10).await.unwrap()),
+            ["Zoë"]
+        );
         // Deleting an account takes its role with it.
         assert!(store.delete_account(&b.id).await.unwrap());
         assert!(store.admin_roles().await.unwrap().is_empty());

@@ -13,3 +13,10 @@ CREATE INDEX admin_roles_by_role ON admin_roles (role);
 -- The department that owns a client (its unified social credit code); NULL: the platform's own.
 ALTER TABLE clients ADD COLUMN department TEXT;
 CREATE INDEX clients_by_department ON clients (department);
+
+-- The security administrator searches accounts by name prefix (docs/administration.md): names are
+-- stored in plain text (never indexed before); ID and phone numbers stay behind blind indexes.
+CREATE INDEX accounts_by_name ON accounts (name, id);
+
+-- Reports: tokens issued per client, sign-ins per client (docs/administration.md).
+CREATE INDEX audit_log_event_at ON audit_log (event, at_ms);

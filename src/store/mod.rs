@@ -318,6 +318,14 @@ pub trait AccountStore: Send + Sync {
     /// A page of accounts ordered by id, after `after`.
     async fn accounts(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<AccountRecord>>;
     /// Replaces the mutable columns; `NotFound`, or `Conflict("phone")`.
+    /// Accounts whose name starts with `prefix`, by name then id, after the cursor `after`
+    /// (name, id), at most `limit`: an indexed range scan whatever the number of accounts.
+    async fn accounts_by_name(
+        &self,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<AccountRecord>>;
     async fn update_account(&self, account: &AccountRecord) -> StoreResult<()>;
     /// Adds a document to an existing account; `Conflict("document")` when any account holds it.
     async fn add_document(&self, document: &DocumentRecord) -> StoreResult<()>;

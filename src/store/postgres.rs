@@ -44,6 +44,13 @@ impl PostgresStore {
 type Adapter = PostgresStore;
 type Db = Postgres;
 const BACKEND: &str = "postgres";
+/// Accounts by name prefix (`AccountStore::accounts_by_name`): compared in the "C" collation (byte,
+/// so code-point, order, whatever the database's collation), on the expression index
+/// `accounts_by_name`; a range, not LIKE, so a prepared statement's generic plan uses the index.
+const ACCOUNTS_BY_NAME: &str = "SELECT * FROM accounts WHERE (name COLLATE \"C\") >= $1 \
+     AND (name COLLATE \"C\") < $2 AND ((name COLLATE \"C\") > $3 \
+     OR ((name COLLATE \"C\") = $3 AND (id COLLATE \"C\") > $4)) \
+     ORDER BY (name COLLATE \"C\"), (id COLLATE \"C\") LIMIT $5";
 #[path = "sql_engine/mod.rs"]
 #[allow(
     clippy::duplicate_mod,

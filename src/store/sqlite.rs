@@ -59,6 +59,10 @@ impl SqliteStore {
 type Adapter = SqliteStore;
 type Db = Sqlite;
 const BACKEND: &str = "sqlite";
+/// Accounts by name prefix (`AccountStore::accounts_by_name`): SQLite compares text as bytes, which
+/// for UTF-8 is code-point order, on the index `accounts_by_name (name, id)`.
+const ACCOUNTS_BY_NAME: &str = "SELECT * FROM accounts WHERE name >= $1 AND name < $2 \
+     AND (name > $3 OR (name = $3 AND id > $4)) ORDER BY name, id LIMIT $5";
 #[path = "sql_engine/mod.rs"]
 #[allow(
     clippy::duplicate_mod,

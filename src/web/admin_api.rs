@@ -464,28 +464,44 @@ async fn rotate_secret(
     answer(ops.rotate_client_secret(&id, secs, app.now()).await)
 }
 
-/// An account search.
+/// An account search: by `q` or by `name`, not both.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountQuery {
     /// An ID number or a mainland mobile number (matched exactly, through the blind index).
-    pub q: String,
+    pub q: Option<String>,
+    /// The beginning of a name (1 to 20 characters): a page of accounts by name.
+    pub name: Option<String>,
+    /// With `name`: the `next` of the previous page.
+    pub after: Option<String>,
+    /// With `name`: 1 to 200 (default 50).
+    pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/admin/api/v1/accounts", tag = "accounts", params(AccountQuery),
-    responses((status = 200, body = Page<AccountView>, description = "At most one account, masked"), Refusals))]
+    responses((status = 200, body = Page<AccountView>, description = "Masked: at most one account by number; a page by name"), Refusals))]
 async fn search_accounts(
     State(app): State<AppState>,
     caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
     let ops = app.administration(&caller.actor, &caller.context);
-    answer(
-        ops.search_accounts(&q.q, app.now())
-            .await
-            .map(|items| Page { items, next: None }),
-    )
+    match (q.q, q.name) {
+        (Some(number), None) => answer(
+            ops.search_accounts(&number, app.now())
+                .await
+                .map(|items| Page { items, next: None }),
+        ),
+        (None, Some(name)) => answer(
+            ops.search_accounts_by_name(&name, q.after.as_deref(), page_size(q.limit))
+                .await,
+        ),
+        _ => admin_error(AdminError::invalid(
+            "q",
+            "search by q (an ID or mobile number) or by name (its beginning), one of them",
+        )),
+    }
 }
 
 #[utoipa::path(get, path = "/admin/api/v1/accounts/{id}", tag = "accounts",

@@ -25,7 +25,7 @@ use crate::protocol::admin::accounts::AccountView;
 use crate::protocol::admin::clients::{ClientChange, ClientView};
 use crate::protocol::admin::console::{CONSOLE_CLIENT, ConsoleError};
 use crate::protocol::admin::system::{AuditQuery, AuditView};
-use crate::protocol::admin::{Actor, AdminError};
+use crate::protocol::admin::{Actor, AdminError, Page};
 use crate::protocol::audit::RequestContext;
 
 /// The console's words, one table per language (a missing one fails the build).
@@ -56,6 +56,7 @@ pub struct ConsoleTexts {
     pub secret_once: &'static str,
     pub search_accounts: &'static str,
     pub search_accounts_hint: &'static str,
+    pub search_by_name: &'static str,
     pub nobody: &'static str,
     pub col_document: &'static str,
     pub col_phone: &'static str,
@@ -111,6 +112,7 @@ pub const ZH: ConsoleTexts = ConsoleTexts {
     secret_once: "密钥只显示这一次，请立即交给该系统的负责人妥善保存。",
     search_accounts: "按身份证件号码或手机号码查找",
     search_accounts_hint: "须输入完整号码；结果中的个人信息已脱敏。",
+    search_by_name: "按姓名开头查找（分页显示）",
     nobody: "没有找到这个号码对应的账号。",
     col_document: "证件号码",
     col_phone: "手机号码",
@@ -171,6 +173,7 @@ pub const EN: ConsoleTexts = ConsoleTexts {
     secret_once: "The secret is shown only this once: hand it to the system's owner now.",
     search_accounts: "Find by identity document number or mobile number",
     search_accounts_hint: "Type the whole number; personal data in the results is masked.",
+    search_by_name: "Find by the beginning of a name (page by page)",
     nobody: "No account has this number.",
     col_document: "Document number",
     col_phone: "Mobile number",
@@ -274,8 +277,10 @@ struct AccountsPage<'a> {
     error: Option<&'a str>,
     notice: Option<&'a str>,
     q: &'a str,
+    name: &'a str,
     searched: bool,
     accounts: Vec<AccountView>,
+    next: Option<String>,
 }
 
 /// An audit record as the table shows it.
@@ -603,6 +608,9 @@ pub async fn create_client(
 pub struct AccountsQuery {
     #[serde(default)]
     q: String,
+    #[serde(default)]
+    name: String,
+    after: Option<String>,
 }
 
 /// `GET /admin/accounts?q=`: the search by ID number or mobile number, masked.
@@ -617,28 +625,33 @@ pub async fn accounts(
         Err(r) => return r,
     };
     let context = request::context(&headers, &extensions);
-    let found = if query.q.trim().is_empty() {
-        // The page itself: allowed only to those who may search.
-        match f.actor.require(Action::AccountsSearch) {
-            Ok(()) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
-    } else {
-        app.administration(&f.actor, &context)
-            .search_accounts(&query.q, app.now())
+    let ops = app.administration(&f.actor, &context);
+    let found = if !query.q.trim().is_empty() {
+        ops.search_accounts(&query.q, app.now())
             .await
+            .map(|items| Page { items, next: None })
+    } else if !query.name.trim().is_empty() {
+        ops.search_accounts_by_name(&query.name, query.after.as_deref(), 20)
+            .await
+    } else {
+        // The page itself: allowed only to those who may search.
+        f.actor.require(Action::AccountsSearch).map(|()| Page {
+            items: Vec::new(),
+            next: None,
+        })
     };
+    let searched = !query.q.trim().is_empty() || !query.name.trim().is_empty();
     match found {
-        Ok(accounts) => accounts_page(&f, &query.q, !query.q.trim().is_empty(), accounts, None),
+        Ok(page) => accounts_page(&f, (&query.q, &query.name), searched, page, None),
         Err(e) => failed(&f, &headers, e),
     }
 }
 
 fn accounts_page(
     f: &Frame,
-    q: &str,
+    (q, name): (&str, &str),
     searched: bool,
-    accounts: Vec<AccountView>,
+    page: Page<AccountView>,
     notice: Option<&str>,
 ) -> Response {
     render(
@@ -651,10 +664,20 @@ fn accounts_page(
             error: None,
             notice,
             q,
+            name,
             searched,
-            accounts,
+            accounts: page.items,
+            next: page.next,
         },
     )
+}
+
+/// One account as a page of results.
+fn one(account: AccountView) -> Page<AccountView> {
+    Page {
+        items: vec![account],
+        next: None,
+    }
 }
 
 /// `POST /admin/accounts/status`: lock, unlock or disable.
@@ -687,9 +710,9 @@ pub async fn account_status(
     {
         Ok(account) => accounts_page(
             &f,
-            field(&form, "q"),
+            (field(&form, "q"), ""),
             true,
-            vec![account],
+            one(account),
             Some(f.t.status_changed),
         ),
         Err(e) => failed(&f, &headers, e),
@@ -714,9 +737,9 @@ pub async fn account_reveal(
     {
         Ok(account) => accounts_page(
             &f,
-            field(&form, "q"),
+            (field(&form, "q"), ""),
             true,
-            vec![account],
+            one(account),
             Some(f.t.revealed),
         ),
         Err(e) => failed(&f, &headers, e),

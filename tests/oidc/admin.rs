@@ -1592,3 +1592,70 @@ async fn every_console_page_speaks_chinese_and_english() {
         }
     }
 }
+
+#[tokio::test]
+async fn accounts_are_found_by_the_beginning_of_a_name_page_by_page() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    for i in 0..5 {
+        Person::new(
+            &crate::common::resident_id(100 + i),
+            &format!("欧阳测试{i}"),
+        )
+        .create(app, None)
+        .await;
+    }
+    Person::new(&crate::common::resident_id(200), "欧阳")
+        .create(app, None)
+        .await;
+    let sec = Some(w.security.token.as_str());
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = format!("/admin/api/v1/accounts?name=欧阳测&limit=2{after}");
+        let (status, page) = call(s, sec, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        for a in items {
+            let name = a["name"].as_str().unwrap();
+            assert!(name.contains('*'), "masked: {name}");
+            seen.push(a["account_id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "each once, and not 欧阳 alone");
+    let unique: BTreeSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 5);
+    // One of q and name; a name's beginning is short and printable.
+    for bad in [
+        "?q=1&name=x",
+        "?name=",
+        "?name=%01",
+        "?name=一二三四五六七八九十一二三四五六七八九十一",
+    ] {
+        let (status, answer) =
+            call(s, sec, "GET", &format!("/admin/api/v1/accounts{bad}"), None).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    // The search is audited without the name.
+    let records = app.store.audit_records(1, 100_000).await.unwrap();
+    let searches: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r.details
+                .as_deref()
+                .is_some_and(|d| d.contains("\"by\":\"name\""))
+        })
+        .collect();
+    assert_eq!(searches.len(), 3);
+    assert!(
+        searches
+            .iter()
+            .all(|r| !r.details.as_deref().unwrap().contains("欧阳"))
+    );
+}

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Actor, AdminError, Administration, field};
+use super::{Actor, AdminError, Administration, Page, field};
 use crate::domain::account::{Account, AccountId, AccountStatus, Evidence, Level, ProofMethod};
 use crate::domain::admin::{Action, AdminRole, Grant};
 use crate::domain::audit::{AuditEvent, EventType};
@@ -195,6 +195,67 @@ impl Administration<'_> {
             out.push(AccountView::of(&account, false, role.as_ref()));
         }
         Ok(out)
+    }
+
+    /// Accounts whose name starts with `prefix` (1 to 20 characters), masked, by name then id, a
+    /// page of `limit` after the account `after`. Bounded: an indexed range scan and one document
+    /// read per account shown. Audited without the name.
+    pub async fn search_accounts_by_name(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<AccountView>, AdminError> {
+        self.allow(Action::AccountsSearch, None).await?;
+        let prefix = prefix.trim();
+        let chars = prefix.chars().count();
+        if chars == 0 || chars > 20 || prefix.chars().any(char::is_control) {
+            return Err(AdminError::invalid(
+                "name",
+                "the beginning of a name: 1 to 20 printable characters",
+            ));
+        }
+        let cursor = match after {
+            Some(id) => {
+                let record =
+                    self.identities.accounts.account(id).await?.ok_or_else(|| {
+                        AdminError::invalid("after", "not a cursor of this search")
+                    })?;
+                Some((record.name, record.id))
+            }
+            None => None,
+        };
+        let rows = self
+            .identities
+            .accounts
+            .accounts_by_name(
+                prefix,
+                cursor.as_ref().map(|(n, i)| (n.as_str(), i.as_str())),
+                limit as i64 + 1,
+            )
+            .await?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(rows.len().min(limit));
+        for record in rows.into_iter().take(limit) {
+            let documents = self
+                .identities
+                .accounts
+                .account_documents(&record.id)
+                .await?;
+            let role = self.admins.role_of(&record.id).await?;
+            let account = self.identities.open(record, documents)?;
+            items.push(AccountView::of(&account, false, role.as_ref()));
+        }
+        let next = more
+            .then(|| items.last().map(|a| a.account_id.clone()))
+            .flatten();
+        self.read(
+            Action::AccountsSearch,
+            None,
+            serde_json::json!({ "by": "name", "found": items.len() }),
+        )
+        .await?;
+        Ok(Page { items, next })
     }
 
     /// One account, masked.

@@ -191,6 +191,27 @@ impl crate::store::AccountStore for Adapter {
             .map_err(|e| crate::store::sql::db_error(|| "accounts".into(), e))
     }
 
+    async fn accounts_by_name(
+        &self,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<crate::store::AccountRecord>> {
+        // Every name that starts with `prefix` sorts at or after it and before it followed by the
+        // last code point.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let (name, id) = after.unwrap_or(("", ""));
+        sqlx::query_as(super::ACCOUNTS_BY_NAME)
+            .bind(prefix)
+            .bind(upper)
+            .bind(name)
+            .bind(id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| crate::store::sql::db_error(|| "accounts by name".into(), e))
+    }
+
     async fn update_account(
         &self,
         a: &crate::store::AccountRecord,

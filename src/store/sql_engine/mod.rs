@@ -28,7 +28,7 @@ mod refresh;
 mod revocations;
 mod sessions;
 
-use super::{Adapter, BACKEND, Db, MIGRATOR};
+use super::{ACCOUNTS_BY_NAME, Adapter, BACKEND, Db, MIGRATOR};
 
 #[async_trait::async_trait]
 impl crate::store::Store for Adapter {
