@@ -105,7 +105,183 @@ pub async fn run(args: ScaleArgs) -> Result<(), Error> {
         )?;
         import(&binary, &dir, &env, args.accounts).await?;
     }
-    lookups(&dir, &url, &args).await
+    lookups(&dir, &url, &args).await?;
+    admin_searches(&binary, &dir, &env, &args).await
+}
+
+/// The security administrator's account search through the admin API of a running server (release
+/// build), as a client acting in the security role: by ID number or phone (the blind index, the
+/// account opened, the role read, the look-up audited), and by the beginning of a name (a page of
+/// 50 by an indexed range, each account opened).
+async fn admin_searches(
+    binary: &PathBuf,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &ScaleArgs,
+) -> Result<(), Error> {
+    let cli = |cli_args: &[&str]| {
+        Command::new(binary)
+            .args(cli_args)
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .output()
+            .map_err(|e| e.to_string())
+    };
+    let _ = cli(&["client", "delete", "scale-admin"])?;
+    let created = cli(&[
+        "client",
+        "create",
+        "--name",
+        "scale admin",
+        "--id",
+        "scale-admin",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "admin:security",
+        "--output",
+        "json",
+    ])?;
+    let created: serde_json::Value =
+        serde_json::from_slice(&created.stdout).map_err(|e| e.to_string())?;
+    let secret = created["client_secret"]
+        .as_str()
+        .ok_or("no client secret")?
+        .to_owned();
+    let port = crate::target::free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(binary)
+        .arg("serve")
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("YIHAO_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("YIHAO_SERVER__ISSUER", &base)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if Instant::now() > deadline {
+                return Err::<(), Error>("the server did not become ready".into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let token: serde_json::Value = http
+            .post(format!("{base}/token"))
+            .basic_auth("scale-admin", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = token["access_token"].as_str().ok_or("no token")?.to_owned();
+        let search = |query: String| {
+            let (http, token, base) = (http.clone(), token.clone(), base.clone());
+            async move {
+                let t = Instant::now();
+                let r = http
+                    .get(format!("{base}/admin/api/v1/accounts?{query}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+                if !status.is_success() || body["items"].as_array().is_none_or(Vec::is_empty) {
+                    return Err::<(Duration, serde_json::Value), Error>(format!(
+                        "{query}: {status} {body}"
+                    ));
+                }
+                Ok((t.elapsed(), body))
+            }
+        };
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(args.accounts)) as u32
+        };
+        let searches = (args.lookups / 4).max(100);
+        for _ in 0..200 {
+            search(format!("q={}", resident_id(next()))).await?;
+        }
+        let mut by_number = Vec::new();
+        let started = Instant::now();
+        for k in 0..searches {
+            let i = next();
+            let q = if k % 2 == 0 {
+                resident_id(i)
+            } else {
+                format!("{}", 13_000_000_000u64 + u64::from(i))
+            };
+            by_number.push(search(format!("q={q}")).await?.0);
+        }
+        report_search(
+            "admin search by ID number or phone",
+            &mut by_number,
+            started.elapsed(),
+        );
+        // Names are 压测<i>: the prefix 压测<k> matches every i starting with the digits of k.
+        let pages = (searches / 10).max(50);
+        let mut first = Vec::new();
+        let mut third = Vec::new();
+        let started = Instant::now();
+        for _ in 0..pages {
+            let k = 1 + next() % 999;
+            let prefix: String =
+                url::form_urlencoded::byte_serialize(format!("压测{k}").as_bytes()).collect();
+            let (took, page) = search(format!("name={prefix}&limit=50")).await?;
+            first.push(took);
+            let after = page["next"].as_str().ok_or("no second page")?;
+            let (_, page) = search(format!("name={prefix}&limit=50&after={after}")).await?;
+            let after = page["next"].as_str().ok_or("no third page")?;
+            third.push(
+                search(format!("name={prefix}&limit=50&after={after}"))
+                    .await?
+                    .0,
+            );
+        }
+        report_search(
+            "admin search by name, first page of 50",
+            &mut first,
+            started.elapsed(),
+        );
+        report_search(
+            "admin search by name, third page of 50",
+            &mut third,
+            started.elapsed(),
+        );
+        Ok(())
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+fn report_search(what: &str, latencies: &mut [Duration], elapsed: Duration) {
+    latencies.sort_unstable();
+    let at = |p: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!(
+        "{what}: {} requests in {:.1} s, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
 }
 
 async fn import(
