@@ -398,7 +398,7 @@ async fn set_status(
     let context = crate::protocol::audit::RequestContext::default();
     admin
         .administration(&context)
-        .set_account_status(account.id.as_str(), status, now)
+        .set_account_status(account.id.as_str(), status.as_str(), now)
         .await?;
     let account = resolve(admin, account.id.as_str(), now).await?;
     print_account(admin, &account, false, target.output).await

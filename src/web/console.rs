@@ -19,7 +19,6 @@ use super::error::server_error_page;
 use super::pages::{self, render};
 use super::request::{self, field, pairs};
 use crate::app::App;
-use crate::domain::account::AccountStatus;
 use crate::domain::admin::{Action, AdminRole};
 use crate::protocol::admin::accounts::AccountView;
 use crate::protocol::admin::clients::{ClientChange, ClientView};
@@ -691,21 +690,9 @@ pub async fn account_status(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let status = match field(&form, "status") {
-        "active" => AccountStatus::Active,
-        "locked" => AccountStatus::Locked,
-        "disabled" => AccountStatus::Disabled,
-        _ => {
-            return failed(
-                &f,
-                &headers,
-                AdminError::invalid("status", "active, locked or disabled"),
-            );
-        }
-    };
     let ops = app.administration(&f.actor, &context);
     match ops
-        .set_account_status(field(&form, "account"), status, app.now())
+        .set_account_status(field(&form, "account"), field(&form, "status"), app.now())
         .await
     {
         Ok(account) => accounts_page(

@@ -300,20 +300,25 @@ impl Administration<'_> {
     pub async fn set_account_status(
         &self,
         id: &str,
-        status: AccountStatus,
+        status: &str,
         now: i64,
     ) -> Result<AccountView, AdminError> {
         self.allow(Action::AccountsWrite, Some(id)).await?;
+        let status = match status {
+            "active" => AccountStatus::Active,
+            "locked" => AccountStatus::Locked,
+            "disabled" => AccountStatus::Disabled,
+            _ => {
+                return Err(AdminError::invalid(
+                    "status",
+                    "active (unlock), locked or disabled; only the owner closes an account",
+                ));
+            }
+        };
         let account = self.account_by_id(id).await?;
         if account.status == AccountStatus::Closed {
             return Err(AdminError::Conflict(
                 "the owner closed this account; it is waiting to be erased".into(),
-            ));
-        }
-        if status == AccountStatus::Closed {
-            return Err(AdminError::invalid(
-                "status",
-                "only the owner closes an account",
             ));
         }
         let account = self.identities.set_status(&account.id, status, now).await?;

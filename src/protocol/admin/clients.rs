@@ -435,7 +435,7 @@ impl Administration<'_> {
         Ok(ClientView::of(&updated, None))
     }
 
-    /// A new secret; the previous one keeps working for `previous_valid_secs`.
+    /// A new secret; the previous one keeps working for `previous_valid_secs` (at most 30 days).
     pub async fn rotate_client_secret(
         &self,
         id: &str,
@@ -443,6 +443,12 @@ impl Administration<'_> {
         now: i64,
     ) -> Result<ClientView, AdminError> {
         self.allow(Action::ClientsWrite, Some(id)).await?;
+        if previous_valid_secs > 30 * 86_400 {
+            return Err(AdminError::invalid(
+                "previous_valid_secs",
+                "at most 2592000 (30 days)",
+            ));
+        }
         let client = self.client_to_change(id).await?;
         let Some(old) = client.secrets() else {
             return Err(AdminError::Conflict(format!(
