@@ -21,3 +21,6 @@ CREATE INDEX accounts_by_name ON accounts ((name COLLATE "C"), (id COLLATE "C"))
 
 -- Reports: tokens issued per client, sign-ins per client (docs/administration.md).
 CREATE INDEX audit_log_event_at ON audit_log (event, at_ms);
+
+-- Reports: sign-ins per day and channel.
+CREATE INDEX sessions_created ON sessions (created_at);

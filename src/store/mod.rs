@@ -593,6 +593,9 @@ pub trait AuditStore: Send + Sync {
         before: i64,
         limit: i64,
     ) -> StoreResult<Vec<crate::domain::audit::AuditRecord>>;
+    /// Records of `event` at or after `since_ms` that name a client, counted by client (tokens issued
+    /// and sign-ins per client, for the reports).
+    async fn count_by_client(&self, event: &str, since_ms: i64) -> StoreResult<Vec<(String, i64)>>;
     /// Stores a checkpoint; false when one exists at that sequence number already.
     async fn insert_checkpoint(
         &self,
@@ -664,6 +667,11 @@ pub trait SessionStore: Send + Sync {
         idle_secs: i64,
         limit: i64,
     ) -> StoreResult<Vec<SessionRecord>>;
+    /// Sessions opened at or after `since`, counted by day in China Standard Time (the day's
+    /// number since the epoch) and channel, in that order (the sign-ins report).
+    async fn sign_ins_by_day(&self, since: i64) -> StoreResult<Vec<(i64, String, i64)>>;
+    /// Open sessions not past their absolute limit at `now`, counted by channel.
+    async fn open_sessions_by_channel(&self, now: i64) -> StoreResult<Vec<(String, i64)>>;
     /// The ids of sessions ended at or after `since` (nodes drop them from their live store).
     async fn sessions_ended_since(&self, since: i64) -> StoreResult<Vec<String>>;
     /// Deletes rows that ended before `before`; how many.

@@ -32,7 +32,9 @@ use crate::domain::admin::{Action, AdminRole};
 use crate::domain::audit::{AuditEvent, EventType};
 use crate::protocol::admin::accounts::{AccountView, LevelChange, RoleView, SessionView};
 use crate::protocol::admin::clients::{ClientChange, ClientView, machine_actor};
-use crate::protocol::admin::system::{AuditQuery, AuditView, KeyView, VerifyView};
+use crate::protocol::admin::system::{
+    AuditQuery, AuditView, ClientStats, KeyView, ReportView, VerifyView,
+};
 use crate::protocol::admin::{Actor, AdminError, Page, page_size};
 use crate::protocol::audit::RequestContext;
 use crate::protocol::authorize::level_of_acr;
@@ -60,7 +62,7 @@ pub const ADMIN_LEVEL: u8 = 3;
         (name = "accounts", description = "Person accounts and administrator roles (security administrator)"),
         (name = "keys", description = "Signing keys (system administrator)"),
         (name = "audit", description = "The tamper-evident audit log (audit administrator)"),
-        (name = "settings", description = "The effective configuration (system administrator)"),
+        (name = "settings", description = "The effective configuration and the reports (system administrator)"),
         (name = "me", description = "The caller")
     )
 )]
@@ -121,6 +123,8 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_clients, create_client))
         .routes(routes!(show_client, update_client, delete_client))
         .routes(routes!(rotate_secret))
+        .routes(routes!(client_stats))
+        .routes(routes!(reports))
         .routes(routes!(search_accounts))
         .routes(routes!(show_account))
         .routes(routes!(reveal_account))
@@ -456,6 +460,35 @@ async fn rotate_secret(
     let secs = body.previous_valid_secs.unwrap_or(86_400);
     let ops = app.administration(&caller.actor, &caller.context);
     answer(ops.rotate_client_secret(&id, secs, app.now()).await)
+}
+
+/// The days a report covers.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Days {
+    /// 1 to 30 (default 7): today and the days before it, China Standard Time.
+    pub days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/clients/{id}/stats", tag = "clients",
+    params(("id" = String, Path, description = "The client_id"), Days),
+    responses((status = 200, body = ClientStats), (status = 404, body = ApiError), Refusals))]
+async fn client_stats(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<Days>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.client_stats(&id, q.days, app.now()).await)
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/reports", tag = "settings", params(Days),
+    responses((status = 200, body = ReportView, description = "Sign-ins per day and channel, open sessions per channel, tokens issued per client"), Refusals))]
+async fn reports(State(app): State<AppState>, caller: Caller, Query(q): Query<Days>) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.report(q.days, app.now()).await)
 }
 
 /// An account search: by `q` or by `name`, not both.

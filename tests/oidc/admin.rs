@@ -590,6 +590,20 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
         ),
         route(
             "GET",
+            "/admin/api/v1/reports",
+            c("/reports?days=7"),
+            None,
+            &[("system", 200)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/clients/{id}/stats",
+            c("/clients/dept-app/stats"),
+            None,
+            &sys_dept(200),
+        ),
+        route(
+            "GET",
             "/admin/api/v1/settings",
             c("/settings"),
             None,
@@ -719,6 +733,10 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
     let before = app.store.clients().await.unwrap();
     let c = |p: &str| format!("/admin/api/v1{p}");
     let cases: Vec<Case> = vec![
+        (sys, "GET", c("/reports?days=0"), None, 400, "days"),
+        (sys, "GET", c("/reports?days=31"), None, 400, "days"),
+        (sys, "GET", c("/reports?day=3"), None, 400, "day"),
+        (sys, "GET", c("/clients/nosuch/stats"), None, 404, "nosuch"),
         // (token, method, path, body, status, a word the description names)
         (
             sys,
@@ -1245,6 +1263,45 @@ async fn the_security_administrator_locks_an_account_and_the_audit_administrator
     )
     .await;
     assert_eq!(status, 403);
+
+    // The reports count what happened, without anyone's data: the sign-ins of today on the web
+    // channel (the four administrators and the citizen), and the tokens the admin tool was issued.
+    let (status, report) = call(
+        s,
+        Some(&w.system.token),
+        "GET",
+        "/admin/api/v1/reports?days=1",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let web = report["sign_ins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "web")
+        .unwrap();
+    assert_eq!(web["count"], 5, "{report}");
+    let tool = report["tokens_issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == TOOL)
+        .unwrap();
+    assert_eq!(tool["count"], 4, "{report}");
+    let (_, stats) = call(
+        s,
+        Some(&w.system.token),
+        "GET",
+        &format!("/admin/api/v1/clients/{TOOL}/stats"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (stats["tokens_issued"].as_i64(), stats["sign_ins"].as_i64()),
+        (Some(4), Some(4)),
+        "{stats}"
+    );
 
     // The audit administrator sees both, with their actors, and verifies the chain.
     let aud = Some(w.audit.token.as_str());

@@ -292,7 +292,7 @@ impl Administration<'_> {
         Ok(client)
     }
 
-    async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
+    pub(super) async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
         let id = ClientId::parse(id)?;
         let client = self
             .clients

@@ -117,6 +117,62 @@ impl From<AuditRecord> for AuditView {
     }
 }
 
+/// A count of one kind of thing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Count {
+    /// The channel (`web`, `app`, `kiosk`, `window`, `system`) or the client id.
+    pub key: String,
+    pub count: i64,
+}
+
+/// Sign-ins of one day (China Standard Time) on one channel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub channel: String,
+    pub count: i64,
+}
+
+/// The reports: what the platform is used for, without anyone's personal data.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportView {
+    /// The first day counted (epoch seconds, midnight China Standard Time).
+    pub since: i64,
+    /// New single sign-on sessions per day and channel.
+    pub sign_ins: Vec<DayCount>,
+    /// Open sessions now, per channel.
+    pub active_sessions: Vec<Count>,
+    /// Access tokens issued per client since `since`.
+    pub tokens_issued: Vec<Count>,
+}
+
+/// One client's use.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientStats {
+    pub client_id: String,
+    /// The first day counted (epoch seconds, midnight China Standard Time).
+    pub since: i64,
+    pub tokens_issued: i64,
+    /// Successful sign-ins at the client (password, SMS, passkey and other logins).
+    pub sign_ins: i64,
+    /// Refused client authentications (a wrong secret or assertion).
+    pub client_auth_failures: i64,
+}
+
+/// Days a report covers: 1 to 30 (sessions are kept `session.keep_ended_secs`, 30 days by default).
+pub const MAX_REPORT_DAYS: u32 = 30;
+
+/// Midnight (China Standard Time) `days - 1` days before `now`: the start of a report of `days`.
+fn report_start(days: Option<u32>, now: i64) -> Result<i64, AdminError> {
+    let days = days.unwrap_or(7);
+    if !(1..=MAX_REPORT_DAYS).contains(&days) {
+        return Err(AdminError::invalid("days", "1 to 30"));
+    }
+    let today = crate::domain::date::Date::cst_from_epoch(now).cst_midnight_epoch();
+    Ok(today - i64::from(days - 1) * 86_400)
+}
+
 /// What verifying the chain found.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VerifyView {
@@ -265,6 +321,90 @@ impl Administration<'_> {
         )
         .await?;
         Ok(view)
+    }
+
+    /// Sign-ins per day and channel, open sessions per channel, and tokens issued per client, over
+    /// the last `days` (1 to 30, default 7) days.
+    pub async fn report(&self, days: Option<u32>, now: i64) -> Result<ReportView, AdminError> {
+        self.allow(Action::Reports, None).await?;
+        let since = report_start(days, now)?;
+        let sign_ins = self
+            .sessions
+            .rows
+            .sign_ins_by_day(since)
+            .await?
+            .into_iter()
+            .map(|(day, channel, count)| {
+                let d = crate::domain::date::Date::cst_from_epoch(day * 86_400);
+                DayCount {
+                    day: format!("{:04}-{:02}-{:02}", d.year, d.month, d.day),
+                    channel,
+                    count,
+                }
+            })
+            .collect();
+        let counts = |rows: Vec<(String, i64)>| {
+            rows.into_iter()
+                .map(|(key, count)| Count { key, count })
+                .collect::<Vec<_>>()
+        };
+        let active_sessions = counts(self.sessions.rows.open_sessions_by_channel(now).await?);
+        let tokens_issued = counts(
+            self.audit_log
+                .count_by_client(EventType::TokenIssued.as_str(), since.saturating_mul(1000))
+                .await?,
+        );
+        self.read(Action::Reports, None, serde_json::json!({ "since": since }))
+            .await?;
+        Ok(ReportView {
+            since,
+            sign_ins,
+            active_sessions,
+            tokens_issued,
+        })
+    }
+
+    /// One client's tokens issued, sign-ins and refused authentications over the last `days`.
+    pub async fn client_stats(
+        &self,
+        id: &str,
+        days: Option<u32>,
+        now: i64,
+    ) -> Result<ClientStats, AdminError> {
+        self.allow(Action::ClientsRead, Some(id)).await?;
+        let since = report_start(days, now)?;
+        let client = self.find_client(id).await?;
+        let since_ms = since.saturating_mul(1000);
+        let mut stats = ClientStats {
+            client_id: client.id().as_str().to_owned(),
+            since,
+            tokens_issued: 0,
+            sign_ins: 0,
+            client_auth_failures: 0,
+        };
+        for (event, slot) in [
+            (EventType::TokenIssued, &mut stats.tokens_issued),
+            (EventType::LoginSuccess, &mut stats.sign_ins),
+            (
+                EventType::ClientAuthFailure,
+                &mut stats.client_auth_failures,
+            ),
+        ] {
+            *slot = self
+                .audit_log
+                .count_by_client(event.as_str(), since_ms)
+                .await?
+                .into_iter()
+                .find(|(c, _)| c == client.id().as_str())
+                .map_or(0, |(_, n)| n);
+        }
+        self.read(
+            Action::ClientsRead,
+            Some(id),
+            serde_json::json!({ "stats": since }),
+        )
+        .await?;
+        Ok(stats)
     }
 
     /// The effective settings (`settings`: the configuration with every secret redacted).

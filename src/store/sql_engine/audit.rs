@@ -138,6 +138,22 @@ impl crate::store::AuditStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| "audit log".into(), e))
     }
 
+    async fn count_by_client(
+        &self,
+        event: &str,
+        since_ms: i64,
+    ) -> crate::store::StoreResult<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT client_id, COUNT(*) AS n FROM audit_log WHERE event = $1 AND at_ms >= $2 \
+             AND client_id IS NOT NULL GROUP BY client_id ORDER BY client_id",
+        )
+        .bind(event)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "audit counts".into(), e))
+    }
+
     async fn search_audit(
         &self,
         filter: &crate::store::AuditFilter,

@@ -158,4 +158,32 @@ impl crate::store::SessionStore for Adapter {
             .map_err(|e| crate::store::sql::db_error(|| "sessions".into(), e))?;
         Ok(done.rows_affected())
     }
+
+    async fn sign_ins_by_day(
+        &self,
+        since: i64,
+    ) -> crate::store::StoreResult<Vec<(i64, String, i64)>> {
+        sqlx::query_as(
+            "SELECT (created_at + 28800) / 86400 AS day, channel, COUNT(*) AS n FROM sessions \
+             WHERE created_at >= $1 GROUP BY day, channel ORDER BY day, channel",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "sign-ins by day".into(), e))
+    }
+
+    async fn open_sessions_by_channel(
+        &self,
+        now: i64,
+    ) -> crate::store::StoreResult<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT channel, COUNT(*) AS n FROM sessions WHERE ended_at IS NULL \
+             AND expires_at > $1 GROUP BY channel ORDER BY channel",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "open sessions".into(), e))
+    }
 }
