@@ -378,15 +378,6 @@ impl Admin {
         .administration(&crate::protocol::admin::Actor::Operator, context)
     }
 
-    /// Ending roles for organisations over the administrator's ports.
-    fn withdrawal(&self) -> crate::protocol::roles::Withdrawal<'_> {
-        crate::protocol::roles::Withdrawal {
-            orgs: self.store.as_ref(),
-            refresh: self.store.as_ref(),
-            sessions: self.sessions(),
-        }
-    }
-
     /// Session ending over the administrator's ports.
     fn sessions(&self) -> crate::protocol::session::Sessions<'_> {
         crate::protocol::session::Sessions {

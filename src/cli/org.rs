@@ -1,6 +1,6 @@
 //! `yihao org ...`: organisations and the people who act for them.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -9,7 +9,8 @@ use crate::domain::account::AccountId;
 use crate::domain::date::Date;
 use crate::domain::identifiers::CreditCode;
 use crate::domain::organisation::{Membership, OrgId, Organisation, Role, Scope};
-use crate::protocol::audit::EventType;
+use crate::protocol::admin::MAX_PAGE;
+use crate::protocol::audit::{EventType, RequestContext};
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
@@ -96,9 +97,9 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             Ok(())
         }
         OrgCommand::Show { org, output } => {
-            let org = resolve(admin, &org).await?;
-            let members = admin.store.members(&org.id).await?;
-            print(&org_json(&org, &members), output);
+            let context = RequestContext::default();
+            let shown = admin.administration(&context).show_org(&org).await?;
+            print(&serde_json::to_value(&shown)?, output);
             Ok(())
         }
         OrgCommand::List {
@@ -106,23 +107,28 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             limit,
             output,
         } => {
-            let orgs = admin
-                .store
-                .orgs(after.as_deref(), limit.clamp(1, 10_000))
-                .await?;
+            let context = RequestContext::default();
+            let ops = admin.administration(&context);
+            let mut orgs = Vec::new();
+            let mut after = after;
+            let wanted = usize::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000);
+            while orgs.len() < wanted {
+                let page = ops
+                    .list_orgs(after.as_deref(), (wanted - orgs.len()).min(MAX_PAGE))
+                    .await?;
+                orgs.extend(page.items);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
             match output {
-                Output::Json => println!(
-                    "{}",
-                    Value::Array(orgs.iter().map(|o| org_json(o, &[])).collect())
-                ),
+                Output::Json => println!("{}", serde_json::to_string(&orgs)?),
                 Output::Text => {
                     for o in &orgs {
                         println!(
                             "{}\t{}\t{}\t{}",
-                            o.id,
-                            o.credit_code,
-                            o.category().as_str(),
-                            o.name
+                            o.org_id, o.credit_code, o.category, o.name
                         );
                     }
                 }
@@ -171,50 +177,27 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             Ok(())
         }
         OrgCommand::RevokeMember { org, account, role } => {
-            let org = resolve(admin, &org).await?;
             let account = account_id(admin, &account, now).await?;
-            let role = Role::parse(&role)?;
-            let Some(withdrawn) = admin
-                .withdrawal()
-                .revoke_member(&org, &account, role, now)
-                .await?
-            else {
-                bail!(
-                    "account {account} holds no {} role in {}",
-                    role.as_str(),
-                    org.credit_code
-                );
-            };
-            let change = format!("revoke:{}:{account}", role.as_str());
-            audit_admin(
-                admin,
-                EventType::AdminOrganisation,
-                org.id.as_str(),
-                &change,
-            )
-            .await?;
+            let context = RequestContext::default();
+            let done = admin
+                .administration(&context)
+                .revoke_member(&org, account.as_str(), &role, now)
+                .await?;
             eprintln!(
-                "revoked {} of account {account} in {}: {} refresh token famil(ies) revoked, {} session(s) ended",
-                role.as_str(),
-                org.credit_code,
-                withdrawn.families,
-                withdrawn.sessions
+                "revoked {role} of account {account} in {org}: {} refresh token famil(ies) revoked, {} session(s) ended",
+                done.refresh_families, done.sessions
             );
             Ok(())
         }
         OrgCommand::Suspend { org } => {
-            let org = resolve(admin, &org).await?;
-            let withdrawn = admin.withdrawal().suspend(&org, now).await?;
-            audit_admin(
-                admin,
-                EventType::AdminOrganisation,
-                org.id.as_str(),
-                "suspend",
-            )
-            .await?;
+            let context = RequestContext::default();
+            let done = admin
+                .administration(&context)
+                .suspend_org(&org, now)
+                .await?;
             eprintln!(
-                "suspended {}: {} refresh token famil(ies) revoked, {} session(s) ended",
-                org.credit_code, withdrawn.families, withdrawn.sessions
+                "suspended {org}: {} refresh token famil(ies) revoked, {} session(s) ended",
+                done.refresh_families, done.sessions
             );
             Ok(())
         }

@@ -181,6 +181,7 @@ impl EndReason {
 }
 
 /// The ports ending a session touches.
+#[derive(Clone, Copy)]
 pub struct Sessions<'a> {
     /// The durable session rows.
     pub rows: &'a dyn SessionStore,

@@ -32,6 +32,7 @@ use crate::domain::admin::{Action, AdminRole};
 use crate::domain::audit::{AuditEvent, EventType};
 use crate::protocol::admin::accounts::{AccountView, LevelChange, RoleView, SessionView};
 use crate::protocol::admin::clients::{ClientChange, ClientView, machine_actor};
+use crate::protocol::admin::orgs::{OrgView, WithdrawnView};
 use crate::protocol::admin::system::{
     AuditQuery, AuditView, ClientStats, KeyView, ReportView, VerifyView,
 };
@@ -60,6 +61,7 @@ pub const ADMIN_LEVEL: u8 = 3;
     tags(
         (name = "clients", description = "The client registry (system and department administrators)"),
         (name = "accounts", description = "Person accounts and administrator roles (security administrator)"),
+        (name = "orgs", description = "Organisations and the people acting for them (security administrator)"),
         (name = "keys", description = "Signing keys (system administrator)"),
         (name = "audit", description = "The tamper-evident audit log (audit administrator)"),
         (name = "settings", description = "The effective configuration and the reports (system administrator)"),
@@ -132,6 +134,10 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(set_level))
         .routes(routes!(sessions, end_sessions))
         .routes(routes!(end_session))
+        .routes(routes!(list_orgs))
+        .routes(routes!(show_org))
+        .routes(routes!(suspend_org))
+        .routes(routes!(revoke_member))
         .routes(routes!(list_roles))
         .routes(routes!(grant_role, revoke_role))
         .routes(routes!(list_keys, rotate_key))
@@ -664,6 +670,79 @@ async fn end_session(
             .await
             .map(|ended| Ended { ended }),
     )
+}
+
+/// Cursor pagination.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/orgs", tag = "orgs", params(Cursor),
+    responses((status = 200, body = Page<OrgView>), Refusals))]
+async fn list_orgs(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(q): Query<Cursor>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.list_orgs(q.after.as_deref(), page_size(q.limit)).await)
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "The unified social credit code, or the organisation id")),
+    responses((status = 200, body = OrgView, description = "With its members"), (status = 404, body = ApiError), Refusals))]
+async fn show_org(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Response {
+    answer(
+        app.administration(&caller.actor, &caller.context)
+            .show_org(&org)
+            .await,
+    )
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/orgs/{org}/suspend", tag = "orgs",
+    params(("org" = String, Path, description = "The unified social credit code, or the organisation id")),
+    responses((status = 200, body = WithdrawnView, description = "Every role stops; tokens acting for it revoked, members' sessions ended"),
+        (status = 404, body = ApiError), Refusals))]
+async fn suspend_org(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.suspend_org(&org, app.now()).await)
+}
+
+/// The role to revoke.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    /// `legal_representative`, `administrator` or `agent`.
+    pub role: String,
+}
+
+#[utoipa::path(delete, path = "/admin/api/v1/orgs/{org}/members/{account_id}", tag = "orgs",
+    params(("org" = String, Path, description = "The unified social credit code, or the organisation id"),
+        ("account_id" = String, Path, description = "The member's account id"), MemberRole),
+    responses((status = 200, body = WithdrawnView), (status = 404, body = ApiError), Refusals))]
+async fn revoke_member(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, account)): Path<(String, String)>,
+    Query(q): Query<MemberRole>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.revoke_member(&org, &account, &q.role, app.now()).await)
 }
 
 #[utoipa::path(get, path = "/admin/api/v1/roles", tag = "accounts",

@@ -404,6 +404,30 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
         register(app, spec, SECRET).await;
     }
     let victim = person(s, &crate::common::resident_id(8), "测试王五").await;
+    // An enterprise with an administrator (the victim), for the organisation routes.
+    const ORG: &str = "911101051234567883";
+    let org = app
+        .identities
+        .create_org(
+            yihao::domain::organisation::OrgId::parse(&uuid::Uuid::new_v4().to_string()).unwrap(),
+            yihao::domain::identifiers::CreditCode::parse(ORG).unwrap(),
+            "某某科技有限公司",
+            1,
+        )
+        .await
+        .unwrap();
+    crate::common::people::grant(
+        &app.identities,
+        &org,
+        &yihao::domain::account::AccountId::parse(&victim).unwrap(),
+        yihao::domain::organisation::Role::Agent,
+        yihao::domain::organisation::Scope::All,
+        Some(now(&w.clock) + 86_400),
+        None,
+        1,
+    )
+    .await
+    .unwrap();
     let citizen = w.citizen.clone();
     let c = |p: &str| format!("/admin/api/v1{p}");
     let sys_dept = |ok: u16| vec![("system", ok), ("department", ok)];
@@ -517,6 +541,34 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
             c(&format!("/accounts/{citizen}/sessions/nosuch")),
             None,
             &[("security", 404)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/orgs",
+            c("/orgs"),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/orgs/{org}",
+            c(&format!("/orgs/{ORG}")),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "DELETE",
+            "/admin/api/v1/orgs/{org}/members/{account_id}",
+            c(&format!("/orgs/{ORG}/members/{victim}?role=agent")),
+            None,
+            &[("security", 200)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/orgs/{org}/suspend",
+            c(&format!("/orgs/{ORG}/suspend")),
+            None,
+            &[("security", 200)],
         ),
         route(
             "GET",
@@ -733,6 +785,32 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
     let before = app.store.clients().await.unwrap();
     let c = |p: &str| format!("/admin/api/v1{p}");
     let cases: Vec<Case> = vec![
+        (
+            sec,
+            "GET",
+            c("/orgs/911101051234567883"),
+            None,
+            404,
+            "911101051234567883",
+        ),
+        (sec, "GET", c("/orgs?limit=x"), None, 400, "query"),
+        (sec, "POST", c("/orgs/nosuch/suspend"), None, 404, "nosuch"),
+        (
+            sec,
+            "DELETE",
+            c("/orgs/911101051234567883/members/x"),
+            None,
+            400,
+            "role",
+        ),
+        (
+            sec,
+            "DELETE",
+            c("/orgs/911101051234567883/members/x?role=boss"),
+            None,
+            400,
+            "role",
+        ),
         (sys, "GET", c("/reports?days=0"), None, 400, "days"),
         (sys, "GET", c("/reports?days=31"), None, 400, "days"),
         (sys, "GET", c("/reports?day=3"), None, 400, "day"),

@@ -1,0 +1,198 @@
+//! Organisations and the people who act for them, administered by the security administrator:
+//! list, show with members, suspend (every member's tokens and sessions end), revoke one member's
+//! role (docs/organisations.md; the same `roles::Withdrawal` the CLI and the enterprise page use).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AdminError, Administration, Page, field};
+use crate::domain::account::AccountId;
+use crate::domain::admin::Action;
+use crate::domain::audit::EventType;
+use crate::domain::identifiers::CreditCode;
+use crate::domain::organisation::{Membership, OrgId, Organisation, Role};
+use crate::protocol::roles::Withdrawal;
+
+/// An organisation; `members` only when one organisation is shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrgView {
+    pub org_id: String,
+    /// The unified social credit code (GB 32100).
+    pub credit_code: String,
+    pub name: String,
+    /// From the code's registration authority and category (`enterprise`, `government`, ...).
+    pub category: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub members: Vec<MemberView>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A person's role in an organisation (the account id; the person is looked up as an account).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberView {
+    pub account_id: String,
+    /// `legal_representative`, `administrator` or `agent`.
+    pub role: String,
+    /// The business an agent may do (`all`, or service items).
+    pub scope: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub granted_by: Option<String>,
+    pub granted_at: i64,
+}
+
+impl OrgView {
+    pub fn of(o: &Organisation, members: &[Membership]) -> Self {
+        Self {
+            org_id: o.id.as_str().to_owned(),
+            credit_code: o.credit_code.as_str().to_owned(),
+            name: o.name.clone(),
+            category: o.category().as_str().to_owned(),
+            status: o.status.as_str().to_owned(),
+            members: members
+                .iter()
+                .map(|m| MemberView {
+                    account_id: m.account_id.as_str().to_owned(),
+                    role: m.role.as_str().to_owned(),
+                    scope: m.scope.to_list(),
+                    expires_at: m.expires_at,
+                    granted_by: m.granted_by.as_ref().map(|g| g.as_str().to_owned()),
+                    granted_at: m.granted_at,
+                })
+                .collect(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// What ending roles did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WithdrawnView {
+    /// Refresh-token families revoked.
+    pub refresh_families: u64,
+    /// Sessions ended (with back-channel logout).
+    pub sessions: usize,
+}
+
+impl Administration<'_> {
+    fn withdrawal(&self) -> Withdrawal<'_> {
+        Withdrawal {
+            orgs: self.identities.orgs.as_ref(),
+            refresh: self.refresh,
+            sessions: self.sessions,
+        }
+    }
+
+    /// An organisation by its credit code or id.
+    async fn find_org(&self, key: &str) -> Result<Organisation, AdminError> {
+        let orgs = self.identities.orgs.as_ref();
+        let found = match CreditCode::parse(key) {
+            Ok(code) => orgs.org_by_code(&code).await?,
+            Err(_) => match OrgId::parse(key) {
+                Ok(id) => orgs.org(&id).await?,
+                Err(_) => None,
+            },
+        };
+        found.ok_or_else(|| AdminError::NotFound(format!("organisation {key}")))
+    }
+
+    /// Organisations by id, after the cursor `after`.
+    pub async fn list_orgs(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<OrgView>, AdminError> {
+        self.allow(Action::OrgsRead, None).await?;
+        let rows = self.identities.orgs.orgs(after, limit as i64 + 1).await?;
+        let more = rows.len() > limit;
+        let items: Vec<OrgView> = rows
+            .iter()
+            .take(limit)
+            .map(|o| OrgView::of(o, &[]))
+            .collect();
+        let next = more
+            .then(|| items.last().map(|o| o.org_id.clone()))
+            .flatten();
+        self.read(
+            Action::OrgsRead,
+            None,
+            serde_json::json!({ "count": items.len() }),
+        )
+        .await?;
+        Ok(Page { items, next })
+    }
+
+    /// One organisation (by credit code or id) with its members.
+    pub async fn show_org(&self, key: &str) -> Result<OrgView, AdminError> {
+        self.allow(Action::OrgsRead, Some(key)).await?;
+        let org = self.find_org(key).await?;
+        let members = self.identities.orgs.members(&org.id).await?;
+        self.read(
+            Action::OrgsRead,
+            Some(org.id.as_str()),
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(OrgView::of(&org, &members))
+    }
+
+    /// Suspends an organisation: every role in it stops, the refresh tokens acting for it are
+    /// revoked and its members' sessions end.
+    pub async fn suspend_org(&self, key: &str, now: i64) -> Result<WithdrawnView, AdminError> {
+        self.allow(Action::OrgsWrite, Some(key)).await?;
+        let org = self.find_org(key).await?;
+        let done = self.withdrawal().suspend(&org, now).await?;
+        let view = WithdrawnView {
+            refresh_families: done.families,
+            sessions: done.sessions,
+        };
+        self.record(
+            EventType::AdminOrganisation,
+            Some(org.id.as_str()),
+            serde_json::json!({ "change": "suspend", "withdrawn": view }),
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// Revokes `account`'s `role` in an organisation.
+    pub async fn revoke_member(
+        &self,
+        key: &str,
+        account: &str,
+        role: &str,
+        now: i64,
+    ) -> Result<WithdrawnView, AdminError> {
+        self.allow(Action::OrgsWrite, Some(key)).await?;
+        let role = Role::parse(role).map_err(field("role"))?;
+        let account = AccountId::parse(account).map_err(field("account_id"))?;
+        let org = self.find_org(key).await?;
+        let Some(done) = self
+            .withdrawal()
+            .revoke_member(&org, &account, role, now)
+            .await?
+        else {
+            return Err(AdminError::NotFound(format!(
+                "a {} role of account {account} in {}",
+                role.as_str(),
+                org.credit_code
+            )));
+        };
+        let view = WithdrawnView {
+            refresh_families: done.families,
+            sessions: done.sessions,
+        };
+        self.record(
+            EventType::AdminOrganisation,
+            Some(org.id.as_str()),
+            serde_json::json!({
+                "change": format!("revoke:{}:{account}", role.as_str()),
+                "withdrawn": view,
+            }),
+        )
+        .await?;
+        Ok(view)
+    }
+}
