@@ -243,25 +243,30 @@ async fn admin_searches(
                 url::form_urlencoded::byte_serialize(format!("压测{k}").as_bytes()).collect();
             let (took, page) = search(format!("name={prefix}&limit=50")).await?;
             first.push(took);
-            let after = page["next"].as_str().ok_or("no second page")?;
+            let Some(after) = page["next"].as_str() else {
+                continue;
+            };
             let (_, page) = search(format!("name={prefix}&limit=50&after={after}")).await?;
-            let after = page["next"].as_str().ok_or("no third page")?;
-            third.push(
-                search(format!("name={prefix}&limit=50&after={after}"))
-                    .await?
-                    .0,
-            );
+            if let Some(after) = page["next"].as_str() {
+                third.push(
+                    search(format!("name={prefix}&limit=50&after={after}"))
+                        .await?
+                        .0,
+                );
+            }
         }
         report_search(
             "admin search by name, first page of 50",
             &mut first,
             started.elapsed(),
         );
-        report_search(
-            "admin search by name, third page of 50",
-            &mut third,
-            started.elapsed(),
-        );
+        if !third.is_empty() {
+            report_search(
+                "admin search by name, third page of 50",
+                &mut third,
+                started.elapsed(),
+            );
+        }
         Ok(())
     }
     .await;
