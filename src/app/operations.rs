@@ -55,6 +55,7 @@ pub struct AdminParts<'a> {
     pub keys: &'a crate::protocol::keys::Keys,
     pub subjects: &'a crate::crypto::subject::SubjectCodec,
     pub audit: &'a super::Auditor,
+    pub sms: Option<SmsCodes<'a>>,
 }
 
 impl<'a> AdminParts<'a> {
@@ -87,6 +88,7 @@ impl<'a> AdminParts<'a> {
                 sink: self.audit,
                 context,
             },
+            sms: self.sms,
         }
     }
 }
@@ -106,6 +108,7 @@ impl App {
             keys: &self.keys,
             subjects: &self.subjects,
             audit: &self.audit,
+            sms: self.sms_enabled().then(|| self.sms_codes()),
         }
         .administration(actor, context)
     }

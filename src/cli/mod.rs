@@ -374,6 +374,8 @@ impl Admin {
             keys: &self.keys,
             subjects: &self.subjects,
             audit: &self.audit,
+            // The operator's shell holds no SMS gateway.
+            sms: None,
         }
         .administration(&crate::protocol::admin::Actor::Operator, context)
     }

@@ -131,6 +131,7 @@ struct Stored {
 }
 
 /// SMS codes over the ephemeral store and the gateway.
+#[derive(Clone, Copy)]
 pub struct SmsCodes<'a> {
     pub ephemeral: &'a dyn Ephemeral,
     pub gateway: &'a dyn SmsGateway,

@@ -30,7 +30,9 @@ use crate::crypto::subject::sector_of;
 use crate::domain::account::AccountId;
 use crate::domain::admin::{Action, AdminRole};
 use crate::domain::audit::{AuditEvent, EventType};
-use crate::protocol::admin::accounts::{AccountView, LevelChange, RoleView, SessionView};
+use crate::protocol::admin::accounts::{
+    AccountView, LevelChange, RecoveryCodeSent, RoleView, SessionView,
+};
 use crate::protocol::admin::clients::{ClientChange, ClientView, machine_actor};
 use crate::protocol::admin::orgs::{OrgView, WithdrawnView};
 use crate::protocol::admin::system::{
@@ -132,6 +134,7 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reveal_account))
         .routes(routes!(set_status))
         .routes(routes!(set_level))
+        .routes(routes!(recovery_code))
         .routes(routes!(sessions, end_sessions))
         .routes(routes!(end_session))
         .routes(routes!(list_orgs))
@@ -605,6 +608,21 @@ async fn set_level(
 ) -> Response {
     let ops = app.administration(&caller.actor, &caller.context);
     answer(ops.set_account_level(&id, &body, app.now()).await)
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/recovery-code", tag = "accounts",
+    params(("id" = String, Path, description = "The account id")),
+    responses((status = 200, body = RecoveryCodeSent, description = "A recovery code sent to the phone on file; the person goes on at /recover"),
+        (status = 404, body = ApiError),
+        (status = 409, body = ApiError, description = "No phone, an account that cannot recover, a code sent too recently, the daily cap, or no SMS here"),
+        (status = 503, body = ApiError, description = "The SMS gateway did not take it"), Refusals))]
+async fn recovery_code(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.send_recovery_code(&id, app.now()).await)
 }
 
 /// Which sessions.

@@ -15,11 +15,11 @@ use crate::{
 
 const NEW_PASSWORD: &str = "Moonrise-2027?";
 
-async fn recover_form(s: &crate::Setup, browser: &Browser) -> String {
+pub(crate) async fn recover_form(s: &crate::Setup, browser: &Browser) -> String {
     browser.page(&format!("{}/recover", s.base)).await
 }
 
-async fn ask(
+pub(crate) async fn ask(
     s: &crate::Setup,
     browser: &Browser,
     form: &str,
@@ -41,7 +41,7 @@ async fn ask(
         .await
 }
 
-async fn reset(
+pub(crate) async fn reset(
     s: &crate::Setup,
     browser: &Browser,
     page: &str,

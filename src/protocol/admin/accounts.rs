@@ -133,6 +133,15 @@ pub struct LevelChange {
     pub proof_source: String,
 }
 
+/// A recovery code sent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecoveryCodeSent {
+    /// Where it went, masked.
+    pub phone: String,
+    /// Seconds before another code may be sent to the number.
+    pub resend_after: u64,
+}
+
 /// An administrator role as listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoleView {
@@ -364,6 +373,70 @@ impl Administration<'_> {
         .await?;
         let role = self.admins.role_of(account.id.as_str()).await?;
         Ok(AccountView::of(&account, false, role.as_ref()))
+    }
+
+    /// A recovery code to the account's phone, at the service desk's request (a person who cannot
+    /// receive or find the code otherwise: the desk has checked who they are). The person then
+    /// recovers the password at `/recover` with their document and name, and this code (valid
+    /// `sms.code_secs`; a recovery started within the resend gate sends no other). The same limits
+    /// as every code (the resend gate, the daily caps per number). Audited as `sms_code_sent` with
+    /// the administrator as actor.
+    pub async fn send_recovery_code(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<RecoveryCodeSent, AdminError> {
+        use crate::protocol::outside::SmsPurpose;
+        use crate::protocol::sms_code::{Delivery, SendRefused};
+        self.allow(Action::AccountsWrite, Some(id)).await?;
+        let account = self.account_by_id(id).await?;
+        if !matches!(
+            account.status,
+            AccountStatus::Active | AccountStatus::Locked
+        ) {
+            return Err(AdminError::Conflict(format!(
+                "account {id} is {}: it cannot recover a password",
+                account.status.as_str()
+            )));
+        }
+        let Some(phone) = account.phone.as_ref() else {
+            return Err(AdminError::Conflict(format!(
+                "account {id} has no mobile number on file"
+            )));
+        };
+        let Some(codes) = &self.sms else {
+            return Err(AdminError::Conflict(
+                "SMS codes are not offered here (sms.adapter)".into(),
+            ));
+        };
+        let source = self.audit.context.source();
+        let sent = codes
+            .send(
+                SmsPurpose::Recover,
+                phone,
+                Delivery::Send,
+                source.as_deref(),
+                &codes.config.text_zh,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                SendRefused::TooSoon { .. } | SendRefused::DailyCap { .. } => {
+                    AdminError::Conflict(e.to_string())
+                }
+                SendRefused::Gateway(_) => AdminError::Busy,
+                SendRefused::Store(e) => e.into(),
+            })?;
+        self.record(
+            EventType::SmsCodeSent,
+            Some(id),
+            serde_json::json!({ "purpose": "recover", "by": "administrator" }),
+        )
+        .await?;
+        Ok(RecoveryCodeSent {
+            phone: phone.masked(),
+            resend_after: sent.resend_after,
+        })
     }
 
     /// An account's sessions, newest first (ended ones too when `include_ended`).

@@ -199,6 +199,9 @@ pub struct Administration<'a> {
     pub keys: &'a Keys,
     pub audit_log: &'a dyn AuditStore,
     pub audit: Audit<'a>,
+    /// SMS codes, where the server offers them (not at the operator's shell, nor with
+    /// `sms.adapter = "off"`).
+    pub sms: Option<crate::protocol::sms_code::SmsCodes<'a>>,
 }
 
 impl Administration<'_> {
