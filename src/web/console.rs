@@ -20,10 +20,10 @@ use super::pages::{self, render};
 use super::request::{self, field, pairs};
 use crate::app::App;
 use crate::domain::admin::{Action, AdminRole};
-use crate::protocol::admin::accounts::AccountView;
+use crate::protocol::admin::accounts::{AccountView, RoleView};
 use crate::protocol::admin::clients::{ClientChange, ClientView};
 use crate::protocol::admin::console::{CONSOLE_CLIENT, ConsoleError};
-use crate::protocol::admin::system::{AuditQuery, AuditView};
+use crate::protocol::admin::system::{AuditQuery, AuditView, KeyView, ReportView};
 use crate::protocol::admin::{Actor, AdminError, Page};
 use crate::protocol::audit::RequestContext;
 
@@ -82,6 +82,27 @@ pub struct ConsoleTexts {
     pub sign_in_failed: &'static str,
     pub not_admin: &'static str,
     pub too_weak: &'static str,
+    pub roles_title: &'static str,
+    pub keys_title: &'static str,
+    pub reports_title: &'static str,
+    pub col_action: &'static str,
+    pub col_account: &'static str,
+    pub col_role: &'static str,
+    pub col_granted_by: &'static str,
+    pub col_day: &'static str,
+    pub col_channel: &'static str,
+    pub col_count: &'static str,
+    pub retire: &'static str,
+    pub rotate: &'static str,
+    pub rotate_hint: &'static str,
+    pub key_changed: &'static str,
+    pub grant: &'static str,
+    pub grant_hint: &'static str,
+    pub revoke: &'static str,
+    pub role_changed: &'static str,
+    pub sign_ins: &'static str,
+    pub active_sessions: &'static str,
+    pub tokens_issued: &'static str,
 }
 
 pub const ZH: ConsoleTexts = ConsoleTexts {
@@ -138,6 +159,27 @@ pub const ZH: ConsoleTexts = ConsoleTexts {
     sign_in_failed: "登录没有完成，请重新打开管理控制台。",
     not_admin: "此账号不是管理员。",
     too_weak: "管理员须以实名等级 3 登录，即完成实名核验并使用两重身份验证（密码加身份验证器）。",
+    roles_title: "管理员",
+    keys_title: "签名密钥",
+    reports_title: "统计报表",
+    col_action: "操作",
+    col_account: "账号编号",
+    col_role: "角色",
+    col_granted_by: "授权人",
+    col_day: "日期",
+    col_channel: "渠道",
+    col_count: "数量",
+    retire: "停用",
+    rotate: "生成新密钥",
+    rotate_hint: "新密钥立即公布，过一段时间后开始签名，旧密钥随之停止签名。",
+    key_changed: "签名密钥已更改，各节点会随即重新加载。",
+    grant: "授予管理员角色",
+    grant_hint: "一个账号只能担任一种管理员角色；部门管理员须填写部门的统一社会信用代码。获授角色的账号今后须使用两重身份验证登录。",
+    revoke: "撤销",
+    role_changed: "管理员角色已更改。",
+    sign_ins: "每日登录次数（按渠道）",
+    active_sessions: "当前在线会话（按渠道）",
+    tokens_issued: "各接入系统获发的访问令牌",
 };
 
 pub const EN: ConsoleTexts = ConsoleTexts {
@@ -199,6 +241,27 @@ pub const EN: ConsoleTexts = ConsoleTexts {
     sign_in_failed: "The sign-in was not completed; open the console again.",
     not_admin: "This account is not an administrator.",
     too_weak: "Administrators sign in at real-name level 3: identity verified and two-factor sign-in (password and an authenticator app).",
+    roles_title: "Administrators",
+    keys_title: "Signing keys",
+    reports_title: "Reports",
+    col_action: "Action",
+    col_account: "Account id",
+    col_role: "Role",
+    col_granted_by: "Granted by",
+    col_day: "Day",
+    col_channel: "Channel",
+    col_count: "Count",
+    retire: "Retire",
+    rotate: "Make a new key",
+    rotate_hint: "The new key is published at once and signs after a while; the key it replaces stops signing then.",
+    key_changed: "The signing keys changed; every node reloads them at once.",
+    grant: "Grant an administrator role",
+    grant_hint: "An account holds one administrator role at most; a department administrator needs the department's unified social credit code. The account signs in with two factors from now on.",
+    revoke: "Revoke",
+    role_changed: "The administrator roles changed.",
+    sign_ins: "Sign-ins per day and channel",
+    active_sessions: "Open sessions per channel",
+    tokens_issued: "Access tokens issued per connected system",
 };
 
 fn texts(headers: &HeaderMap) -> &'static ConsoleTexts {
@@ -213,6 +276,9 @@ fn texts(headers: &HeaderMap) -> &'static ConsoleTexts {
 pub struct Nav {
     pub clients: bool,
     pub accounts: bool,
+    pub roles: bool,
+    pub keys: bool,
+    pub reports: bool,
     pub audit: bool,
 }
 
@@ -342,6 +408,9 @@ async fn frame(app: &App, headers: &HeaderMap) -> Result<Frame, Response> {
     let nav = Nav {
         clients: actor.require(Action::ClientsRead).is_ok(),
         accounts: actor.require(Action::AccountsSearch).is_ok(),
+        roles: actor.require(Action::RolesRead).is_ok(),
+        keys: actor.require(Action::KeysRead).is_ok(),
+        reports: actor.require(Action::Reports).is_ok(),
         audit: actor.require(Action::AuditRead).is_ok(),
     };
     Ok(Frame {
@@ -841,4 +910,233 @@ pub async fn audit_verify(
         before: None,
     };
     audit_page(&app, &headers, &f, &context, &query, Some(&notice)).await
+}
+
+#[derive(Template)]
+#[template(path = "console/keys.html")]
+struct KeysPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    keys: Vec<KeyView>,
+}
+
+/// `GET /admin/keys`: the signing keys and the rotation form.
+pub async fn keys(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    keys_page(&app, &headers, &f, &context, None).await
+}
+
+async fn keys_page(
+    app: &App,
+    headers: &HeaderMap,
+    f: &Frame,
+    context: &RequestContext,
+    notice: Option<&str>,
+) -> Response {
+    let ring = app.keys.ring();
+    match app
+        .administration(&f.actor, context)
+        .list_keys(&ring, app.now())
+        .await
+    {
+        Ok(keys) => render(
+            StatusCode::OK,
+            &KeysPage {
+                t: f.t,
+                who: &f.who,
+                nav: &f.nav,
+                csrf: &f.csrf,
+                error: None,
+                notice,
+                keys,
+            },
+        ),
+        Err(e) => failed(f, headers, e),
+    }
+}
+
+/// `POST /admin/keys` (a new key for `alg`) and `POST /admin/keys/retire` (`kid`).
+pub async fn rotate_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops.rotate_key(field(&form, "alg"), app.now()).await {
+        Ok(_) => keys_page(&app, &headers, &f, &context, Some(f.t.key_changed)).await,
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+pub async fn retire_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops.end_key(field(&form, "kid"), false, app.now()).await {
+        Ok(()) => keys_page(&app, &headers, &f, &context, Some(f.t.key_changed)).await,
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/roles.html")]
+struct RolesPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    roles: Vec<RoleView>,
+}
+
+/// `GET /admin/roles`: the administrators, the grant form and a revoke button per row.
+pub async fn roles(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    roles_page(&app, &headers, &f, &context, None).await
+}
+
+async fn roles_page(
+    app: &App,
+    headers: &HeaderMap,
+    f: &Frame,
+    context: &RequestContext,
+    notice: Option<&str>,
+) -> Response {
+    match app.administration(&f.actor, context).list_roles().await {
+        Ok(roles) => render(
+            StatusCode::OK,
+            &RolesPage {
+                t: f.t,
+                who: &f.who,
+                nav: &f.nav,
+                csrf: &f.csrf,
+                error: None,
+                notice,
+                roles,
+            },
+        ),
+        Err(e) => failed(f, headers, e),
+    }
+}
+
+/// `POST /admin/roles`: grants `role` (and `department`) to `account`.
+pub async fn grant_role(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    let department = Some(field(&form, "department")).filter(|d| !d.trim().is_empty());
+    match ops
+        .grant_role(
+            field(&form, "account").trim(),
+            field(&form, "role"),
+            department,
+            app.now(),
+        )
+        .await
+    {
+        Ok(_) => roles_page(&app, &headers, &f, &context, Some(f.t.role_changed)).await,
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+/// `POST /admin/roles/revoke`: takes `account`'s role away.
+pub async fn revoke_role(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops.revoke_role(field(&form, "account"), app.now()).await {
+        Ok(()) => roles_page(&app, &headers, &f, &context, Some(f.t.role_changed)).await,
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/reports.html")]
+struct ReportsPage<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    report: ReportView,
+}
+
+/// `GET /admin/reports`: the last seven days.
+pub async fn reports(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    match app
+        .administration(&f.actor, &context)
+        .report(None, app.now())
+        .await
+    {
+        Ok(report) => render(
+            StatusCode::OK,
+            &ReportsPage {
+                t: f.t,
+                who: &f.who,
+                nav: &f.nav,
+                csrf: &f.csrf,
+                error: None,
+                notice: None,
+                report,
+            },
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
 }

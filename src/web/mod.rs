@@ -117,6 +117,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts", get(console::accounts))
         .route("/admin/accounts/status", post(console::account_status))
         .route("/admin/accounts/reveal", post(console::account_reveal))
+        .route("/admin/keys", get(console::keys).post(console::rotate_key))
+        .route("/admin/keys/retire", post(console::retire_key))
+        .route(
+            "/admin/roles",
+            get(console::roles).post(console::grant_role),
+        )
+        .route("/admin/roles/revoke", post(console::revoke_role))
+        .route("/admin/reports", get(console::reports))
         .route("/admin/audit", get(console::audit))
         .route("/admin/audit/verify", post(console::audit_verify))
         .route("/account", get(account::page))

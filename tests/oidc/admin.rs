@@ -1699,10 +1699,18 @@ async fn every_console_page_speaks_chinese_and_english() {
             vec![
                 ("/admin", "管理控制台", "Administration console"),
                 ("/admin/clients", "接入系统", "Connected systems"),
+                ("/admin/keys", "签名密钥", "Signing keys"),
+                ("/admin/reports", "统计报表", "Reports"),
                 ("/admin/audit", "无权操作", "Not allowed"),
             ],
         ),
-        (2, vec![(search.as_str(), "用户账号", "Accounts")]),
+        (
+            2,
+            vec![
+                (search.as_str(), "用户账号", "Accounts"),
+                ("/admin/roles", "管理员", "Administrators"),
+            ],
+        ),
         (3, vec![("/admin/audit", "审计日志", "Audit log")]),
     ];
     for (i, pages) in by_role {
@@ -1838,4 +1846,68 @@ async fn the_service_desk_sends_a_recovery_code_the_person_uses_at_recover() {
     assert!(records.iter().any(|r| r.event == "sms_code_sent"
         && r.actor.as_deref() == Some(w.security.account.as_str())
         && r.target.as_deref() == Some(w.citizen.as_str())));
+}
+
+#[tokio::test]
+async fn the_console_grants_and_revokes_roles_and_rotates_keys() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    let newcomer = person(s, &crate::common::resident_id(9), "新任审计员").await;
+
+    let security = Browser::new();
+    console_sign_in(s, &w.clock, &security, &crate::common::resident_id(2)).await;
+    let page = security.page(&format!("{}/admin/roles", s.base)).await;
+    let csrf = crate::hidden(&page, "csrf");
+    let granted = security
+        .post(
+            &format!("{}/admin/roles", s.base),
+            &[
+                ("csrf", &csrf),
+                ("account", &newcomer),
+                ("role", "audit"),
+                ("department", ""),
+            ],
+        )
+        .await;
+    assert_eq!(granted.status(), 200);
+    assert!(granted.text().await.unwrap().contains(&newcomer));
+    assert_eq!(
+        app.store.role_of(&newcomer).await.unwrap().unwrap().role,
+        "audit"
+    );
+    // Without the form's token nothing happens.
+    let forged = security
+        .post(
+            &format!("{}/admin/roles/revoke", s.base),
+            &[("csrf", "forged"), ("account", &newcomer)],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    assert!(app.store.role_of(&newcomer).await.unwrap().is_some());
+    let revoked = security
+        .post(
+            &format!("{}/admin/roles/revoke", s.base),
+            &[("csrf", &csrf), ("account", &newcomer)],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    assert!(app.store.role_of(&newcomer).await.unwrap().is_none());
+    // The security administrator's console has no keys.
+    let refused = security.get(&format!("{}/admin/keys", s.base)).await;
+    assert_eq!(refused.status(), 403);
+
+    let system = Browser::new();
+    console_sign_in(s, &w.clock, &system, &crate::common::resident_id(1)).await;
+    let page = system.page(&format!("{}/admin/keys", s.base)).await;
+    let before = page.matches("<tr>").count();
+    let rotated = system
+        .post(
+            &format!("{}/admin/keys", s.base),
+            &[("csrf", &crate::hidden(&page, "csrf")), ("alg", "ES256")],
+        )
+        .await;
+    assert_eq!(rotated.status(), 200);
+    let after = rotated.text().await.unwrap();
+    assert_eq!(after.matches("<tr>").count(), before + 1, "{after}");
 }
