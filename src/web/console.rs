@@ -282,6 +282,16 @@ pub struct Nav {
     pub audit: bool,
 }
 
+/// What every console page shows around its content (`templates/console/layout.html`).
+struct Chrome<'a> {
+    t: &'a ConsoleTexts,
+    who: &'a str,
+    nav: &'a Nav,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
 /// What every console page carries.
 struct Frame {
     t: &'static ConsoleTexts,
@@ -295,36 +305,21 @@ struct Frame {
 #[derive(Template)]
 #[template(path = "console/home.html")]
 struct HomePage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     role_line: String,
 }
 
 #[derive(Template)]
 #[template(path = "console/refused.html")]
 struct RefusedPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     message: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "console/clients.html")]
 struct ClientsPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     q: &'a str,
     clients: Vec<ClientView>,
     next: Option<String>,
@@ -335,12 +330,7 @@ struct ClientsPage<'a> {
 #[derive(Template)]
 #[template(path = "console/accounts.html")]
 struct AccountsPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     q: &'a str,
     name: &'a str,
     searched: bool,
@@ -362,17 +352,25 @@ struct AuditRow {
 #[derive(Template)]
 #[template(path = "console/audit.html")]
 struct AuditPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     event: &'a str,
     actor: &'a str,
     target: &'a str,
     records: Vec<AuditRow>,
     next: Option<String>,
+}
+
+impl Frame {
+    fn chrome<'a>(&'a self, notice: Option<&'a str>) -> Chrome<'a> {
+        Chrome {
+            t: self.t,
+            who: &self.who,
+            nav: &self.nav,
+            csrf: &self.csrf,
+            error: None,
+            notice,
+        }
+    }
 }
 
 fn role_name(t: &ConsoleTexts, role: Option<AdminRole>) -> &'static str {
@@ -459,12 +457,7 @@ fn refused(f: &Frame, status: StatusCode, message: &str) -> Response {
     render(
         status,
         &RefusedPage {
-            t: f.t,
-            who: &f.who,
-            nav: &f.nav,
-            csrf: &f.csrf,
-            error: None,
-            notice: None,
+            c: f.chrome(None),
             message,
         },
     )
@@ -508,12 +501,7 @@ pub async fn home(State(app): State<AppState>, headers: HeaderMap) -> Response {
     render(
         StatusCode::OK,
         &HomePage {
-            t: f.t,
-            who: &f.who,
-            nav: &f.nav,
-            csrf: &f.csrf,
-            error: None,
-            notice: None,
+            c: f.chrome(None),
             role_line: f.who.clone(),
         },
     )
@@ -632,12 +620,7 @@ async fn clients_page(
     render(
         status,
         &ClientsPage {
-            t: f.t,
-            who: &f.who,
-            nav: &f.nav,
-            csrf: &f.csrf,
-            error: None,
-            notice: None,
+            c: f.chrome(None),
             q,
             clients: page.items,
             next: page.next,
@@ -725,12 +708,7 @@ fn accounts_page(
     render(
         StatusCode::OK,
         &AccountsPage {
-            t: f.t,
-            who: &f.who,
-            nav: &f.nav,
-            csrf: &f.csrf,
-            error: None,
-            notice,
+            c: f.chrome(notice),
             q,
             name,
             searched,
@@ -853,12 +831,7 @@ async fn audit_page(
     render(
         StatusCode::OK,
         &AuditPage {
-            t: f.t,
-            who: &f.who,
-            nav: &f.nav,
-            csrf: &f.csrf,
-            error: None,
-            notice,
+            c: f.chrome(notice),
             event: &query.event,
             actor: &query.actor,
             target: &query.target,
@@ -915,12 +888,7 @@ pub async fn audit_verify(
 #[derive(Template)]
 #[template(path = "console/keys.html")]
 struct KeysPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     keys: Vec<KeyView>,
 }
 
@@ -954,12 +922,7 @@ async fn keys_page(
         Ok(keys) => render(
             StatusCode::OK,
             &KeysPage {
-                t: f.t,
-                who: &f.who,
-                nav: &f.nav,
-                csrf: &f.csrf,
-                error: None,
-                notice,
+                c: f.chrome(notice),
                 keys,
             },
         ),
@@ -1005,12 +968,7 @@ pub async fn retire_key(
 #[derive(Template)]
 #[template(path = "console/roles.html")]
 struct RolesPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     roles: Vec<RoleView>,
 }
 
@@ -1039,12 +997,7 @@ async fn roles_page(
         Ok(roles) => render(
             StatusCode::OK,
             &RolesPage {
-                t: f.t,
-                who: &f.who,
-                nav: &f.nav,
-                csrf: &f.csrf,
-                error: None,
-                notice,
+                c: f.chrome(notice),
                 roles,
             },
         ),
@@ -1100,12 +1053,7 @@ pub async fn revoke_role(
 #[derive(Template)]
 #[template(path = "console/reports.html")]
 struct ReportsPage<'a> {
-    t: &'a ConsoleTexts,
-    who: &'a str,
-    nav: &'a Nav,
-    csrf: &'a str,
-    error: Option<&'a str>,
-    notice: Option<&'a str>,
+    c: Chrome<'a>,
     report: ReportView,
 }
 
@@ -1128,12 +1076,7 @@ pub async fn reports(
         Ok(report) => render(
             StatusCode::OK,
             &ReportsPage {
-                t: f.t,
-                who: &f.who,
-                nav: &f.nav,
-                csrf: &f.csrf,
-                error: None,
-                notice: None,
+                c: f.chrome(None),
                 report,
             },
         ),
