@@ -791,7 +791,58 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
     let citizen = &w.citizen;
     let before = app.store.clients().await.unwrap();
     let c = |p: &str| format!("/admin/api/v1{p}");
+    let nobody = "00000000-0000-4000-8000-000000000000";
     let cases: Vec<Case> = vec![
+        (sys, "GET", c("/clients?limit=x"), None, 400, "query"),
+        (
+            sys,
+            "GET",
+            c("/clients?q=a&colour=red"),
+            None,
+            400,
+            "colour",
+        ),
+        (sys, "GET", c("/clients/bad%20id"), None, 400, "client_id"),
+        (
+            sys,
+            "GET",
+            c("/clients/tax/stats?days=x"),
+            None,
+            400,
+            "query",
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{nobody}/recovery-code")),
+            None,
+            404,
+            nobody,
+        ),
+        (
+            sec,
+            "DELETE",
+            c(&format!("/accounts/{nobody}/sessions")),
+            None,
+            404,
+            nobody,
+        ),
+        (
+            sec,
+            "GET",
+            c(&format!("/accounts/{nobody}/sessions")),
+            None,
+            404,
+            nobody,
+        ),
+        (
+            sec,
+            "POST",
+            c(&format!("/accounts/{nobody}/level")),
+            Some(json!({"level": 2, "proof_method": "register_check", "proof_source": "r"})),
+            404,
+            nobody,
+        ),
         (
             sec,
             "GET",
