@@ -59,7 +59,7 @@ impl AdminRole {
     }
 
     /// Whether this role may do `action` at all (a department administrator only on its own
-    /// department's clients: [`Grant::may_manage_client`]).
+    /// department's clients: `protocol::admin::Actor::manages`).
     pub fn may(self, action: Action) -> bool {
         use Action::*;
         match self {
