@@ -2,15 +2,14 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Admin, Output, audit_admin, now};
+use super::{Admin, Output, now};
 use crate::domain::account::AccountId;
 use crate::domain::date::Date;
-use crate::domain::identifiers::CreditCode;
-use crate::domain::organisation::{Membership, OrgId, Organisation, Role, Scope};
 use crate::protocol::admin::MAX_PAGE;
-use crate::protocol::audit::{EventType, RequestContext};
+use crate::protocol::admin::orgs::{NewMember, NewOrg};
+use crate::protocol::audit::RequestContext;
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
@@ -75,7 +74,7 @@ pub enum OrgCommand {
 }
 
 pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()> {
-    let ids = &admin.identities;
+    let _ids = &admin.identities;
     let now = now();
     match command {
         OrgCommand::Create {
@@ -83,17 +82,10 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             name,
             output,
         } => {
-            let code = CreditCode::parse(&credit_code)?;
-            let id = OrgId::parse(&uuid::Uuid::new_v4().to_string())?;
-            let org = ids.create_org(id, code, &name, now).await?;
-            audit_admin(
-                admin,
-                EventType::AdminOrganisation,
-                org.id.as_str(),
-                "create",
-            )
-            .await?;
-            print(&org_json(&org, &[]), output);
+            let context = RequestContext::default();
+            let new = NewOrg { credit_code, name };
+            let org = admin.administration(&context).create_org(&new, now).await?;
+            print(&serde_json::to_value(&org)?, output);
             Ok(())
         }
         OrgCommand::Show { org, output } => {
@@ -144,36 +136,31 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
             granted_by,
             output,
         } => {
-            let org = resolve(admin, &org).await?;
             let account = account_id(admin, &account, now).await?;
             let granted_by = match granted_by {
-                Some(g) => Some(account_id(admin, &g, now).await?),
+                Some(g) => Some(account_id(admin, &g, now).await?.as_str().to_owned()),
                 None => None,
             };
-            let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
-            let membership = Membership::grant(
-                org.id.clone(),
-                account,
-                Role::parse(&role)?,
-                Scope::parse(&scope)?,
-                expires_at,
+            let new = NewMember {
+                account_id: account.as_str().to_owned(),
+                role,
+                scope: Some(scope),
+                expires_at: expires.as_deref().map(parse_expiry).transpose()?,
                 granted_by,
-                now,
-            )?;
-            let membership = ids.grant(&org, membership, now).await?;
-            let change = format!(
-                "grant:{}:{}",
-                membership.role.as_str(),
-                membership.account_id
-            );
-            audit_admin(
-                admin,
-                EventType::AdminOrganisation,
-                org.id.as_str(),
-                &change,
-            )
-            .await?;
-            print(&member_json(&membership), output);
+            };
+            let context = RequestContext::default();
+            let shown = admin
+                .administration(&context)
+                .add_member(&org, &new, now)
+                .await?;
+            let member = shown
+                .members
+                .iter()
+                .find(|m| m.account_id == new.account_id && m.role == new.role)
+                .context("the role was not recorded")?;
+            let mut value = serde_json::to_value(member)?;
+            value["org_id"] = serde_json::Value::from(shown.org_id.clone());
+            print(&value, output);
             Ok(())
         }
         OrgCommand::RevokeMember { org, account, role } => {
@@ -213,14 +200,6 @@ fn parse_expiry(raw: &str) -> anyhow::Result<i64> {
         .cst_midnight_epoch())
 }
 
-async fn resolve(admin: &Admin, key: &str) -> anyhow::Result<Organisation> {
-    let found = match CreditCode::parse(key) {
-        Ok(code) => admin.store.org_by_code(&code).await?,
-        Err(_) => admin.store.org(&OrgId::parse(key)?).await?,
-    };
-    found.context("no such organisation")
-}
-
 async fn account_id(admin: &Admin, key: &str, now: i64) -> anyhow::Result<AccountId> {
     if let (Ok(id), 36) = (AccountId::parse(key), key.len()) {
         return Ok(id);
@@ -231,31 +210,6 @@ async fn account_id(admin: &Admin, key: &str, now: i64) -> anyhow::Result<Accoun
         .await?
         .context("no such account")?
         .id)
-}
-
-fn member_json(m: &Membership) -> Value {
-    json!({
-        "org_id": m.org_id.as_str(),
-        "account_id": m.account_id.as_str(),
-        "role": m.role.as_str(),
-        "scope": m.scope.to_list(),
-        "expires_at": m.expires_at,
-        "granted_by": m.granted_by.as_ref().map(AccountId::as_str),
-        "granted_at": m.granted_at,
-    })
-}
-
-fn org_json(o: &Organisation, members: &[Membership]) -> Value {
-    json!({
-        "org_id": o.id.as_str(),
-        "credit_code": o.credit_code.as_str(),
-        "name": o.name,
-        "category": o.category().as_str(),
-        "status": o.status.as_str(),
-        "members": members.iter().map(member_json).collect::<Vec<_>>(),
-        "created_at": o.created_at,
-        "updated_at": o.updated_at,
-    })
 }
 
 fn print(value: &Value, output: Output) {

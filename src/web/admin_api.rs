@@ -34,7 +34,7 @@ use crate::protocol::admin::accounts::{
     AccountView, LevelChange, RecoveryCodeSent, RoleView, SessionView,
 };
 use crate::protocol::admin::clients::{ClientChange, ClientView, machine_actor};
-use crate::protocol::admin::orgs::{OrgView, WithdrawnView};
+use crate::protocol::admin::orgs::{NewMember, NewOrg, OrgView, WithdrawnView};
 use crate::protocol::admin::system::{
     AuditQuery, AuditView, ClientStats, KeyView, ReportView, VerifyView,
 };
@@ -137,8 +137,9 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(recovery_code))
         .routes(routes!(sessions, end_sessions))
         .routes(routes!(end_session))
-        .routes(routes!(list_orgs))
+        .routes(routes!(list_orgs, create_org))
         .routes(routes!(show_org))
+        .routes(routes!(add_member))
         .routes(routes!(suspend_org))
         .routes(routes!(revoke_member))
         .routes(routes!(list_roles))
@@ -710,6 +711,35 @@ async fn list_orgs(
 ) -> Response {
     let ops = app.administration(&caller.actor, &caller.context);
     answer(ops.list_orgs(q.after.as_deref(), page_size(q.limit)).await)
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/orgs", tag = "orgs", request_body = NewOrg,
+    responses((status = 201, body = OrgView), (status = 409, body = ApiError, description = "The credit code is registered already"), Refusals))]
+async fn create_org(
+    State(app): State<AppState>,
+    caller: Caller,
+    Body(new): Body<NewOrg>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    match ops.create_org(&new, app.now()).await {
+        Ok(org) => json(StatusCode::CREATED, &org),
+        Err(e) => admin_error(e),
+    }
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/orgs/{org}/members", tag = "orgs",
+    params(("org" = String, Path, description = "The unified social credit code, or the organisation id")),
+    request_body = NewMember,
+    responses((status = 200, body = OrgView, description = "The organisation with its members"),
+        (status = 404, body = ApiError), (status = 409, body = ApiError, description = "A second legal representative"), Refusals))]
+async fn add_member(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    Body(new): Body<NewMember>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.add_member(&org, &new, app.now()).await)
 }
 
 #[utoipa::path(get, path = "/admin/api/v1/orgs/{org}", tag = "orgs",

@@ -557,6 +557,22 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
             &[("security", 200)],
         ),
         route(
+            "POST",
+            "/admin/api/v1/orgs",
+            c("/orgs"),
+            Some(json!({"credit_code": "9144030071526726XG", "name": "上海某某有限公司"})),
+            &[("security", 201)],
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/orgs/{org}/members",
+            c("/orgs/9144030071526726XG/members"),
+            Some(
+                json!({"account_id": citizen, "role": "agent", "scope": ["tax.filing"], "expires_at": now(&w.clock) + 86_400}),
+            ),
+            &[("security", 200)],
+        ),
+        route(
             "GET",
             "/admin/api/v1/orgs/{org}",
             c(&format!("/orgs/{ORG}")),
@@ -852,6 +868,30 @@ async fn bad_input_gets_a_specific_error_and_changes_nothing() {
             "911101051234567883",
         ),
         (sec, "GET", c("/orgs?limit=x"), None, 400, "query"),
+        (
+            sec,
+            "POST",
+            c("/orgs"),
+            Some(json!({"credit_code": "91110105123456788I", "name": "x"})),
+            400,
+            "credit_code",
+        ),
+        (
+            sec,
+            "POST",
+            c("/orgs"),
+            Some(json!({"credit_code": "911101051234567883", "name": ""})),
+            400,
+            "name",
+        ),
+        (
+            sec,
+            "POST",
+            c("/orgs/911101051234567883/members"),
+            Some(json!({"account_id": citizen, "role": "agent"})),
+            404,
+            "911101051234567883",
+        ),
         (sec, "POST", c("/orgs/nosuch/suspend"), None, 404, "nosuch"),
         (
             sec,

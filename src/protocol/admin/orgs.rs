@@ -67,6 +67,33 @@ impl OrgView {
     }
 }
 
+/// A new organisation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    /// The unified social credit code (GB 32100, checked).
+    pub credit_code: String,
+    /// The registered name.
+    pub name: String,
+}
+
+/// A role to give a person in an organisation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// The person's account id.
+    pub account_id: String,
+    /// `legal_representative`, `administrator` or `agent`.
+    pub role: String,
+    /// An agent's service items; absent or `["all"]`: all business.
+    pub scope: Option<Vec<String>>,
+    /// When the mandate ends (epoch seconds); required for an agent.
+    pub expires_at: Option<i64>,
+    /// The account that grants it (the legal representative for an administrator; the legal
+    /// representative or an administrator for an agent); absent: registered by the administrator.
+    pub granted_by: Option<String>,
+}
+
 /// What ending roles did.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WithdrawnView {
@@ -135,6 +162,68 @@ impl Administration<'_> {
             serde_json::json!({}),
         )
         .await?;
+        Ok(OrgView::of(&org, &members))
+    }
+
+    /// Registers an organisation by its credit code (one per code).
+    pub async fn create_org(&self, new: &NewOrg, now: i64) -> Result<OrgView, AdminError> {
+        self.allow(Action::OrgsWrite, None).await?;
+        let code = CreditCode::parse(new.credit_code.trim()).map_err(field("credit_code"))?;
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(AdminError::invalid("name", "1 to 200 printable characters"));
+        }
+        let id = OrgId::parse(&uuid::Uuid::new_v4().to_string()).map_err(field("org_id"))?;
+        let org = self.identities.create_org(id, code, name, now).await?;
+        self.record(
+            EventType::AdminOrganisation,
+            Some(org.id.as_str()),
+            serde_json::json!({ "change": "create" }),
+        )
+        .await?;
+        Ok(OrgView::of(&org, &[]))
+    }
+
+    /// Gives a person a role in an organisation (an agent's always expires).
+    pub async fn add_member(
+        &self,
+        key: &str,
+        new: &NewMember,
+        now: i64,
+    ) -> Result<OrgView, AdminError> {
+        use crate::domain::organisation::Scope;
+        self.allow(Action::OrgsWrite, Some(key)).await?;
+        let org = self.find_org(key).await?;
+        let account = AccountId::parse(&new.account_id).map_err(field("account_id"))?;
+        if self.identities.account(&account).await?.is_none() {
+            return Err(AdminError::NotFound(format!("account {account}")));
+        }
+        let granted_by = new
+            .granted_by
+            .as_deref()
+            .map(AccountId::parse)
+            .transpose()
+            .map_err(field("granted_by"))?;
+        let membership = Membership::grant(
+            org.id.clone(),
+            account,
+            Role::parse(&new.role).map_err(field("role"))?,
+            Scope::parse(new.scope.as_deref().unwrap_or_default()).map_err(field("scope"))?,
+            new.expires_at,
+            granted_by,
+            now,
+        )
+        .map_err(field("mandate"))?;
+        let granted = self.identities.grant(&org, membership, now).await?;
+        self.record(
+            EventType::AdminOrganisation,
+            Some(org.id.as_str()),
+            serde_json::json!({
+                "change": format!("grant:{}:{}", granted.role.as_str(), granted.account_id),
+            }),
+        )
+        .await?;
+        let members = self.identities.orgs.members(&org.id).await?;
         Ok(OrgView::of(&org, &members))
     }
 
