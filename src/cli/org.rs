@@ -146,6 +146,7 @@ pub(super) async fn run(admin: &Admin, command: OrgCommand) -> anyhow::Result<()
                 role,
                 scope: Some(scope),
                 expires_at: expires.as_deref().map(parse_expiry).transpose()?,
+                expires_on: None,
                 granted_by,
             };
             let context = RequestContext::default();

@@ -23,7 +23,8 @@ use crate::domain::admin::{Action, AdminRole};
 use crate::protocol::admin::accounts::{AccountView, RoleView};
 use crate::protocol::admin::clients::{ClientChange, ClientView};
 use crate::protocol::admin::console::{CONSOLE_CLIENT, ConsoleError};
-use crate::protocol::admin::system::{AuditQuery, AuditView, KeyView, ReportView};
+use crate::protocol::admin::orgs::{NewMember, NewOrg, OrgView};
+use crate::protocol::admin::system::{AuditQuery, AuditView, ClientStats, KeyView, ReportView};
 use crate::protocol::admin::{Actor, AdminError, Page};
 use crate::protocol::audit::RequestContext;
 
@@ -103,6 +104,22 @@ pub struct ConsoleTexts {
     pub sign_ins: &'static str,
     pub active_sessions: &'static str,
     pub tokens_issued: &'static str,
+    pub orgs_title: &'static str,
+    pub col_credit_code: &'static str,
+    pub register_org: &'static str,
+    pub members: &'static str,
+    pub col_scope: &'static str,
+    pub col_expires: &'static str,
+    pub appoint: &'static str,
+    pub suspend: &'static str,
+    pub suspend_hint: &'static str,
+    pub org_changed: &'static str,
+    pub settings_title: &'static str,
+    pub settings_hint: &'static str,
+    pub client_use: &'static str,
+    pub auth_failures: &'static str,
+    pub recovery_code: &'static str,
+    pub recovery_sent: &'static str,
 }
 
 pub const ZH: ConsoleTexts = ConsoleTexts {
@@ -180,6 +197,22 @@ pub const ZH: ConsoleTexts = ConsoleTexts {
     sign_ins: "每日登录次数（按渠道）",
     active_sessions: "当前在线会话（按渠道）",
     tokens_issued: "各接入系统获发的访问令牌",
+    orgs_title: "单位",
+    col_credit_code: "统一社会信用代码",
+    register_org: "登记单位",
+    members: "代表单位办事的人员",
+    col_scope: "授权事项",
+    col_expires: "授权截止",
+    appoint: "授予单位角色",
+    suspend: "暂停该单位",
+    suspend_hint: "暂停后，任何人不能再代表该单位办事；代表该单位的令牌全部作废，其人员的会话随即结束。",
+    org_changed: "单位信息已更改。",
+    settings_title: "运行配置",
+    settings_hint: "当前生效的配置（只读）；密钥等机密已隐去。",
+    client_use: "近 7 天的使用情况",
+    auth_failures: "认证失败次数",
+    recovery_code: "发送找回密码验证码",
+    recovery_sent: "验证码已发送到该用户登记的手机；请告知其在“找回密码”页面输入证件号码、姓名和验证码。",
 };
 
 pub const EN: ConsoleTexts = ConsoleTexts {
@@ -262,6 +295,22 @@ pub const EN: ConsoleTexts = ConsoleTexts {
     sign_ins: "Sign-ins per day and channel",
     active_sessions: "Open sessions per channel",
     tokens_issued: "Access tokens issued per connected system",
+    orgs_title: "Organisations",
+    col_credit_code: "Unified social credit code",
+    register_org: "Register an organisation",
+    members: "People acting for it",
+    col_scope: "Service items",
+    col_expires: "Until",
+    appoint: "Give a role in it",
+    suspend: "Suspend the organisation",
+    suspend_hint: "Once suspended nobody acts for it: every token acting for it is revoked and its members' sessions end.",
+    org_changed: "The organisation changed.",
+    settings_title: "Settings",
+    settings_hint: "The configuration in effect (read only); secrets are redacted.",
+    client_use: "Use over the last 7 days",
+    auth_failures: "Refused authentications",
+    recovery_code: "Send a recovery code",
+    recovery_sent: "A code went to the person's mobile number on file; tell them to enter their document number, name and the code on the password recovery page.",
 };
 
 fn texts(headers: &HeaderMap) -> &'static ConsoleTexts {
@@ -276,6 +325,8 @@ fn texts(headers: &HeaderMap) -> &'static ConsoleTexts {
 pub struct Nav {
     pub clients: bool,
     pub accounts: bool,
+    pub orgs: bool,
+    pub settings: bool,
     pub roles: bool,
     pub keys: bool,
     pub reports: bool,
@@ -406,6 +457,8 @@ async fn frame(app: &App, headers: &HeaderMap) -> Result<Frame, Response> {
     let nav = Nav {
         clients: actor.require(Action::ClientsRead).is_ok(),
         accounts: actor.require(Action::AccountsSearch).is_ok(),
+        orgs: actor.require(Action::OrgsRead).is_ok(),
+        settings: actor.require(Action::ConfigRead).is_ok(),
         roles: actor.require(Action::RolesRead).is_ok(),
         keys: actor.require(Action::KeysRead).is_ok(),
         reports: actor.require(Action::Reports).is_ok(),
@@ -1078,6 +1131,252 @@ pub async fn reports(
             &ReportsPage {
                 c: f.chrome(None),
                 report,
+            },
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+/// `POST /admin/accounts/recovery-code`: the service desk's recovery code.
+pub async fn account_recovery_code(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    let account = field(&form, "account");
+    if let Err(e) = ops.send_recovery_code(account, app.now()).await {
+        return failed(&f, &headers, e);
+    }
+    match ops.show_account(account).await {
+        Ok(view) => accounts_page(
+            &f,
+            (field(&form, "q"), ""),
+            true,
+            one(view),
+            Some(f.t.recovery_sent),
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/orgs.html")]
+struct OrgsPage<'a> {
+    c: Chrome<'a>,
+    orgs: Vec<OrgView>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/org.html")]
+struct OrgPage<'a> {
+    c: Chrome<'a>,
+    org: OrgView,
+}
+
+#[derive(Deserialize)]
+pub struct After {
+    after: Option<String>,
+}
+
+/// `GET /admin/orgs`: organisations, page by page, and the registration form.
+pub async fn orgs(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Query(query): Query<After>,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    match app
+        .administration(&f.actor, &context)
+        .list_orgs(query.after.as_deref(), 50)
+        .await
+    {
+        Ok(page) => render(
+            StatusCode::OK,
+            &OrgsPage {
+                c: f.chrome(None),
+                orgs: page.items,
+                next: page.next,
+            },
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+/// `POST /admin/orgs`: registers an organisation; its page follows.
+pub async fn create_org(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let new = NewOrg {
+        credit_code: field(&form, "credit_code").to_owned(),
+        name: field(&form, "name").to_owned(),
+    };
+    let ops = app.administration(&f.actor, &context);
+    match ops.create_org(&new, app.now()).await {
+        Ok(org) => org_page(&f, org, Some(f.t.org_changed)),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+fn org_page(f: &Frame, org: OrgView, notice: Option<&str>) -> Response {
+    render(
+        StatusCode::OK,
+        &OrgPage {
+            c: f.chrome(notice),
+            org,
+        },
+    )
+}
+
+/// `GET /admin/orgs/{org}`: one organisation with its members and the forms that change them.
+pub async fn org(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    match app.administration(&f.actor, &context).show_org(&key).await {
+        Ok(org) => org_page(&f, org, None),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+/// `POST /admin/orgs/{org}/members`, `/revoke` and `/suspend`.
+pub async fn org_change(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    axum::extract::Path((key, change)): axum::extract::Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ops = app.administration(&f.actor, &context);
+    let now = app.now();
+    let done = match change.as_str() {
+        "members" => {
+            let scope: Vec<String> = field(&form, "scope")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            let new = NewMember {
+                account_id: field(&form, "account").trim().to_owned(),
+                role: field(&form, "role").to_owned(),
+                scope: Some(scope),
+                expires_at: None,
+                expires_on: Some(field(&form, "expires_on").to_owned()),
+                granted_by: None,
+            };
+            ops.add_member(&key, &new, now).await.map(|_| ())
+        }
+        "revoke" => ops
+            .revoke_member(&key, field(&form, "account"), field(&form, "role"), now)
+            .await
+            .map(|_| ()),
+        "suspend" => ops.suspend_org(&key, now).await.map(|_| ()),
+        _ => Err(AdminError::NotFound(format!("/admin/orgs/{key}/{change}"))),
+    };
+    if let Err(e) = done {
+        return failed(&f, &headers, e);
+    }
+    match ops.show_org(&key).await {
+        Ok(org) => org_page(&f, org, Some(f.t.org_changed)),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/settings.html")]
+struct SettingsPage<'a> {
+    c: Chrome<'a>,
+    settings: String,
+}
+
+/// `GET /admin/settings`: the effective configuration, secrets redacted.
+pub async fn settings(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    let redacted = serde_json::to_value(&app.config).unwrap_or_default();
+    match app
+        .administration(&f.actor, &context)
+        .show_settings(redacted)
+        .await
+    {
+        Ok(value) => render(
+            StatusCode::OK,
+            &SettingsPage {
+                c: f.chrome(None),
+                settings: serde_json::to_string_pretty(&value).unwrap_or_default(),
+            },
+        ),
+        Err(e) => failed(&f, &headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/client.html")]
+struct ClientPage<'a> {
+    c: Chrome<'a>,
+    client: ClientView,
+    stats: ClientStats,
+}
+
+/// `GET /admin/clients/{id}`: a client and its use over the last seven days.
+pub async fn client(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let f = match frame(&app, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let context = request::context(&headers, &extensions);
+    let ops = app.administration(&f.actor, &context);
+    let shown = match ops.show_client(&id).await {
+        Ok(client) => client,
+        Err(e) => return failed(&f, &headers, e),
+    };
+    match ops.client_stats(&id, None, app.now()).await {
+        Ok(stats) => render(
+            StatusCode::OK,
+            &ClientPage {
+                c: f.chrome(None),
+                client: shown,
+                stats,
             },
         ),
         Err(e) => failed(&f, &headers, e),

@@ -115,6 +115,15 @@ pub fn routes() -> Router<AppState> {
             get(console::clients).post(console::create_client),
         )
         .route("/admin/accounts", get(console::accounts))
+        .route(
+            "/admin/accounts/recovery-code",
+            post(console::account_recovery_code),
+        )
+        .route("/admin/clients/{id}", get(console::client))
+        .route("/admin/orgs", get(console::orgs).post(console::create_org))
+        .route("/admin/orgs/{org}", get(console::org))
+        .route("/admin/orgs/{org}/{change}", post(console::org_change))
+        .route("/admin/settings", get(console::settings))
         .route("/admin/accounts/status", post(console::account_status))
         .route("/admin/accounts/reveal", post(console::account_reveal))
         .route("/admin/keys", get(console::keys).post(console::rotate_key))

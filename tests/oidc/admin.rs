@@ -568,7 +568,7 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
             "/admin/api/v1/orgs/{org}/members",
             c("/orgs/9144030071526726XG/members"),
             Some(
-                json!({"account_id": citizen, "role": "agent", "scope": ["tax.filing"], "expires_at": now(&w.clock) + 86_400}),
+                json!({"account_id": citizen, "role": "agent", "scope": ["tax.filing"], "expires_at": now(&w.clock) + 86_400, "expires_on": null}),
             ),
             &[("security", 200)],
         ),
@@ -1792,6 +1792,8 @@ async fn every_console_page_speaks_chinese_and_english() {
                 ("/admin/clients", "接入系统", "Connected systems"),
                 ("/admin/keys", "签名密钥", "Signing keys"),
                 ("/admin/reports", "统计报表", "Reports"),
+                ("/admin/settings", "运行配置", "Settings"),
+                ("/admin/clients/tax", "服务 tax", "服务 tax"),
                 ("/admin/audit", "无权操作", "Not allowed"),
             ],
         ),
@@ -1800,6 +1802,7 @@ async fn every_console_page_speaks_chinese_and_english() {
             vec![
                 (search.as_str(), "用户账号", "Accounts"),
                 ("/admin/roles", "管理员", "Administrators"),
+                ("/admin/orgs", "单位", "Organisations"),
             ],
         ),
         (3, vec![("/admin/audit", "审计日志", "Audit log")]),
@@ -2001,4 +2004,110 @@ async fn the_console_grants_and_revokes_roles_and_rotates_keys() {
     assert_eq!(rotated.status(), 200);
     let after = rotated.text().await.unwrap();
     assert_eq!(after.matches("<tr>").count(), before + 1, "{after}");
+}
+
+#[tokio::test]
+async fn the_console_registers_an_organisation_appoints_revokes_and_suspends() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    let security = Browser::new();
+    console_sign_in(s, &w.clock, &security, &crate::common::resident_id(2)).await;
+    let page = security.page(&format!("{}/admin/orgs", s.base)).await;
+    let csrf = crate::hidden(&page, "csrf");
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        let url = format!("{}{path}", s.base);
+        let security = &security;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = security.post(&url, &pairs).await;
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    const CODE: &str = "9144030071526726XG";
+    let (status, page) = post(
+        "/admin/orgs",
+        vec![
+            ("csrf", csrf.clone()),
+            ("credit_code", CODE.into()),
+            ("name", "深圳某公司".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>深圳某公司</h1>"));
+    // A mandate without its last day is refused, with the reason.
+    let base = format!("/admin/orgs/{CODE}/members");
+    let (status, _) = post(
+        &base,
+        vec![
+            ("csrf", csrf.clone()),
+            ("account", w.citizen.clone()),
+            ("role", "agent".into()),
+            ("scope", "tax.filing".into()),
+            ("expires_on", "".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, page) = post(
+        &base,
+        vec![
+            ("csrf", csrf.clone()),
+            ("account", w.citizen.clone()),
+            ("role", "agent".into()),
+            ("scope", "tax.filing".into()),
+            ("expires_on", "2099-12-31".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&w.citizen) && page.contains("tax.filing"),
+        "{page}"
+    );
+    let org = app
+        .store
+        .org_by_code(&yihao::domain::identifiers::CreditCode::parse(CODE).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let members = app.store.members(&org.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    let last_day = yihao::domain::date::Date::parse_iso("2099-12-31")
+        .unwrap()
+        .cst_midnight_epoch()
+        + 86_400;
+    assert_eq!(members[0].expires_at, Some(last_day));
+    let (status, _) = post(
+        &format!("/admin/orgs/{CODE}/revoke"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("account", w.citizen.clone()),
+            ("role", "agent".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(app.store.members(&org.id).await.unwrap().is_empty());
+    let (status, page) = post(
+        &format!("/admin/orgs/{CODE}/suspend"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"org-status\">suspended"), "{page}");
+    // The service desk's recovery code from the accounts page.
+    let (status, page) = post(
+        "/admin/accounts/recovery-code",
+        vec![
+            ("csrf", csrf.clone()),
+            ("account", w.citizen.clone()),
+            ("q", "".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("验证码已发送"));
+    crate::common::people::last_sms_code(app, crate::PHONE);
 }

@@ -87,8 +87,11 @@ pub struct NewMember {
     pub role: String,
     /// An agent's service items; absent or `["all"]`: all business.
     pub scope: Option<Vec<String>>,
-    /// When the mandate ends (epoch seconds); required for an agent.
+    /// When the mandate ends (epoch seconds); an agent needs this or `expires_on`.
     pub expires_at: Option<i64>,
+    /// The last day of the mandate, `YYYY-MM-DD` (it ends at the end of that day, China Standard
+    /// Time); instead of `expires_at`.
+    pub expires_on: Option<String>,
     /// The account that grants it (the legal representative for an administrator; the legal
     /// representative or an administrator for an agent); absent: registered by the administrator.
     pub granted_by: Option<String>,
@@ -204,12 +207,32 @@ impl Administration<'_> {
             .map(AccountId::parse)
             .transpose()
             .map_err(field("granted_by"))?;
+        let on = new
+            .expires_on
+            .as_deref()
+            .map(str::trim)
+            .filter(|on| !on.is_empty());
+        let expires_at = match (new.expires_at, on) {
+            (Some(_), Some(_)) => {
+                return Err(AdminError::invalid(
+                    "expires_on",
+                    "give expires_at or expires_on, not both",
+                ));
+            }
+            (at, None) => at,
+            (None, Some(on)) => Some(
+                crate::domain::date::Date::parse_iso(on)
+                    .map_err(|e| AdminError::invalid("expires_on", e.0))?
+                    .cst_midnight_epoch()
+                    + 86_400,
+            ),
+        };
         let membership = Membership::grant(
             org.id.clone(),
             account,
             Role::parse(&new.role).map_err(field("role"))?,
             Scope::parse(new.scope.as_deref().unwrap_or_default()).map_err(field("scope"))?,
-            new.expires_at,
+            expires_at,
             granted_by,
             now,
         )
