@@ -343,8 +343,12 @@ struct Chrome<'a> {
     notice: Option<&'a str>,
 }
 
-/// What every console page carries.
-struct Frame {
+/// What every console page carries: the administrator, the page's frame, and the request's context
+/// for the audit log. As an extractor it is every console route's gate (`frame`).
+pub struct Frame {
+    context: RequestContext,
+    /// The sign-in pages' texts, for the server-error page.
+    page_t: &'static pages::Texts,
     t: &'static ConsoleTexts,
     actor: Actor,
     csrf: String,
@@ -465,6 +469,8 @@ async fn frame(app: &App, headers: &HeaderMap) -> Result<Frame, Response> {
         audit: actor.require(Action::AuditRead).is_ok(),
     };
     Ok(Frame {
+        context: RequestContext::default(),
+        page_t: pages::texts(&[], headers),
         t,
         csrf: form_token(app, &browser_hash(app, headers)),
         actor,
@@ -472,6 +478,19 @@ async fn frame(app: &App, headers: &HeaderMap) -> Result<Frame, Response> {
         nav,
         sid,
     })
+}
+
+impl axum::extract::FromRequestParts<AppState> for Frame {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Response> {
+        let mut f = frame(app, &parts.headers).await?;
+        f.context = request::context(&parts.headers, &parts.extensions);
+        Ok(f)
+    }
 }
 
 /// `/authorize` as the console's client: a fresh sign-in (`prompt=login`) at level 3 (the client's
@@ -517,40 +536,32 @@ fn refused(f: &Frame, status: StatusCode, message: &str) -> Response {
 }
 
 /// An operation's refusal as a page: 403 for a role that may not, 400/404/409 for the rest.
-fn failed(f: &Frame, headers: &HeaderMap, e: AdminError) -> Response {
+fn failed(f: &Frame, e: AdminError) -> Response {
     let status = match &e {
         AdminError::Denied(_) => StatusCode::FORBIDDEN,
         AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
         AdminError::NotFound(_) => StatusCode::NOT_FOUND,
         AdminError::Conflict(_) => StatusCode::CONFLICT,
         AdminError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-        AdminError::Server(..) => return server_error_page(pages::texts(&[], headers), &e),
+        AdminError::Server(..) => return server_error_page(f.page_t, &e),
     };
     refused(f, status, &e.to_string())
 }
 
-/// A posted console form: the administrator, the fields, and the request's context; or the page
-/// that refuses it (no console session, or a form without this browser's CSRF token).
-async fn posted(
-    app: &App,
-    headers: &HeaderMap,
-    extensions: &axum::http::Extensions,
-    body: &Bytes,
-) -> Result<(Frame, Vec<(String, String)>, RequestContext), Response> {
-    let f = frame(app, headers).await?;
+/// A posted console form's fields, when it carries this browser's CSRF token (the console session
+/// was checked by the `Frame` extractor); else [`expired`] answers.
+fn posted(app: &App, headers: &HeaderMap, body: &Bytes) -> Option<Vec<(String, String)>> {
     let form = pairs(body);
-    if checked_browser(app, headers, field(&form, "csrf")).is_none() {
-        return Err(refused(&f, StatusCode::BAD_REQUEST, f.t.expired));
-    }
-    Ok((f, form, request::context(headers, extensions)))
+    checked_browser(app, headers, field(&form, "csrf")).map(|_| form)
+}
+
+/// The answer to a form without its CSRF token: the page expired.
+fn expired(f: &Frame) -> Response {
+    refused(f, StatusCode::BAD_REQUEST, f.t.expired)
 }
 
 /// `GET /admin`.
-pub async fn home(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+pub async fn home(f: Frame) -> Response {
     render(
         StatusCode::OK,
         &HomePage {
@@ -606,13 +617,12 @@ pub async fn callback(
 /// `POST /admin/logout`: closes the console (the SSO session stays until its own logout).
 pub async fn logout(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, _, _) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(_form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
     match app.console().end(&f.sid).await {
         Ok(()) => Redirect::to("/account").into_response(),
@@ -630,40 +640,24 @@ pub struct ClientsQuery {
 /// `GET /admin/clients`: the list (searchable, paginated) and the registration form.
 pub async fn clients(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
+    f: Frame,
     Query(query): Query<ClientsQuery>,
 ) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    clients_page(
-        &app,
-        &headers,
-        &f,
-        &context,
-        &query.q,
-        query.after.as_deref(),
-        None,
-    )
-    .await
+    clients_page(&app, &f, &query.q, query.after.as_deref(), None).await
 }
 
 async fn clients_page(
     app: &App,
-    headers: &HeaderMap,
     f: &Frame,
-    context: &RequestContext,
     q: &str,
     after: Option<&str>,
     created: Option<ClientView>,
 ) -> Response {
+    let context = &f.context;
     let ops = app.administration(&f.actor, context);
     let page = match ops.list_clients(Some(q), after, 50).await {
         Ok(page) => page,
-        Err(e) => return failed(f, headers, e),
+        Err(e) => return failed(f, e),
     };
     let status = if created.is_some() {
         StatusCode::CREATED
@@ -686,14 +680,14 @@ async fn clients_page(
 /// `POST /admin/clients`: registers a client from the form.
 pub async fn create_client(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
+    let context = &f.context;
     let change = ClientChange {
         client_name: Some(field(&form, "name").trim().to_owned()),
         redirect_uris: Some(vec![field(&form, "redirect_uri").trim().to_owned()]),
@@ -701,10 +695,10 @@ pub async fn create_client(
         scope: Some(field(&form, "scope").to_owned()),
         ..ClientChange::default()
     };
-    let ops = app.administration(&f.actor, &context);
+    let ops = app.administration(&f.actor, context);
     match ops.create_client(&change, app.now()).await {
-        Ok(client) => clients_page(&app, &headers, &f, &context, "", None, Some(client)).await,
-        Err(e) => failed(&f, &headers, e),
+        Ok(client) => clients_page(&app, &f, "", None, Some(client)).await,
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -720,16 +714,11 @@ pub struct AccountsQuery {
 /// `GET /admin/accounts?q=`: the search by ID number or mobile number, masked.
 pub async fn accounts(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
+    f: Frame,
     Query(query): Query<AccountsQuery>,
 ) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     let found = if !query.q.trim().is_empty() {
         ops.search_accounts(&query.q, app.now())
             .await
@@ -747,7 +736,7 @@ pub async fn accounts(
     let searched = !query.q.trim().is_empty() || !query.name.trim().is_empty();
     match found {
         Ok(page) => accounts_page(&f, (&query.q, &query.name), searched, page, None),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -782,15 +771,15 @@ fn one(account: AccountView) -> Page<AccountView> {
 /// `POST /admin/accounts/status`: lock, unlock or disable.
 pub async fn account_status(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     match ops
         .set_account_status(field(&form, "account"), field(&form, "status"), app.now())
         .await
@@ -802,22 +791,22 @@ pub async fn account_status(
             one(account),
             Some(f.t.status_changed),
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
 /// `POST /admin/accounts/reveal`: the full numbers, for a stated reason.
 pub async fn account_reveal(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     match ops
         .reveal_account(field(&form, "account"), field(&form, "reason"))
         .await
@@ -829,7 +818,7 @@ pub async fn account_reveal(
             one(account),
             Some(f.t.revealed),
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -847,26 +836,19 @@ pub struct AuditFilterQuery {
 /// `GET /admin/audit`: the log, newest first, filtered and paginated.
 pub async fn audit(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
+    f: Frame,
     Query(query): Query<AuditFilterQuery>,
 ) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    audit_page(&app, &headers, &f, &context, &query, None).await
+    audit_page(&app, &f, &query, None).await
 }
 
 async fn audit_page(
     app: &App,
-    headers: &HeaderMap,
     f: &Frame,
-    context: &RequestContext,
     query: &AuditFilterQuery,
     notice: Option<&str>,
 ) -> Response {
+    let context = &f.context;
     let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let search = AuditQuery {
         event: text(&query.event),
@@ -878,7 +860,7 @@ async fn audit_page(
     let ops = app.administration(&f.actor, context);
     let page = match ops.search_audit(&search, app.now()).await {
         Ok(page) => page,
-        Err(e) => return failed(f, headers, e),
+        Err(e) => return failed(f, e),
     };
     let records = page.items.into_iter().map(audit_row).collect();
     render(
@@ -911,23 +893,23 @@ fn audit_row(r: AuditView) -> AuditRow {
 /// `POST /admin/audit/verify`: walks the chain and checks the signed checkpoints.
 pub async fn audit_verify(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, _, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(_form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
+    let context = &f.context;
     let ring = app.keys.ring();
     let verified = app
-        .administration(&f.actor, &context)
+        .administration(&f.actor, context)
         .verify_audit(&ring, 1)
         .await;
     let notice = match verified {
         Ok(v) if v.intact => f.t.intact.to_owned(),
         Ok(v) => format!("{}{}", f.t.broken, v.problem.unwrap_or_default()),
-        Err(e) => return failed(&f, &headers, e),
+        Err(e) => return failed(&f, e),
     };
     let query = AuditFilterQuery {
         event: String::new(),
@@ -935,7 +917,7 @@ pub async fn audit_verify(
         target: String::new(),
         before: None,
     };
-    audit_page(&app, &headers, &f, &context, &query, Some(&notice)).await
+    audit_page(&app, &f, &query, Some(&notice)).await
 }
 
 #[derive(Template)]
@@ -946,26 +928,12 @@ struct KeysPage<'a> {
 }
 
 /// `GET /admin/keys`: the signing keys and the rotation form.
-pub async fn keys(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    keys_page(&app, &headers, &f, &context, None).await
+pub async fn keys(State(app): State<AppState>, f: Frame) -> Response {
+    keys_page(&app, &f, None).await
 }
 
-async fn keys_page(
-    app: &App,
-    headers: &HeaderMap,
-    f: &Frame,
-    context: &RequestContext,
-    notice: Option<&str>,
-) -> Response {
+async fn keys_page(app: &App, f: &Frame, notice: Option<&str>) -> Response {
+    let context = &f.context;
     let ring = app.keys.ring();
     match app
         .administration(&f.actor, context)
@@ -979,42 +947,42 @@ async fn keys_page(
                 keys,
             },
         ),
-        Err(e) => failed(f, headers, e),
+        Err(e) => failed(f, e),
     }
 }
 
 /// `POST /admin/keys` (a new key for `alg`) and `POST /admin/keys/retire` (`kid`).
 pub async fn rotate_key(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     match ops.rotate_key(field(&form, "alg"), app.now()).await {
-        Ok(_) => keys_page(&app, &headers, &f, &context, Some(f.t.key_changed)).await,
-        Err(e) => failed(&f, &headers, e),
+        Ok(_) => keys_page(&app, &f, Some(f.t.key_changed)).await,
+        Err(e) => failed(&f, e),
     }
 }
 
 pub async fn retire_key(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     match ops.end_key(field(&form, "kid"), false, app.now()).await {
-        Ok(()) => keys_page(&app, &headers, &f, &context, Some(f.t.key_changed)).await,
-        Err(e) => failed(&f, &headers, e),
+        Ok(()) => keys_page(&app, &f, Some(f.t.key_changed)).await,
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -1026,26 +994,12 @@ struct RolesPage<'a> {
 }
 
 /// `GET /admin/roles`: the administrators, the grant form and a revoke button per row.
-pub async fn roles(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    roles_page(&app, &headers, &f, &context, None).await
+pub async fn roles(State(app): State<AppState>, f: Frame) -> Response {
+    roles_page(&app, &f, None).await
 }
 
-async fn roles_page(
-    app: &App,
-    headers: &HeaderMap,
-    f: &Frame,
-    context: &RequestContext,
-    notice: Option<&str>,
-) -> Response {
+async fn roles_page(app: &App, f: &Frame, notice: Option<&str>) -> Response {
+    let context = &f.context;
     match app.administration(&f.actor, context).list_roles().await {
         Ok(roles) => render(
             StatusCode::OK,
@@ -1054,22 +1008,22 @@ async fn roles_page(
                 roles,
             },
         ),
-        Err(e) => failed(f, headers, e),
+        Err(e) => failed(f, e),
     }
 }
 
 /// `POST /admin/roles`: grants `role` (and `department`) to `account`.
 pub async fn grant_role(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     let department = Some(field(&form, "department")).filter(|d| !d.trim().is_empty());
     match ops
         .grant_role(
@@ -1080,26 +1034,26 @@ pub async fn grant_role(
         )
         .await
     {
-        Ok(_) => roles_page(&app, &headers, &f, &context, Some(f.t.role_changed)).await,
-        Err(e) => failed(&f, &headers, e),
+        Ok(_) => roles_page(&app, &f, Some(f.t.role_changed)).await,
+        Err(e) => failed(&f, e),
     }
 }
 
 /// `POST /admin/roles/revoke`: takes `account`'s role away.
 pub async fn revoke_role(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     match ops.revoke_role(field(&form, "account"), app.now()).await {
-        Ok(()) => roles_page(&app, &headers, &f, &context, Some(f.t.role_changed)).await,
-        Err(e) => failed(&f, &headers, e),
+        Ok(()) => roles_page(&app, &f, Some(f.t.role_changed)).await,
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -1111,18 +1065,10 @@ struct ReportsPage<'a> {
 }
 
 /// `GET /admin/reports`: the last seven days.
-pub async fn reports(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
+pub async fn reports(State(app): State<AppState>, f: Frame) -> Response {
+    let context = &f.context;
     match app
-        .administration(&f.actor, &context)
+        .administration(&f.actor, context)
         .report(None, app.now())
         .await
     {
@@ -1133,25 +1079,25 @@ pub async fn reports(
                 report,
             },
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
 /// `POST /admin/accounts/recovery-code`: the service desk's recovery code.
 pub async fn account_recovery_code(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     let account = field(&form, "account");
     if let Err(e) = ops.send_recovery_code(account, app.now()).await {
-        return failed(&f, &headers, e);
+        return failed(&f, e);
     }
     match ops.show_account(account).await {
         Ok(view) => accounts_page(
@@ -1161,7 +1107,7 @@ pub async fn account_recovery_code(
             one(view),
             Some(f.t.recovery_sent),
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -1186,19 +1132,10 @@ pub struct After {
 }
 
 /// `GET /admin/orgs`: organisations, page by page, and the registration form.
-pub async fn orgs(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    Query(query): Query<After>,
-) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
+pub async fn orgs(State(app): State<AppState>, f: Frame, Query(query): Query<After>) -> Response {
+    let context = &f.context;
     match app
-        .administration(&f.actor, &context)
+        .administration(&f.actor, context)
         .list_orgs(query.after.as_deref(), 50)
         .await
     {
@@ -1210,29 +1147,29 @@ pub async fn orgs(
                 next: page.next,
             },
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
 /// `POST /admin/orgs`: registers an organisation; its page follows.
 pub async fn create_org(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
+    let context = &f.context;
     let new = NewOrg {
         credit_code: field(&form, "credit_code").to_owned(),
         name: field(&form, "name").to_owned(),
     };
-    let ops = app.administration(&f.actor, &context);
+    let ops = app.administration(&f.actor, context);
     match ops.create_org(&new, app.now()).await {
         Ok(org) => org_page(&f, org, Some(f.t.org_changed)),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -1249,34 +1186,29 @@ fn org_page(f: &Frame, org: OrgView, notice: Option<&str>) -> Response {
 /// `GET /admin/orgs/{org}`: one organisation with its members and the forms that change them.
 pub async fn org(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
+    f: Frame,
     axum::extract::Path(key): axum::extract::Path<String>,
 ) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    match app.administration(&f.actor, &context).show_org(&key).await {
+    let context = &f.context;
+    match app.administration(&f.actor, context).show_org(&key).await {
         Ok(org) => org_page(&f, org, None),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
 /// `POST /admin/orgs/{org}/members`, `/revoke` and `/suspend`.
 pub async fn org_change(
     State(app): State<AppState>,
+    f: Frame,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     axum::extract::Path((key, change)): axum::extract::Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (f, form, context) = match posted(&app, &headers, &extensions, &body).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(form) = posted(&app, &headers, &body) else {
+        return expired(&f);
     };
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     let now = app.now();
     let done = match change.as_str() {
         "members" => {
@@ -1302,11 +1234,11 @@ pub async fn org_change(
         _ => Err(AdminError::NotFound(format!("/admin/orgs/{key}/{change}"))),
     };
     if let Err(e) = done {
-        return failed(&f, &headers, e);
+        return failed(&f, e);
     }
     match ops.show_org(&key).await {
         Ok(org) => org_page(&f, org, Some(f.t.org_changed)),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -1318,19 +1250,11 @@ struct SettingsPage<'a> {
 }
 
 /// `GET /admin/settings`: the effective configuration, secrets redacted.
-pub async fn settings(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
+pub async fn settings(State(app): State<AppState>, f: Frame) -> Response {
+    let context = &f.context;
     let redacted = serde_json::to_value(&app.config).unwrap_or_default();
     match app
-        .administration(&f.actor, &context)
+        .administration(&f.actor, context)
         .show_settings(redacted)
         .await
     {
@@ -1341,7 +1265,7 @@ pub async fn settings(
                 settings: serde_json::to_string_pretty(&value).unwrap_or_default(),
             },
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
 
@@ -1356,19 +1280,14 @@ struct ClientPage<'a> {
 /// `GET /admin/clients/{id}`: a client and its use over the last seven days.
 pub async fn client(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
+    f: Frame,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    let f = match frame(&app, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let context = request::context(&headers, &extensions);
-    let ops = app.administration(&f.actor, &context);
+    let context = &f.context;
+    let ops = app.administration(&f.actor, context);
     let shown = match ops.show_client(&id).await {
         Ok(client) => client,
-        Err(e) => return failed(&f, &headers, e),
+        Err(e) => return failed(&f, e),
     };
     match ops.client_stats(&id, None, app.now()).await {
         Ok(stats) => render(
@@ -1379,6 +1298,6 @@ pub async fn client(
                 stats,
             },
         ),
-        Err(e) => failed(&f, &headers, e),
+        Err(e) => failed(&f, e),
     }
 }
