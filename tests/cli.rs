@@ -80,6 +80,7 @@ fn every_command_has_help() {
         &["audit", "--help"],
         &["admin", "--help"],
         &["admin", "grant", "--help"],
+        &["sandbox", "seed", "--help"],
         &["sms", "outbox", "--help"],
     ] {
         let out = run.ok(args);
@@ -1319,4 +1320,54 @@ fn admin_commands_grant_list_and_revoke_one_role_per_account() {
             .iter()
             .all(|r| r["actor"] == "admin" && r["target"] == id.as_str())
     );
+}
+
+#[test]
+fn the_sandbox_seeds_test_people_an_enterprise_and_clients_once() {
+    let run = Run::new();
+    let first = run.json(&["sandbox", "seed", "--people", "3", "--output", "json"]);
+    let people = first["people"].as_array().unwrap();
+    assert_eq!(people.len(), 3);
+    for p in people {
+        let number = p["id_number"].as_str().unwrap();
+        assert!(
+            yihao::domain::document::Document::national(number, 1_800_000_000).is_ok(),
+            "{number} is valid by its checksum"
+        );
+        assert!(p["name"].as_str().unwrap().starts_with("测试"));
+    }
+    let code = first["enterprise"]["credit_code"].as_str().unwrap();
+    assert!(yihao::domain::identifiers::CreditCode::parse(code).is_ok());
+    assert_eq!(first["enterprise"]["members"].as_array().unwrap().len(), 2);
+    let ids: Vec<&str> = first["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["sandbox-web", "sandbox-app", "sandbox-service"]);
+    assert!(first["clients"][0]["client_secret"].is_string());
+    assert!(
+        first["clients"][1].get("client_secret").is_none(),
+        "the app is public"
+    );
+    // A test person signs in with the printed password.
+    let shown = run.json(&[
+        "account",
+        "show",
+        people[0]["id_number"].as_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(shown["account_id"], people[0]["account_id"]);
+    // Again: the same people and enterprise, nothing added; a fresh secret that works.
+    let second = run.json(&["sandbox", "seed", "--people", "3", "--output", "json"]);
+    assert_eq!(second["people"], first["people"]);
+    assert_eq!(second["enterprise"]["members"].as_array().unwrap().len(), 2);
+    assert_ne!(
+        second["clients"][0]["client_secret"],
+        first["clients"][0]["client_secret"]
+    );
+    let said = run.fails(&["sandbox", "seed", "--people", "0"], &[]);
+    assert!(said.contains("--people"), "{said}");
 }

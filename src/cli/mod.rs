@@ -23,6 +23,7 @@ mod client;
 mod import;
 mod keys;
 mod org;
+mod sandbox;
 mod session;
 mod sms;
 
@@ -80,6 +81,9 @@ pub enum Command {
     /// Administrator roles: system, security, audit and department administrators.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// A development server's test people, enterprise and clients, for integrating on a laptop.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
     /// The development SMS gateway's outbox.
     #[command(subcommand)]
     Sms(sms::SmsCommand),
@@ -308,6 +312,12 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         Command::Admin(command) => {
             let admin = Admin::open(&config).await?;
             let result = admin::run(&admin, command).await;
+            admin.close().await;
+            result
+        }
+        Command::Sandbox(command) => {
+            let admin = Admin::open(&config).await?;
+            let result = sandbox::run(&admin, &config, command).await;
             admin.close().await;
             result
         }

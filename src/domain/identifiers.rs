@@ -269,6 +269,19 @@ impl CreditCode {
         &self.0
     }
 
+    /// The code whose first 16 characters are `first16`, with both check characters computed (for
+    /// generating test organisations: the sandbox). `None` when a character is outside the alphabet.
+    pub fn complete(first16: &str) -> Option<Self> {
+        // Position 17 is GB 11714's check and position 18 the outer one; try each pair the alphabet
+        // allows (at most 31 x 31): `parse` is the one place the rules are written.
+        let candidates: Vec<char> = USCC_ALPHABET.iter().map(|&c| c as char).collect();
+        candidates.iter().find_map(|&inner| {
+            candidates
+                .iter()
+                .find_map(|&outer| Self::parse(&format!("{first16}{inner}{outer}")).ok())
+        })
+    }
+
     /// The kind of organisation from positions 1-2 (a soft table: unknown pairs are "other").
     pub fn category(&self) -> OrgCategory {
         OrgCategory::from_code(&self.0[..2])
