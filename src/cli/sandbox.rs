@@ -121,7 +121,7 @@ async fn person(admin: &Admin, i: u32, now: i64) -> anyhow::Result<Value> {
     let name = format!("测试用户{i:02}");
     let phone = format!("1990000{i:04}");
     // Levels 2, 3, 2, 3, ...: a register check, or a face check for a level-3 service.
-    let (level, method) = if i % 2 == 0 {
+    let (level, method) = if i.is_multiple_of(2) {
         (3, ProofMethod::FaceCheck)
     } else {
         (2, ProofMethod::RegisterCheck)
