@@ -316,6 +316,8 @@ pub async fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
             result
         }
         Command::Sandbox(command) => {
+            // Before the database is even opened.
+            sandbox::refuse_production(&config)?;
             let admin = Admin::open(&config).await?;
             let result = sandbox::run(&admin, &config, command).await;
             admin.close().await;

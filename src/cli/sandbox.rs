@@ -52,6 +52,14 @@ pub fn person_number(i: u32) -> String {
     format!("{first17}{check}")
 }
 
+/// The sandbox is for development mode only.
+pub(super) fn refuse_production(config: &Config) -> anyhow::Result<()> {
+    if config.mode == Mode::Production {
+        bail!("the sandbox is for development mode only (mode = \"production\")");
+    }
+    Ok(())
+}
+
 pub(super) async fn run(
     admin: &Admin,
     config: &Config,
@@ -62,9 +70,7 @@ pub(super) async fn run(
         base_url,
         output,
     } = command;
-    if config.mode == Mode::Production {
-        bail!("the sandbox is for development mode only (mode = \"production\")");
-    }
+    refuse_production(config)?;
     if !(1..=100).contains(&people) {
         bail!("--people must be 1 to 100");
     }

@@ -209,6 +209,16 @@ impl FromRequestParts<AppState> for Caller {
                 )),
             };
         };
+        // A person's administrator token only from a first-party client (registered by the operator
+        // or the system administrator; never a department's), so no client collects the tokens of
+        // the administrators who sign in there.
+        if !token.client.first_party() {
+            return Err(api_error(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "administrators' tokens come from a first-party client",
+            ));
+        }
         if level_of_acr(acr).unwrap_or(0) < ADMIN_LEVEL {
             return Err(insufficient_user_authentication(
                 "urn:yihao:loa:3",

@@ -496,7 +496,7 @@ impl axum::extract::FromRequestParts<AppState> for Frame {
 /// `/authorize` as the console's client: a fresh sign-in (`prompt=login`) at level 3 (the client's
 /// minimum), PKCE S256, coming back to `/admin/callback`.
 async fn sign_in(app: &App, t: &ConsoleTexts) -> Response {
-    let (state, challenge) = match app.console().begin().await {
+    let (state, challenge) = match app.console().begin(app.now()).await {
         Ok(started) => started,
         Err(e) => {
             let page_t = if t.lang == "en" {

@@ -1728,11 +1728,18 @@ async fn the_console_signs_administrators_in_afresh_and_out_after_the_idle_limit
     w.clock.advance(idle + 1);
     let lapsed = browser.get(&format!("{}/admin", s.base)).await;
     assert_eq!(lapsed.status(), 303);
-    assert!(
-        lapsed.headers()["location"]
-            .to_str()
-            .unwrap()
-            .contains("prompt=login")
+    let location = lapsed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("prompt=login"));
+    // Leaving prompt=login out reuses the browser's SSO session (still alive): a code, but not a
+    // fresh sign-in, so the console stays shut.
+    let reused = browser.get(&location.replace("&prompt=login", "")).await;
+    let back = reused.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.contains("/admin/callback?code="), "{back}");
+    let shut = browser.get(&back).await;
+    assert_eq!(shut.status(), 400, "not a fresh sign-in");
+    assert_eq!(
+        browser.get(&format!("{}/admin", s.base)).await.status(),
+        303
     );
 
     // A callback's code opens nothing in another browser, nor twice, nor with a made-up state.
@@ -1886,7 +1893,7 @@ async fn accounts_are_found_by_the_beginning_of_a_name_page_by_page() {
             call(s, sec, "GET", &format!("/admin/api/v1/accounts{bad}"), None).await;
         assert_eq!(status, 400, "{bad}: {answer}");
     }
-    // The search is audited without the name.
+    // The search is audited with its prefix (who looked for whom), like a look-up by number.
     let records = app.store.audit_records(1, 100_000).await.unwrap();
     let searches: Vec<_> = records
         .iter()
@@ -1897,11 +1904,12 @@ async fn accounts_are_found_by_the_beginning_of_a_name_page_by_page() {
         })
         .collect();
     assert_eq!(searches.len(), 3);
-    assert!(
-        searches
-            .iter()
-            .all(|r| !r.details.as_deref().unwrap().contains("欧阳"))
-    );
+    assert!(searches.iter().all(|r| {
+        r.details
+            .as_deref()
+            .unwrap()
+            .contains("\"prefix\":\"欧阳测\"")
+    }));
 }
 
 #[tokio::test]
@@ -2110,4 +2118,58 @@ async fn the_console_registers_an_organisation_appoints_revokes_and_suspends() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("验证码已发送"));
     crate::common::people::last_sms_code(app, crate::PHONE);
+}
+
+#[tokio::test]
+async fn an_administrators_token_from_a_client_that_is_not_first_party_opens_nothing() {
+    let w = world().await;
+    let s = &w.s;
+    let app = &s._server.test_app.app;
+    // A client people sign in at with the security scope, not first party (a department's could be
+    // like this): whoever holds its secret would collect administrators' tokens.
+    let mut other = client_spec(
+        "dept-tool",
+        "http://127.0.0.1:9/dept-tool",
+        AuthMethod::ClientSecretBasic,
+        false,
+    );
+    other
+        .scopes
+        .push(yihao::domain::client::Scope::parse("admin:security").unwrap());
+    register(app, other, SECRET).await;
+    app.clients.reload().await.unwrap();
+    w.clock.advance(30);
+    let number = crate::common::resident_id(2);
+    let secret = SECRETS.with(|m| m.borrow().get(&number).cloned()).unwrap();
+    let browser = Browser::new();
+    let url = authorize_url(
+        &s.base,
+        "dept-tool",
+        "http://127.0.0.1:9/dept-tool",
+        &[
+            ("scope", "openid admin:security"),
+            ("acr_values", "urn:yihao:loa:3"),
+        ],
+    );
+    let login = browser.page(&url).await;
+    let page = browser
+        .login(&s.base, &login, &number, PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let consent = submit_factor(s, &browser, &page, "totp", &code_at(&secret, now(&w.clock))).await;
+    let consent = consent.text().await.unwrap();
+    let done = browser.consent(&s.base, &consent, "allow").await;
+    let code = redirect_params(&done)["code"].clone();
+    let (status, body) = code_exchange(s, "dept-tool", "http://127.0.0.1:9/dept-tool", &code).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(crate::jwt_part(token, 1)["acr"], "urn:yihao:loa:3");
+    let (status, answer) = call(s, Some(token), "GET", "/admin/api/v1/roles", None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (403, Some("access_denied")),
+        "{answer}"
+    );
 }

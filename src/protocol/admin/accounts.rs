@@ -208,7 +208,7 @@ impl Administration<'_> {
 
     /// Accounts whose name starts with `prefix` (1 to 20 characters), masked, by name then id, a
     /// page of `limit` after the account `after`. Bounded: an indexed range scan and one document
-    /// read per account shown. Audited without the name.
+    /// read per account shown. Audited with the prefix (who looked for whom).
     pub async fn search_accounts_by_name(
         &self,
         prefix: &str,
@@ -263,7 +263,7 @@ impl Administration<'_> {
         self.read(
             Action::AccountsSearch,
             None,
-            serde_json::json!({ "by": "name", "found": items.len() }),
+            serde_json::json!({ "by": "name", "prefix": prefix, "found": items.len() }),
         )
         .await?;
         Ok(Page { items, next })
@@ -550,11 +550,12 @@ impl Administration<'_> {
             granted_at: now,
             granted_by: self.actor.audit_name(),
         };
-        self.admins.grant_role(&record).await?;
-        // Administrators sign in with two factors (docs/administration.md).
+        // Administrators sign in with two factors (docs/administration.md): the rule first, so a
+        // role is never held without it.
         self.factors
             .set_second_factor_required(account_id, true, now)
             .await?;
+        self.admins.grant_role(&record).await?;
         self.record(
             EventType::AdminRole,
             Some(account_id),

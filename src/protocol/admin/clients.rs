@@ -392,7 +392,7 @@ impl Administration<'_> {
         if change.client_name.is_none() {
             return Err(AdminError::invalid("client_name", "is required"));
         }
-        self.own_department(&mut spec)?;
+        self.own_department(&mut spec, None)?;
         self.admin_scopes_allowed(&spec)?;
         let secret = auth_method.uses_secret().then(random_token);
         let secrets = secret
@@ -427,7 +427,7 @@ impl Administration<'_> {
         }
         let mut spec = client.spec();
         change.apply(&mut spec)?;
-        self.own_department(&mut spec)?;
+        self.own_department(&mut spec, Some(&client.spec()))?;
         self.admin_scopes_allowed(&spec)?;
         let updated = Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
         self.clients.update_client(&updated).await?;
@@ -480,9 +480,17 @@ impl Administration<'_> {
 
     /// A department administrator's client belongs to its department, whatever was asked, and
     /// cannot skip consent or receive full phone numbers (the platform's decisions: docs/privacy.md).
-    fn own_department(&self, spec: &mut ClientSpec) -> Result<(), AdminError> {
+    fn own_department(
+        &self,
+        spec: &mut ClientSpec,
+        before: Option<&ClientSpec>,
+    ) -> Result<(), AdminError> {
         if self.actor.role() == Some(AdminRole::Department) {
-            if spec.first_party || spec.settings.full_phone {
+            // Refused as a change: what the system administrator set stays as it is.
+            let was = |f: fn(&ClientSpec) -> bool| before.is_some_and(f);
+            let raises = (spec.first_party && !was(|b| b.first_party))
+                || (spec.settings.full_phone && !was(|b| b.settings.full_phone));
+            if raises {
                 return Err(AdminError::Denied(
                     "first_party and full_phone are the system administrator's to set".into(),
                 ));

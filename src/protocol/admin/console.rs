@@ -43,6 +43,9 @@ pub enum ConsoleError {
     /// The sign-in did not reach level 3.
     #[error("administrators sign in with two factors at level 3")]
     TooWeak,
+    /// The sign-in was not a new one (the browser's older session was reused).
+    #[error("administrators sign in afresh to open the console")]
+    NotFresh,
     /// The person holds no administrator role.
     #[error("this account holds no administrator role")]
     NotAdministrator,
@@ -53,6 +56,9 @@ pub enum ConsoleError {
 #[derive(Serialize, Deserialize)]
 struct Pending {
     verifier: String,
+    /// When the console sent the browser to sign in: the sign-in must be at or after it (a fresh
+    /// one, whatever became of `prompt=login` on the way).
+    started_at: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,12 +91,15 @@ fn open_key(sid: &str) -> String {
 
 impl Console<'_> {
     /// Starts a sign-in: the `state` and the PKCE `code_challenge` of the authorization request.
-    pub async fn begin(&self) -> Result<(String, String), StoreError> {
+    pub async fn begin(&self, now: i64) -> Result<(String, String), StoreError> {
         let state = random_token();
         let verifier = random_token();
         let challenge = pkce::s256(&verifier);
-        let value = serde_json::to_vec(&Pending { verifier })
-            .map_err(|e| StoreError::backend("cannot encode", e))?;
+        let value = serde_json::to_vec(&Pending {
+            verifier,
+            started_at: now,
+        })
+        .map_err(|e| StoreError::backend("cannot encode", e))?;
         self.ephemeral
             .put(
                 &pending_key(&state),
@@ -131,6 +140,11 @@ impl Console<'_> {
         }
         if grant.level < CONSOLE_LEVEL {
             return Err(ConsoleError::TooWeak);
+        }
+        // A fresh sign-in: the person authenticated after the console asked (an older SSO session,
+        // reached by leaving out `prompt=login`, opens nothing).
+        if grant.auth_time < pending.started_at {
+            return Err(ConsoleError::NotFresh);
         }
         let actor = self
             .admins
