@@ -67,6 +67,9 @@ pub struct App {
     pub subjects: SubjectCodec,
     /// The discovery document, rendered once.
     pub discovery: String,
+    /// The effective configuration as the administrators' settings view shows it (secrets redact
+    /// themselves when serialised), rendered once.
+    pub settings: serde_json::Value,
     /// Clients' public keys fetched from their jwks_uri.
     pub client_keys: HttpClientKeys,
     /// Seals and opens the secrets of client_secret_jwt clients.
@@ -341,6 +344,7 @@ impl App {
         let subjects = SubjectCodec::new(&master_key);
         let client_secrets = ClientSecretBox::new(&master_key, config.keys.pii_version);
         let webauthn = webauthn(&config)?;
+        let settings = serde_json::to_value(&config).unwrap_or_default();
         let discovery = crate::protocol::discovery::document(
             &config.server.issuer,
             highest_level(&config, webauthn.is_some()),
@@ -389,6 +393,7 @@ impl App {
             keys,
             subjects,
             discovery,
+            settings,
             client_keys,
             client_secrets,
             outside,

@@ -114,6 +114,27 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order of the permission table.
+    pub const ALL: [Self; 17] = [
+        Self::ClientsRead,
+        Self::ClientsWrite,
+        Self::KeysRead,
+        Self::KeysWrite,
+        Self::ConfigRead,
+        Self::Reports,
+        Self::AccountsSearch,
+        Self::AccountsRead,
+        Self::AccountsWrite,
+        Self::AccountsReveal,
+        Self::RolesRead,
+        Self::RolesWrite,
+        Self::OrgsRead,
+        Self::OrgsWrite,
+        Self::AuditRead,
+        Self::AuditExport,
+        Self::AuditVerify,
+    ];
+
     pub fn as_str(self) -> &'static str {
         use Action::*;
         match self {
@@ -186,25 +207,7 @@ mod tests {
     #[test]
     fn no_two_roles_share_a_power_over_people_keys_or_the_audit_log() {
         use Action::*;
-        let all = [
-            ClientsRead,
-            ClientsWrite,
-            KeysRead,
-            KeysWrite,
-            ConfigRead,
-            Reports,
-            AccountsSearch,
-            AccountsRead,
-            AccountsWrite,
-            AccountsReveal,
-            RolesRead,
-            RolesWrite,
-            OrgsRead,
-            OrgsWrite,
-            AuditRead,
-            AuditExport,
-            AuditVerify,
-        ];
+        let all = Action::ALL;
         for action in all {
             let holders: Vec<_> = AdminRole::ALL
                 .into_iter()

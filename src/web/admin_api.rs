@@ -338,7 +338,7 @@ pub struct Me {
     responses((status = 200, body = Me), Refusals))]
 async fn me(caller: Caller) -> Response {
     let role = caller.actor.role();
-    let allowed = ALL_ACTIONS
+    let allowed = Action::ALL
         .iter()
         .filter(|a| caller.actor.require(**a).is_ok())
         .map(|a| a.as_str().to_owned())
@@ -353,26 +353,6 @@ async fn me(caller: Caller) -> Response {
         },
     )
 }
-
-const ALL_ACTIONS: [Action; 17] = [
-    Action::ClientsRead,
-    Action::ClientsWrite,
-    Action::KeysRead,
-    Action::KeysWrite,
-    Action::ConfigRead,
-    Action::Reports,
-    Action::AccountsSearch,
-    Action::AccountsRead,
-    Action::AccountsWrite,
-    Action::AccountsReveal,
-    Action::RolesRead,
-    Action::RolesWrite,
-    Action::OrgsRead,
-    Action::OrgsWrite,
-    Action::AuditRead,
-    Action::AuditExport,
-    Action::AuditVerify,
-];
 
 /// A client listing.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -983,7 +963,7 @@ async fn verify_audit(
 #[utoipa::path(get, path = "/admin/api/v1/settings", tag = "settings",
     responses((status = 200, body = Object, description = "The effective configuration, secrets redacted"), Refusals))]
 async fn settings(State(app): State<AppState>, caller: Caller) -> Response {
-    let settings = serde_json::to_value(&app.config).unwrap_or_default();
+    let settings = app.settings.clone();
     let ops = app.administration(&caller.actor, &caller.context);
     answer(ops.show_settings(settings).await)
 }

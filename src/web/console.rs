@@ -1252,7 +1252,7 @@ struct SettingsPage<'a> {
 /// `GET /admin/settings`: the effective configuration, secrets redacted.
 pub async fn settings(State(app): State<AppState>, f: Frame) -> Response {
     let context = &f.context;
-    let redacted = serde_json::to_value(&app.config).unwrap_or_default();
+    let redacted = app.settings.clone();
     match app
         .administration(&f.actor, context)
         .show_settings(redacted)
