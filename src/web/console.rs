@@ -416,6 +416,11 @@ struct AuditPage<'a> {
 }
 
 impl Frame {
+    /// The administrative operations for this administrator and request.
+    fn ops<'a>(&'a self, app: &'a App) -> crate::protocol::admin::Administration<'a> {
+        app.administration(&self.actor, &self.context)
+    }
+
     fn chrome<'a>(&'a self, notice: Option<&'a str>) -> Chrome<'a> {
         Chrome {
             t: self.t,
@@ -653,8 +658,7 @@ async fn clients_page(
     after: Option<&str>,
     created: Option<ClientView>,
 ) -> Response {
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(app);
     let page = match ops.list_clients(Some(q), after, 50).await {
         Ok(page) => page,
         Err(e) => return failed(f, e),
@@ -687,7 +691,6 @@ pub async fn create_client(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
     let change = ClientChange {
         client_name: Some(field(&form, "name").trim().to_owned()),
         redirect_uris: Some(vec![field(&form, "redirect_uri").trim().to_owned()]),
@@ -695,7 +698,7 @@ pub async fn create_client(
         scope: Some(field(&form, "scope").to_owned()),
         ..ClientChange::default()
     };
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops.create_client(&change, app.now()).await {
         Ok(client) => clients_page(&app, &f, "", None, Some(client)).await,
         Err(e) => failed(&f, e),
@@ -717,8 +720,7 @@ pub async fn accounts(
     f: Frame,
     Query(query): Query<AccountsQuery>,
 ) -> Response {
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     let found = if !query.q.trim().is_empty() {
         ops.search_accounts(&query.q, app.now())
             .await
@@ -778,8 +780,7 @@ pub async fn account_status(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops
         .set_account_status(field(&form, "account"), field(&form, "status"), app.now())
         .await
@@ -805,8 +806,7 @@ pub async fn account_reveal(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops
         .reveal_account(field(&form, "account"), field(&form, "reason"))
         .await
@@ -848,7 +848,6 @@ async fn audit_page(
     query: &AuditFilterQuery,
     notice: Option<&str>,
 ) -> Response {
-    let context = &f.context;
     let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let search = AuditQuery {
         event: text(&query.event),
@@ -857,7 +856,7 @@ async fn audit_page(
         before: query.before,
         ..AuditQuery::default()
     };
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(app);
     let page = match ops.search_audit(&search, app.now()).await {
         Ok(page) => page,
         Err(e) => return failed(f, e),
@@ -900,12 +899,8 @@ pub async fn audit_verify(
     let Some(_form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
     let ring = app.keys.ring();
-    let verified = app
-        .administration(&f.actor, context)
-        .verify_audit(&ring, 1)
-        .await;
+    let verified = f.ops(&app).verify_audit(&ring, 1).await;
     let notice = match verified {
         Ok(v) if v.intact => f.t.intact.to_owned(),
         Ok(v) => format!("{}{}", f.t.broken, v.problem.unwrap_or_default()),
@@ -933,13 +928,8 @@ pub async fn keys(State(app): State<AppState>, f: Frame) -> Response {
 }
 
 async fn keys_page(app: &App, f: &Frame, notice: Option<&str>) -> Response {
-    let context = &f.context;
     let ring = app.keys.ring();
-    match app
-        .administration(&f.actor, context)
-        .list_keys(&ring, app.now())
-        .await
-    {
+    match f.ops(app).list_keys(&ring, app.now()).await {
         Ok(keys) => render(
             StatusCode::OK,
             &KeysPage {
@@ -961,8 +951,7 @@ pub async fn rotate_key(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops.rotate_key(field(&form, "alg"), app.now()).await {
         Ok(_) => keys_page(&app, &f, Some(f.t.key_changed)).await,
         Err(e) => failed(&f, e),
@@ -978,8 +967,7 @@ pub async fn retire_key(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops.end_key(field(&form, "kid"), false, app.now()).await {
         Ok(()) => keys_page(&app, &f, Some(f.t.key_changed)).await,
         Err(e) => failed(&f, e),
@@ -999,8 +987,7 @@ pub async fn roles(State(app): State<AppState>, f: Frame) -> Response {
 }
 
 async fn roles_page(app: &App, f: &Frame, notice: Option<&str>) -> Response {
-    let context = &f.context;
-    match app.administration(&f.actor, context).list_roles().await {
+    match f.ops(app).list_roles().await {
         Ok(roles) => render(
             StatusCode::OK,
             &RolesPage {
@@ -1022,8 +1009,7 @@ pub async fn grant_role(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     let department = Some(field(&form, "department")).filter(|d| !d.trim().is_empty());
     match ops
         .grant_role(
@@ -1049,8 +1035,7 @@ pub async fn revoke_role(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops.revoke_role(field(&form, "account"), app.now()).await {
         Ok(()) => roles_page(&app, &f, Some(f.t.role_changed)).await,
         Err(e) => failed(&f, e),
@@ -1066,12 +1051,7 @@ struct ReportsPage<'a> {
 
 /// `GET /admin/reports`: the last seven days.
 pub async fn reports(State(app): State<AppState>, f: Frame) -> Response {
-    let context = &f.context;
-    match app
-        .administration(&f.actor, context)
-        .report(None, app.now())
-        .await
-    {
+    match f.ops(&app).report(None, app.now()).await {
         Ok(report) => render(
             StatusCode::OK,
             &ReportsPage {
@@ -1093,8 +1073,7 @@ pub async fn account_recovery_code(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     let account = field(&form, "account");
     if let Err(e) = ops.send_recovery_code(account, app.now()).await {
         return failed(&f, e);
@@ -1133,12 +1112,7 @@ pub struct After {
 
 /// `GET /admin/orgs`: organisations, page by page, and the registration form.
 pub async fn orgs(State(app): State<AppState>, f: Frame, Query(query): Query<After>) -> Response {
-    let context = &f.context;
-    match app
-        .administration(&f.actor, context)
-        .list_orgs(query.after.as_deref(), 50)
-        .await
-    {
+    match f.ops(&app).list_orgs(query.after.as_deref(), 50).await {
         Ok(page) => render(
             StatusCode::OK,
             &OrgsPage {
@@ -1161,12 +1135,11 @@ pub async fn create_org(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
     let new = NewOrg {
         credit_code: field(&form, "credit_code").to_owned(),
         name: field(&form, "name").to_owned(),
     };
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     match ops.create_org(&new, app.now()).await {
         Ok(org) => org_page(&f, org, Some(f.t.org_changed)),
         Err(e) => failed(&f, e),
@@ -1189,8 +1162,7 @@ pub async fn org(
     f: Frame,
     axum::extract::Path(key): axum::extract::Path<String>,
 ) -> Response {
-    let context = &f.context;
-    match app.administration(&f.actor, context).show_org(&key).await {
+    match f.ops(&app).show_org(&key).await {
         Ok(org) => org_page(&f, org, None),
         Err(e) => failed(&f, e),
     }
@@ -1207,8 +1179,7 @@ pub async fn org_change(
     let Some(form) = posted(&app, &headers, &body) else {
         return expired(&f);
     };
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     let now = app.now();
     let done = match change.as_str() {
         "members" => {
@@ -1251,13 +1222,8 @@ struct SettingsPage<'a> {
 
 /// `GET /admin/settings`: the effective configuration, secrets redacted.
 pub async fn settings(State(app): State<AppState>, f: Frame) -> Response {
-    let context = &f.context;
     let redacted = app.settings.clone();
-    match app
-        .administration(&f.actor, context)
-        .show_settings(redacted)
-        .await
-    {
+    match f.ops(&app).show_settings(redacted).await {
         Ok(value) => render(
             StatusCode::OK,
             &SettingsPage {
@@ -1283,8 +1249,7 @@ pub async fn client(
     f: Frame,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    let context = &f.context;
-    let ops = app.administration(&f.actor, context);
+    let ops = f.ops(&app);
     let shown = match ops.show_client(&id).await {
         Ok(client) => client,
         Err(e) => return failed(&f, e),
