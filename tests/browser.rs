@@ -1515,8 +1515,8 @@ impl Driver {
 
     /// Opens the console as `number`: the password, then the authenticator app the two-factor rule
     /// makes an administrator enrol (a code computed at `now`), then the recovery codes page; waits
-    /// for the console's home page titled `title`.
-    async fn console_sign_in(&self, base: &str, number: &str, now: i64, title: &str) {
+    /// for the console's home page titled `title`. The authenticator's key.
+    async fn console_sign_in(&self, base: &str, number: &str, now: i64, title: &str) -> String {
         self.goto(&format!("{base}/admin")).await;
         self.type_into("#identifier", number).await;
         self.type_into("#password", PASSWORD).await;
@@ -1525,6 +1525,26 @@ impl Driver {
         self.type_into("#code", &totp_at(&secret, now)).await;
         self.click("button[value='enrol']").await;
         self.click("button[value='continue']").await;
+        self.wait_for_text("h1", |t| t == title).await;
+        secret
+    }
+
+    /// Opens the console again as `number`, whose authenticator has `secret`: the password, then
+    /// a code computed at `now`.
+    async fn console_sign_in_again(
+        &self,
+        base: &str,
+        number: &str,
+        secret: &str,
+        now: i64,
+        title: &str,
+    ) {
+        self.goto(&format!("{base}/admin")).await;
+        self.type_into("#identifier", number).await;
+        self.type_into("#password", PASSWORD).await;
+        self.click("form[action='/login'] button").await;
+        self.type_into("#code", &totp_at(secret, now)).await;
+        self.click("button[value='totp']").await;
         self.wait_for_text("h1", |t| t == title).await;
     }
 }
@@ -1584,8 +1604,20 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
 
     // The system administrator signs in with the password and an authenticator code, and registers
     // a client; an account search is refused.
+    // An enterprise, for the organisation pages.
+    const ORG: &str = "9144030071526726XG";
+    operator
+        .create_org(
+            &yihao::protocol::admin::orgs::NewOrg {
+                credit_code: ORG.into(),
+                name: "深圳某公司".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
     let system = Driver::start(&driver_path).await;
-    system
+    let system_key = system
         .console_sign_in(&server.base, &admins[0].0, now(), "管理控制台")
         .await;
     system.accessible().await;
@@ -1604,7 +1636,13 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
         .wait_for_text("#created-secret", |t| t.len() >= 40)
         .await;
     system.accessible().await;
-    for page in ["/admin/keys", "/admin/reports", "/admin/settings"] {
+    let client_page = format!("/admin/clients/{client_id}");
+    for page in [
+        "/admin/keys",
+        "/admin/reports",
+        "/admin/settings",
+        &client_page,
+    ] {
         system.goto(&format!("{}{page}", server.base)).await;
         system.find("h1").await;
         system.accessible().await;
@@ -1627,7 +1665,7 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
     // session ends.
     clock.advance(30);
     let security = Driver::start(&driver_path).await;
-    security
+    let security_key = security
         .console_sign_in(&server.base, &admins[1].0, now(), "管理控制台")
         .await;
     security.click("a[href='/admin/accounts']").await;
@@ -1640,7 +1678,8 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
     security.click("button[value='locked']").await;
     security.wait_for_text("dd.status", |t| t == "locked").await;
     security.accessible().await;
-    for page in ["/admin/roles", "/admin/orgs"] {
+    let org_page = format!("/admin/orgs/{ORG}");
+    for page in ["/admin/roles", "/admin/orgs", &org_page] {
         security.goto(&format!("{}{page}", server.base)).await;
         security.find("h1").await;
         security.accessible().await;
@@ -1706,5 +1745,43 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
         audit.english_page("Not allowed").await;
     }
     audit.call(reqwest::Method::DELETE, "", None).await;
+
+    // The system and security administrators' pages in English, checked the same way.
+    for (number, key, pages) in [
+        (
+            &admins[0].0,
+            &system_key,
+            vec![
+                ("/admin/clients".to_owned(), "Connected systems"),
+                (client_page.clone(), "不动产登记系统"),
+                ("/admin/keys".to_owned(), "Signing keys"),
+                ("/admin/reports".to_owned(), "Reports"),
+                ("/admin/settings".to_owned(), "Settings"),
+                ("/admin/audit".to_owned(), "Not allowed"),
+            ],
+        ),
+        (
+            &admins[1].0,
+            &security_key,
+            vec![
+                (format!("/admin/accounts?q={ID_NUMBER}"), "Accounts"),
+                ("/admin/roles".to_owned(), "Administrators"),
+                ("/admin/orgs".to_owned(), "Organisations"),
+                (org_page.clone(), "深圳某公司"),
+            ],
+        ),
+    ] {
+        clock.advance(30);
+        let english = Driver::start_in(&driver_path, "en").await;
+        english
+            .console_sign_in_again(&server.base, number, key, now(), "Administration console")
+            .await;
+        for (page, title) in pages {
+            english.goto(&format!("{}{page}", server.base)).await;
+            english.english_page(title).await;
+            english.accessible().await;
+        }
+        english.call(reqwest::Method::DELETE, "", None).await;
+    }
     assert!(common::verify_audit(app).await.is_ok());
 }
