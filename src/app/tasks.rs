@@ -192,6 +192,22 @@ async fn deliver(
         .destinations
         .check_url(&record.uri)
         .map_err(|e| DeliveryError::Transport(Box::new(e)))?;
+    if record.kind == "cas" {
+        // CAS 3.0 §2.3.3: the LogoutRequest POSTed to the service as `logoutRequest`, "fire and
+        // forget": any answer counts (mod_auth_cas answers 302); only an unreachable service is
+        // tried again.
+        let message = crate::protocol::cas::logout_request(
+            record.session_index.as_deref().unwrap_or_default(),
+            now,
+        );
+        http.post(&record.uri)
+            .timeout(timeout)
+            .form(&[("logoutRequest", message.as_str())])
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transport(Box::new(e.without_url())))?;
+        return Ok(());
+    }
     let token = logout_token(
         &app.config.server.issuer,
         &app.keys.ring(),

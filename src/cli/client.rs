@@ -102,12 +102,17 @@ fn creation(args: &CreateClient) -> anyhow::Result<ClientChange> {
         (None, true) => Some("none".to_owned()),
         (None, false) => None,
     };
+    let cas_only = !args.settings.cas_services.is_empty() && args.redirect_uris.is_empty();
     Ok(ClientChange {
         client_id: args.id.clone(),
         client_name: Some(args.name.clone()),
         redirect_uris: Some(args.redirect_uris.clone()),
         post_logout_redirect_uris: Some(args.post_logout_redirect_uris.clone()),
-        grant_types: Some(args.grant_types.clone()),
+        grant_types: Some(if cas_only && args.grant_types == ["authorization_code"] {
+            Vec::new()
+        } else {
+            args.grant_types.clone()
+        }),
         scope: scope_list(&args.scopes)?,
         token_endpoint_auth_method: method,
         first_party: Some(args.first_party),
@@ -147,6 +152,7 @@ fn settings_change(flags: &TokenSettings) -> anyhow::Result<ClientChange> {
         channel: flags.channel.clone(),
         resources: given(&flags.resources),
         department: flags.department.clone(),
+        cas_services: given(&flags.cas_services),
         ..ClientChange::default()
     })
 }

@@ -194,6 +194,11 @@ pub struct TokenSettings {
     /// A resource (RFC 8707) the client may ask machine tokens for (repeat for several).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,
+    /// A CAS service URL the client is known by (repeat for several; a final `*` makes it a prefix:
+    /// docs/integration/cas.md). A client created with CAS services and no redirect URI gets no
+    /// OAuth grant unless --grant-type says otherwise.
+    #[arg(long = "cas-service", value_name = "URL")]
+    pub cas_services: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,15 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub second_factor: SecondFactorConfig,
     pub admin: AdminConfig,
+    pub cas: CasConfig,
+}
+
+/// The CAS 3.0 server (docs/integration/cas.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasConfig {
+    /// How long a service ticket waits for its validation: 5 to 300 seconds (CAS 3.0 §3.1.1).
+    pub ticket_secs: u64,
 }
 
 /// Administration (docs/administration.md).
@@ -434,6 +443,12 @@ impl Config {
         }
         if issuer.host_str().is_none() {
             return Err(ConfigError::new("server.issuer", "must name a host"));
+        }
+        if !(5..=300).contains(&self.cas.ticket_secs) {
+            return Err(ConfigError::new(
+                "cas.ticket_secs",
+                "must be 5 to 300 (CAS 3.0 §3.1.1: service tickets live no longer than five minutes)",
+            ));
         }
         if !(60..=1800).contains(&self.admin.console_idle_secs) {
             return Err(ConfigError::new(

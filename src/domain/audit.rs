@@ -69,6 +69,9 @@ pub enum EventType {
     AdminRead,
     /// An administrator role granted or revoked.
     AdminRole,
+    /// A CAS service ticket refused at validation (its error code is the reason); a ticket
+    /// validated is an `attribute_release` via `cas`.
+    CasTicket,
 }
 
 impl EventType {
@@ -118,6 +121,7 @@ impl EventType {
             Self::IdentityCode => "identity_code",
             Self::AdminRead => "admin_read",
             Self::AdminRole => "admin_role",
+            Self::CasTicket => "cas_ticket",
         }
     }
 }

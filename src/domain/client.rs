@@ -103,6 +103,52 @@ impl RedirectUri {
     }
 }
 
+/// A CAS service URL a client is known by (docs/integration/cas.md). The `service` a CAS login names
+/// must equal one exactly, or begin with one written with a final `*` (the prefix rule): the part
+/// before the `*` is a URL without query whose path ends in `/`, so `https://a.example/app/*` admits
+/// `https://a.example/app/x?y=1` but neither `https://a.example/app-x` nor another host. Otherwise
+/// the rules of a redirect URI apply (https, or plain http on a loopback host). No regular expressions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CasService(String);
+
+impl CasService {
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        let bad = |why: &str| ClientError::new("cas_services", format!("{raw:?} {why}"));
+        let url = RedirectUri::parse_as("cas_services", raw.strip_suffix('*').unwrap_or(raw))?;
+        if !matches!(
+            Url::parse(url.as_str())
+                .map(|u| u.scheme().to_owned())
+                .as_deref(),
+            Ok("https" | "http")
+        ) {
+            return Err(bad("must be an http or https URL"));
+        }
+        if let Some(prefix) = raw.strip_suffix('*') {
+            let parsed = Url::parse(prefix).map_err(|e| bad(&e.to_string()))?;
+            if parsed.query().is_some() || !prefix.ends_with('/') {
+                return Err(bad(
+                    "as a prefix (final `*`) must be a URL without query ending in `/`",
+                ));
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a CAS login's `service` is this one: equal, or under the prefix. An exact entry
+    /// matches better than any prefix, and a longer prefix better than a shorter one.
+    pub fn matches(&self, service: &str) -> Option<usize> {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => service.starts_with(prefix).then_some(prefix.len()),
+            None => (self.0 == service).then_some(usize::MAX),
+        }
+    }
+}
+
 /// Grant types a client may use (RFC 7591 §2 `grant_types`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GrantType {
@@ -371,6 +417,8 @@ pub struct ClientSettings {
     /// The department that owns the client (its unified social credit code), whose department
     /// administrators manage it (docs/administration.md); `None`: the platform's own.
     pub department: Option<super::identifiers::CreditCode>,
+    /// The CAS service URLs the client is known by (CAS 3.0; docs/integration/cas.md).
+    pub cas_services: Vec<CasService>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.
@@ -442,12 +490,13 @@ impl Client {
                 "must not contain control characters",
             ));
         }
-        if spec.grant_types.is_empty() {
+        if spec.grant_types.is_empty() && spec.settings.cas_services.is_empty() {
             return Err(ClientError::new(
                 "grant_types",
-                "at least one grant type is required",
+                "at least one grant type (or a CAS service) is required",
             ));
         }
+        no_duplicates("cas_services", &spec.settings.cas_services)?;
         no_duplicates("grant_types", &spec.grant_types)?;
         no_duplicates("redirect_uris", &spec.redirect_uris)?;
         no_duplicates("post_logout_redirect_uris", &spec.post_logout_redirect_uris)?;

@@ -69,6 +69,22 @@ pub fn rfc3339(epoch: i64) -> String {
     )
 }
 
+/// `epoch` (seconds) as RFC 3339 in UTC: `2026-11-28T01:13:45Z` (SAML 2.0 Core §1.3.3: time values
+/// "MUST be expressed in UTC form, with no time zone component").
+pub fn rfc3339_utc(epoch: i64) -> String {
+    let d = civil_from_days(epoch.div_euclid(86_400));
+    let secs = epoch.rem_euclid(86_400);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        d.year,
+        d.month,
+        d.day,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 pub fn is_leap(year: i32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -136,6 +152,12 @@ fn civil_from_days(z: i64) -> Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_utc_has_no_offset() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_796_000_025), "2026-11-30T00:53:45Z");
+    }
 
     #[test]
     fn rfc3339_is_written_in_china_standard_time() {

@@ -85,6 +85,9 @@ pub struct AuthorizeRequest {
     /// from the user code, not by a client; it ends on a page, not at a redirect URI.
     #[serde(default)]
     pub device: Option<String>,
+    /// A CAS login (`/cas/login`): it ends in a service ticket sent to the service, not in a code.
+    #[serde(default)]
+    pub cas: Option<super::cas::CasLogin>,
 }
 
 /// The level an essential `acr` request of unknown values stands for: none reaches it.
@@ -407,6 +410,7 @@ pub fn check(
         acr_essential,
         step_up_declined: false,
         device: None,
+        cas: None,
     })
 }
 

@@ -681,6 +681,7 @@ mod tests {
             acr_essential: None,
             step_up_declined: false,
             device: None,
+            cas: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod authorize;
 pub mod backchannel;
 pub mod bearer;
+pub mod cas;
 pub mod claims;
 pub mod client_auth;
 pub mod device;

@@ -219,6 +219,8 @@ impl Sessions<'_> {
                 now,
             )
             .await?;
+            // CAS 3.0 §2.3.3: a LogoutRequest to each service a ticket was issued for in the session.
+            self.outbox.enqueue_cas_logouts(sid, now).await?;
         }
         end(self.ephemeral, sid).await?;
         // Audited once the session is over everywhere, so a failing audit write cannot leave it

@@ -62,6 +62,16 @@ impl ClientCache {
         Ok(found)
     }
 
+    /// The held client `choose` picks among all held (a CAS login looks its service up this way; a
+    /// client registered since the last reload is found after the next one).
+    pub fn pick(
+        &self,
+        choose: impl for<'a> FnOnce(&mut dyn Iterator<Item = &'a Client>) -> Option<&'a Client>,
+    ) -> Option<Client> {
+        let held = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        choose(&mut held.values()).cloned()
+    }
+
     /// Drops one client, so the next request reads it from the store.
     pub fn forget(&self, id: &str) {
         self.clients

@@ -501,7 +501,8 @@ pub trait RevocationStore: Send + Sync {
     async fn prune_revoked(&self, before: i64) -> StoreResult<u64>;
 }
 
-/// A `logout_outbox` row: one back-channel logout to deliver.
+/// A `logout_outbox` row: one logout to deliver, a back-channel logout token (`kind`
+/// `backchannel`) or a CAS `LogoutRequest` (`cas`, naming the service ticket `session_index`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxRecord {
     pub id: String,
@@ -509,6 +510,10 @@ pub struct OutboxRecord {
     pub uri: String,
     pub sub: String,
     pub sid: Option<String>,
+    /// `backchannel` or `cas`.
+    pub kind: String,
+    /// A CAS logout's service ticket (its `SessionIndex`).
+    pub session_index: Option<String>,
     /// `pending`, `delivered` or `failed` (gave up).
     pub status: String,
     pub attempts: i64,
@@ -535,6 +540,21 @@ pub trait OutboxStore: Send + Sync {
     async fn settle_logout(&self, record: &OutboxRecord) -> StoreResult<()>;
     /// Every delivery for a client, newest first (operations and tests).
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
+    /// Remembers a CAS service ticket issued in a session, until the session ends (single logout).
+    async fn remember_cas_ticket(&self, ticket: &CasTicketRecord) -> StoreResult<()>;
+    /// Queues a CAS `LogoutRequest` for each service ticket issued in the ended session `sid`, to the
+    /// service it was issued for, and forgets them; how many.
+    async fn enqueue_cas_logouts(&self, sid: &str, now: i64) -> StoreResult<u64>;
+}
+
+/// A CAS service ticket issued in a session (`cas_tickets`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CasTicketRecord {
+    pub ticket: String,
+    pub sid: String,
+    pub client_id: String,
+    pub service: String,
+    pub created_at: i64,
 }
 
 /// What an audit search matches: each field given narrows it.

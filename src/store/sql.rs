@@ -3,8 +3,8 @@
 //! `store/sql_engine/`, compiled once per engine (see its module documentation).
 
 use crate::domain::client::{
-    AuthMethod, Channel, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec, GrantType,
-    RedirectUri, Scope, SealedSecret, SecretHash,
+    AuthMethod, CasService, Channel, Client, ClientId, ClientSecrets, ClientSettings, ClientSpec,
+    GrantType, RedirectUri, Scope, SealedSecret, SecretHash,
 };
 use crate::domain::jose::Alg;
 
@@ -21,9 +21,9 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_meth
      id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
      backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
      frontchannel_logout_session_required, secret_sealed, previous_secret_sealed, channel, pkce_optional, min_level, location, \
-     department) \
+     department, cas_services) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)";
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
@@ -33,7 +33,7 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_metho
      backchannel_logout_uri = $22, backchannel_logout_session_required = $23, frontchannel_logout_uri = $24, \
      frontchannel_logout_session_required = $25, secret_sealed = $26, previous_secret_sealed = $27, \
      channel = $28, pkce_optional = $29, min_level = $30, location = $31, \
-     department = $32 WHERE id = $1";
+     department = $32, cas_services = $33 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -73,6 +73,7 @@ pub(crate) struct ClientRow {
     pub min_level: Option<i64>,
     pub location: Option<String>,
     pub department: Option<String>,
+    pub cas_services: String,
 }
 
 impl ClientRow {
@@ -127,6 +128,13 @@ impl ClientRow {
                 .department
                 .as_ref()
                 .map(|d| d.as_str().to_owned()),
+            cas_services: json(
+                c.settings()
+                    .cas_services
+                    .iter()
+                    .map(CasService::as_str)
+                    .collect(),
+            ),
         }
     }
 
@@ -210,6 +218,8 @@ impl ClientRow {
                     .as_deref()
                     .map(CreditCode::parse)
                     .transpose()
+                    .map_err(|e| corrupt(&e.to_string()))?,
+                cas_services: list(&self.cas_services, CasService::parse)
                     .map_err(|e| corrupt(&e.to_string()))?,
             },
         };

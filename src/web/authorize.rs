@@ -120,6 +120,10 @@ pub(super) async fn continue_signed_in(
     signed_in: crate::protocol::login::SignedIn,
 ) -> Response {
     let _ = session::end_interaction(app.ephemeral.as_ref(), id).await;
+    let mut request = request;
+    if let Some(cas) = &mut request.cas {
+        cas.fresh = true;
+    }
     let current = Some((signed_in.sid, signed_in.session));
     let mut response = proceed(app, page, client, request, current, true).await;
     response.headers_mut().append(
@@ -357,6 +361,9 @@ pub(super) async fn issue_code(
     if let Some(key) = &request.device {
         return super::device::approve(app, t, client, request, key, (sid, session), org).await;
     }
+    if let Some(login) = &request.cas {
+        return super::cas::issue_ticket(app, t, client, request, login, sid, session, org).await;
+    }
     let ring = app.keys.ring();
     let issued = app
         .interactions(&ring)
@@ -377,6 +384,9 @@ pub(super) async fn issue_code(
 
 /// An error for the client about a request whose redirect URI is known.
 pub(super) fn redirect_error(app: &App, request: &AuthorizeRequest, error: OAuthError) -> Response {
+    if let Some(login) = &request.cas {
+        return super::cas::refused(&pages::ZH, login, &error);
+    }
     authorize_error(
         &app.config.server.issuer,
         &pages::ZH,

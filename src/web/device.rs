@@ -110,6 +110,7 @@ pub async fn page(
         acr_essential: None,
         step_up_declined: false,
         device: Some(key),
+        cas: None,
     };
     let secret = cookie(&app, &headers, cookies::SESSION);
     let ring = app.keys.ring();

@@ -112,7 +112,7 @@ pub async fn confirm(State(app): State<AppState>, headers: HeaderMap, body: Byte
 
 /// Ends the session (if any), clears the cookie, and goes back to the client or says so here; when
 /// clients asked for front-channel logout, the page loads their iframes first and then continues.
-async fn finish(
+pub(super) async fn finish(
     app: &App,
     t: &'static Texts,
     sid: Option<String>,

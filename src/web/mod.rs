@@ -23,6 +23,7 @@ pub mod account_factors;
 pub mod admin_api;
 pub mod api;
 pub mod authorize;
+pub mod cas;
 pub mod client_ip;
 pub mod console;
 pub mod cookies;
@@ -103,6 +104,13 @@ pub fn routes() -> Router<AppState> {
         .route("/login/passkey", post(step_up::login))
         .route("/login/proofing", post(step_up::proofing))
         .route("/api/v1/proofing/face", post(proofing::face))
+        .route("/cas/login", get(cas::login))
+        .route("/cas/logout", get(cas::logout))
+        .route("/cas/validate", get(cas::validate_v1))
+        .route("/cas/serviceValidate", get(cas::service_validate))
+        .route("/cas/p3/serviceValidate", get(cas::p3_service_validate))
+        .route("/cas/proxyValidate", get(cas::proxy_validate))
+        .route("/cas/p3/proxyValidate", get(cas::p3_proxy_validate))
         .route("/register", get(register::form).post(register::start))
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))

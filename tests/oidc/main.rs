@@ -13,6 +13,7 @@ mod common;
 mod account_page;
 mod admin;
 mod audit;
+mod cas;
 mod client_auth;
 mod client_credentials;
 mod code_flow;

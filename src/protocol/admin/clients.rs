@@ -10,8 +10,8 @@ use crate::crypto::random_token;
 use crate::domain::admin::{Action, AdminRole};
 use crate::domain::audit::EventType;
 use crate::domain::client::{
-    AuthMethod, Channel, Client, ClientId, ClientSettings, ClientSpec, GrantType, RedirectUri,
-    Scope,
+    AuthMethod, CasService, Channel, Client, ClientId, ClientSettings, ClientSpec, GrantType,
+    RedirectUri, Scope,
 };
 use crate::domain::identifiers::CreditCode;
 use crate::domain::jose::Alg;
@@ -65,6 +65,8 @@ pub struct ClientChange {
     /// The owning department's unified social credit code; empty clears it. A department
     /// administrator's clients always belong to its department.
     pub department: Option<String>,
+    /// CAS service URLs (exact, or a prefix ending in `*`: docs/integration/cas.md).
+    pub cas_services: Option<Vec<String>>,
 }
 
 /// A registered client as RFC 7591 §3.2.1 describes it (`client_secret` only when just issued).
@@ -98,6 +100,7 @@ pub struct ClientView {
     pub frontchannel_logout_session_required: bool,
     pub channel: String,
     pub department: Option<String>,
+    pub cas_services: Vec<String>,
     /// Only in the answer that issued it: shown once, stored as a hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
@@ -158,6 +161,11 @@ impl ClientView {
             frontchannel_logout_session_required: s.frontchannel_logout_session_required,
             channel: s.channel.as_str().to_owned(),
             department: s.department.as_ref().map(|d| d.as_str().to_owned()),
+            cas_services: s
+                .cas_services
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             client_secret: secret.map(str::to_owned),
             client_secret_expires_at: secret.map(|_| 0),
         }
@@ -249,6 +257,9 @@ impl ClientChange {
         }
         if let Some(channel) = &self.channel {
             settings.channel = Channel::parse(channel)?;
+        }
+        if let Some(services) = &self.cas_services {
+            settings.cas_services = parse_list(services, CasService::parse)?;
         }
         if let Some(department) = &self.department {
             settings.department = match department.trim() {

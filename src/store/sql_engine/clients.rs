@@ -110,4 +110,5 @@ fn bind_client<'q>(
         .bind(r.min_level)
         .bind(r.location)
         .bind(r.department)
+        .bind(r.cas_services)
 }

@@ -10,7 +10,8 @@ impl crate::store::OutboxStore for Adapter {
     ) -> crate::store::StoreResult<()> {
         sqlx::query(
             "INSERT INTO logout_outbox (id, client_id, uri, sub, sid, status, attempts, next_attempt_at, \
-             claimed_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             claimed_until, last_error, created_at, updated_at, kind, session_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&r.id)
         .bind(&r.client_id)
@@ -24,6 +25,8 @@ impl crate::store::OutboxStore for Adapter {
         .bind(&r.last_error)
         .bind(r.created_at)
         .bind(r.updated_at)
+        .bind(&r.kind)
+        .bind(&r.session_index)
         .execute(&self.writer)
         .await
         .map_err(|e| crate::store::sql::db_error(|| "logout delivery".into(), e))?;
@@ -80,5 +83,52 @@ impl crate::store::OutboxStore for Adapter {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| crate::store::sql::db_error(|| "logout outbox".into(), e))
+    }
+
+    async fn remember_cas_ticket(
+        &self,
+        t: &crate::store::CasTicketRecord,
+    ) -> crate::store::StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO cas_tickets (ticket, sid, client_id, service, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&t.ticket)
+        .bind(&t.sid)
+        .bind(&t.client_id)
+        .bind(&t.service)
+        .bind(t.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "CAS ticket".into(), e))?;
+        Ok(())
+    }
+
+    async fn enqueue_cas_logouts(&self, sid: &str, now: i64) -> crate::store::StoreResult<u64> {
+        let err = |e| crate::store::sql::db_error(|| "CAS logout".into(), e);
+        let mut tx = self.writer.begin().await.map_err(err)?;
+        let issued: Vec<crate::store::CasTicketRecord> =
+            sqlx::query_as("DELETE FROM cas_tickets WHERE sid = $1 RETURNING *")
+                .bind(sid)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(err)?;
+        for t in &issued {
+            sqlx::query(
+                "INSERT INTO logout_outbox (id, client_id, uri, sub, sid, status, attempts, next_attempt_at, \
+                 claimed_until, last_error, created_at, updated_at, kind, session_index) \
+                 VALUES ($1, $2, $3, '', $4, 'pending', 0, $5, NULL, NULL, $5, $5, 'cas', $6)",
+            )
+            .bind(crate::crypto::random_token())
+            .bind(&t.client_id)
+            .bind(&t.service)
+            .bind(sid)
+            .bind(now)
+            .bind(&t.ticket)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(issued.len() as u64)
     }
 }
