@@ -1785,3 +1785,238 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
     }
     assert!(common::verify_audit(app).await.is_ok());
 }
+
+/// Apache with Debian's mod_auth_cas in front of a legacy page, configured by the guide's own
+/// `docs/integration/examples/apache-mod-auth-cas/yihao-cas.conf`; stopped on drop.
+struct Apache {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Apache {
+    async fn start(binary: &str, issuer: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let port = common::free_port();
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/integration/examples/apache-mod-auth-cas"
+        );
+        let copy = Command::new("cp")
+            .args([
+                "-r",
+                &format!("{example}/htdocs"),
+                &root.display().to_string(),
+            ])
+            .status()
+            .unwrap();
+        assert!(copy.success());
+        let cache = root.join("cas-cache");
+        std::fs::create_dir(&cache).unwrap();
+        // Apache's workers run as an unprivileged user when it starts as root.
+        for (path, mode) in [(root.to_path_buf(), 0o755), (cache.clone(), 0o777)] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let _ = Command::new("chmod")
+            .args(["-R", "a+rX", &root.join("htdocs").display().to_string()])
+            .status();
+        let modules = "/usr/lib/apache2/modules";
+        let mut conf = format!(
+            "ServerRoot {root}\nPidFile {root}/httpd.pid\nDefaultRuntimeDir {root}\nErrorLog {root}/error.log\n\
+             Listen 127.0.0.1:{port}\nServerName localhost\nLogLevel warn\nTypesConfig /etc/mime.types\n",
+            root = root.display()
+        );
+        for module in [
+            "mpm_prefork",
+            "authz_core",
+            "authn_core",
+            "authz_user",
+            "mime",
+            "dir",
+            "include",
+            "auth_cas",
+        ] {
+            conf.push_str(&format!(
+                "LoadModule {module}_module {modules}/mod_{module}.so\n"
+            ));
+        }
+        conf.push_str(&format!(
+            "DocumentRoot {root}/htdocs\nDirectoryIndex index.shtml\n<Directory {root}/htdocs>\n  Require all granted\n  Options +Includes\n  AddType text/html .shtml\n  AddOutputFilter INCLUDES .shtml\n</Directory>\nInclude {example}/yihao-cas.conf\n",
+            root = root.display()
+        ));
+        let conf_path = root.join("httpd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(binary)
+            .args(["-f", &conf_path.display().to_string(), "-DFOREGROUND"])
+            .env("YIHAO_ISSUER", issuer)
+            .env("CAS_CACHE_DIR", format!("{}/", cache.display()))
+            .env("APACHE_RUN_DIR", root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{binary} does not start: {e}"));
+        let base = format!("http://localhost:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if reqwest::get(format!("{base}/")).await.is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Apache did not start: {}",
+                std::fs::read_to_string(root.join("error.log")).unwrap_or_default()
+            );
+            // Real time: waiting for another process.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            child,
+            base,
+            _dir: dir,
+        }
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_page_behind_mod_auth_cas_gets_single_sign_on_from_openid_connect_and_single_logout()
+ {
+    let Ok(driver_path) = std::env::var(DRIVER_VAR) else {
+        common::not_configured(DRIVER_VAR);
+        return;
+    };
+    const APACHE_VAR: &str = "YIHAO_TEST_APACHE";
+    let Some(apache_binary) = std::env::var(APACHE_VAR).ok().filter(|v| !v.is_empty()) else {
+        common::not_configured(APACHE_VAR);
+        return;
+    };
+    let (rp_base, _logouts) = relying_party().await;
+    let server = common::spawn_issuer(|_| {}).await;
+    let app = &server.test_app.app;
+    let redirect = format!("{rp_base}/cb");
+    register(app, spec("hall", &redirect, true), SECRET).await;
+    let apache = Apache::start(&apache_binary, &server.base).await;
+    // The legacy system, known to CAS by its protected location (a prefix); the person consents to
+    // release the name.
+    let legacy = ClientSpec {
+        id: yihao::domain::client::ClientId::parse("legacy").unwrap(),
+        name: "旧业务系统".into(),
+        auth_method: AuthMethod::None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![],
+        scopes: vec![yihao::domain::client::Scope::parse("profile").unwrap()],
+        first_party: false,
+        settings: yihao::domain::client::ClientSettings {
+            cas_services: vec![
+                yihao::domain::client::CasService::parse(&format!("{}/protected/*", apache.base))
+                    .unwrap(),
+            ],
+            ..Default::default()
+        },
+    };
+    register(app, legacy, SECRET).await;
+    app.clients.reload().await.unwrap();
+    Person::new(ID_NUMBER, NAME)
+        .create(app, Some(PASSWORD))
+        .await;
+
+    let browser = Driver::start(&driver_path).await;
+    // Signed in through OpenID Connect at the service hall.
+    browser
+        .goto(&format!(
+            "{}/authorize?client_id=hall&redirect_uri={}&response_type=code&scope=openid&state=s",
+            server.base,
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        ))
+        .await;
+    browser.type_into("#identifier", ID_NUMBER).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(&redirect).await;
+    // The legacy page: mod_auth_cas sends the browser to yihao's CAS login, where the session
+    // signs the person in without a password; only the consent is asked.
+    browser.goto(&format!("{}/protected/", apache.base)).await;
+    browser.wait_for_text("h1", |t| t == "授权确认").await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .starts_with(&format!("{}/cas/login?service=", server.base))
+    );
+    browser.click("button[value=allow]").await;
+    browser
+        .wait_for_url(&format!("{}/protected/", apache.base))
+        .await;
+    let user = browser.wait_for_text("#user", |t| !t.is_empty()).await;
+    assert!(
+        !user.contains(ID_NUMBER) && user.len() > 20,
+        "a pairwise subject: {user}"
+    );
+    let name = browser.wait_for_text("#name", |t| !t.is_empty()).await;
+    assert_eq!(name, NAME, "{}", apache.error_log());
+    let acr = browser.wait_for_text("#acr", |t| !t.is_empty()).await;
+    assert!(acr.starts_with("urn:yihao:loa:"), "{acr}");
+    // mod_auth_cas's session cookie works from another client too, until single logout ends it.
+    let cookies = browser.call(reqwest::Method::GET, "/cookie", None).await;
+    let session = cookies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "MOD_AUTH_CAS")
+        .unwrap_or_else(|| panic!("no mod_auth_cas session: {cookies}"))["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_cookie = || async {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{}/protected/", apache.base))
+            .header("cookie", format!("MOD_AUTH_CAS={session}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(with_cookie().await, 200);
+    // Logging out at yihao ends the legacy page's session too (CAS single logout through the
+    // outbox; mod_auth_cas answers the LogoutRequest with a redirect, which counts as delivered).
+    browser.goto(&format!("{}/cas/logout", server.base)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let deliveries = app.store.logout_deliveries("legacy").await.unwrap();
+        if deliveries.iter().any(|d| d.status == "delivered") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single logout: {deliveries:?}"
+        );
+        // Real time: the outbox's deliverer runs on its own interval.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        with_cookie().await,
+        302,
+        "mod_auth_cas's session is over: {}",
+        apache.error_log()
+    );
+    // And the browser going back is asked to sign in again.
+    browser.goto(&format!("{}/protected/", apache.base)).await;
+    browser.wait_for_text("h1", |t| t == "登录").await;
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
