@@ -94,6 +94,8 @@ pub struct App {
     pub form_key: zeroize::Zeroizing<[u8; 32]>,
     /// Seals second-factor secrets (TOTP secrets, passkeys).
     pub factor_sealer: crate::crypto::pii::Sealer,
+    /// Seals the CAS service tickets kept in the database for single logout.
+    pub cas_sealer: crate::crypto::pii::Sealer,
     /// The key recovery codes are hashed with.
     pub recovery_key: zeroize::Zeroizing<[u8; 32]>,
     /// The WebAuthn relying party (the issuer's host), when passkeys are offered.
@@ -356,6 +358,7 @@ impl App {
         let draft_sealer = crate::crypto::pii::Sealer::new(&master_key, "drafts", 1);
         let form_key = master_key.derive("form-csrf");
         let factor_sealer = crate::crypto::pii::Sealer::new(&master_key, "factors", 1);
+        let cas_sealer = crate::crypto::pii::Sealer::new(&master_key, "cas-tickets", 1);
         let recovery_key = master_key.derive("recovery-codes");
         let handle_key = master_key.derive("passkey-user-handle");
         let audit = Auditor::start(
@@ -399,6 +402,7 @@ impl App {
             outside,
             sms_key,
             draft_sealer,
+            cas_sealer,
             form_key,
             factor_sealer,
             recovery_key,

@@ -196,10 +196,21 @@ async fn deliver(
         // CAS 3.0 §2.3.3: the LogoutRequest POSTed to the service as `logoutRequest`, "fire and
         // forget": any answer counts (mod_auth_cas answers 302); only an unreachable service is
         // tried again.
-        let message = crate::protocol::cas::logout_request(
-            record.session_index.as_deref().unwrap_or_default(),
-            now,
-        );
+        // The ticket is kept sealed under the session it was issued in (`web::cas::issue_ticket`).
+        let ticket = record
+            .session_index
+            .as_deref()
+            .and_then(|sealed| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed).ok()
+            })
+            .and_then(|sealed| {
+                app.cas_sealer
+                    .open(record.sid.as_deref().unwrap_or_default(), &sealed)
+                    .ok()
+            })
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .ok_or_else(|| DeliveryError::Status("the ticket does not open".into()))?;
+        let message = crate::protocol::cas::logout_request(&ticket, now);
         http.post(&record.uri)
             .timeout(timeout)
             .form(&[("logoutRequest", message.as_str())])

@@ -115,24 +115,32 @@ pub struct CasService(String);
 impl CasService {
     pub fn parse(raw: &str) -> Result<Self, ClientError> {
         let bad = |why: &str| ClientError::new("cas_services", format!("{raw:?} {why}"));
-        let url = RedirectUri::parse_as("cas_services", raw.strip_suffix('*').unwrap_or(raw))?;
-        if !matches!(
-            Url::parse(url.as_str())
-                .map(|u| u.scheme().to_owned())
-                .as_deref(),
-            Ok("https" | "http")
-        ) {
-            return Err(bad("must be an http or https URL"));
+        let url = raw.strip_suffix('*').unwrap_or(raw);
+        RedirectUri::parse_as("cas_services", url)?;
+        if !cas_service_url(url) {
+            return Err(bad(
+                "must be an http or https URL written as browsers resolve it (a path, no `..` or \\, \
+                 no fragment, no ticket parameter)",
+            ));
         }
-        if let Some(prefix) = raw.strip_suffix('*') {
-            let parsed = Url::parse(prefix).map_err(|e| bad(&e.to_string()))?;
-            if parsed.query().is_some() || !prefix.ends_with('/') {
-                return Err(bad(
-                    "as a prefix (final `*`) must be a URL without query ending in `/`",
-                ));
-            }
+        if raw.ends_with('*') && (url.contains('?') || !url.ends_with('/')) {
+            return Err(bad(
+                "as a prefix (final `*`) must be a URL without query ending in `/`",
+            ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// Whether two entries could admit the same service URL (an exact one under a prefix, one
+    /// prefix under another): two clients may not claim one URL.
+    pub fn overlaps(&self, other: &CasService) -> bool {
+        let (a, b) = (self.0.strip_suffix('*'), other.0.strip_suffix('*'));
+        match (a, b) {
+            (None, None) => self.0 == other.0,
+            (Some(p), None) => other.0.starts_with(p),
+            (None, Some(p)) => self.0.starts_with(p),
+            (Some(p), Some(q)) => p.starts_with(q) || q.starts_with(p),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -147,6 +155,33 @@ impl CasService {
             None => (self.0 == service).then_some(usize::MAX),
         }
     }
+}
+
+/// A CAS service URL as a login may name it and a client may register it: absolute http or https, at
+/// most 2000 bytes, no fragment or user information, and already in the form the WHATWG URL rules
+/// write it (so `..`, `%2e%2e`, `\`, tabs and line breaks, which browsers resolve or drop, are refused
+/// rather than compared as written), no dot segment in any disguise (`..;`), and no `ticket` parameter
+/// of its own (CAS 3.0: the ticket is appended by the server).
+pub fn cas_service_url(s: &str) -> bool {
+    if s.len() > 2000 || s.contains('#') {
+        return false;
+    }
+    let Ok(u) = Url::parse(s) else {
+        return false;
+    };
+    if !matches!(u.scheme(), "http" | "https")
+        || u.as_str() != s
+        || !u.username().is_empty()
+        || u.password().is_some()
+    {
+        return false;
+    }
+    let dot_segment = u.path_segments().into_iter().flatten().any(|segment| {
+        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+        let head = decoded.split(';').next().unwrap_or_default().trim();
+        head == "." || head == ".."
+    });
+    !dot_segment && !u.query_pairs().any(|(k, _)| k == "ticket")
 }
 
 /// Grant types a client may use (RFC 7591 §2 `grant_types`).
@@ -797,6 +832,56 @@ impl ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Security review of CAS: a prefix must not be escaped by what browsers resolve.
+    #[test]
+    fn cas_services_match_only_what_browsers_land_on() {
+        let app = CasService::parse("https://h.example/app/*").unwrap();
+        assert!(app.matches("https://h.example/app/x?y=1").is_some());
+        for escaping in [
+            "https://h.example/app/../x",
+            "https://h.example/app/%2e%2e/x",
+            "https://h.example/app/%2E%2E/x",
+            "https://h.example/app/..\\x",
+            "https://h.example/app/..;/x",
+            "https://h.example/app/.%2e;jsessionid=1/x",
+            "https://h.example/app/x\n",
+            "https://h.example/app/x?ticket=ST-1",
+            "https://h.example/app/x#f",
+            "https://H.example/app/x",
+            "https://u@h.example/app/x",
+        ] {
+            assert!(!cas_service_url(escaping), "{escaping}");
+        }
+        assert!(cas_service_url(
+            "http://localhost:18080/protected/index.html?foo=bar&x=a%20b"
+        ));
+        assert!(CasService::parse("https://h.example/app").is_ok());
+        for bad in [
+            "https://h.example/app*",
+            "https://h.example/a?b=1/*",
+            "https://h.example/../*",
+            "ftp://h.example/*",
+        ] {
+            assert!(CasService::parse(bad).is_err(), "{bad}");
+        }
+        let exact = CasService::parse("https://h.example/app/x").unwrap();
+        let other = CasService::parse("https://h.example/*").unwrap();
+        assert!(
+            !app.overlaps(&CasService::parse("https://h.example/ap/*").unwrap()),
+            "segments, not characters"
+        );
+        let apart = CasService::parse("https://h.example/b/*").unwrap();
+        assert!(app.overlaps(&exact) && exact.overlaps(&app));
+        assert!(
+            app.overlaps(&other) && other.overlaps(&app),
+            "one prefix under another"
+        );
+        assert!(
+            !app.overlaps(&apart)
+                && !exact.overlaps(&CasService::parse("https://h.example/app/y").unwrap())
+        );
+    }
 
     fn spec(auth: AuthMethod, grants: &[GrantType]) -> ClientSpec {
         ClientSpec {

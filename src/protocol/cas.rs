@@ -80,7 +80,10 @@ pub enum LoginError {
     /// non-authorized service URL is presented."
     #[error("the service URL is not registered with this server")]
     UnknownService,
-    #[error("the service URL is not an absolute http or https URL without a fragment")]
+    #[error(
+        "the service URL is not an absolute http or https URL in its resolved form (no `..`, no \\, \
+         no fragment, no ticket parameter)"
+    )]
     BadService,
 }
 
@@ -95,12 +98,11 @@ pub fn login_params(params: &[(String, String)]) -> Result<LoginParams, LoginErr
         }
     };
     let service = one("service")?.map(str::to_owned);
-    if let Some(s) = &service {
-        let ok = url::Url::parse(s)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.fragment().is_none());
-        if !ok || s.contains('#') {
-            return Err(LoginError::BadService);
-        }
+    if service
+        .as_deref()
+        .is_some_and(|s| !crate::domain::client::cas_service_url(s))
+    {
+        return Err(LoginError::BadService);
     }
     let renew = one("renew")?.is_some();
     let gateway = !renew && one("gateway")?.is_some();
@@ -358,12 +360,21 @@ pub enum Format {
     Json,
 }
 
-/// A validation request's parameters, checked before the ticket is looked at.
+/// A refused validation: the failure, and the client whose ticket it was when the ticket was found
+/// (for the audit log and the client's self-check).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidateParams {
-    pub service: String,
-    pub ticket: String,
-    pub renew: bool,
+pub struct Refused {
+    pub failure: Failure,
+    pub client_id: Option<String>,
+}
+
+impl From<Failure> for Refused {
+    fn from(failure: Failure) -> Self {
+        Self {
+            failure,
+            client_id: None,
+        }
+    }
 }
 
 /// The format asked for; an unsupported one is answered in XML with `INVALID_REQUEST`.
@@ -380,15 +391,29 @@ pub fn format_of(params: &[(String, String)]) -> Result<Format, Failure> {
     }
 }
 
-/// Checks a validation request's parameters (§2.5.1: `service` and `ticket` REQUIRED, `pgtUrl`,
-/// `renew`, `format` OPTIONAL).
-pub fn validate_params(
+/// A ticket as this server writes them (and short enough to repeat in an answer).
+fn well_formed(ticket: &str) -> bool {
+    ticket.len() <= 64
+        && ticket.starts_with(TICKET_PREFIX)
+        && ticket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Validates a ticket once (§2.5.1: `service` and `ticket` REQUIRED; `pgtUrl`, `renew`, `format`
+/// OPTIONAL). §3.1.1: "Whether or not validation was successful, CAS MUST then invalidate the
+/// ticket": a ticket named in the request is taken from the store first, whatever then fails. It must
+/// have been issued for `service`, within `ttl_secs`, and from a new login when `renew` is set.
+pub async fn validate(
+    ephemeral: &dyn Ephemeral,
     params: &[(String, String)],
     endpoint: Endpoint,
-) -> Result<ValidateParams, Failure> {
+    ttl_secs: i64,
+    now: i64,
+) -> Result<TicketGrant, Refused> {
     for name in ["service", "ticket", "pgtUrl", "renew", "format"] {
         if params.iter().filter(|(n, _)| n == name).count() > 1 {
-            return Err(Failure::InvalidRequest(format!("{name} is repeated")));
+            return Err(Failure::InvalidRequest(format!("{name} is repeated")).into());
         }
     }
     let get = |name: &str| {
@@ -398,87 +423,100 @@ pub fn validate_params(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let (Some(service), Some(ticket)) = (get("service"), get("ticket")) else {
-        return Err(Failure::InvalidRequest(
+    let ticket = get("ticket");
+    // Taken before anything else is checked, so no failure leaves it usable.
+    let grant = match ticket.filter(|t| well_formed(t)) {
+        Some(t) => ephemeral
+            .take(&ticket_key(t))
+            .await
+            .map_err(|_| Refused::from(Failure::InternalError))?
+            .and_then(|raw| open(t, &raw)),
+        None => None,
+    };
+    let refuse = |failure: Failure| Refused {
+        failure,
+        client_id: grant.as_ref().map(|g| g.client_id.clone()),
+    };
+    format_of(params).map_err(refuse)?;
+    let (Some(service), Some(ticket)) = (get("service"), ticket) else {
+        return Err(refuse(Failure::InvalidRequest(
             "service and ticket are required".into(),
-        ));
+        )));
     };
     if endpoint != Endpoint::ProxyValidate && ticket.starts_with("PT-") {
-        return Err(Failure::InvalidTicketSpec(format!(
-            "{} accepts service tickets only; {ticket} is a proxy ticket",
+        return Err(refuse(Failure::InvalidTicketSpec(format!(
+            "{} accepts service tickets only, not proxy tickets",
             match endpoint {
                 Endpoint::Validate => "/validate",
                 _ => "/serviceValidate",
             }
-        )));
+        ))));
     }
     if let Some(pgt) = get("pgtUrl") {
         if !url::Url::parse(pgt).is_ok_and(|u| u.scheme() == "https") {
-            return Err(Failure::InvalidProxyCallback(
+            return Err(refuse(Failure::InvalidProxyCallback(
                 "pgtUrl must be an https URL".into(),
-            ));
+            )));
         }
-        return Err(Failure::UnauthorizedServiceProxy(
+        return Err(refuse(Failure::UnauthorizedServiceProxy(
             "this server issues no proxy-granting tickets; leave out pgtUrl".into(),
-        ));
+        )));
     }
-    Ok(ValidateParams {
-        service: service.to_owned(),
-        ticket: ticket.to_owned(),
-        renew: get("renew").is_some(),
-    })
-}
-
-/// Validates a ticket once: it is taken from the store whatever the outcome (§3.1.1), then must have
-/// been issued for `service`, within `ttl`, and from a new login when `renew` is set.
-pub async fn validate(
-    ephemeral: &dyn Ephemeral,
-    params: &ValidateParams,
-    ttl_secs: i64,
-    now: i64,
-) -> Result<TicketGrant, Failure> {
-    let unknown = || Failure::InvalidTicket(format!("ticket {} not recognized", params.ticket));
-    let well_formed = params.ticket.len() <= 256
-        && params.ticket.starts_with(TICKET_PREFIX)
-        && params
-            .ticket
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !well_formed {
-        return Err(unknown());
-    }
-    let raw = ephemeral
-        .take(&ticket_key(&params.ticket))
+    let shown = if well_formed(ticket) {
+        ticket
+    } else {
+        "(malformed)"
+    };
+    let Some(grant) = grant.clone() else {
+        return Err(refuse(Failure::InvalidTicket(format!(
+            "ticket {shown} not recognized"
+        ))));
+    };
+    // A ticket of a session that has ended (logout, a lock, its limits) opens nothing: its single
+    // logout may already have reached the service.
+    let live = super::session::is_live(ephemeral, &grant.sid)
         .await
-        .map_err(|_| Failure::InternalError)?
-        .ok_or_else(unknown)?;
-    if raw.len() < 12 {
-        return Err(unknown());
+        .map_err(|_| refuse(Failure::InternalError))?;
+    if !live {
+        return Err(refuse(Failure::InvalidTicket(format!(
+            "ticket {shown} belongs to a session that has ended"
+        ))));
     }
-    let (nonce, sealed) = raw.split_at(12);
-    let plain = cipher(&params.ticket)
-        .decrypt(Nonce::from_slice(nonce), sealed)
-        .map_err(|_| unknown())?;
-    let grant: TicketGrant = serde_json::from_slice(&plain).map_err(|_| unknown())?;
     if now > grant.issued_at + ttl_secs {
-        return Err(Failure::InvalidTicket(format!(
-            "ticket {} has expired",
-            params.ticket
-        )));
+        return Err(refuse(Failure::InvalidTicket(format!(
+            "ticket {shown} has expired"
+        ))));
     }
-    if grant.service != params.service {
-        return Err(Failure::InvalidService(format!(
-            "ticket {} was not issued for this service",
-            params.ticket
-        )));
+    if grant.service != service {
+        return Err(refuse(Failure::InvalidService(format!(
+            "ticket {shown} was not issued for this service"
+        ))));
     }
-    if params.renew && !grant.fresh {
-        return Err(Failure::InvalidTicket(format!(
-            "ticket {} did not come from a new login, and renew is set",
-            params.ticket
-        )));
+    // §2.5.1 `renew`: "if this parameter is set" (whatever its value).
+    if params.iter().any(|(n, _)| n == "renew") && !grant.fresh {
+        return Err(refuse(Failure::InvalidTicket(format!(
+            "ticket {shown} did not come from a new login, and renew is set"
+        ))));
     }
     Ok(grant)
+}
+
+/// What a stored ticket stands for, if it opens with the ticket's key.
+fn open(ticket: &str, raw: &[u8]) -> Option<TicketGrant> {
+    if raw.len() < 12 {
+        return None;
+    }
+    let (nonce, sealed) = raw.split_at(12);
+    let plain = cipher(ticket)
+        .decrypt(Nonce::from_slice(nonce), sealed)
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
+/// The ephemeral-store key of a ticket (the SHA-256 of the ticket), to forget it when its session
+/// ends.
+pub fn stored_key(ticket: &str) -> String {
+    ticket_key(ticket)
 }
 
 /// XML character data and attribute values.
@@ -503,18 +541,22 @@ pub fn response(result: &Result<TicketGrant, Failure>, format: Format) -> String
     match (result, format) {
         (Ok(g), Format::Xml) => {
             let mut out = format!(
-                "<cas:serviceResponse xmlns:cas=\"{NAMESPACE}\">\n  <cas:authenticationSuccess>\n    <cas:user>{}</cas:user>\n    <cas:attributes>\n",
+                "<cas:serviceResponse xmlns:cas=\"{NAMESPACE}\">\n  <cas:authenticationSuccess>\n    <cas:user>{}</cas:user>\n",
                 escape(&g.user)
             );
-            for (name, value) in &g.attributes {
-                out.push_str(&format!(
-                    "      <cas:{name}>{}</cas:{name}>\n",
-                    escape(value)
-                ));
+            // Appendix A: `cas:attributes` holds at least the three authentication attributes, so
+            // it is left out where none are released (`/serviceValidate`).
+            if !g.attributes.is_empty() {
+                out.push_str("    <cas:attributes>\n");
+                for (name, value) in &g.attributes {
+                    out.push_str(&format!(
+                        "      <cas:{name}>{}</cas:{name}>\n",
+                        escape(value)
+                    ));
+                }
+                out.push_str("    </cas:attributes>\n");
             }
-            out.push_str(
-                "    </cas:attributes>\n  </cas:authenticationSuccess>\n</cas:serviceResponse>\n",
-            );
+            out.push_str("  </cas:authenticationSuccess>\n</cas:serviceResponse>\n");
             out
         }
         (Err(f), Format::Xml) => format!(
@@ -636,81 +678,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_validation_error_code_has_its_cause() {
-        let v = |list: &[(&str, &str)], e| {
-            validate_params(&pairs(list), e)
-                .map(|_| ())
-                .map_err(|f| f.code())
-        };
-        use Endpoint::*;
-        assert_eq!(
-            v(&[("ticket", "ST-1")], ServiceValidate),
-            Err("INVALID_REQUEST")
-        );
-        assert_eq!(
-            v(&[("service", "https://a/")], ServiceValidate),
-            Err("INVALID_REQUEST")
-        );
-        assert_eq!(
-            v(
-                &[
-                    ("service", "https://a/"),
-                    ("ticket", "ST-1"),
-                    ("ticket", "ST-2")
-                ],
-                ServiceValidate
-            ),
-            Err("INVALID_REQUEST")
-        );
-        assert_eq!(
-            v(
-                &[("service", "https://a/"), ("ticket", "PT-1")],
-                ServiceValidate
-            ),
-            Err("INVALID_TICKET_SPEC")
-        );
-        assert_eq!(
-            v(&[("service", "https://a/"), ("ticket", "PT-1")], Validate),
-            Err("INVALID_TICKET_SPEC")
-        );
-        assert_eq!(
-            v(
-                &[("service", "https://a/"), ("ticket", "PT-1")],
-                ProxyValidate
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            v(
-                &[
-                    ("service", "https://a/"),
-                    ("ticket", "ST-1"),
-                    ("pgtUrl", "http://a/cb")
-                ],
-                ServiceValidate
-            ),
-            Err("INVALID_PROXY_CALLBACK")
-        );
-        assert_eq!(
-            v(
-                &[
-                    ("service", "https://a/"),
-                    ("ticket", "ST-1"),
-                    ("pgtUrl", "https://a/cb")
-                ],
-                ServiceValidate
-            ),
-            Err("UNAUTHORIZED_SERVICE_PROXY")
-        );
-        assert_eq!(
-            format_of(&pairs(&[("format", "YAML")])).map_err(|f| f.code()),
-            Err("INVALID_REQUEST")
-        );
-        assert_eq!(format_of(&pairs(&[("format", "json")])), Ok(Format::Json));
-        assert_eq!(Failure::InternalError.code(), "INTERNAL_ERROR");
-    }
-
     fn grant() -> TicketGrant {
         TicketGrant {
             client_id: "legacy".into(),
@@ -764,68 +731,207 @@ mod tests {
         assert!(!xml.starts_with("<?xml"));
     }
 
+    /// An ephemeral store that fails, for `INTERNAL_ERROR`.
+    struct Broken;
+
+    #[async_trait::async_trait]
+    impl Ephemeral for Broken {
+        fn backend(&self) -> &'static str {
+            "broken"
+        }
+        async fn ping(&self) -> crate::store::StoreResult<()> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn put(
+            &self,
+            _: &str,
+            _: &[u8],
+            _: std::time::Duration,
+        ) -> crate::store::StoreResult<()> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn put_if_absent(
+            &self,
+            _: &str,
+            _: &[u8],
+            _: std::time::Duration,
+        ) -> crate::store::StoreResult<bool> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn get(&self, _: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn take(&self, _: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn delete(&self, _: &str) -> crate::store::StoreResult<bool> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn increment(
+            &self,
+            _: &str,
+            _: std::time::Duration,
+        ) -> crate::store::StoreResult<i64> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn publish(&self, _: &str, _: &[u8]) -> crate::store::StoreResult<()> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+        async fn subscribe(
+            &self,
+            _: &str,
+        ) -> crate::store::StoreResult<crate::store::Subscription> {
+            Err(StoreError::Corrupt("down".into()))
+        }
+    }
+
     #[tokio::test]
-    async fn a_ticket_validates_once_for_its_service_and_is_sealed_in_the_store() {
+    async fn a_ticket_validates_once_for_its_service_and_every_failure_uses_it_up() {
         use crate::store::memory::MemoryEphemeral;
         let store = MemoryEphemeral::new(std::time::Duration::from_secs(60));
         let store = store.as_ref();
         let ttl = std::time::Duration::from_secs(60);
-        let params = |ticket: &str, service: &str, renew| ValidateParams {
-            service: service.into(),
-            ticket: ticket.into(),
-            renew,
+        store.put("session:s", b"{}", ttl).await.unwrap();
+        const APP: &str = "https://a.example/app/";
+        let check = async |list: &[(&str, &str)], endpoint, now| {
+            validate(store, &pairs(list), endpoint, 60, now)
+                .await
+                .map_err(|r| (r.failure.code(), r.client_id))
         };
+        use Endpoint::*;
         let t = issue(store, &grant(), ttl).await.unwrap();
         let stored = store.get(&ticket_key(&t)).await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&stored).contains("张三"), "sealed");
-        assert_eq!(
-            validate(store, &params(&t, "https://a.example/app/", false), 60, 120)
-                .await
-                .unwrap()
-                .user,
-            "pairwise<&>"
-        );
-        let again = validate(store, &params(&t, "https://a.example/app/", false), 60, 120).await;
-        assert_eq!(again.unwrap_err().code(), "INVALID_TICKET");
+        let ok = check(&[("service", APP), ("ticket", &t)], ServiceValidate, 120).await;
+        assert_eq!(ok.unwrap().user, "pairwise<&>");
+        let known = Some("legacy".to_owned());
+        let again = check(&[("service", APP), ("ticket", &t)], ServiceValidate, 120).await;
+        assert_eq!(again.unwrap_err(), ("INVALID_TICKET", None));
 
+        // Each cause, each with a fresh ticket, which the failure then used up.
+        // (extra parameters, endpoint, the code expected)
+        type Case<'a> = (&'a [(&'a str, &'a str)], Endpoint, &'a str);
+        let cases: &[Case] = &[
+            (
+                &[("format", "YAML"), ("service", APP)],
+                ServiceValidate,
+                "INVALID_REQUEST",
+            ),
+            (&[], ServiceValidate, "INVALID_REQUEST"),
+            (
+                &[("pgtUrl", "http://a.example/cb"), ("service", APP)],
+                ServiceValidate,
+                "INVALID_PROXY_CALLBACK",
+            ),
+            (
+                &[("pgtUrl", "https://a.example/cb"), ("service", APP)],
+                ServiceValidate,
+                "UNAUTHORIZED_SERVICE_PROXY",
+            ),
+            (
+                &[("service", "https://a.example/other/")],
+                ServiceValidate,
+                "INVALID_SERVICE",
+            ),
+            (
+                &[("service", APP), ("renew", "")],
+                ServiceValidate,
+                "INVALID_TICKET",
+            ),
+        ];
+        for (extra, endpoint, code) in cases {
+            let sso = TicketGrant {
+                fresh: false,
+                ..grant()
+            };
+            let t = issue(store, &sso, ttl).await.unwrap();
+            let mut list = vec![("ticket", t.as_str())];
+            list.extend_from_slice(extra);
+            let refused = check(&list, *endpoint, 120).await.unwrap_err();
+            assert_eq!(refused, (*code, known.clone()), "{extra:?}");
+            let after = check(&[("service", APP), ("ticket", &t)], ServiceValidate, 120).await;
+            assert_eq!(
+                after.unwrap_err().0,
+                "INVALID_TICKET",
+                "{extra:?} used it up"
+            );
+        }
+        // Without a ticket that could be ours: no client to name.
+        for (list, endpoint, code) in [
+            (vec![("service", APP)], ServiceValidate, "INVALID_REQUEST"),
+            (
+                vec![("service", APP), ("ticket", "ST-1"), ("ticket", "ST-2")],
+                ServiceValidate,
+                "INVALID_REQUEST",
+            ),
+            (
+                vec![("service", APP), ("ticket", "PT-1")],
+                ServiceValidate,
+                "INVALID_TICKET_SPEC",
+            ),
+            (
+                vec![("service", APP), ("ticket", "PT-1")],
+                Validate,
+                "INVALID_TICKET_SPEC",
+            ),
+            (
+                vec![("service", APP), ("ticket", "PT-1")],
+                ProxyValidate,
+                "INVALID_TICKET",
+            ),
+            (
+                vec![("service", APP), ("ticket", "ST-made-up")],
+                ServiceValidate,
+                "INVALID_TICKET",
+            ),
+        ] {
+            assert_eq!(
+                check(&list, endpoint, 120).await.unwrap_err(),
+                (code, None),
+                "{list:?}"
+            );
+        }
         let t = issue(store, &grant(), ttl).await.unwrap();
-        let wrong = validate(
+        let late = validate(
             store,
-            &params(&t, "https://a.example/other/", false),
+            &pairs(&[("service", APP), ("ticket", &t)]),
+            ServiceValidate,
             60,
-            120,
+            161,
         )
         .await;
-        assert_eq!(wrong.unwrap_err().code(), "INVALID_SERVICE");
-        let after = validate(store, &params(&t, "https://a.example/app/", false), 60, 120).await;
         assert_eq!(
-            after.unwrap_err().code(),
-            "INVALID_TICKET",
-            "a wrong service uses the ticket up"
-        );
-
-        let t = issue(store, &grant(), ttl).await.unwrap();
-        let late = validate(store, &params(&t, "https://a.example/app/", false), 60, 161).await;
-        assert_eq!(
-            late.unwrap_err().description(),
+            late.unwrap_err().failure.description(),
             format!("ticket {t} has expired")
         );
-
-        let sso = TicketGrant {
-            fresh: false,
-            ..grant()
-        };
-        let t = issue(store, &sso, ttl).await.unwrap();
-        let renew = validate(store, &params(&t, "https://a.example/app/", true), 60, 120).await;
-        assert_eq!(renew.unwrap_err().code(), "INVALID_TICKET");
-
-        let made_up = validate(
+        // A malformed ticket is not repeated in the answer.
+        let long = format!("ST-{}", "x".repeat(100));
+        let refused = check(&[("service", APP), ("ticket", &long)], ServiceValidate, 120).await;
+        assert!(refused.is_err());
+        let described = validate(
             store,
-            &params("ST-made-up", "https://a.example/app/", false),
+            &pairs(&[("service", APP), ("ticket", &long)]),
+            ServiceValidate,
             60,
             120,
         )
         .await;
-        assert_eq!(made_up.unwrap_err().code(), "INVALID_TICKET");
+        assert!(!described.unwrap_err().failure.description().contains("xxx"));
+        // A ticket of an ended session opens nothing.
+        let t = issue(store, &grant(), ttl).await.unwrap();
+        store.delete("session:s").await.unwrap();
+        let ended = check(&[("service", APP), ("ticket", &t)], ServiceValidate, 120).await;
+        assert_eq!(ended.unwrap_err(), ("INVALID_TICKET", known.clone()));
+        // The store failing: INTERNAL_ERROR.
+        let broken = validate(
+            &Broken,
+            &pairs(&[("service", APP), ("ticket", &t)]),
+            ServiceValidate,
+            60,
+            120,
+        )
+        .await;
+        assert_eq!(broken.unwrap_err().failure.code(), "INTERNAL_ERROR");
+        assert_eq!(format_of(&pairs(&[("format", "json")])), Ok(Format::Json));
     }
 }

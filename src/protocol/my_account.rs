@@ -318,6 +318,13 @@ impl MyAccount<'_> {
                 )
                 .await
                 .map_err(OAuthError::server)?;
+                // A CAS service learns it the CAS way (CAS 3.0 §2.3.3).
+                logouts += self
+                    .sessions
+                    .outbox
+                    .enqueue_cas_logouts(&row.sid, Some(client_id), now)
+                    .await
+                    .map_err(OAuthError::server)? as usize;
             }
         }
         self.audit

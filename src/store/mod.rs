@@ -540,14 +540,23 @@ pub trait OutboxStore: Send + Sync {
     async fn settle_logout(&self, record: &OutboxRecord) -> StoreResult<()>;
     /// Every delivery for a client, newest first (operations and tests).
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
-    /// Remembers a CAS service ticket issued in a session, until the session ends (single logout).
+    /// Remembers a CAS service ticket issued in a session, until the session ends (single logout);
+    /// only the newest [`CAS_TICKETS_KEPT`] of a client in a session are kept.
     async fn remember_cas_ticket(&self, ticket: &CasTicketRecord) -> StoreResult<()>;
-    /// Queues a CAS `LogoutRequest` for each service ticket issued in the ended session `sid`, to the
-    /// service it was issued for, and forgets them; how many.
-    async fn enqueue_cas_logouts(&self, sid: &str, now: i64) -> StoreResult<u64>;
+    /// Queues a CAS `LogoutRequest` for each service ticket issued in the session `sid` (to
+    /// `client_id` only, when given), to the service it was issued for, and forgets them; how many.
+    async fn enqueue_cas_logouts(
+        &self,
+        sid: &str,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64>;
 }
 
-/// A CAS service ticket issued in a session (`cas_tickets`).
+/// How many of a client's tickets a session keeps for single logout (the newest).
+pub const CAS_TICKETS_KEPT: i64 = 20;
+
+/// A CAS service ticket issued in a session (`cas_tickets`; `ticket` sealed by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CasTicketRecord {
     pub ticket: String,

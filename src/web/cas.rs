@@ -91,10 +91,17 @@ pub async fn login(
         client_id: client.id().as_str().to_owned(),
         redirect_uri: service.clone(),
         response_mode: ResponseMode::Query,
-        scopes: client
-            .scopes()
-            .iter()
-            .map(|s| s.as_str().to_owned())
+        // What the person consents to and the service receives: their pairwise identifier and the
+        // person scopes the client was registered with (no offline access, no API scopes).
+        scopes: std::iter::once("openid".to_owned())
+            .chain(
+                client
+                    .scopes()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .filter(|s| ["profile", "phone", "email", "idcard", "org"].contains(s))
+                    .map(str::to_owned),
+            )
             .collect(),
         state: None,
         nonce: None,
@@ -198,8 +205,10 @@ pub(super) async fn issue_ticket(
         Ok(ticket) => ticket,
         Err(e) => return server_error_page(t, &e),
     };
+    // Kept for single logout, sealed: whoever reads the database cannot redeem a live ticket.
+    let sealed = app.cas_sealer.seal(sid, ticket.as_bytes());
     let record = CasTicketRecord {
-        ticket: ticket.clone(),
+        ticket: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed),
         sid: sid.to_owned(),
         client_id: client.id().as_str().to_owned(),
         service: login.service.clone(),
@@ -332,63 +341,74 @@ async fn validate_at(
     query: Option<String>,
 ) -> Response {
     let params = request::params(&Method::GET, query.as_deref(), &[]);
-    let format = cas::format_of(&params);
-    let mut result = match &format {
-        Err(f) => Err(f.clone()),
-        Ok(_) => match cas::validate_params(&params, endpoint) {
-            Err(f) => Err(f),
-            Ok(p) => {
-                cas::validate(
-                    app.ephemeral.as_ref(),
-                    &p,
-                    app.config.cas.ticket_secs as i64,
-                    app.now(),
-                )
-                .await
+    let ttl = app.config.cas.ticket_secs as i64;
+    let validated = cas::validate(app.ephemeral.as_ref(), &params, endpoint, ttl, app.now()).await;
+    let mut result = match validated {
+        Ok(mut grant) => {
+            if !attributes {
+                grant.attributes.clear();
             }
-        },
-    };
-    if let Ok(grant) = &mut result
-        && !attributes
-    {
-        grant.attributes.clear();
-    }
-    let context = request::context(headers, extensions);
-    let audit = app.audit(&context);
-    let event = match &result {
-        Ok(grant) => AuditEvent::success(EventType::AttributeRelease)
-            .actor(grant.account_id.as_str())
-            .client(grant.client_id.as_str())
-            .details(serde_json::json!({
-                "via": "cas",
-                "claims": grant.released(),
-                "service": grant.service,
-            })),
-        Err(f) => {
-            let service = crate::protocol::param(&params, "service").unwrap_or_default();
-            let mut event = AuditEvent::failure(EventType::CasTicket, f.code())
-                .details(serde_json::json!({ "service": service, "detail": f.description() }));
-            if let Some(client) = service_client(app, service) {
-                event = event.client(client.id().as_str());
+            Ok(grant)
+        }
+        Err(refused) => {
+            // Refusals of this server's own tickets are audited under their client (its
+            // self-check shows them); made-up tickets from anyone are not written down.
+            if let Some(client) = &refused.client_id {
+                let service: String = crate::protocol::param(&params, "service")
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                let event = AuditEvent::failure(EventType::CasTicket, refused.failure.code())
+                    .client(client.as_str())
+                    .details(serde_json::json!({
+                        "service": service,
+                        "detail": refused.failure.description(),
+                    }));
+                let context = request::context(headers, extensions);
+                if app.audit(&context).record(event).await.is_err() {
+                    return answer(endpoint, &params, &Err(Failure::InternalError));
+                }
             }
-            event
+            Err(refused.failure)
         }
     };
-    if audit.record(event).await.is_err() {
-        result = Err(Failure::InternalError);
+    if let Ok(grant) = &result {
+        let released = grant.released();
+        let event = if released.is_empty() {
+            AuditEvent::success(EventType::CasTicket)
+        } else {
+            AuditEvent::success(EventType::AttributeRelease)
+                .details(serde_json::json!({ "via": "cas", "claims": released }))
+        };
+        let event = event
+            .actor(grant.account_id.as_str())
+            .client(grant.client_id.as_str());
+        let context = request::context(headers, extensions);
+        if app.audit(&context).record(event).await.is_err() {
+            result = Err(Failure::InternalError);
+        }
     }
-    let (body, content_type) = match (endpoint, format) {
-        (Endpoint::Validate, _) => (cas::response_v1(&result), "text/plain; charset=utf-8"),
-        (_, Ok(cas::Format::Json)) => (
-            cas::response(&result, cas::Format::Json),
-            "application/json",
-        ),
+    answer(endpoint, &params, &result)
+}
+
+/// A validation's answer in its endpoint's and format's form. Failures are answered 200 too, as
+/// CAS servers do; clients read the body.
+fn answer(
+    endpoint: Endpoint,
+    params: &[(String, String)],
+    result: &Result<TicketGrant, Failure>,
+) -> Response {
+    let (body, content_type) = match (endpoint, cas::format_of(params)) {
+        (Endpoint::Validate, _) => (cas::response_v1(result), "text/plain; charset=utf-8"),
+        (_, Ok(cas::Format::Json)) => {
+            (cas::response(result, cas::Format::Json), "application/json")
+        }
         _ => (
-            cas::response(&result, cas::Format::Xml),
+            cas::response(result, cas::Format::Xml),
             "application/xml; charset=utf-8",
         ),
     };
-    // Failures are answered 200 too, as CAS servers do; clients read the body.
     (
         StatusCode::OK,
         [
@@ -414,5 +434,35 @@ pub async fn logout(
         .map(str::to_owned);
     let sid = cookie(&app, &headers, cookies::SESSION)
         .map(|secret| crate::protocol::session::sid_of(&secret));
+    // A GET that any page could send ends every sign-in, OpenID Connect ones included: from a
+    // browser, only a navigation of the person's own (typed, a bookmark), from yihao's pages, or
+    // from a registered service's page ends it at once; any other asks first, as `/logout` does.
+    let sent_by = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let from_service = || {
+        let origin = headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| url::Url::parse(r).ok())
+            .map(|u| u.origin().ascii_serialization());
+        origin.is_some_and(|origin| {
+            app.clients
+                .pick(|mut clients| {
+                    Iterator::find(&mut clients, |c| {
+                        c.settings().cas_services.iter().any(|s| {
+                            url::Url::parse(s.as_str().trim_end_matches('*'))
+                                .is_ok_and(|u| u.origin().ascii_serialization() == origin)
+                        })
+                    })
+                })
+                .is_some()
+        })
+    };
+    let trusted = match sent_by {
+        None | Some("none" | "same-origin") => true,
+        Some(_) => from_service(),
+    };
+    if sid.is_some() && !trusted {
+        return super::logout::ask(&app, t, &headers, redirect, None, Vec::new()).await;
+    }
     super::logout::finish(&app, t, sid, redirect, None).await
 }

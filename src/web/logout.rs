@@ -54,9 +54,22 @@ pub async fn end_session(
     if let Ending::Now { sid } = next {
         return finish(&app, t, sid, redirect, state).await;
     }
+    ask(&app, t, &headers, redirect, state, ui_locales).await
+}
+
+/// Asks the person whether to log out (the confirmation posts to `/logout/confirm`), then goes
+/// to `redirect`.
+pub(super) async fn ask(
+    app: &App,
+    t: &'static Texts,
+    headers: &HeaderMap,
+    redirect: Option<String>,
+    state: Option<String>,
+    ui_locales: Vec<String>,
+) -> Response {
     let id = random_token();
     let csrf = random_token();
-    let browser = BrowserBinding::of(&app, &headers);
+    let browser = BrowserBinding::of(app, headers);
     let pending = PendingLogout {
         redirect: redirect.clone(),
         state,

@@ -453,7 +453,7 @@ async fn every_validation_error_code_is_answered_for_its_cause() {
         let (_, xml) = validate(&s, path, &params).await;
         assert_eq!(failure_code(&xml), *code, "{path} {params:?}: {xml}");
     }
-    // The ticket survived those (refused before it was looked at)... and a pgtUrl uses it up.
+    // The parameters are checked after the ticket is taken.
     let (_, xml) = validate(
         &s,
         "serviceValidate",
@@ -465,6 +465,14 @@ async fn every_validation_error_code_is_answered_for_its_cause() {
     )
     .await;
     assert_eq!(failure_code(&xml), "UNAUTHORIZED_SERVICE_PROXY", "{xml}");
+    // Refused for its parameters, the ticket was used up all the same (§3.1.1).
+    let (_, xml) = validate(
+        &s,
+        "serviceValidate",
+        &[("service", LEGACY), ("ticket", &t)],
+    )
+    .await;
+    assert_eq!(failure_code(&xml), "INVALID_TICKET", "{xml}");
     // A wrong service: INVALID_SERVICE, and the ticket is gone (§2.5.3: "CAS MUST invalidate the
     // ticket").
     let t = fresh_ticket(&s, &browser).await;
@@ -564,6 +572,29 @@ async fn logout_ends_the_session_and_each_service_gets_its_logout_request() {
         cas_client("legacy", &[&format!("{service}*")], &["profile"]),
     )
     .await;
+    // Nobody else may claim a URL under it.
+    let context = yihao::protocol::audit::RequestContext::default();
+    let app = &s._server.test_app.app;
+    let operator = app.administration(&yihao::protocol::admin::Actor::Operator, &context);
+    for overlapping in [
+        format!("{service}x/*"),
+        format!("{service}index.html"),
+        service.replace("/app/", "/*"),
+    ] {
+        let change = yihao::protocol::admin::clients::ClientChange {
+            client_id: Some("squatter".into()),
+            client_name: Some("squatter".into()),
+            grant_types: Some(vec![]),
+            token_endpoint_auth_method: Some("none".into()),
+            cas_services: Some(vec![overlapping.clone()]),
+            ..Default::default()
+        };
+        let refused = operator.create_client(&change, 0).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("overlaps"),
+            "{overlapping}: {refused}"
+        );
+    }
     let browser = Browser::new();
     let page = format!("{service}index.html?a=1");
     let ticket = ticket_of(&cas_login(&s, &browser, &[("service", &page)]).await, &page);
@@ -574,6 +605,28 @@ async fn logout_ends_the_session_and_each_service_gets_its_logout_request() {
     )
     .await;
     assert_eq!(failure_code(&xml), "", "{xml}");
+    // Another site's page cannot log the person out with a GET: Chromium says where the navigation
+    // came from, and yihao asks first.
+    let cross = browser
+        .http
+        .get(format!("{}/cas/logout", s.base))
+        .header("sec-fetch-site", "cross-site")
+        .header("referer", "https://evil.example/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 200);
+    assert!(
+        cross
+            .text()
+            .await
+            .unwrap()
+            .contains("action=\"/logout/confirm\"")
+    );
+    let still = browser
+        .get(&login_url(&s.base, &[("service", &page)]))
+        .await;
+    assert!(still.status().is_redirection(), "still signed in");
     // An unregistered service after logout: the logged-out page, no redirect.
     let out = browser
         .get(&format!(
@@ -584,23 +637,26 @@ async fn logout_ends_the_session_and_each_service_gets_its_logout_request() {
     assert_eq!(out.status(), 200);
     assert!(out.headers().get("location").is_none());
     // The service gets a LogoutRequest naming its ticket, at the URL the ticket was issued for.
-    let (uri, message) = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
-        .await
-        .expect("the single logout arrives")
-        .unwrap();
-    assert_eq!(uri, "/app/index.html?a=1");
-    assert!(
-        message.starts_with(
-            "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\""
-        ),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!(
-            "<samlp:SessionIndex>{ticket}</samlp:SessionIndex>"
-        )),
-        "{message}"
-    );
+    // Two tickets were issued in the session (the second by the "still signed in" check): two
+    // LogoutRequests, one naming the first ticket.
+    let mut messages = Vec::new();
+    for _ in 0..2 {
+        let (uri, message) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
+                .await
+                .expect("the single logout arrives")
+                .unwrap();
+        assert_eq!(uri, "/app/index.html?a=1");
+        assert!(
+            message.starts_with(
+                "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\""
+            ),
+            "{message}"
+        );
+        messages.push(message);
+    }
+    let named = format!("<samlp:SessionIndex>{ticket}</samlp:SessionIndex>");
+    assert!(messages.iter().any(|m| m.contains(&named)), "{messages:?}");
     let deliveries = s
         ._server
         .test_app
@@ -609,14 +665,17 @@ async fn logout_ends_the_session_and_each_service_gets_its_logout_request() {
         .logout_deliveries("legacy")
         .await
         .unwrap();
-    assert_eq!(deliveries.len(), 1);
-    assert_eq!(
-        (
-            deliveries[0].kind.as_str(),
-            deliveries[0].session_index.as_deref()
-        ),
-        ("cas", Some(ticket.as_str()))
-    );
+    assert_eq!(deliveries.len(), 2);
+    for d in &deliveries {
+        assert_eq!(d.kind, "cas");
+        // Sealed in the database, not the ticket itself.
+        assert!(
+            !d.session_index
+                .as_deref()
+                .unwrap_or_default()
+                .contains("ST-")
+        );
+    }
     // The session is over: the next CAS login asks for the password; a registered service is
     // where logout then goes.
     let again = browser

@@ -405,6 +405,7 @@ impl Administration<'_> {
         }
         self.own_department(&mut spec, None)?;
         self.admin_scopes_allowed(&spec)?;
+        self.cas_services_free(&spec).await?;
         let secret = auth_method.uses_secret().then(random_token);
         let secrets = secret
             .as_deref()
@@ -440,6 +441,7 @@ impl Administration<'_> {
         change.apply(&mut spec)?;
         self.own_department(&mut spec, Some(&client.spec()))?;
         self.admin_scopes_allowed(&spec)?;
+        self.cas_services_free(&spec).await?;
         let updated = Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
         self.clients.update_client(&updated).await?;
         self.client_changed(updated.id(), "update").await?;
@@ -523,6 +525,34 @@ impl Administration<'_> {
     /// from the operator (`yihao client create`). On a client with the client_credentials grant the
     /// scope is the client's own power; on a client people sign in at, whoever controls its redirect
     /// URIs could collect the tokens of the administrators signing in there.
+    /// A CAS service URL belongs to one client: an entry that another client's entries could also
+    /// admit (the same URL, one under the other's prefix) is refused, so no client takes over
+    /// another's logins (security review of CAS).
+    async fn cas_services_free(&self, spec: &ClientSpec) -> Result<(), AdminError> {
+        if spec.settings.cas_services.is_empty() {
+            return Ok(());
+        }
+        for other in self.clients.clients().await? {
+            if other.id() == &spec.id {
+                continue;
+            }
+            for mine in &spec.settings.cas_services {
+                if other
+                    .settings()
+                    .cas_services
+                    .iter()
+                    .any(|theirs| mine.overlaps(theirs))
+                {
+                    return Err(AdminError::Conflict(format!(
+                        "the CAS service {} overlaps one registered for another client",
+                        mine.as_str()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn admin_scopes_allowed(&self, spec: &ClientSpec) -> Result<(), AdminError> {
         let Some(role) = self.actor.role() else {
             return Ok(());

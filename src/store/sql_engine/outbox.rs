@@ -100,15 +100,35 @@ impl crate::store::OutboxStore for Adapter {
         .execute(&self.writer)
         .await
         .map_err(|e| crate::store::sql::db_error(|| "CAS ticket".into(), e))?;
+        // The newest tickets of a service in a session are enough for its single logout: a
+        // session asking again and again does not grow the table (or the logouts) without bound.
+        sqlx::query(
+            "DELETE FROM cas_tickets WHERE sid = $1 AND client_id = $2 AND ticket NOT IN \
+             (SELECT ticket FROM cas_tickets WHERE sid = $1 AND client_id = $2 \
+              ORDER BY created_at DESC, ticket LIMIT $3)",
+        )
+        .bind(&t.sid)
+        .bind(&t.client_id)
+        .bind(crate::store::CAS_TICKETS_KEPT)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "CAS ticket".into(), e))?;
         Ok(())
     }
 
-    async fn enqueue_cas_logouts(&self, sid: &str, now: i64) -> crate::store::StoreResult<u64> {
+    async fn enqueue_cas_logouts(
+        &self,
+        sid: &str,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> crate::store::StoreResult<u64> {
         let err = |e| crate::store::sql::db_error(|| "CAS logout".into(), e);
         let mut tx = self.writer.begin().await.map_err(err)?;
-        let issued: Vec<crate::store::CasTicketRecord> =
-            sqlx::query_as("DELETE FROM cas_tickets WHERE sid = $1 RETURNING *")
-                .bind(sid)
+        let issued: Vec<crate::store::CasTicketRecord> = sqlx::query_as(
+            "DELETE FROM cas_tickets WHERE sid = $1 AND client_id = COALESCE($2, client_id) RETURNING *",
+        )
+        .bind(sid)
+        .bind(client_id)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(err)?;
