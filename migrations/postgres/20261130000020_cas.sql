@@ -3,9 +3,12 @@
 ALTER TABLE clients ADD COLUMN cas_services TEXT NOT NULL DEFAULT '[]';
 
 -- Each service ticket issued in a session, kept until the session ends, so that single logout can send
--- that service a LogoutRequest naming the ticket (its SessionIndex).
+-- that service a LogoutRequest naming the ticket (its SessionIndex). The ticket is sealed under a
+-- server key; stored_key is where the ephemeral store keeps it (its SHA-256), forgotten when the
+-- session ends so that a ticket of an ended session validates nothing.
 CREATE TABLE cas_tickets (
     ticket      TEXT PRIMARY KEY NOT NULL,
+    stored_key  TEXT NOT NULL,
     sid         TEXT NOT NULL,
     client_id   TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     service     TEXT NOT NULL,

@@ -27,6 +27,7 @@ use crate::store::{Ephemeral, Store, StoreError};
 use crate::telemetry::Metrics;
 
 pub mod audit;
+pub mod client_check;
 mod client_keys;
 mod operations;
 pub mod outbound;

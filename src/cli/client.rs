@@ -72,6 +72,26 @@ pub(super) async fn run(admin: &Admin, command: ClientCommand) -> anyhow::Result
                 .await?;
             print_client(&client, output);
         }
+        ClientCommand::RegistrationToken {
+            department,
+            expires_in,
+            output,
+        } => {
+            let issued = ops
+                .issue_registration_token(department.as_deref(), expires_in, now)
+                .await?;
+            let value = serde_json::to_value(&issued)?;
+            match output {
+                Output::Json => println!("{value}"),
+                Output::Text => {
+                    super::print_text(&value);
+                    eprintln!("note: the token is shown only now; it registers one client, once");
+                }
+            }
+        }
+        ClientCommand::Approve { id, output } => {
+            print_client(&ops.approve_client(&id, now).await?, output);
+        }
         ClientCommand::Delete { id } => {
             ops.delete_client(&id).await?;
             eprintln!("deleted client {id}");

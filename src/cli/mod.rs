@@ -130,6 +130,26 @@ pub enum ClientCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Issue a one-time initial access token for Dynamic Client Registration (RFC 7591): a
+    /// department registers one client with it at /connect/register; the client waits for
+    /// `yihao client approve` (docs/integration/registration.md).
+    RegistrationToken {
+        /// The department the client will belong to (its unified social credit code).
+        #[arg(long)]
+        department: Option<String>,
+        /// Seconds the token stays usable (60 to 2592000; default 7 days).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Approve a client registered at the registration endpoint: it may sign people in from now on.
+    Approve {
+        /// The client_id.
+        id: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Delete a client.
     Delete {
         /// The client_id.

@@ -454,6 +454,12 @@ pub struct ClientSettings {
     pub department: Option<super::identifiers::CreditCode>,
     /// The CAS service URLs the client is known by (CAS 3.0; docs/integration/cas.md).
     pub cas_services: Vec<CasService>,
+    /// Registered through Dynamic Client Registration and not yet approved by an administrator:
+    /// it signs nobody in and gets no token (docs/integration/registration.md).
+    pub pending: bool,
+    /// RFC 7592 §3: the hash of the registration access token that reads, changes and deletes the
+    /// client at its registration URI (clients registered through the endpoint only).
+    pub registration_token: Option<SecretHash>,
 }
 
 /// What an administrator asks for; [`Client::register`] checks it as a whole.

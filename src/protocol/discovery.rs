@@ -17,6 +17,8 @@ pub const INTROSPECT: &str = "/introspect";
 pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 pub const REVOKE: &str = "/revoke";
 pub const END_SESSION: &str = "/logout";
+/// RFC 7591 §3: the client registration endpoint (`/register` is the citizens' own registration).
+pub const REGISTRATION: &str = "/connect/register";
 
 pub fn document(issuer: &str, highest_level: u8) -> Value {
     let base = issuer.trim_end_matches('/');
@@ -35,6 +37,9 @@ pub fn document(issuer: &str, highest_level: u8) -> Value {
         "revocation_endpoint": format!("{base}{REVOKE}"),
         "device_authorization_endpoint": format!("{base}{DEVICE_AUTHORIZATION}"),
         "end_session_endpoint": format!("{base}{END_SESSION}"),
+        // RFC 8414 §2: "URL of the authorization server's OAuth 2.0 Dynamic Client Registration
+        // endpoint"; it requires an administrator's initial access token.
+        "registration_endpoint": format!("{base}{REGISTRATION}"),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": true,

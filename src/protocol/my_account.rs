@@ -319,12 +319,20 @@ impl MyAccount<'_> {
                 .await
                 .map_err(OAuthError::server)?;
                 // A CAS service learns it the CAS way (CAS 3.0 §2.3.3).
-                logouts += self
+                let forgotten = self
                     .sessions
                     .outbox
                     .enqueue_cas_logouts(&row.sid, Some(client_id), now)
                     .await
-                    .map_err(OAuthError::server)? as usize;
+                    .map_err(OAuthError::server)?;
+                logouts += forgotten.len();
+                for key in forgotten {
+                    self.sessions
+                        .ephemeral
+                        .delete(&key)
+                        .await
+                        .map_err(OAuthError::server)?;
+                }
             }
         }
         self.audit

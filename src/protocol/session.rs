@@ -138,11 +138,6 @@ pub async fn get(ephemeral: &dyn Ephemeral, sid: &str) -> Result<Option<Session>
         .and_then(|raw| serde_json::from_slice(&raw).ok()))
 }
 
-/// Whether session `sid` is live (not ended, not past its limits).
-pub async fn is_live(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreError> {
-    Ok(ephemeral.get(&session_key(sid)).await?.is_some())
-}
-
 /// Removes the live session only (its durable row is ended by [`Sessions::end`]).
 pub async fn end(ephemeral: &dyn Ephemeral, sid: &str) -> Result<bool, StoreError> {
     ephemeral.delete(&session_key(sid)).await
@@ -225,7 +220,11 @@ impl Sessions<'_> {
             )
             .await?;
             // CAS 3.0 §2.3.3: a LogoutRequest to each service a ticket was issued for in the session.
-            self.outbox.enqueue_cas_logouts(sid, None, now).await?;
+            let forgotten = self.outbox.enqueue_cas_logouts(sid, None, now).await?;
+            // A ticket of the ended session, not yet validated, validates nothing now.
+            for key in forgotten {
+                self.ephemeral.delete(&key).await?;
+            }
         }
         end(self.ephemeral, sid).await?;
         // Audited once the session is over everywhere, so a failing audit write cannot leave it

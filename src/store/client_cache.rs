@@ -41,7 +41,8 @@ impl ClientCache {
         Ok(())
     }
 
-    /// The client with this id: from memory, else from the store (and then kept).
+    /// The client with this id: from memory, else from the store (and then kept); none while it
+    /// waits for approval.
     pub async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
         let held = self
             .clients
@@ -50,7 +51,7 @@ impl ClientCache {
             .get(id.as_str())
             .cloned();
         if held.is_some() {
-            return Ok(held);
+            return Ok(held.filter(|c| !c.settings().pending));
         }
         let found = ClientStore::client(self.store.as_ref(), id).await?;
         if let Some(client) = &found {
@@ -59,7 +60,9 @@ impl ClientCache {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id.as_str().to_owned(), client.clone());
         }
-        Ok(found)
+        // A client waiting for approval signs nobody in and gets no token: to the protocol it is
+        // not registered yet (docs/integration/registration.md).
+        Ok(found.filter(|c| !c.settings().pending))
     }
 
     /// The held client `choose` picks among all held (a CAS login looks its service up this way; a
@@ -69,7 +72,7 @@ impl ClientCache {
         choose: impl for<'a> FnOnce(&mut dyn Iterator<Item = &'a Client>) -> Option<&'a Client>,
     ) -> Option<Client> {
         let held = self.clients.read().unwrap_or_else(|e| e.into_inner());
-        choose(&mut held.values()).cloned()
+        choose(&mut held.values().filter(|c| !c.settings().pending)).cloned()
     }
 
     /// Drops one client, so the next request reads it from the store.

@@ -217,6 +217,31 @@ pub trait ClientStore: Send + Sync {
     async fn clients(&self) -> StoreResult<Vec<Client>>;
     /// Deletes a client; `false` when there was none.
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
+    /// Keeps a new initial access token (RFC 7591 §3; by its hash).
+    async fn insert_registration_token(&self, token: &RegistrationToken) -> StoreResult<()>;
+    /// Uses the token with this hash for `client_id`, once: the token as it was issued, when it was
+    /// unused and unexpired at `now`; `None` otherwise.
+    async fn use_registration_token(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<RegistrationToken>>;
+}
+
+/// An initial access token an administrator issued for Dynamic Client Registration
+/// (`registration_tokens`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RegistrationToken {
+    /// SHA-256 of the token.
+    pub hash: Vec<u8>,
+    /// The department the registered client will belong to (its credit code); `None`: the platform.
+    pub department: Option<String>,
+    pub issued_by: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub client_id: Option<String>,
 }
 
 /// Reads a registered client: the store itself, or the in-memory registry in front of it
@@ -545,12 +570,13 @@ pub trait OutboxStore: Send + Sync {
     async fn remember_cas_ticket(&self, ticket: &CasTicketRecord) -> StoreResult<()>;
     /// Queues a CAS `LogoutRequest` for each service ticket issued in the session `sid` (to
     /// `client_id` only, when given), to the service it was issued for, and forgets them; how many.
+    /// Returns the forgotten tickets' ephemeral-store keys, for the caller to delete.
     async fn enqueue_cas_logouts(
         &self,
         sid: &str,
         client_id: Option<&str>,
         now: i64,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<Vec<String>>;
 }
 
 /// How many of a client's tickets a session keeps for single logout (the newest).
@@ -560,6 +586,8 @@ pub const CAS_TICKETS_KEPT: i64 = 20;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CasTicketRecord {
     pub ticket: String,
+    /// Where the ephemeral store keeps the ticket (`protocol::cas::stored_key`).
+    pub stored_key: String,
     pub sid: String,
     pub client_id: String,
     pub service: String,
@@ -576,6 +604,10 @@ pub struct AuditFilter {
     pub event: Option<String>,
     pub actor: Option<String>,
     pub target: Option<String>,
+    /// Records naming this client (a client's self-check: its last refusals).
+    pub client_id: Option<String>,
+    /// `success` or `failure`.
+    pub result: Option<String>,
 }
 
 /// The audit chain (see `domain::audit`). No method updates a record; only retention

@@ -21,9 +21,9 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, auth_meth
      id_token_secs, full_phone, access_token_signed_response_alg, resources, jwks, jwks_uri, \
      backchannel_logout_uri, backchannel_logout_session_required, frontchannel_logout_uri, \
      frontchannel_logout_session_required, secret_sealed, previous_secret_sealed, channel, pkce_optional, min_level, location, \
-     department, cas_services) \
+     department, cas_services, pending, registration_token_hash) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)";
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_method = $3, \
      redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7, \
      first_party = $8, secret_hash = $9, previous_secret_hash = $10, \
@@ -33,7 +33,7 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE clients SET name = $2, auth_metho
      backchannel_logout_uri = $22, backchannel_logout_session_required = $23, frontchannel_logout_uri = $24, \
      frontchannel_logout_session_required = $25, secret_sealed = $26, previous_secret_sealed = $27, \
      channel = $28, pkce_optional = $29, min_level = $30, location = $31, \
-     department = $32, cas_services = $33 WHERE id = $1";
+     department = $32, cas_services = $33, pending = $34, registration_token_hash = $35 WHERE id = $1";
 pub(crate) const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE id = $1";
 pub(crate) const SELECT_CLIENTS: &str = "SELECT * FROM clients ORDER BY id";
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM clients WHERE id = $1";
@@ -74,6 +74,8 @@ pub(crate) struct ClientRow {
     pub location: Option<String>,
     pub department: Option<String>,
     pub cas_services: String,
+    pub pending: bool,
+    pub registration_token_hash: Option<Vec<u8>>,
 }
 
 impl ClientRow {
@@ -135,6 +137,8 @@ impl ClientRow {
                     .map(CasService::as_str)
                     .collect(),
             ),
+            pending: c.settings().pending,
+            registration_token_hash: c.settings().registration_token.map(|h| h.0.to_vec()),
         }
     }
 
@@ -221,6 +225,8 @@ impl ClientRow {
                     .map_err(|e| corrupt(&e.to_string()))?,
                 cas_services: list(&self.cas_services, CasService::parse)
                     .map_err(|e| corrupt(&e.to_string()))?,
+                pending: self.pending,
+                registration_token: self.registration_token_hash.map(hash).transpose()?,
             },
         };
         Client::restore(spec, secrets, self.created_at, self.updated_at)

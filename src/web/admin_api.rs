@@ -127,6 +127,9 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_clients, create_client))
         .routes(routes!(show_client, update_client, delete_client))
         .routes(routes!(rotate_secret))
+        .routes(routes!(approve_client))
+        .routes(routes!(registration_token))
+        .routes(routes!(self_check))
         .routes(routes!(client_stats))
         .routes(routes!(reports))
         .routes(routes!(search_accounts))
@@ -460,6 +463,60 @@ async fn rotate_secret(
     let secs = body.previous_valid_secs.unwrap_or(86_400);
     let ops = app.administration(&caller.actor, &caller.context);
     answer(ops.rotate_client_secret(&id, secs, app.now()).await)
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/clients/{id}/approve", tag = "clients",
+    params(("id" = String, Path, description = "The client_id")),
+    responses((status = 200, body = ClientView, description = "Approved: it signs people in from now on"),
+        (status = 404, body = ApiError), (status = 409, body = ApiError, description = "Not pending"),
+        Refusals))]
+async fn approve_client(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(ops.approve_client(&id, app.now()).await)
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/clients/{id}/check", tag = "clients",
+    params(("id" = String, Path, description = "The client_id")),
+    responses((status = 200, body = crate::app::client_check::SelfCheck,
+        description = "What yihao sees of the client's endpoints, and its last refusals"),
+        (status = 404, body = ApiError), Refusals))]
+async fn self_check(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    answer(app.check_client(&caller.actor, &caller.context, &id).await)
+}
+
+/// An initial access token to issue (RFC 7591 §3).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The department the registered client will belong to (a unified social credit code); a
+    /// department administrator's own, whatever is given.
+    pub department: Option<String>,
+    /// Seconds the token stays usable: 60 to 2592000 (default 7 days).
+    pub expires_in: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/registration-tokens", tag = "clients",
+    request_body = TokenRequest,
+    responses((status = 200, body = crate::protocol::admin::registration::IssuedToken,
+        description = "The token, shown once: it registers one client at /connect/register"), Refusals))]
+async fn registration_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    Body(body): Body<TokenRequest>,
+) -> Response {
+    let ops = app.administration(&caller.actor, &caller.context);
+    answer(
+        ops.issue_registration_token(body.department.as_deref(), body.expires_in, app.now())
+            .await,
+    )
 }
 
 /// The days a report covers.

@@ -209,6 +209,7 @@ pub(super) async fn issue_ticket(
     let sealed = app.cas_sealer.seal(sid, ticket.as_bytes());
     let record = CasTicketRecord {
         ticket: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed),
+        stored_key: cas::stored_key(&ticket),
         sid: sid.to_owned(),
         client_id: client.id().as_str().to_owned(),
         service: login.service.clone(),

@@ -110,6 +110,9 @@ pub fn hsts(tls: &crate::config::TlsConfig) -> Option<SetResponseHeaderLayer<Hea
 pub const JSON_API: &str = "/api/";
 /// The prefix of the admin API, JSON too.
 pub const ADMIN_API: &str = "/admin/api/";
+/// Dynamic Client Registration speaks JSON too (RFC 7591 §3: "a content type of
+/// "application/json"").
+const REGISTRATION: &str = crate::protocol::discovery::REGISTRATION;
 
 /// Only UTF-8 parameters, bounded in length and number (`protocol::form`), before any handler runs:
 /// the query string of every request, and the body of every request that has one. A body must be
@@ -135,7 +138,8 @@ pub async fn strict_params(State(app): State<AppState>, req: Request, next: Next
     if axum::body::HttpBody::size_hint(req.body()).exact() == Some(0) {
         return next.run(req).await;
     }
-    if req.uri().path().starts_with(JSON_API) || req.uri().path().starts_with(ADMIN_API) {
+    let path = req.uri().path();
+    if path.starts_with(JSON_API) || path.starts_with(ADMIN_API) || path.starts_with(REGISTRATION) {
         let json = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -25,6 +25,7 @@ pub mod api;
 pub mod authorize;
 pub mod cas;
 pub mod client_ip;
+pub mod client_registration;
 pub mod console;
 pub mod cookies;
 pub mod device;
@@ -104,6 +105,16 @@ pub fn routes() -> Router<AppState> {
         .route("/login/passkey", post(step_up::login))
         .route("/login/proofing", post(step_up::proofing))
         .route("/api/v1/proofing/face", post(proofing::face))
+        .route(
+            discovery::REGISTRATION,
+            axum::routing::post(client_registration::register),
+        )
+        .route(
+            "/connect/register/{client_id}",
+            get(client_registration::read)
+                .put(client_registration::replace)
+                .delete(client_registration::delete),
+        )
         .route("/cas/login", get(cas::login))
         .route("/cas/logout", get(cas::logout))
         .route("/cas/validate", get(cas::validate_v1))

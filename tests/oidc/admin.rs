@@ -486,6 +486,28 @@ async fn every_route_lets_in_the_roles_it_names_and_refuses_the_others() {
             Some(json!({"previous_valid_secs": 60})),
             &sys_dept(200),
         ),
+        // Only a pending client can be approved, and never by a department (403).
+        route(
+            "POST",
+            "/admin/api/v1/clients/{id}/approve",
+            c("/clients/dept-app/approve"),
+            None,
+            &[("system", 409)],
+        ),
+        route(
+            "GET",
+            "/admin/api/v1/clients/{id}/check",
+            c("/clients/dept-app/check"),
+            None,
+            &sys_dept(200),
+        ),
+        route(
+            "POST",
+            "/admin/api/v1/registration-tokens",
+            c("/registration-tokens"),
+            Some(json!({"expires_in": 3600})),
+            &sys_dept(200),
+        ),
         route(
             "GET",
             "/admin/api/v1/accounts",

@@ -627,6 +627,7 @@ async fn logout_ends_the_session_and_each_service_gets_its_logout_request() {
         .get(&login_url(&s.base, &[("service", &page)]))
         .await;
     assert!(still.status().is_redirection(), "still signed in");
+    let unused = ticket_of(still.headers()["location"].to_str().unwrap(), &page);
     // An unregistered service after logout: the logged-out page, no redirect.
     let out = browser
         .get(&format!(
@@ -676,6 +677,14 @@ async fn logout_ends_the_session_and_each_service_gets_its_logout_request() {
                 .contains("ST-")
         );
     }
+    // A ticket of the ended session, never validated, validates nothing now.
+    let (_, xml) = validate(
+        &s,
+        "serviceValidate",
+        &[("service", &page), ("ticket", &unused)],
+    )
+    .await;
+    assert_eq!(failure_code(&xml), "INVALID_TICKET", "{xml}");
     // The session is over: the next CAS login asks for the password; a registered service is
     // where logout then goes.
     let again = browser

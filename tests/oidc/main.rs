@@ -16,6 +16,7 @@ mod audit;
 mod cas;
 mod client_auth;
 mod client_credentials;
+mod client_registration;
 mod code_flow;
 mod consent;
 mod device;

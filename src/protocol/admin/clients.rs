@@ -101,6 +101,8 @@ pub struct ClientView {
     pub channel: String,
     pub department: Option<String>,
     pub cas_services: Vec<String>,
+    /// Registered through the registration endpoint and not yet approved: signs nobody in.
+    pub pending: bool,
     /// Only in the answer that issued it: shown once, stored as a hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
@@ -166,6 +168,7 @@ impl ClientView {
                 .iter()
                 .map(|c| c.as_str().to_owned())
                 .collect(),
+            pending: s.pending,
             client_secret: secret.map(str::to_owned),
             client_secret_expires_at: secret.map(|_| 0),
         }
@@ -178,7 +181,7 @@ fn parse_list<T, E>(items: &[String], parse: impl Fn(&str) -> Result<T, E>) -> R
 
 impl ClientChange {
     /// Applies the fields given to `spec`.
-    fn apply(&self, spec: &mut ClientSpec) -> Result<(), AdminError> {
+    pub(super) fn apply(&self, spec: &mut ClientSpec) -> Result<(), AdminError> {
         if let Some(name) = &self.client_name {
             spec.name = name.clone();
         }
@@ -520,15 +523,10 @@ impl Administration<'_> {
         Ok(())
     }
 
-    /// An administrator may give a client only its own role's administrator scope (a system
-    /// administrator `admin:system`, a department administrator `admin:department`); the others come
-    /// from the operator (`yihao client create`). On a client with the client_credentials grant the
-    /// scope is the client's own power; on a client people sign in at, whoever controls its redirect
-    /// URIs could collect the tokens of the administrators signing in there.
     /// A CAS service URL belongs to one client: an entry that another client's entries could also
     /// admit (the same URL, one under the other's prefix) is refused, so no client takes over
     /// another's logins (security review of CAS).
-    async fn cas_services_free(&self, spec: &ClientSpec) -> Result<(), AdminError> {
+    pub(super) async fn cas_services_free(&self, spec: &ClientSpec) -> Result<(), AdminError> {
         if spec.settings.cas_services.is_empty() {
             return Ok(());
         }
@@ -553,6 +551,11 @@ impl Administration<'_> {
         Ok(())
     }
 
+    /// An administrator may give a client only its own role's administrator scope (a system
+    /// administrator `admin:system`, a department administrator `admin:department`); the others come
+    /// from the operator (`yihao client create`). On a client with the client_credentials grant the
+    /// scope is the client's own power; on a client people sign in at, whoever controls its redirect
+    /// URIs could collect the tokens of the administrators signing in there.
     fn admin_scopes_allowed(&self, spec: &ClientSpec) -> Result<(), AdminError> {
         let Some(role) = self.actor.role() else {
             return Ok(());
@@ -571,7 +574,11 @@ impl Administration<'_> {
     }
 
     /// Audits a change and tells running nodes to drop what they cached about the client.
-    async fn client_changed(&self, id: &ClientId, change: &str) -> Result<(), AdminError> {
+    pub(super) async fn client_changed(
+        &self,
+        id: &ClientId,
+        change: &str,
+    ) -> Result<(), AdminError> {
         self.record(
             EventType::AdminClient,
             Some(id.as_str()),

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod clients;
 pub mod console;
 pub mod orgs;
+pub mod registration;
 pub mod system;
 
 use crate::crypto::client_secret::ClientSecretBox;

@@ -445,5 +445,6 @@ fn audit_filter(q: &AuditQuery, now: i64) -> Result<AuditFilter, AdminError> {
         event: text("event", &q.event)?,
         actor: text("actor", &q.actor)?,
         target: text("target", &q.target)?,
+        ..AuditFilter::default()
     })
 }

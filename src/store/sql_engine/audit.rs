@@ -165,7 +165,8 @@ impl crate::store::AuditStore for Adapter {
         sqlx::query_as::<_, crate::store::sql::AuditRow>(
             "SELECT * FROM audit_log WHERE seq < $1 AND at_ms >= $2 AND at_ms < $3 \
              AND ($4 IS NULL OR event = $4) AND ($5 IS NULL OR actor = $5) \
-             AND ($6 IS NULL OR target = $6) ORDER BY seq DESC LIMIT $7",
+             AND ($6 IS NULL OR target = $6) AND ($8 IS NULL OR client_id = $8) \
+             AND ($9 IS NULL OR result = $9) ORDER BY seq DESC LIMIT $7",
         )
         .bind(before)
         .bind(filter.since_ms)
@@ -174,6 +175,8 @@ impl crate::store::AuditStore for Adapter {
         .bind(filter.actor.as_deref())
         .bind(filter.target.as_deref())
         .bind(limit)
+        .bind(filter.client_id.as_deref())
+        .bind(filter.result.as_deref())
         .fetch_all(&self.pool)
         .await
         .map(|rows| rows.into_iter().map(Into::into).collect())

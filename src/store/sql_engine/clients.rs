@@ -69,6 +69,44 @@ impl crate::store::ClientStore for Adapter {
             .map_err(|e| crate::store::sql::db_error(|| format!("client {id}"), e))?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn insert_registration_token(
+        &self,
+        t: &crate::store::RegistrationToken,
+    ) -> crate::store::StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO registration_tokens (hash, department, issued_by, issued_at, expires_at, used_at, client_id) \
+             VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
+        )
+        .bind(&t.hash)
+        .bind(&t.department)
+        .bind(&t.issued_by)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "registration token".into(), e))?;
+        Ok(())
+    }
+
+    async fn use_registration_token(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        now: i64,
+    ) -> crate::store::StoreResult<Option<crate::store::RegistrationToken>> {
+        // One statement: two registrations racing for one token cannot both have it.
+        sqlx::query_as(
+            "UPDATE registration_tokens SET used_at = $2, client_id = $3 \
+             WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING *",
+        )
+        .bind(hash)
+        .bind(now)
+        .bind(client_id)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "registration token".into(), e))
+    }
 }
 
 /// Binds a client's columns in the order of `INSERT_CLIENT` / `UPDATE_CLIENT` ($1..$29).
@@ -111,4 +149,6 @@ fn bind_client<'q>(
         .bind(r.location)
         .bind(r.department)
         .bind(r.cas_services)
+        .bind(r.pending)
+        .bind(r.registration_token_hash)
 }

@@ -90,9 +90,11 @@ impl crate::store::OutboxStore for Adapter {
         t: &crate::store::CasTicketRecord,
     ) -> crate::store::StoreResult<()> {
         sqlx::query(
-            "INSERT INTO cas_tickets (ticket, sid, client_id, service, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO cas_tickets (ticket, stored_key, sid, client_id, service, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&t.ticket)
+        .bind(&t.stored_key)
         .bind(&t.sid)
         .bind(&t.client_id)
         .bind(&t.service)
@@ -121,7 +123,7 @@ impl crate::store::OutboxStore for Adapter {
         sid: &str,
         client_id: Option<&str>,
         now: i64,
-    ) -> crate::store::StoreResult<u64> {
+    ) -> crate::store::StoreResult<Vec<String>> {
         let err = |e| crate::store::sql::db_error(|| "CAS logout".into(), e);
         let mut tx = self.writer.begin().await.map_err(err)?;
         let issued: Vec<crate::store::CasTicketRecord> = sqlx::query_as(
@@ -149,6 +151,6 @@ impl crate::store::OutboxStore for Adapter {
             .map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
-        Ok(issued.len() as u64)
+        Ok(issued.into_iter().map(|t| t.stored_key).collect())
     }
 }
