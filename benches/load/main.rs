@@ -135,6 +135,14 @@ enum Kind {
         session: Jar,
         codes: Arc<Mutex<Vec<String>>>,
     },
+    /// The same browser's CAS login (`/cas/login`, single sign-on); the tickets are kept for
+    /// `CasValidate`.
+    CasLogin {
+        session: Jar,
+        tickets: Arc<Mutex<Vec<String>>>,
+    },
+    /// A CAS service validates the tickets `CasLogin` collected (`/cas/p3/serviceValidate`).
+    CasValidate { tickets: Arc<Mutex<Vec<String>>> },
     /// Exchanges the codes `Authorize` collected (until they run out), keeping refresh tokens.
     Exchange {
         codes: Arc<Mutex<Vec<String>>>,
@@ -223,6 +231,31 @@ async fn operation(
                 follow(target, conn, &mut jar, &target.authorize_url(), ID_NUMBER).await?;
             lock(codes).push(code);
             Ok(Some(requests))
+        }
+        Kind::CasLogin { session, tickets } => {
+            let mut jar = session.clone();
+            let (ticket, requests) =
+                follow(target, conn, &mut jar, &cas_login_path(), ID_NUMBER).await?;
+            lock(tickets).push(ticket);
+            Ok(Some(requests))
+        }
+        Kind::CasValidate { tickets } => {
+            let Some(ticket) = lock(tickets).pop() else {
+                return Ok(None);
+            };
+            let path = url::form_urlencoded::Serializer::new("/cas/p3/serviceValidate?".to_owned())
+                .extend_pairs([("service", CALLBACK), ("ticket", &ticket)])
+                .finish();
+            let answer = conn.send(Method::GET, &path, &[], None).await?;
+            expect_ok(&answer, "CAS validation")?;
+            if !answer
+                .body
+                .windows(21)
+                .any(|w| w == b"authenticationSuccess")
+            {
+                return Err(answer.unexpected("CAS validation failed"));
+            }
+            Ok(Some(1))
         }
         Kind::Exchange { codes, refresh } => {
             let Some(code) = lock(codes).pop() else {
@@ -329,7 +362,10 @@ async fn follow(
                 .location()
                 .ok_or_else(|| answer.unexpected("redirect without Location"))?;
             if location.starts_with(CALLBACK) {
-                if let Some(code) = query_param(location, "code") {
+                // A code, or a CAS service ticket.
+                if let Some(code) =
+                    query_param(location, "code").or_else(|| query_param(location, "ticket"))
+                {
                     return Ok((code, requests));
                 }
                 return Err(format!("callback without a code: {location}"));
@@ -349,6 +385,13 @@ async fn follow(
         }
     }
     Err(format!("no code after 12 requests: {}", trail.join(" -> ")))
+}
+
+/// yihao's CAS login for the benchmark's CAS service (registered at the callback).
+fn cas_login_path() -> String {
+    url::form_urlencoded::Serializer::new("/cas/login?".to_owned())
+        .append_pair("service", CALLBACK)
+        .finish()
 }
 
 /// The code exchange (RFC 6749 §4.1.3, with the PKCE verifier).
@@ -598,6 +641,15 @@ async fn bench_target(target: Arc<Target>, args: &RunArgs) -> Result<Report, Err
             false,
         )
         .await;
+    }
+    if target.outbox.is_some() && (wanted("CAS login (SSO)") || wanted("CAS validation")) {
+        let tickets = Arc::new(Mutex::new(Vec::new()));
+        let kind = Kind::CasLogin {
+            session: session.clone(),
+            tickets: tickets.clone(),
+        };
+        run("CAS login (SSO)", kind, n, false).await;
+        run("CAS validation", Kind::CasValidate { tickets }, n, false).await;
     }
     if wanted("introspection") {
         let kind = Kind::Post {

@@ -122,6 +122,8 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
         ("YIHAO_SMS__PER_SOURCE_PER_DAY".into(), "1000000000".into()),
         // Each SMS sign-in asks its person's number for a new code at once.
         ("YIHAO_SMS__RESEND_SECS".into(), "0".into()),
+        // CAS tickets collected in one scenario are validated in the next.
+        ("YIHAO_CAS__TICKET_SECS".into(), "300".into()),
     ];
     let mut cleanup: Option<Box<dyn FnOnce() + Send + Sync>> = None;
     if let Backend::Postgres { database, redis } = backend {
@@ -214,6 +216,24 @@ pub async fn yihao(binary: &Path, backend: &Backend) -> Result<Target, Error> {
         None,
     )?;
     let rp = ("rp".to_owned(), secret_of(&out)?);
+    // A legacy system signing people in through CAS 3.0, at the same callback.
+    cli(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bench CAS",
+            "--id",
+            "cas",
+            "--public",
+            "--cas-service",
+            CALLBACK,
+            "--scope",
+            "profile",
+            "--first-party",
+        ],
+        None,
+    )?;
     cli(
         &[
             "account",
