@@ -258,7 +258,8 @@ pub struct CreateClient {
     /// Where RP-initiated logout may send the browser afterwards (repeat for several).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Grant type: authorization_code, refresh_token, client_credentials (repeat for several).
+    /// Grant type: authorization_code, refresh_token, client_credentials,
+    /// urn:ietf:params:oauth:grant-type:device_code (repeat for several).
     #[arg(long = "grant-type", value_name = "GRANT", default_values_t = ["authorization_code".to_owned()])]
     pub grant_types: Vec<String>,
     /// Scope the client may request (repeat for several).

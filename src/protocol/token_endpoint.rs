@@ -148,6 +148,8 @@ impl TokenEndpoint<'_> {
             let mut event = AuditEvent::failure(EventType::ClientAuthFailure, "invalid_client")
                 .details(json!({ "error": error.description }));
             event.target = claimed.map(|c| c.chars().take(128).collect());
+            // Under the client named too, so its statistics and its self-check show the refusal.
+            event.client_id = event.target.clone();
             audit.record(event).await?;
         }
         Ok(())

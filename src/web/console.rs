@@ -117,6 +117,17 @@ pub struct ConsoleTexts {
     pub settings_title: &'static str,
     pub settings_hint: &'static str,
     pub client_use: &'static str,
+    pub self_check: &'static str,
+    pub self_check_hint: &'static str,
+    pub col_check: &'static str,
+    pub check_ok: &'static str,
+    pub check_failed: &'static str,
+    pub recent_errors: &'static str,
+    pub no_recent_errors: &'static str,
+    pub col_reason: &'static str,
+    pub pending: &'static str,
+    pub approve: &'static str,
+    pub approved: &'static str,
     pub auth_failures: &'static str,
     pub recovery_code: &'static str,
     pub recovery_sent: &'static str,
@@ -210,6 +221,17 @@ pub const ZH: ConsoleTexts = ConsoleTexts {
     settings_title: "运行配置",
     settings_hint: "当前生效的配置（只读）；密钥等机密已隐去。",
     client_use: "近 7 天的使用情况",
+    self_check: "自检",
+    self_check_hint: "从本平台所在网络访问该系统登记的地址（须为 TLS）所见的结果，以及本平台最近拒绝该系统的请求和原因。",
+    col_check: "检查项",
+    check_ok: "正常",
+    check_failed: "有问题",
+    recent_errors: "最近的拒绝",
+    no_recent_errors: "没有记录。",
+    col_reason: "原因",
+    pending: "该系统通过自助注册登记，尚待批准：在批准前不能为任何人登录。",
+    approve: "批准",
+    approved: "已批准：该系统现在可以为用户登录。",
     auth_failures: "认证失败次数",
     recovery_code: "发送找回密码验证码",
     recovery_sent: "验证码已发送到该用户登记的手机；请告知其在“找回密码”页面输入证件号码、姓名和验证码。",
@@ -308,6 +330,17 @@ pub const EN: ConsoleTexts = ConsoleTexts {
     settings_title: "Settings",
     settings_hint: "The configuration in effect (read only); secrets are redacted.",
     client_use: "Use over the last 7 days",
+    self_check: "Self-check",
+    self_check_hint: "What yihao sees of the addresses this system registered, from where yihao runs (TLS required), and the requests yihao refused it lately, with their reasons.",
+    col_check: "Check",
+    check_ok: "OK",
+    check_failed: "Problem",
+    recent_errors: "Recent refusals",
+    no_recent_errors: "None recorded.",
+    col_reason: "Reason",
+    pending: "This system registered itself and waits for approval: until then it signs nobody in.",
+    approve: "Approve",
+    approved: "Approved: this system signs people in from now on.",
     auth_failures: "Refused authentications",
     recovery_code: "Send a recovery code",
     recovery_sent: "A code went to the person's mobile number on file; tell them to enter their document number, name and the code on the password recovery page.",
@@ -1241,6 +1274,9 @@ struct ClientPage<'a> {
     c: Chrome<'a>,
     client: ClientView,
     stats: ClientStats,
+    check: crate::app::client_check::SelfCheck,
+    /// The system administrator (or the operator) may approve a pending client.
+    may_approve: bool,
 }
 
 /// `GET /admin/clients/{id}`: a client and its use over the last seven days.
@@ -1249,20 +1285,50 @@ pub async fn client(
     f: Frame,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    let ops = f.ops(&app);
-    let shown = match ops.show_client(&id).await {
+    client_page(&app, &f, &id, None).await
+}
+
+/// The client page, with a notice after an action.
+async fn client_page(app: &App, f: &Frame, id: &str, notice: Option<&'static str>) -> Response {
+    let ops = f.ops(app);
+    let shown = match ops.show_client(id).await {
         Ok(client) => client,
-        Err(e) => return failed(&f, e),
+        Err(e) => return failed(f, e),
     };
-    match ops.client_stats(&id, None, app.now()).await {
-        Ok(stats) => render(
-            StatusCode::OK,
-            &ClientPage {
-                c: f.chrome(None),
-                client: shown,
-                stats,
-            },
-        ),
+    let stats = match ops.client_stats(id, None, app.now()).await {
+        Ok(stats) => stats,
+        Err(e) => return failed(f, e),
+    };
+    let check = match app.check_client(&f.actor, &f.context, id).await {
+        Ok(check) => check,
+        Err(e) => return failed(f, e),
+    };
+    render(
+        StatusCode::OK,
+        &ClientPage {
+            c: f.chrome(notice),
+            may_approve: shown.pending
+                && f.actor.role() != Some(crate::domain::admin::AdminRole::Department),
+            client: shown,
+            stats,
+            check,
+        },
+    )
+}
+
+/// `POST /admin/clients/{id}/approve`: a pending client registered at the registration endpoint.
+pub async fn approve_client(
+    State(app): State<AppState>,
+    f: Frame,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if posted(&app, &headers, &body).is_none() {
+        return expired(&f);
+    }
+    match f.ops(&app).approve_client(&id, app.now()).await {
+        Ok(_) => client_page(&app, &f, &id, Some(f.t.approved)).await,
         Err(e) => failed(&f, e),
     }
 }

@@ -139,6 +139,7 @@ pub fn routes() -> Router<AppState> {
             post(console::account_recovery_code),
         )
         .route("/admin/clients/{id}", get(console::client))
+        .route("/admin/clients/{id}/approve", post(console::approve_client))
         .route("/admin/orgs", get(console::orgs).post(console::create_org))
         .route("/admin/orgs/{org}", get(console::org))
         .route("/admin/orgs/{org}/{change}", post(console::org_change))

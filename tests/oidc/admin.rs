@@ -1862,6 +1862,17 @@ async fn every_console_page_speaks_chinese_and_english() {
                 "{path}: {en}"
             );
             assert!(!zh.contains("<script"), "no script on console pages");
+            if path == "/admin/clients/tax" {
+                // The client's self-check: its loopback redirect URI is reported as plain http.
+                assert!(
+                    zh.contains("<h2 id=\"check\">自检</h2>") && zh.contains("有问题"),
+                    "{zh}"
+                );
+                assert!(
+                    en.contains("<h2 id=\"check\">Self-check</h2>") && en.contains("plain http"),
+                    "{en}"
+                );
+            }
         }
     }
 }

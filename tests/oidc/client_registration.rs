@@ -108,6 +108,11 @@ async fn a_department_registers_with_a_one_time_token_and_its_client_waits_for_a
         ("department", json!("91110000000000000X")),
         ("response_types", json!(["token"])),
         ("client_id", json!("chosen-by-me")),
+        // Powers beyond signing people in at a web service are an administrator's to give.
+        ("scope", json!("openid records.read")),
+        ("grant_types", json!(["client_credentials"])),
+        ("channel", json!("app")),
+        ("pkce_optional", json!(true)),
     ] {
         let mut bad = metadata();
         bad[field] = value;
@@ -218,6 +223,13 @@ async fn a_department_registers_with_a_one_time_token_and_its_client_waits_for_a
     escalate["first_party"] = json!(true);
     let (status, _, _) = send(reqwest::Method::PUT, &uri, Some(&access), Some(escalate)).await;
     assert_eq!(status, 400);
+    // What was read may be sent back as it is (RFC 7592 §2.2).
+    let mut echoed = replaced.clone();
+    for member in ["client_id_issued_at", "registration_client_uri", "pending"] {
+        echoed.as_object_mut().unwrap().remove(member);
+    }
+    let (status, body, _) = send(reqwest::Method::PUT, &uri, Some(&access), Some(echoed)).await;
+    assert_eq!(status, 200, "{body}");
 
     // A system administrator approves; now the person signs in and the client gets its tokens.
     let app = &s._server.test_app.app;
@@ -272,6 +284,14 @@ async fn a_department_registers_with_a_one_time_token_and_its_client_waits_for_a
         .await
         .unwrap();
     let check = serde_json::to_value(&check).unwrap();
+    assert!(
+        check["recent_errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "client_auth_failure"),
+        "{check}"
+    );
     assert!(
         check["checks"]
             .as_array()

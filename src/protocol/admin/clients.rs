@@ -29,7 +29,7 @@ pub struct ClientChange {
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// `authorization_code` (default), `refresh_token`, `client_credentials`,
-    /// `urn:ietf:params:oauth:grant-type:device_code`, `urn:ietf:params:oauth:grant-type:token-exchange`.
+    /// `urn:ietf:params:oauth:grant-type:device_code`; an empty list for a CAS-only client.
     pub grant_types: Option<Vec<String>>,
     /// Space-separated scopes the client may request (default `openid`).
     pub scope: Option<String>,

@@ -82,34 +82,76 @@ pub struct Registered {
     pub registration_client_uri: String,
 }
 
-/// Scopes a registration may not ask for: the ID number (only an administrator registers a client
-/// with it: docs/privacy.md) and the administrator roles.
-fn restricted(scope: &str) -> bool {
-    scope == "idcard" || scope.starts_with("admin:")
+/// The scopes a registration may ask for: a person's, except the ID number (only an administrator
+/// registers a client with `idcard`: docs/privacy.md). API scopes (permissions at other systems) and
+/// the administrator roles are an administrator's to give.
+fn open_scope(scope: &str) -> bool {
+    [
+        "openid",
+        "profile",
+        "phone",
+        "email",
+        "org",
+        "offline_access",
+    ]
+    .contains(&scope)
 }
 
-/// RFC 7591 §2's metadata as a change: what a department may set about its own client.
-fn checked(change: &ClientChange) -> Result<(), RegistrationError> {
+/// What a department may not give its own client through the endpoint, however it asks: the
+/// platform's decisions (first party, full phone numbers, its department), powers beyond signing
+/// people in at a web service (the client_credentials grant, another channel than `web`, leaving out
+/// PKCE), restricted or API scopes. `current`: on a replacement, what the client already has may be
+/// sent back unchanged (RFC 7592 §2.2: the client sends back what it read).
+fn checked(change: &ClientChange, current: Option<&ClientView>) -> Result<(), RegistrationError> {
+    let same = |f: &dyn Fn(&ClientView) -> bool| current.is_some_and(f);
     let refuse = |what: &str| {
         Err(RegistrationError::InvalidClientMetadata(format!(
             "{what} is the platform's to set, not the registering department's"
         )))
     };
-    if change.first_party.is_some() {
+    if let Some(v) = change.first_party
+        && !same(&|c| c.first_party == v)
+    {
         return refuse("first_party");
     }
-    if change.full_phone.is_some() {
+    if let Some(v) = change.full_phone
+        && !same(&|c| c.full_phone == v)
+    {
         return refuse("full_phone");
     }
-    if change.department.is_some() {
+    if let Some(v) = &change.department
+        && !same(&|c| c.department.as_deref().unwrap_or("") == v)
+    {
         return refuse("department (it comes from the initial access token)");
     }
-    if let Some(scope) = &change.scope
-        && let Some(s) = scope.split(' ').find(|s| restricted(s))
+    if change.pkce_optional == Some(true) && !same(&|c| c.pkce_optional) {
+        return refuse("pkce_optional");
+    }
+    if let Some(channel) = &change.channel
+        && channel != "web"
+        && !same(&|c| &c.channel == channel)
     {
-        return Err(RegistrationError::InvalidClientMetadata(format!(
-            "scope {s} is restricted: an administrator registers a client with it"
-        )));
+        return refuse("a channel other than web");
+    }
+    if let Some(grants) = &change.grant_types
+        && grants.iter().any(|g| g == "client_credentials")
+        && !same(&|c| c.grant_types.iter().any(|g| g == "client_credentials"))
+    {
+        return refuse("the client_credentials grant");
+    }
+    if let Some(scope) = &change.scope {
+        let held: Vec<&str> = current
+            .map(|c| c.scope.split(' ').collect())
+            .unwrap_or_default();
+        if let Some(s) = scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .find(|s| !open_scope(s) && !held.contains(s))
+        {
+            return Err(RegistrationError::InvalidClientMetadata(format!(
+                "scope {s} is an administrator's to give, not the registering department's"
+            )));
+        }
     }
     Ok(())
 }
@@ -207,7 +249,7 @@ impl Administration<'_> {
         base: &str,
         now: i64,
     ) -> Result<Registered, RegistrationError> {
-        checked(change)?;
+        checked(change, None)?;
         if change.client_id.is_some() {
             return Err(RegistrationError::InvalidClientMetadata(
                 "client_id is assigned by the server (RFC 7591 §3.2.1)".into(),
@@ -308,7 +350,7 @@ impl Administration<'_> {
         now: i64,
     ) -> Result<Registered, RegistrationError> {
         let client = self.by_access_token(id, access_token).await?;
-        checked(change)?;
+        checked(change, Some(&ClientView::of(&client, None)))?;
         if change.client_id.as_deref().is_some_and(|c| c != id) {
             return Err(RegistrationError::InvalidClientMetadata(
                 "client_id must be the client's own".into(),
@@ -333,9 +375,13 @@ impl Administration<'_> {
             grant_types: vec![GrantType::AuthorizationCode],
             scopes: Vec::new(),
             first_party: client.first_party(),
+            // What an administrator set stays: the department, full phone numbers, the device's
+            // location and the resources.
             settings: ClientSettings {
                 department: before.department.clone(),
                 full_phone: before.full_phone,
+                location: before.location.clone(),
+                resources: before.resources.clone(),
                 pending: before.pending,
                 registration_token: before.registration_token,
                 ..ClientSettings::default()
