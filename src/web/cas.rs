@@ -2,13 +2,13 @@
 //!
 //! - `GET /cas/login` (§2.1): a CAS login runs as an authorization request of the client whose CAS
 //!   services admit `service` (`web::authorize::proceed`), so it shares the SSO session, the sign-in
-//!   pages, the second factor, consent and the organisation picker; it ends in [`issue_ticket`].
+//!   pages, the second factor, consent and the organisation picker; it ends in `issue_ticket`.
 //! - `GET /cas/serviceValidate`, `/cas/p3/serviceValidate` (§2.5, §2.8), `/cas/proxyValidate`,
 //!   `/cas/p3/proxyValidate` (§2.6; this server issues no proxy tickets) and `/cas/validate` (§2.4).
 //!   §2.5: `/serviceValidate` returns the user; `/p3/serviceValidate` "MUST perform the same
 //!   validation tasks ... and additionally return user attributes".
 //! - `GET /cas/logout` (§2.3): ends the session (every service gets its single logout through the
-//!   outbox) and, §2.3.2, "the CAS server MUST ensure that only registered [service] parameter
+//!   outbox) and, §2.3.2, "the CAS server MUST ensure that only registered \[service\] parameter
 //!   Service URLs are accepted for redirection".
 
 use axum::body::Bytes;
