@@ -569,10 +569,12 @@ pub fn response(result: &Result<TicketGrant, Failure>, format: Format) -> String
                     }
                 }
             }
-            serde_json::json!({"serviceResponse": {"authenticationSuccess": {
-                "user": g.user, "attributes": attributes,
-            }}})
-            .to_string()
+            let mut success = serde_json::json!({ "user": g.user });
+            // As in XML: no attributes member where none are released (`/serviceValidate`).
+            if !attributes.is_empty() {
+                success["attributes"] = serde_json::Value::Object(attributes);
+            }
+            serde_json::json!({"serviceResponse": {"authenticationSuccess": success}}).to_string()
         }
         (Err(f), Format::Json) => serde_json::json!({"serviceResponse": {"authenticationFailure": {
             "code": f.code(), "description": f.description(),
