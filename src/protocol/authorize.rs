@@ -94,6 +94,37 @@ pub struct AuthorizeRequest {
 pub const UNREACHABLE: u8 = u8::MAX;
 
 impl AuthorizeRequest {
+    /// A request yihao makes itself for `client` (a device's approval, a CAS login): no client
+    /// parameters beyond the scopes and the prompt; the caller sets how it ends (`device`, `cas`).
+    pub fn internal(
+        client_id: &str,
+        redirect_uri: String,
+        scopes: Vec<String>,
+        prompt: Prompt,
+    ) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            redirect_uri,
+            response_mode: ResponseMode::Query,
+            scopes,
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt,
+            max_age: None,
+            login_hint: None,
+            id_token_hint: None,
+            acr_values: Vec::new(),
+            ui_locales: Vec::new(),
+            claims_userinfo: Vec::new(),
+            claims_id_token: Vec::new(),
+            acr_essential: None,
+            step_up_declined: false,
+            device: None,
+            cas: None,
+        }
+    }
+
     pub fn is_openid(&self) -> bool {
         self.scopes.iter().any(|s| s == "openid")
     }

@@ -87,46 +87,31 @@ pub async fn login(
         .session
         .channel(client.settings().channel)
         .force_login;
+    // What the person consents to and the service receives: their pairwise identifier and the
+    // person scopes the client was registered with (no offline access, no API scopes).
+    let scopes = std::iter::once("openid".to_owned())
+        .chain(
+            client
+                .scopes()
+                .iter()
+                .map(|s| s.as_str())
+                .filter(|s| ["profile", "phone", "email", "idcard", "org"].contains(s))
+                .map(str::to_owned),
+        )
+        .collect();
+    let prompt = Prompt {
+        none: login.gateway,
+        login: login.renew || force_login,
+        ..Prompt::default()
+    };
     let request = AuthorizeRequest {
-        client_id: client.id().as_str().to_owned(),
-        redirect_uri: service.clone(),
-        response_mode: ResponseMode::Query,
-        // What the person consents to and the service receives: their pairwise identifier and the
-        // person scopes the client was registered with (no offline access, no API scopes).
-        scopes: std::iter::once("openid".to_owned())
-            .chain(
-                client
-                    .scopes()
-                    .iter()
-                    .map(|s| s.as_str())
-                    .filter(|s| ["profile", "phone", "email", "idcard", "org"].contains(s))
-                    .map(str::to_owned),
-            )
-            .collect(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        prompt: Prompt {
-            none: login.gateway,
-            login: login.renew || force_login,
-            ..Prompt::default()
-        },
-        max_age: None,
-        login_hint: None,
-        id_token_hint: None,
-        acr_values: Vec::new(),
-        ui_locales: Vec::new(),
-        claims_userinfo: Vec::new(),
-        claims_id_token: Vec::new(),
-        acr_essential: None,
-        step_up_declined: false,
-        device: None,
         cas: Some(CasLogin {
-            service,
+            service: service.clone(),
             fresh: false,
             gateway: login.gateway,
             post: login.post,
         }),
+        ..AuthorizeRequest::internal(client.id().as_str(), service, scopes, prompt)
     };
     let secret = cookie(&app, &headers, cookies::SESSION);
     let ring = app.keys.ring();
@@ -243,94 +228,17 @@ pub(super) fn refused(t: &'static Texts, login: &CasLogin, error: &OAuthError) -
     error_page(t, StatusCode::FORBIDDEN, &error.description)
 }
 
-/// `GET /cas/serviceValidate` and `/cas/proxyValidate`: the user only.
-pub async fn service_validate(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    RawQuery(query): RawQuery,
-) -> Response {
-    validate_at(
-        &app,
-        Endpoint::ServiceValidate,
-        false,
-        &headers,
-        &extensions,
-        query,
+/// A validation endpoint (§2.4-§2.8): `/cas/serviceValidate` and `/cas/proxyValidate` answer the
+/// user only, their `/p3/` forms the attributes too, `/cas/validate` (CAS 1.0) `yes` and the user.
+pub fn validation(endpoint: Endpoint, attributes: bool) -> axum::routing::MethodRouter<AppState> {
+    axum::routing::get(
+        move |State(app): State<AppState>,
+              headers: HeaderMap,
+              extensions: axum::http::Extensions,
+              RawQuery(query): RawQuery| async move {
+            validate_at(&app, endpoint, attributes, &headers, &extensions, query).await
+        },
     )
-    .await
-}
-
-/// `GET /cas/p3/serviceValidate` and `/cas/p3/proxyValidate`: the user and the attributes.
-pub async fn p3_service_validate(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    RawQuery(query): RawQuery,
-) -> Response {
-    validate_at(
-        &app,
-        Endpoint::ServiceValidate,
-        true,
-        &headers,
-        &extensions,
-        query,
-    )
-    .await
-}
-
-/// `GET /cas/proxyValidate`: as `/serviceValidate`; there are no proxy tickets to accept.
-pub async fn proxy_validate(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    RawQuery(query): RawQuery,
-) -> Response {
-    validate_at(
-        &app,
-        Endpoint::ProxyValidate,
-        false,
-        &headers,
-        &extensions,
-        query,
-    )
-    .await
-}
-
-/// `GET /cas/p3/proxyValidate`.
-pub async fn p3_proxy_validate(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    RawQuery(query): RawQuery,
-) -> Response {
-    validate_at(
-        &app,
-        Endpoint::ProxyValidate,
-        true,
-        &headers,
-        &extensions,
-        query,
-    )
-    .await
-}
-
-/// `GET /cas/validate` (CAS 1.0).
-pub async fn validate_v1(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    RawQuery(query): RawQuery,
-) -> Response {
-    validate_at(
-        &app,
-        Endpoint::Validate,
-        false,
-        &headers,
-        &extensions,
-        query,
-    )
-    .await
 }
 
 async fn validate_at(

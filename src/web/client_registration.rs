@@ -82,6 +82,13 @@ fn metadata(body: &Bytes) -> Result<ClientChange, RegistrationError> {
     serde_json::from_value(Value::Object(members)).map_err(|e| bad(e.to_string()))
 }
 
+/// The registration access token of a management request (RFC 7592 §3).
+fn access_token(headers: &HeaderMap) -> Result<&str, RegistrationError> {
+    bearer(headers).ok_or(RegistrationError::InvalidToken(
+        "the registration access token is required",
+    ))
+}
+
 fn answer(status: StatusCode, registered: &Registered) -> Response {
     let mut response = (status, axum::Json(registered)).into_response();
     let h = response.headers_mut();
@@ -160,10 +167,9 @@ pub async fn read(
     headers: HeaderMap,
     extensions: axum::http::Extensions,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return refused(RegistrationError::InvalidToken(
-            "the registration access token is required",
-        ));
+    let token = match access_token(&headers) {
+        Ok(t) => t,
+        Err(e) => return refused(e),
     };
     let context = super::request::context(&headers, &extensions);
     let ops = app.administration(&Actor::Operator, &context);
@@ -181,10 +187,9 @@ pub async fn replace(
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return refused(RegistrationError::InvalidToken(
-            "the registration access token is required",
-        ));
+    let token = match access_token(&headers) {
+        Ok(t) => t,
+        Err(e) => return refused(e),
     };
     let change = match metadata(&body) {
         Ok(c) => c,
@@ -208,10 +213,9 @@ pub async fn delete(
     headers: HeaderMap,
     extensions: axum::http::Extensions,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return refused(RegistrationError::InvalidToken(
-            "the registration access token is required",
-        ));
+    let token = match access_token(&headers) {
+        Ok(t) => t,
+        Err(e) => return refused(e),
     };
     let context = super::request::context(&headers, &extensions);
     let ops = app.administration(&Actor::Operator, &context);

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::domain::client::Client;
 use crate::protocol::OAuthError;
 use crate::protocol::audit::{AuditEvent, EventType};
-use crate::protocol::authorize::{AuthorizeRequest, Prompt, ResponseMode};
+use crate::protocol::authorize::{AuthorizeRequest, Prompt};
 use crate::protocol::device;
 use crate::protocol::limits::{self, Verdict};
 use crate::protocol::session::Session;
@@ -87,30 +87,14 @@ pub async fn page(
         Ok(None) => return show(StatusCode::NOT_FOUND, Some(t.device_code_unknown)),
         Err(e) => return server_error_page(t, &e),
     };
+    // The consent page always shows: it names the device (RFC 8628 §5.4).
+    let prompt = Prompt {
+        consent: true,
+        ..Prompt::default()
+    };
     let request = AuthorizeRequest {
-        client_id: grant.client_id,
-        redirect_uri: String::new(),
-        response_mode: ResponseMode::Query,
-        scopes: grant.scopes,
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        // The consent page always shows: it names the device (RFC 8628 §5.4).
-        prompt: Prompt {
-            consent: true,
-            ..Prompt::default()
-        },
-        max_age: None,
-        login_hint: None,
-        id_token_hint: None,
-        acr_values: Vec::new(),
-        ui_locales: Vec::new(),
-        claims_userinfo: Vec::new(),
-        claims_id_token: Vec::new(),
-        acr_essential: None,
-        step_up_declined: false,
         device: Some(key),
-        cas: None,
+        ..AuthorizeRequest::internal(&grant.client_id, String::new(), grant.scopes, prompt)
     };
     let secret = cookie(&app, &headers, cookies::SESSION);
     let ring = app.keys.ring();

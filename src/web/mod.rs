@@ -12,6 +12,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::protocol::cas::Endpoint;
+
 use crate::protocol::discovery;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -117,11 +119,23 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/cas/login", get(cas::login))
         .route("/cas/logout", get(cas::logout))
-        .route("/cas/validate", get(cas::validate_v1))
-        .route("/cas/serviceValidate", get(cas::service_validate))
-        .route("/cas/p3/serviceValidate", get(cas::p3_service_validate))
-        .route("/cas/proxyValidate", get(cas::proxy_validate))
-        .route("/cas/p3/proxyValidate", get(cas::p3_proxy_validate))
+        .route("/cas/validate", cas::validation(Endpoint::Validate, false))
+        .route(
+            "/cas/serviceValidate",
+            cas::validation(Endpoint::ServiceValidate, false),
+        )
+        .route(
+            "/cas/p3/serviceValidate",
+            cas::validation(Endpoint::ServiceValidate, true),
+        )
+        .route(
+            "/cas/proxyValidate",
+            cas::validation(Endpoint::ProxyValidate, false),
+        )
+        .route(
+            "/cas/p3/proxyValidate",
+            cas::validation(Endpoint::ProxyValidate, true),
+        )
         .route("/register", get(register::form).post(register::start))
         .route("/register/resend", post(register::resend))
         .route("/register/complete", post(register::complete))
