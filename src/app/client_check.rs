@@ -54,6 +54,10 @@ pub struct SelfCheck {
 
 /// How long one probe may take.
 const PROBE: Duration = Duration::from_secs(5);
+/// The most addresses one check probes.
+const MAX_PROBES: usize = 20;
+/// The most of a `jwks_uri` answer read (as the JWKS fetcher, `client_keys`).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 enum Probe {
     /// Any HTTP answer means reachable (a callback without its parameters may well answer 400).
@@ -97,6 +101,9 @@ impl App {
         for service in view.cas_services.iter().filter(|s| !s.ends_with('*')) {
             planned.push(("cas_service", service.clone(), Probe::Get));
         }
+        // A bounded check: at most this many addresses, the rest named as not probed.
+        let skipped = planned.len().saturating_sub(MAX_PROBES);
+        planned.truncate(MAX_PROBES);
         let http = self.client_keys.client();
         let mut checks: Vec<Check> = join_all(
             planned
@@ -104,6 +111,16 @@ impl App {
                 .map(|(what, url, probe)| self.probe(&http, what, url, probe)),
         )
         .await;
+        if skipped > 0 {
+            checks.push(Check {
+                what: "limit".into(),
+                url: String::new(),
+                ok: false,
+                detail: format!(
+                    "{skipped} more address(es) not probed: at most {MAX_PROBES} per check"
+                ),
+            });
+        }
         if let Some(jwks) = &view.jwks {
             let keys = serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(jwks.clone());
             checks.push(Check {
@@ -205,7 +222,29 @@ impl App {
                 if !status.is_success() {
                     return check(false, format!("answered {status}"));
                 }
-                match answer.json::<jsonwebtoken::jwk::JwkSet>().await {
+                let mut answer = answer;
+                let mut body = Vec::new();
+                loop {
+                    match answer.chunk().await {
+                        Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_JWKS_BYTES => {
+                            body.extend_from_slice(&chunk);
+                        }
+                        Ok(Some(_)) => {
+                            return check(false, format!("more than {MAX_JWKS_BYTES} bytes"));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            return check(
+                                false,
+                                format!(
+                                    "the answer broke off: {}",
+                                    crate::telemetry::ErrorChain(&e.without_url())
+                                ),
+                            );
+                        }
+                    }
+                }
+                match serde_json::from_slice::<jsonwebtoken::jwk::JwkSet>(&body) {
                     Ok(set) if !set.keys.is_empty() => {
                         check(true, format!("{} key(s) over TLS", set.keys.len()))
                     }

@@ -52,6 +52,8 @@ impl Destinations {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve names itself, past the check below.
+            .no_proxy()
             .dns_resolver(Arc::new(self.clone()))
             .build()
             .unwrap_or_default()

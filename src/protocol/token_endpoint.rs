@@ -148,8 +148,19 @@ impl TokenEndpoint<'_> {
             let mut event = AuditEvent::failure(EventType::ClientAuthFailure, "invalid_client")
                 .details(json!({ "error": error.description }));
             event.target = claimed.map(|c| c.chars().take(128).collect());
-            // Under the client named too, so its statistics and its self-check show the refusal.
-            event.client_id = event.target.clone();
+            // Under the client named too when it is registered, so its statistics and its
+            // self-check show the refusal (a made-up id fills no one's list).
+            let registered = match event
+                .target
+                .as_deref()
+                .and_then(|c| crate::domain::client::ClientId::parse(c).ok())
+            {
+                Some(id) => self.clients.client(&id).await.ok().flatten().is_some(),
+                None => false,
+            };
+            if registered {
+                event.client_id = event.target.clone();
+            }
             audit.record(event).await?;
         }
         Ok(())

@@ -219,6 +219,12 @@ pub trait ClientStore: Send + Sync {
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
     /// Keeps a new initial access token (RFC 7591 §3; by its hash).
     async fn insert_registration_token(&self, token: &RegistrationToken) -> StoreResult<()>;
+    /// The token with this hash, if unused and unexpired at `now` (read only).
+    async fn registration_token(
+        &self,
+        hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<RegistrationToken>>;
     /// Uses the token with this hash for `client_id`, once: the token as it was issued, when it was
     /// unused and unexpired at `now`; `None` otherwise.
     async fn use_registration_token(
@@ -567,7 +573,8 @@ pub trait OutboxStore: Send + Sync {
     async fn logout_deliveries(&self, client_id: &str) -> StoreResult<Vec<OutboxRecord>>;
     /// Remembers a CAS service ticket issued in a session, until the session ends (single logout);
     /// only the newest [`CAS_TICKETS_KEPT`] of a client in a session are kept.
-    async fn remember_cas_ticket(&self, ticket: &CasTicketRecord) -> StoreResult<()>;
+    /// Returns the ephemeral-store keys of the tickets no longer kept, for the caller to forget.
+    async fn remember_cas_ticket(&self, ticket: &CasTicketRecord) -> StoreResult<Vec<String>>;
     /// Queues a CAS `LogoutRequest` for each service ticket issued in the session `sid` (to
     /// `client_id` only, when given), to the service it was issued for, and forgets them; how many.
     /// Returns the forgotten tickets' ephemeral-store keys, for the caller to delete.

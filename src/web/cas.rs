@@ -200,8 +200,16 @@ pub(super) async fn issue_ticket(
         service: login.service.clone(),
         created_at: now,
     };
-    if let Err(e) = app.store.remember_cas_ticket(&record).await {
-        return server_error_page(t, &e);
+    match app.store.remember_cas_ticket(&record).await {
+        // An older ticket no longer kept for single logout validates nothing either.
+        Ok(dropped) => {
+            for key in dropped {
+                if let Err(e) = app.ephemeral.delete(&key).await {
+                    return server_error_page(t, &e);
+                }
+            }
+        }
+        Err(e) => return server_error_page(t, &e),
     }
     let mut response = if login.post {
         authorization_response(

@@ -7,6 +7,7 @@
 
 use askama::Template;
 use axum::body::Bytes;
+use axum::extract::RawQuery;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,6 +120,7 @@ pub struct ConsoleTexts {
     pub client_use: &'static str,
     pub self_check: &'static str,
     pub self_check_hint: &'static str,
+    pub run_check: &'static str,
     pub col_check: &'static str,
     pub check_ok: &'static str,
     pub check_failed: &'static str,
@@ -223,6 +225,7 @@ pub const ZH: ConsoleTexts = ConsoleTexts {
     client_use: "近 7 天的使用情况",
     self_check: "自检",
     self_check_hint: "从本平台所在网络访问该系统登记的地址（须为 TLS）所见的结果，以及本平台最近拒绝该系统的请求和原因。",
+    run_check: "运行自检",
     col_check: "检查项",
     check_ok: "正常",
     check_failed: "有问题",
@@ -332,6 +335,7 @@ pub const EN: ConsoleTexts = ConsoleTexts {
     client_use: "Use over the last 7 days",
     self_check: "Self-check",
     self_check_hint: "What yihao sees of the addresses this system registered, from where yihao runs (TLS required), and the requests yihao refused it lately, with their reasons.",
+    run_check: "Run the self-check",
     col_check: "Check",
     check_ok: "OK",
     check_failed: "Problem",
@@ -1274,7 +1278,8 @@ struct ClientPage<'a> {
     c: Chrome<'a>,
     client: ClientView,
     stats: ClientStats,
-    check: crate::app::client_check::SelfCheck,
+    /// Run on request only (`?check=1`): it calls the client's addresses.
+    check: Option<crate::app::client_check::SelfCheck>,
     /// The system administrator (or the operator) may approve a pending client.
     may_approve: bool,
 }
@@ -1284,12 +1289,20 @@ pub async fn client(
     State(app): State<AppState>,
     f: Frame,
     axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    client_page(&app, &f, &id, None).await
+    let run_check = query.as_deref() == Some("check=1");
+    client_page(&app, &f, &id, None, run_check).await
 }
 
-/// The client page, with a notice after an action.
-async fn client_page(app: &App, f: &Frame, id: &str, notice: Option<&'static str>) -> Response {
+/// The client page, with a notice after an action, and the self-check when asked for.
+async fn client_page(
+    app: &App,
+    f: &Frame,
+    id: &str,
+    notice: Option<&'static str>,
+    run_check: bool,
+) -> Response {
     let ops = f.ops(app);
     let shown = match ops.show_client(id).await {
         Ok(client) => client,
@@ -1299,9 +1312,13 @@ async fn client_page(app: &App, f: &Frame, id: &str, notice: Option<&'static str
         Ok(stats) => stats,
         Err(e) => return failed(f, e),
     };
-    let check = match app.check_client(&f.actor, &f.context, id).await {
-        Ok(check) => check,
-        Err(e) => return failed(f, e),
+    let check = if run_check {
+        match app.check_client(&f.actor, &f.context, id).await {
+            Ok(check) => Some(check),
+            Err(e) => return failed(f, e),
+        }
+    } else {
+        None
     };
     render(
         StatusCode::OK,
@@ -1328,7 +1345,7 @@ pub async fn approve_client(
         return expired(&f);
     }
     match f.ops(&app).approve_client(&id, app.now()).await {
-        Ok(_) => client_page(&app, &f, &id, Some(f.t.approved)).await,
+        Ok(_) => client_page(&app, &f, &id, Some(f.t.approved), false).await,
         Err(e) => failed(&f, e),
     }
 }

@@ -1823,6 +1823,7 @@ async fn every_console_page_speaks_chinese_and_english() {
                 ("/admin/reports", "统计报表", "Reports"),
                 ("/admin/settings", "运行配置", "Settings"),
                 ("/admin/clients/tax", "服务 tax", "服务 tax"),
+                ("/admin/clients/tax?check=1", "服务 tax", "服务 tax"),
                 ("/admin/audit", "无权操作", "Not allowed"),
             ],
         ),
@@ -1862,7 +1863,7 @@ async fn every_console_page_speaks_chinese_and_english() {
                 "{path}: {en}"
             );
             assert!(!zh.contains("<script"), "no script on console pages");
-            if path == "/admin/clients/tax" {
+            if path == "/admin/clients/tax?check=1" {
                 // The client's self-check: its loopback redirect URI is reported as plain http.
                 assert!(
                     zh.contains("<h2 id=\"check\">自检</h2>") && zh.contains("有问题"),

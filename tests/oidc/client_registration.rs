@@ -113,6 +113,12 @@ async fn a_department_registers_with_a_one_time_token_and_its_client_waits_for_a
         ("grant_types", json!(["client_credentials"])),
         ("channel", json!("app")),
         ("pkce_optional", json!(true)),
+        (
+            "grant_types",
+            json!(["urn:ietf:params:oauth:grant-type:device_code"]),
+        ),
+        // Redirect URIs (the pairwise sector) come with the code grant only.
+        ("grant_types", json!([])),
     ] {
         let mut bad = metadata();
         bad[field] = value;
@@ -277,8 +283,54 @@ async fn a_department_registers_with_a_one_time_token_and_its_client_waits_for_a
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["id_token"].is_string());
 
-    // Its self-check: plain-http loopback URIs are reported as such; the refused token request
-    // above is among its recent errors.
+    // A wrong secret, now that the client exists for the protocol: refused, and recorded under it
+    // (the first refusal of an address in a minute is recorded: a new minute).
+    clock.advance(61);
+    let (status, _) = post_form(
+        &s.base,
+        "/token",
+        (&id, "not-the-secret"),
+        &[("grant_type", "authorization_code"), ("code", "x")],
+    )
+    .await;
+    assert_eq!(status, 401);
+    // Sent back unchanged, the registration stays approved; a new redirect URI (where codes go,
+    // and the pairwise sector) waits for a new approval, and signs nobody in meanwhile.
+    let (_, current, _) = send(reqwest::Method::GET, &uri, Some(&access), None).await;
+    let (status, same, _) = send(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&access),
+        Some(current.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, same["pending"].as_bool()),
+        (200, Some(false)),
+        "{same}"
+    );
+    let mut moved = current.clone();
+    moved["redirect_uris"] = json!(["http://127.0.0.1:9/elsewhere"]);
+    let (status, moved, _) = send(reqwest::Method::PUT, &uri, Some(&access), Some(moved)).await;
+    assert_eq!(
+        (status, moved["pending"].as_bool()),
+        (200, Some(true)),
+        "{moved}"
+    );
+    app.clients.forget(&id);
+    let refused = browser
+        .get(&authorize_url(
+            &s.base,
+            &id,
+            "http://127.0.0.1:9/elsewhere",
+            &pkce,
+        ))
+        .await;
+    assert_eq!(refused.status(), 400, "pending again");
+
+    // Its self-check: plain-http loopback URIs are reported as such; the wrong secret above is
+    // among its recent errors (the refusals while it was pending are not: to the token endpoint
+    // it did not exist).
     let check = app
         .check_client(&Actor::Operator, &context, &id)
         .await

@@ -133,11 +133,28 @@ fn checked(change: &ClientChange, current: Option<&ClientView>) -> Result<(), Re
     {
         return refuse("a channel other than web");
     }
-    if let Some(grants) = &change.grant_types
-        && grants.iter().any(|g| g == "client_credentials")
-        && !same(&|c| c.grant_types.iter().any(|g| g == "client_credentials"))
+    for grant in [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ] {
+        if let Some(grants) = &change.grant_types
+            && grants.iter().any(|g| g == grant)
+            && !same(&|c| c.grant_types.iter().any(|g| g == grant))
+        {
+            return refuse(&format!("the {grant} grant"));
+        }
+    }
+    // The pairwise subject's sector is the redirect URIs' host: they come with the code grant only.
+    let grants = change
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if change.redirect_uris.as_ref().is_some_and(|r| !r.is_empty())
+        && !grants.iter().any(|g| g == "authorization_code")
     {
-        return refuse("the client_credentials grant");
+        return Err(RegistrationError::InvalidClientMetadata(
+            "redirect_uris come with the authorization_code grant only".into(),
+        ));
     }
     if let Some(scope) = &change.scope {
         let held: Vec<&str> = current
@@ -249,6 +266,19 @@ impl Administration<'_> {
         base: &str,
         now: i64,
     ) -> Result<Registered, RegistrationError> {
+        // The token is looked at first: without a valid one, nothing about the registry shows.
+        let presented = hash_secret(initial_token);
+        if self
+            .clients
+            .registration_token(&presented.0, now)
+            .await
+            .map_err(AdminError::from)?
+            .is_none()
+        {
+            return Err(RegistrationError::InvalidToken(
+                "the initial access token is unknown, used or expired",
+            ));
+        }
         checked(change, None)?;
         if change.client_id.is_some() {
             return Err(RegistrationError::InvalidClientMetadata(
@@ -298,7 +328,7 @@ impl Administration<'_> {
         self.cas_services_free(&spec).await?;
         let used = self
             .clients
-            .use_registration_token(&hash_secret(initial_token).0, probe.id().as_str(), now)
+            .use_registration_token(&presented.0, probe.id().as_str(), now)
             .await
             .map_err(AdminError::from)?
             .ok_or(RegistrationError::InvalidToken(
@@ -315,8 +345,13 @@ impl Administration<'_> {
             .insert_client(&client)
             .await
             .map_err(AdminError::from)?;
-        self.registration_audit(&client, "register", used.department.as_deref())
-            .await?;
+        self.registration_audit(
+            &client,
+            "register",
+            used.department.as_deref(),
+            Some(&used.issued_by),
+        )
+        .await?;
         Ok(Registered {
             client: ClientView::of(&client, secret.as_deref()),
             registration_access_token: Some(access),
@@ -397,6 +432,32 @@ impl Administration<'_> {
                 "client_name is required".into(),
             ));
         }
+        // An administrator's assurance floor stays: a replacement may raise it, not lower it.
+        if before.min_level > spec.settings.min_level {
+            spec.settings.min_level = before.min_level;
+        }
+        // Where codes, tickets and logouts go, the keys, and the name people consent to were what
+        // the approval reviewed: a change to any of them waits for a new approval (security
+        // review of registration: a lost registration access token must not let its holder
+        // redirect or impersonate an approved client).
+        let reviewed = |c: &ClientSpec| {
+            (
+                c.name.clone(),
+                c.redirect_uris.clone(),
+                c.post_logout_redirect_uris.clone(),
+                c.settings.jwks.clone(),
+                c.settings.jwks_uri.clone(),
+                c.settings.cas_services.clone(),
+                c.settings.backchannel_logout_uri.clone(),
+                c.settings.frontchannel_logout_uri.clone(),
+            )
+        };
+        let change_kind = if reviewed(&client.spec()) != reviewed(&spec) {
+            spec.settings.pending = true;
+            "update_pending"
+        } else {
+            "update"
+        };
         self.cas_services_free(&spec).await?;
         let replaced = Client::restore(spec, client.secrets().cloned(), client.created_at(), now)
             .map_err(AdminError::from)?;
@@ -404,7 +465,8 @@ impl Administration<'_> {
             .update_client(&replaced)
             .await
             .map_err(AdminError::from)?;
-        self.registration_audit(&replaced, "update", None).await?;
+        self.registration_audit(&replaced, change_kind, None, None)
+            .await?;
         Ok(Registered {
             client: ClientView::of(&replaced, None),
             registration_access_token: None,
@@ -423,7 +485,7 @@ impl Administration<'_> {
             .delete_client(client.id())
             .await
             .map_err(AdminError::from)?;
-        self.registration_audit(&client, "delete", None).await
+        self.registration_audit(&client, "delete", None, None).await
     }
 
     /// The client `id` if `access_token` is its registration access token. RFC 7592 §2.1: an
@@ -460,6 +522,7 @@ impl Administration<'_> {
         client: &Client,
         change: &str,
         department: Option<&str>,
+        token_issued_by: Option<&str>,
     ) -> Result<(), RegistrationError> {
         let event = AuditEvent::success(EventType::AdminClient)
             .actor(format!("client:{}", client.id()))
@@ -469,6 +532,7 @@ impl Administration<'_> {
                 "change": change,
                 "via": "registration_endpoint",
                 "department": department.or(client.settings().department.as_ref().map(CreditCode::as_str)),
+                "token_issued_by": token_issued_by,
             }));
         self.audit
             .record(event)

@@ -89,6 +89,21 @@ impl crate::store::ClientStore for Adapter {
         Ok(())
     }
 
+    async fn registration_token(
+        &self,
+        hash: &[u8],
+        now: i64,
+    ) -> crate::store::StoreResult<Option<crate::store::RegistrationToken>> {
+        sqlx::query_as(
+            "SELECT * FROM registration_tokens WHERE hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| crate::store::sql::db_error(|| "registration token".into(), e))
+    }
+
     async fn use_registration_token(
         &self,
         hash: &[u8],

@@ -88,7 +88,7 @@ impl crate::store::OutboxStore for Adapter {
     async fn remember_cas_ticket(
         &self,
         t: &crate::store::CasTicketRecord,
-    ) -> crate::store::StoreResult<()> {
+    ) -> crate::store::StoreResult<Vec<String>> {
         sqlx::query(
             "INSERT INTO cas_tickets (ticket, stored_key, sid, client_id, service, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -104,18 +104,18 @@ impl crate::store::OutboxStore for Adapter {
         .map_err(|e| crate::store::sql::db_error(|| "CAS ticket".into(), e))?;
         // The newest tickets of a service in a session are enough for its single logout: a
         // session asking again and again does not grow the table (or the logouts) without bound.
-        sqlx::query(
+        let dropped: Vec<(String,)> = sqlx::query_as(
             "DELETE FROM cas_tickets WHERE sid = $1 AND client_id = $2 AND ticket NOT IN \
              (SELECT ticket FROM cas_tickets WHERE sid = $1 AND client_id = $2 \
-              ORDER BY created_at DESC, ticket LIMIT $3)",
+              ORDER BY created_at DESC, ticket LIMIT $3) RETURNING stored_key",
         )
         .bind(&t.sid)
         .bind(&t.client_id)
         .bind(crate::store::CAS_TICKETS_KEPT)
-        .execute(&self.writer)
+        .fetch_all(&self.writer)
         .await
         .map_err(|e| crate::store::sql::db_error(|| "CAS ticket".into(), e))?;
-        Ok(())
+        Ok(dropped.into_iter().map(|(k,)| k).collect())
     }
 
     async fn enqueue_cas_logouts(
