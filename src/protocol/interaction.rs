@@ -659,30 +659,15 @@ pub enum Choice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::authorize::{Prompt, ResponseMode};
+    use crate::protocol::authorize::Prompt;
 
     fn request(scopes: &[&str]) -> AuthorizeRequest {
-        AuthorizeRequest {
-            client_id: "tax".into(),
-            redirect_uri: "https://tax.example/cb".into(),
-            response_mode: ResponseMode::Query,
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            state: None,
-            nonce: None,
-            code_challenge: None,
-            prompt: Prompt::default(),
-            max_age: None,
-            login_hint: None,
-            id_token_hint: None,
-            acr_values: Vec::new(),
-            ui_locales: Vec::new(),
-            claims_userinfo: Vec::new(),
-            claims_id_token: Vec::new(),
-            acr_essential: None,
-            step_up_declined: false,
-            device: None,
-            cas: None,
-        }
+        AuthorizeRequest::internal(
+            "tax",
+            "https://tax.example/cb".into(),
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            Prompt::default(),
+        )
     }
 
     fn session(auth_time: i64, level: u8) -> Session {

@@ -82,6 +82,20 @@ pub struct Registered {
     pub registration_client_uri: String,
 }
 
+/// The answer about `client` at its registration URI under `base`.
+fn registered(
+    client: &Client,
+    secret: Option<&str>,
+    access: Option<String>,
+    base: &str,
+) -> Registered {
+    Registered {
+        client: ClientView::of(client, secret),
+        registration_access_token: access,
+        registration_client_uri: format!("{base}/{}", client.id()),
+    }
+}
+
 /// The scopes a registration may ask for: a person's, except the ID number (only an administrator
 /// registers a client with `idcard`: docs/privacy.md). API scopes (permissions at other systems) and
 /// the administrator roles are an administrator's to give.
@@ -352,11 +366,7 @@ impl Administration<'_> {
             Some(&used.issued_by),
         )
         .await?;
-        Ok(Registered {
-            client: ClientView::of(&client, secret.as_deref()),
-            registration_access_token: Some(access),
-            registration_client_uri: format!("{base}/{}", client.id()),
-        })
+        Ok(registered(&client, secret.as_deref(), Some(access), base))
     }
 
     /// RFC 7592 §2.1: the client, for the holder of its registration access token.
@@ -367,11 +377,7 @@ impl Administration<'_> {
         base: &str,
     ) -> Result<Registered, RegistrationError> {
         let client = self.by_access_token(id, access_token).await?;
-        Ok(Registered {
-            client: ClientView::of(&client, None),
-            registration_access_token: None,
-            registration_client_uri: format!("{base}/{}", client.id()),
-        })
+        Ok(registered(&client, None, None, base))
     }
 
     /// RFC 7592 §2.2: replaces the client's metadata ("omitted fields MUST be treated as null or
@@ -467,11 +473,7 @@ impl Administration<'_> {
             .map_err(AdminError::from)?;
         self.registration_audit(&replaced, change_kind, None, None)
             .await?;
-        Ok(Registered {
-            client: ClientView::of(&replaced, None),
-            registration_access_token: None,
-            registration_client_uri: format!("{base}/{}", replaced.id()),
-        })
+        Ok(registered(&replaced, None, None, base))
     }
 
     /// RFC 7592 §2.3: deletes the client.
