@@ -259,7 +259,10 @@ pub fn new_ticket() -> String {
     ticket
 }
 
-fn ticket_key(ticket: &str) -> String {
+/// The ephemeral-store key of a ticket (the SHA-256 of the ticket): the session remembers it, and
+/// forgets the ticket when it ends (`session::Sessions::end`), so that a ticket of an ended session
+/// validates nothing.
+pub fn stored_key(ticket: &str) -> String {
     format!(
         "cas-st:{}",
         URL_SAFE_NO_PAD.encode(Sha256::digest(ticket.as_bytes()))
@@ -289,7 +292,7 @@ pub async fn issue(
         .map_err(|_| StoreError::Corrupt("cannot seal a CAS ticket".into()))?;
     let mut value = nonce.to_vec();
     value.extend_from_slice(&sealed);
-    ephemeral.put(&ticket_key(&ticket), &value, ttl).await?;
+    ephemeral.put(&stored_key(&ticket), &value, ttl).await?;
     Ok(ticket)
 }
 
@@ -427,7 +430,7 @@ pub async fn validate(
     // Taken before anything else is checked, so no failure leaves it usable.
     let grant = match ticket.filter(|t| well_formed(t)) {
         Some(t) => ephemeral
-            .take(&ticket_key(t))
+            .take(&stored_key(t))
             .await
             .map_err(|_| Refused::from(Failure::InternalError))?
             .and_then(|raw| open(t, &raw)),
@@ -501,13 +504,6 @@ fn open(ticket: &str, raw: &[u8]) -> Option<TicketGrant> {
         .decrypt(Nonce::from_slice(nonce), sealed)
         .ok()?;
     serde_json::from_slice(&plain).ok()
-}
-
-/// The ephemeral-store key of a ticket (the SHA-256 of the ticket): the session remembers it, and
-/// forgets the ticket when it ends (`session::Sessions::end`), so that a ticket of an ended session
-/// validates nothing.
-pub fn stored_key(ticket: &str) -> String {
-    ticket_key(ticket)
 }
 
 /// XML character data and attribute values.
@@ -792,7 +788,7 @@ mod tests {
         };
         use Endpoint::*;
         let t = issue(store, &grant(), ttl).await.unwrap();
-        let stored = store.get(&ticket_key(&t)).await.unwrap().unwrap();
+        let stored = store.get(&stored_key(&t)).await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&stored).contains("张三"), "sealed");
         let ok = check(&[("service", APP), ("ticket", &t)], ServiceValidate, 120).await;
         assert_eq!(ok.unwrap().user, "pairwise<&>");

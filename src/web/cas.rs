@@ -258,6 +258,8 @@ async fn validate_at(
     query: Option<String>,
 ) -> Response {
     let params = request::params(&Method::GET, query.as_deref(), &[]);
+    let context = request::context(headers, extensions);
+    let audit = app.audit(&context);
     let ttl = app.config.cas.ticket_secs as i64;
     let validated = cas::validate(app.ephemeral.as_ref(), &params, endpoint, ttl, app.now()).await;
     let mut result = match validated {
@@ -282,8 +284,7 @@ async fn validate_at(
                         "service": service,
                         "detail": refused.failure.description(),
                     }));
-                let context = request::context(headers, extensions);
-                if app.audit(&context).record(event).await.is_err() {
+                if audit.record(event).await.is_err() {
                     return answer(endpoint, &params, &Err(Failure::InternalError));
                 }
             }
@@ -301,8 +302,7 @@ async fn validate_at(
         let event = event
             .actor(grant.account_id.as_str())
             .client(grant.client_id.as_str());
-        let context = request::context(headers, extensions);
-        if app.audit(&context).record(event).await.is_err() {
+        if audit.record(event).await.is_err() {
             result = Err(Failure::InternalError);
         }
     }

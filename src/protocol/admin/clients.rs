@@ -445,10 +445,22 @@ impl Administration<'_> {
         self.own_department(&mut spec, Some(&client.spec()))?;
         self.admin_scopes_allowed(&spec)?;
         self.cas_services_free(&spec).await?;
-        let updated = Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
-        self.clients.update_client(&updated).await?;
-        self.client_changed(updated.id(), "update").await?;
-        Ok(ClientView::of(&updated, None))
+        self.save_change(&client, spec, "update", now).await
+    }
+
+    /// Stores `spec` as `client`'s new registration (its secrets and creation time kept), audits
+    /// and announces the change.
+    pub(super) async fn save_change(
+        &self,
+        client: &Client,
+        spec: ClientSpec,
+        change: &str,
+        now: i64,
+    ) -> Result<ClientView, AdminError> {
+        let changed = Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
+        self.clients.update_client(&changed).await?;
+        self.client_changed(changed.id(), change).await?;
+        Ok(ClientView::of(&changed, None))
     }
 
     /// A new secret; the previous one keeps working for `previous_valid_secs` (at most 30 days).

@@ -264,10 +264,7 @@ impl Administration<'_> {
         }
         let mut spec = client.spec();
         spec.settings.pending = false;
-        let approved = Client::restore(spec, client.secrets().cloned(), client.created_at(), now)?;
-        self.clients.update_client(&approved).await?;
-        self.client_changed(approved.id(), "approve").await?;
-        Ok(ClientView::of(&approved, None))
+        self.save_change(&client, spec, "approve", now).await
     }
 
     /// RFC 7591 §3.1: registers the client `change` describes for the holder of `initial_token`.
