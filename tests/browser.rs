@@ -1637,16 +1637,21 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
         .await;
     system.accessible().await;
     let client_page = format!("/admin/clients/{client_id}");
+    // The client page with its self-check run (the table of probes and recent refusals).
+    let checked_page = format!("{client_page}?check=1");
     for page in [
         "/admin/keys",
         "/admin/reports",
         "/admin/settings",
         &client_page,
+        &checked_page,
     ] {
         system.goto(&format!("{}{page}", server.base)).await;
         system.find("h1").await;
         system.accessible().await;
     }
+    system.wait_for_text("#check", |t| t == "自检").await;
+    system.find("#checks").await;
     assert!(
         app.store
             .client(&yihao::domain::client::ClientId::parse(&client_id).unwrap())
@@ -1754,6 +1759,7 @@ async fn three_administrators_each_do_their_own_work_in_the_console_and_nothing_
             vec![
                 ("/admin/clients".to_owned(), "Connected systems"),
                 (client_page.clone(), "不动产登记系统"),
+                (checked_page.clone(), "不动产登记系统"),
                 ("/admin/keys".to_owned(), "Signing keys"),
                 ("/admin/reports".to_owned(), "Reports"),
                 ("/admin/settings".to_owned(), "Settings"),
